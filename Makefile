@@ -1,0 +1,42 @@
+# Two commands from a fresh clone:
+#   make demo   set up, then run the demo
+#   make test   set up, then go vet, every Go test and the Python checks
+# Every target that builds Go code first runs scripts/setup.sh (silent and
+# quick when nothing changed) and takes cgo's flags from .tf/env.sh.
+
+SHELL := /bin/bash
+ENV := source .tf/env.sh &&
+GO_PKGS := ./...
+
+.PHONY: all setup demo test vet gotest pytest fmt bench check clean
+
+all: test
+
+setup:
+	@scripts/setup.sh
+
+check: setup
+	@$(ENV) go run ./cmd/tfcheck
+
+demo: setup
+	@$(ENV) go run ./cmd/tfcheck
+	@$(ENV) go run ./cmd/perceptron
+
+vet: setup
+	@$(ENV) go vet $(GO_PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
+		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+gotest: setup
+	@$(ENV) go test -count=1 $(GO_PKGS)
+
+pytest: setup
+	@$(ENV) .venv/bin/python -m pytest -q scripts/tests
+
+test: vet gotest pytest
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf .tf out bin

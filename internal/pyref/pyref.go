@@ -1,0 +1,79 @@
+// Package pyref runs the Python TensorFlow reference scripts under
+// scripts/reference from Go tests: JSON in on stdin, JSON out on stdout,
+// with the interpreter of the project's .venv (GOTF_PYTHON overrides it).
+// Tests compare what Go computes with what Python TensorFlow computes.
+package pyref
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Root returns the repository root: the nearest folder above the working
+// directory that holds go.mod.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("pyref: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Python returns the reference interpreter.
+func Python() (string, error) {
+	if p := os.Getenv("GOTF_PYTHON"); p != "" {
+		return p, nil
+	}
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, ".venv", "bin", "python")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("pyref: no Python TensorFlow at %s; run `make setup`", p)
+	}
+	return p, nil
+}
+
+// Run executes scripts/reference/<script> with in as JSON on stdin and
+// decodes its stdout into out.
+func Run(script string, in, out any) error {
+	py, err := Python()
+	if err != nil {
+		return err
+	}
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(py, filepath.Join(root, "scripts", "reference", script))
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2", "CUDA_VISIBLE_DEVICES=-1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pyref: %s: %v\n%s", script, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		return fmt.Errorf("pyref: %s: bad output: %v\n%s", script, err, stdout.String())
+	}
+	return nil
+}

@@ -1,0 +1,21 @@
+// Package tfwrap is the thin, error-returning layer over TensorFlow's C API
+// (through github.com/galeone/tensorflow/tensorflow/go) on which the rest of
+// this module stands. TensorFlow's own kernels do all the math.
+//
+// The pieces are those of TensorFlow 2's basics:
+//
+//   - Tensor: an immutable value with a dtype and shape, made from a flat Go
+//     slice and read back as one (what .numpy() gives in Python);
+//   - Graph: constants, placeholders, math with broadcasting, matmul,
+//     reductions and casts, placed on a device with OnDevice;
+//   - Variable: a resource variable with Assign, AssignAdd and a read;
+//   - Tape: gradients as tf.GradientTape gives them, over TF's graph
+//     gradients, with Watch for constants;
+//   - Session: runs a graph, holds variable values, lists devices, and must
+//     be closed.
+//
+// No function panics on bad input. Graph builders record the first error
+// and return it from Graph.Err, NewSession and Tape.Gradient; shapes and
+// dtypes are checked in Go before TensorFlow sees them, because some kernels
+// abort the process on bad shapes.
+package tfwrap

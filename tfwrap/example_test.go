@@ -1,0 +1,103 @@
+package tfwrap_test
+
+import (
+	"fmt"
+	"log"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// A constant is immutable and has a shape, a rank and a dtype; its value
+// comes back as a Go slice, as .numpy() does in Python.
+func ExampleGraph_Const() {
+	x, err := tfwrap.NewTensor([]float32{1, 2, 3, 4}, 2, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	g := tfwrap.NewGraph()
+	c := g.Const(x)
+	doubled := g.Mul(c, g.Scalar(2, tfwrap.Float32))
+	s, err := g.NewSession()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Eval(doubled, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	values, _ := out.Float32s()
+	fmt.Println(c.Shape(), c.Rank(), c.DType())
+	fmt.Println(values)
+	fmt.Println(out)
+	// Output:
+	// [2 2] 2 float32
+	// [2 4 6 8]
+	// tf.Tensor([[2 4] [6 8]], shape=(2, 2), dtype=float32)
+}
+
+// A variable holds state across runs: assign replaces its value, assign_add
+// adds to it.
+func ExampleVariable_Assign() {
+	g := tfwrap.NewGraph()
+	v := g.Variable("v", tfwrap.Scalar(float32(1)))
+	assign := v.Assign(g, g.Scalar(3, tfwrap.Float32))
+	add := v.AssignAdd(g, g.Scalar(1, tfwrap.Float32))
+	s, err := g.NewSession()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InitVariables(); err != nil {
+		log.Fatal(err)
+	}
+	show := func(what string) {
+		t, err := s.Value(v)
+		if err != nil {
+			log.Fatal(err)
+		}
+		x, _ := t.Float32s()
+		fmt.Println(what, x[0])
+	}
+	show("initial")
+	if _, err := s.Run(nil, nil, assign); err != nil {
+		log.Fatal(err)
+	}
+	show("after assign(3)")
+	if _, err := s.Run(nil, nil, add); err != nil {
+		log.Fatal(err)
+	}
+	show("after assign_add(1)")
+	// Output:
+	// initial 1
+	// after assign(3) 3
+	// after assign_add(1) 4
+}
+
+// The gradient of a nonlinear function of a watched constant, as
+// tf.GradientTape with tape.watch gives it: d/dx (x² · sin x) at x = 3.
+func ExampleTape_Gradient() {
+	g := tfwrap.NewGraph()
+	x := g.Const(tfwrap.Scalar(3.0))
+	tape := g.GradientTape()
+	tape.Watch(x)
+	y := g.Mul(g.Square(x), g.Sin(x))
+	grads, err := tape.Gradient(y, x)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := g.NewSession()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Run(nil, []tfwrap.Output{y, grads[0]})
+	if err != nil {
+		log.Fatal(err)
+	}
+	yv, _ := res[0].Float64s()
+	dy, _ := res[1].Float64s()
+	fmt.Printf("y = %.4f, dy/dx = 2x·sin x + x²·cos x = %.4f\n", yv[0], dy[0])
+	// Output:
+	// y = 1.2701, dy/dx = 2x·sin x + x²·cos x = -8.0632
+}

@@ -1,0 +1,151 @@
+package tfwrap
+
+import (
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+)
+
+// The expressions mirror scripts/reference/gradient.py.
+var gradExprs = map[string]func(g *Graph, x Output) Output{
+	"mixed": func(g *Graph, x Output) Output {
+		one := g.Scalar(1, Float64)
+		num := g.Sum(g.Add(g.Mul(g.Square(x), g.Exp(g.Neg(x))), g.Mul(g.Tanh(x), g.Sin(x))))
+		return g.Div(num, g.Add(one, g.Sum(g.Square(x))))
+	},
+	"sigmoid_log": func(g *Graph, x Output) Output {
+		one := g.Scalar(1, Float64)
+		return g.Add(g.Mean(g.Mul(g.Sigmoid(x), g.Log(g.Add(one, g.Square(x))))), g.Max(x))
+	},
+	"relu_pow": func(g *Graph, x Output) Output {
+		a := g.Sum(g.Mul(g.Sqrt(g.Add(g.Abs(x), g.Scalar(1, Float64))), g.Relu(g.Sub(x, g.Scalar(0.5, Float64)))))
+		b := g.Sum(g.Pow(g.Maximum(x, g.Scalar(0.2, Float64)), g.Scalar(3, Float64)))
+		return g.Sub(a, b)
+	},
+}
+
+// TestGradientMatchesPython takes gradients of nonlinear expressions of a
+// watched constant in Go and in Python TensorFlow's GradientTape.
+func TestGradientMatchesPython(t *testing.T) {
+	x0 := []float64{-1.5, -0.3, 0.1, 0.7, 1.9, 3.2}
+	var names []string
+	for name := range gradExprs {
+		names = append(names, name)
+	}
+	var refs map[string]struct {
+		Value float64   `json:"value"`
+		Grad  []float64 `json:"grad"`
+	}
+	if err := pyref.Run("gradient.py", map[string]any{"x": x0, "exprs": names}, &refs); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range gradExprs {
+		t.Run(name, func(t *testing.T) {
+			g := NewGraph()
+			x := g.Const(mustTensor(t, x0))
+			tape := g.GradientTape()
+			tape.Watch(x)
+			y := f(g, x)
+			grads, err := tape.Gradient(y, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := run(t, g, nil, y, grads[0])
+			ref, ok := refs[name]
+			if !ok {
+				t.Fatalf("no Python reference for %s", name)
+			}
+			assertClose(t, "value", floats(t, res[0]), []float64{ref.Value}, 1e-12)
+			assertClose(t, "gradient", floats(t, res[1]), ref.Grad, 1e-10)
+		})
+	}
+}
+
+func TestGradientOfVariables(t *testing.T) {
+	g := NewGraph()
+	w := g.Variable("w", mustTensor(t, []float32{1, 2, 3}))
+	b := g.Variable("b", Scalar(float32(0.5)))
+	// loss = sum((w*x + b)^2), x = (1, 1, 2): dloss/dw = 2(wx+b)x, dloss/db = 2 sum(wx+b).
+	x := g.Const(mustTensor(t, []float32{1, 1, 2}))
+	loss := g.Sum(g.Square(g.Add(g.Mul(w.Value(), x), b.Value())))
+	grads, err := g.GradientTape().Gradient(loss, w, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, g, nil, grads...)
+	assertClose(t, "dw", floats(t, res[0]), []float64{3, 5, 26}, 1e-6)
+	assertClose(t, "db", floats(t, res[1]), []float64{2 * (1.5 + 2.5 + 6.5)}, 1e-6)
+}
+
+func TestGradientUnreachableIsZero(t *testing.T) {
+	g := NewGraph()
+	w := g.Variable("w", mustTensor(t, []float32{1, 2}))
+	unused := g.Variable("unused", mustTensor(t, []float32{1, 2, 3}))
+	grads, err := g.GradientTape().Gradient(g.Sum(w.Value()), w, unused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, g, nil, grads...)
+	assertClose(t, "unused", floats(t, res[1]), []float64{0, 0, 0}, 0)
+}
+
+func TestGradientBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		grad func(g *Graph) error
+		want string
+	}{
+		{"unwatched constant", func(g *Graph) error {
+			x := g.Scalar(2, Float32)
+			_, err := g.GradientTape().Gradient(g.Square(x), x)
+			return err
+		}, "not watched"},
+		{"frozen variable", func(g *Graph) error {
+			v := g.Variable("v", Scalar(float32(1)), NotTrainable())
+			_, err := g.GradientTape().Gradient(g.Square(v.Value()), v)
+			return err
+		}, "not trainable"},
+		{"integer target", func(g *Graph) error {
+			x := g.Scalar(2, Int32)
+			tape := g.GradientTape()
+			tape.Watch(x)
+			_, err := tape.Gradient(g.Square(x), x)
+			return err
+		}, "must be float"},
+		{"no sources", func(g *Graph) error {
+			_, err := g.GradientTape().Gradient(g.Scalar(1, Float32))
+			return err
+		}, "no sources"},
+		{"nil source", func(g *Graph) error {
+			_, err := g.GradientTape().Gradient(g.Scalar(1, Float32), nil)
+			return err
+		}, "source 0 is nil"},
+		{"invalid target", func(g *Graph) error {
+			_, err := g.GradientTape().Gradient(Output{}, g.Scalar(1, Float32))
+			return err
+		}, "not a valid Output"},
+		{"foreign source", func(g *Graph) error {
+			x := NewGraph().Scalar(1, Float32)
+			_, err := g.GradientTape().Gradient(g.Scalar(1, Float32), x)
+			return err
+		}, "another graph"},
+		{"no registered gradient", func(g *Graph) error {
+			x := g.Const(mustTensor(t, []float32{1, 2}))
+			tape := g.GradientTape()
+			tape.Watch(x)
+			y := g.Cast(g.Cast(g.Mul(x, x), Int32), Float32) // Cast via int has no float gradient
+			y = g.Add(y, g.add1("Round", "Round", []tf.Input{x.out}, nil))
+			_, err := tape.Gradient(g.Sum(y), x)
+			return err
+		}, "No gradient defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { wantErr(t, tt.grad(NewGraph()), tt.want) })
+	}
+	var nilTape *Tape
+	if _, err := nilTape.Gradient(Output{}); err == nil {
+		t.Fatal("nil tape gave no error")
+	}
+}

@@ -1,0 +1,269 @@
+package tfwrap
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfgo-project/gotf/tfwrap/shape"
+)
+
+// ErrClosed is returned by every method of a closed Session.
+var ErrClosed = errors.New("tfwrap: session is closed")
+
+// Feeds maps placeholders (or any Output) to the tensors they take in a Run.
+type Feeds map[Output]*Tensor
+
+// Session runs a Graph on TensorFlow's runtime and holds the values of its
+// variables. It owns C memory: call Close when done. Run is safe for
+// concurrent use; Close waits for running calls and is idempotent.
+type Session struct {
+	mu     sync.RWMutex
+	s      *tf.Session
+	st     *graphState
+	closed bool
+}
+
+// SessionOption configures NewSession.
+type SessionOption func(*corepb.ConfigProto)
+
+// WithThreads sets TensorFlow's intra-op and inter-op thread pool sizes
+// (0 lets TensorFlow choose).
+func WithThreads(intra, inter int) SessionOption {
+	return func(c *corepb.ConfigProto) {
+		c.IntraOpParallelismThreads = int32(intra)
+		c.InterOpParallelismThreads = int32(inter)
+	}
+}
+
+// WithSoftPlacement lets TensorFlow move an op to another device when the
+// one it was placed on does not exist (a GPU op on a CPU-only machine).
+func WithSoftPlacement(on bool) SessionOption {
+	return func(c *corepb.ConfigProto) { c.AllowSoftPlacement = on }
+}
+
+// NewSession starts a session on g. It returns the graph's recorded
+// building error, if any, instead of a session.
+func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	cfg := &corepb.ConfigProto{}
+	for _, o := range opts {
+		o(cfg)
+	}
+	raw, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: session config: %w", err)
+	}
+	s, err := tf.NewSession(g.st.g, &tf.SessionOptions{Config: raw})
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new session: %w", err)
+	}
+	sess := &Session{s: s, st: g.st}
+	runtime.SetFinalizer(sess, func(s *Session) { _ = s.Close() })
+	return sess, nil
+}
+
+// Close releases the session's C resources. It waits for Runs in progress,
+// is safe to call more than once and from several goroutines; afterwards
+// every method returns ErrClosed.
+func (s *Session) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	runtime.SetFinalizer(s, nil)
+	if err := s.s.Close(); err != nil {
+		return fmt.Errorf("tfwrap: close session: %w", err)
+	}
+	return nil
+}
+
+// Closed reports whether Close has been called.
+func (s *Session) Closed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+func (s *Session) checkOutput(what string, o Output) error {
+	if !o.Valid() {
+		return fmt.Errorf("tfwrap: run: %s is not a valid Output", what)
+	}
+	if o.st != s.st {
+		return fmt.Errorf("tfwrap: run: %s (%s) belongs to another graph", what, o.Name())
+	}
+	return nil
+}
+
+// checkFeed validates a tensor against the Output it feeds, in Go, so that
+// no kernel ever sees a tensor of the wrong dtype or shape.
+func checkFeed(o Output, t *Tensor) error {
+	if t == nil || t.t == nil {
+		return fmt.Errorf("tfwrap: feed %s: %w", o.Name(), ErrNilTensor)
+	}
+	if t.dtype != o.DType() {
+		return fmt.Errorf("tfwrap: feed %s: tensor is %v, input wants %v", o.Name(), t.dtype, o.DType())
+	}
+	if want := o.Shape(); want != nil && !shape.Compatible(want, t.shape) {
+		return fmt.Errorf("tfwrap: feed %s: tensor has shape %s, input wants %s",
+			o.Name(), shape.String(t.shape), shape.String(want))
+	}
+	return nil
+}
+
+// Run computes fetches given feeds and runs targets for their effects, in
+// one step. Feeds are checked against each input's dtype and static shape
+// before TensorFlow runs.
+func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor, error) {
+	if s == nil {
+		return nil, errors.New("tfwrap: run: nil session")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	tfFeeds := make(map[tf.Output]*tf.Tensor, len(feeds))
+	for o, t := range feeds {
+		if err := s.checkOutput("feed key", o); err != nil {
+			return nil, err
+		}
+		if err := checkFeed(o, t); err != nil {
+			return nil, err
+		}
+		tfFeeds[o.out] = t.t
+	}
+	tfFetches := make([]tf.Output, len(fetches))
+	for i, o := range fetches {
+		if err := s.checkOutput(fmt.Sprintf("fetch %d", i), o); err != nil {
+			return nil, err
+		}
+		tfFetches[i] = o.out
+	}
+	tfTargets := make([]*tf.Operation, len(targets))
+	for i, op := range targets {
+		if op == nil || op.op == nil {
+			return nil, fmt.Errorf("tfwrap: run: target %d is nil", i)
+		}
+		if op.st != s.st {
+			return nil, fmt.Errorf("tfwrap: run: target %d (%s) belongs to another graph", i, op.Name())
+		}
+		tfTargets[i] = op.op
+	}
+	res, err := s.s.Run(tfFeeds, tfFetches, tfTargets)
+	runtime.KeepAlive(feeds)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: run: %w", err)
+	}
+	out := make([]*Tensor, len(res))
+	for i, r := range res {
+		if out[i], err = wrapTensor(r); err != nil {
+			return nil, fmt.Errorf("tfwrap: run: fetch %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// Eval computes one Output.
+func (s *Session) Eval(o Output, feeds Feeds) (*Tensor, error) {
+	res, err := s.Run(feeds, []Output{o})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// InitVariables sets each of vars (all of the graph's variables when none
+// are given) to its initial value.
+func (s *Session) InitVariables(vars ...*Variable) error {
+	if s == nil {
+		return errors.New("tfwrap: init variables: nil session")
+	}
+	if len(vars) == 0 {
+		vars = s.st.vars
+	}
+	feeds := Feeds{}
+	var targets []*Op
+	for i, v := range vars {
+		if !v.ok() {
+			return fmt.Errorf("tfwrap: init variables: variable %d (%s) is not valid", i, v.Name())
+		}
+		if v.st != s.st {
+			return fmt.Errorf("tfwrap: init variables: %s belongs to another graph", v.name)
+		}
+		feeds[Output{st: v.st, out: v.initPH}] = v.init
+		targets = append(targets, &Op{st: v.st, op: v.initOp})
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	_, err := s.Run(feeds, nil, targets...)
+	return err
+}
+
+// SetValue assigns t to v; t must have v's dtype and shape.
+func (s *Session) SetValue(v *Variable, t *Tensor) error {
+	if !v.ok() {
+		return fmt.Errorf("tfwrap: set value: variable %s is not valid", v.Name())
+	}
+	if s == nil || v.st != s.st {
+		return fmt.Errorf("tfwrap: set value: variable %s is not in this session's graph", v.name)
+	}
+	if t == nil || t.t == nil {
+		return fmt.Errorf("tfwrap: set value of %s: %w", v.name, ErrNilTensor)
+	}
+	if t.dtype != v.dtype || !shape.Equal(t.shape, v.shape) {
+		return fmt.Errorf("tfwrap: set value of %s: tensor is %v%s, variable is %v%s",
+			v.name, t.dtype, shape.String(t.shape), v.dtype, shape.String(v.shape))
+	}
+	_, err := s.Run(Feeds{Output{st: v.st, out: v.initPH}: t}, nil, &Op{st: v.st, op: v.initOp})
+	return err
+}
+
+// Value returns the current value of v.
+func (s *Session) Value(v *Variable) (*Tensor, error) {
+	if !v.ok() {
+		return nil, fmt.Errorf("tfwrap: value: variable %s is not valid", v.Name())
+	}
+	return s.Eval(v.read, nil)
+}
+
+// Device is a device the session can place ops on.
+type Device struct {
+	Name        string // e.g. /job:localhost/replica:0/task:0/device:CPU:0
+	Type        string // CPU or GPU
+	MemoryBytes int64
+}
+
+// Devices lists the devices TensorFlow sees in this session.
+func (s *Session) Devices() ([]Device, error) {
+	if s == nil {
+		return nil, errors.New("tfwrap: devices: nil session")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	ds, err := s.s.ListDevices()
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: list devices: %w", err)
+	}
+	out := make([]Device, len(ds))
+	for i, d := range ds {
+		out[i] = Device{Name: d.Name, Type: d.Type, MemoryBytes: d.MemoryLimitBytes}
+	}
+	return out, nil
+}

@@ -1,0 +1,251 @@
+// Package shape holds the shape arithmetic that tfwrap checks in Go before
+// TensorFlow sees a tensor: element counts without overflow, broadcasting,
+// matrix-product shapes and compatibility with partly known shapes.
+//
+// It needs no libtensorflow, so its tests run in milliseconds. A dimension of
+// -1 means "unknown" (TensorFlow's convention). All functions are pure and
+// safe for concurrent use.
+package shape
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Unknown is the value a dimension takes when it is not known until run time.
+const Unknown = -1
+
+// ErrOverflow is returned when the number of elements does not fit an int64.
+var ErrOverflow = errors.New("shape: element count overflows int64")
+
+// String formats a shape as TensorFlow prints it: (2, 3), (None, 784), ().
+func String(s []int64) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		if d < 0 {
+			parts[i] = "None"
+		} else {
+			parts[i] = strconv.FormatInt(d, 10)
+		}
+	}
+	if len(s) == 1 {
+		return "(" + parts[0] + ",)"
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// Validate reports an error if a concrete shape (one a tensor has) holds a
+// negative dimension.
+func Validate(s []int64) error {
+	for i, d := range s {
+		if d < 0 {
+			return fmt.Errorf("shape: dimension %d of %s is negative", i, String(s))
+		}
+	}
+	return nil
+}
+
+// NumElements returns the product of the dimensions of a concrete shape,
+// or an error if a dimension is negative or the product overflows.
+func NumElements(s []int64) (int64, error) {
+	if err := Validate(s); err != nil {
+		return 0, err
+	}
+	n := int64(1)
+	for _, d := range s {
+		if d == 0 {
+			return 0, nil
+		}
+	}
+	for _, d := range s {
+		if n > math.MaxInt64/d {
+			return 0, fmt.Errorf("%w: %s", ErrOverflow, String(s))
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// Equal reports whether two shapes are identical, dimension by dimension.
+func Equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Compatible reports whether a concrete shape fits a partly known one:
+// same rank, and every known dimension of want equals got's.
+func Compatible(want, got []int64) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for i, d := range want {
+		if d >= 0 && d != got[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Broadcast returns the shape of an elementwise op on a and b under NumPy's
+// broadcasting rules, or an error naming the dimensions that disagree.
+// Unknown dimensions are allowed and stay unknown unless the other side fixes
+// them to something other than 1.
+func Broadcast(a, b []int64) ([]int64, error) {
+	n := max(len(a), len(b))
+	out := make([]int64, n)
+	for i := 0; i < n; i++ {
+		da, db := int64(1), int64(1)
+		if j := len(a) - n + i; j >= 0 {
+			da = a[j]
+		}
+		if j := len(b) - n + i; j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		case db == 1:
+			out[i] = da
+		case da < 0:
+			out[i] = db
+		case db < 0:
+			out[i] = da
+		default:
+			return nil, fmt.Errorf("shapes %s and %s cannot be broadcast: dimension %d is %d against %d",
+				String(a), String(b), i, da, db)
+		}
+	}
+	return out, nil
+}
+
+// MatMul returns the shape of the matrix product of two rank-2 shapes, with
+// optional transposition of either side, or an error naming the mismatch.
+func MatMul(a, b []int64, transposeA, transposeB bool) ([]int64, error) {
+	if len(a) != 2 || len(b) != 2 {
+		return nil, fmt.Errorf("matmul needs two matrices (rank 2), got shapes %s and %s", String(a), String(b))
+	}
+	m, ka := a[0], a[1]
+	if transposeA {
+		m, ka = ka, m
+	}
+	kb, n := b[0], b[1]
+	if transposeB {
+		kb, n = n, kb
+	}
+	if ka >= 0 && kb >= 0 && ka != kb {
+		return nil, fmt.Errorf("matmul of %s and %s: inner dimensions %d and %d differ", String(a), String(b), ka, kb)
+	}
+	return []int64{m, n}, nil
+}
+
+// NormalizeAxes maps possibly negative axes onto [0, rank) and rejects
+// out-of-range or repeated ones.
+func NormalizeAxes(rank int, axes []int) ([]int, error) {
+	seen := make(map[int]bool, len(axes))
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		n := a
+		if n < 0 {
+			n += rank
+		}
+		if n < 0 || n >= rank {
+			return nil, fmt.Errorf("axis %d is out of range for rank %d", a, rank)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("axis %d is repeated", a)
+		}
+		seen[n] = true
+		out[i] = n
+	}
+	return out, nil
+}
+
+// Reduce returns the shape after reducing axes (all of them when axes is
+// empty), keeping reduced dimensions as 1 when keepDims is set.
+func Reduce(s []int64, axes []int, keepDims bool) ([]int64, error) {
+	if len(axes) == 0 {
+		if keepDims {
+			out := make([]int64, len(s))
+			for i := range out {
+				out[i] = 1
+			}
+			return out, nil
+		}
+		return []int64{}, nil
+	}
+	norm, err := NormalizeAxes(len(s), axes)
+	if err != nil {
+		return nil, err
+	}
+	drop := make(map[int]bool, len(norm))
+	for _, a := range norm {
+		drop[a] = true
+	}
+	out := make([]int64, 0, len(s))
+	for i, d := range s {
+		switch {
+		case !drop[i]:
+			out = append(out, d)
+		case keepDims:
+			out = append(out, 1)
+		}
+	}
+	return out, nil
+}
+
+// Reshape checks that a concrete or partly known input shape can take the
+// target shape (at most one -1, which is inferred) and returns the target
+// with the -1 filled in when the input is fully known.
+func Reshape(in, target []int64) ([]int64, error) {
+	infer := -1
+	known := int64(1)
+	for i, d := range target {
+		switch {
+		case d == Unknown:
+			if infer >= 0 {
+				return nil, fmt.Errorf("reshape to %s: at most one dimension may be -1", String(target))
+			}
+			infer = i
+		case d < 0:
+			return nil, fmt.Errorf("reshape to %s: dimension %d is negative", String(target), i)
+		default:
+			if d != 0 && known > math.MaxInt64/d {
+				return nil, fmt.Errorf("%w: %s", ErrOverflow, String(target))
+			}
+			known *= d
+		}
+	}
+	for _, d := range in {
+		if d < 0 {
+			return append([]int64(nil), target...), nil // not known until run time
+		}
+	}
+	total, err := NumElements(in)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]int64(nil), target...)
+	if infer >= 0 {
+		if known == 0 || total%known != 0 {
+			return nil, fmt.Errorf("cannot reshape %s (%d elements) to %s", String(in), total, String(target))
+		}
+		out[infer] = total / known
+		return out, nil
+	}
+	if known != total {
+		return nil, fmt.Errorf("cannot reshape %s (%d elements) to %s (%d elements)", String(in), total, String(target), known)
+	}
+	return out, nil
+}

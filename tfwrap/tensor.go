@@ -1,0 +1,346 @@
+package tfwrap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/tfgo-project/gotf/tfwrap/shape"
+)
+
+// ErrNilTensor is returned when a nil *Tensor is passed where a value is needed.
+var ErrNilTensor = errors.New("tfwrap: nil tensor")
+
+// Tensor is an immutable n-dimensional array held in C memory that
+// TensorFlow owns: a constant value, a feed, or a fetched result. Go's
+// garbage collector frees it (through a finalizer) once it is unreachable.
+// A Tensor is safe for concurrent reads.
+type Tensor struct {
+	t     *tf.Tensor
+	dtype DType
+	shape []int64
+}
+
+// NewTensor copies data into a new Tensor of the given shape. With no shape
+// the tensor is a vector of len(data) elements; for a scalar use Scalar. The
+// copy is one memcpy: no per-element reflection.
+func NewTensor[T Elem](data []T, dims ...int64) (*Tensor, error) {
+	dt := DTypeOf[T]()
+	if dims == nil {
+		dims = []int64{int64(len(data))}
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	if n != int64(len(data)) {
+		return nil, fmt.Errorf("tfwrap: new tensor: shape %s holds %d elements but %d values were given",
+			shape.String(dims), n, len(data))
+	}
+	return fromBytes(dt, dims, asBytes(data))
+}
+
+// Scalar returns a rank-0 tensor holding v.
+func Scalar[T Elem](v T) *Tensor {
+	t, err := fromBytes(DTypeOf[T](), []int64{}, asBytes([]T{v}))
+	if err != nil { // cannot happen for one element of a fixed-size type
+		return nil
+	}
+	return t
+}
+
+// Zeros returns a tensor of the given dtype and shape filled with zeros.
+func Zeros(dt DType, dims ...int64) (*Tensor, error) {
+	if !dt.Valid() || dt == String {
+		return nil, fmt.Errorf("tfwrap: zeros: unsupported dtype %v", dt)
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: zeros: %w", err)
+	}
+	if n > (1<<40)/int64(dt.size()) {
+		return nil, fmt.Errorf("tfwrap: zeros: shape %s is too large", shape.String(dims))
+	}
+	return fromBytes(dt, append([]int64{}, dims...), make([]byte, n*int64(dt.size())))
+}
+
+// NewStrings copies data into a string tensor of the given shape (a vector
+// when no shape is given). TensorFlow's string type holds arbitrary bytes.
+func NewStrings(data []string, dims ...int64) (*Tensor, error) {
+	if dims == nil {
+		dims = []int64{int64(len(data))}
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new string tensor: %w", err)
+	}
+	if n != int64(len(data)) {
+		return nil, fmt.Errorf("tfwrap: new string tensor: shape %s holds %d elements but %d values were given",
+			shape.String(dims), n, len(data))
+	}
+	if n == 0 && len(dims) > 1 {
+		return nil, fmt.Errorf("tfwrap: new string tensor: empty tensors of rank %d are not supported", len(dims))
+	}
+	var t *tf.Tensor
+	if len(dims) == 0 {
+		t, err = tf.NewTensor(data[0])
+	} else {
+		t, err = tf.NewTensor(nestStrings(data, dims).Interface())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new string tensor: %w", err)
+	}
+	return &Tensor{t: t, dtype: String, shape: append([]int64{}, dims...)}, nil
+}
+
+// nestStrings arranges flat row-major strings as nested slices of the given
+// dims, the form the bindings' reflective NewTensor takes.
+func nestStrings(data []string, dims []int64) reflect.Value {
+	if len(dims) == 1 {
+		return reflect.ValueOf(data)
+	}
+	typ := reflect.TypeOf("")
+	for range dims {
+		typ = reflect.SliceOf(typ)
+	}
+	n := int(dims[0])
+	out := reflect.MakeSlice(typ, n, n)
+	if n == 0 {
+		return out
+	}
+	step := len(data) / n
+	for i := 0; i < n; i++ {
+		out.Index(i).Set(nestStrings(data[i*step:(i+1)*step], dims[1:]))
+	}
+	return out
+}
+
+func asBytes[T Elem](data []T) []byte {
+	if len(data) == 0 {
+		return nil
+	}
+	var z T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*int(unsafe.Sizeof(z)))
+}
+
+func fromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
+	t, err := tf.ReadTensor(dt.tf(), dims, bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	return &Tensor{t: t, dtype: dt, shape: dims}, nil
+}
+
+// wrapTensor adopts a tensor returned by TensorFlow.
+func wrapTensor(t *tf.Tensor) (*Tensor, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	dt, err := fromTF(t.DataType())
+	if err != nil {
+		return nil, err
+	}
+	return &Tensor{t: t, dtype: dt, shape: t.Shape()}, nil
+}
+
+// DType returns the element type; zero for a nil tensor.
+func (t *Tensor) DType() DType {
+	if t == nil {
+		return 0
+	}
+	return t.dtype
+}
+
+// Shape returns a copy of the tensor's dimensions; empty for a scalar.
+func (t *Tensor) Shape() []int64 {
+	if t == nil {
+		return nil
+	}
+	return append([]int64{}, t.shape...)
+}
+
+// Rank returns the number of dimensions.
+func (t *Tensor) Rank() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.shape)
+}
+
+// NumElements returns the number of elements (1 for a scalar).
+func (t *Tensor) NumElements() int64 {
+	if t == nil {
+		return 0
+	}
+	n, _ := shape.NumElements(t.shape)
+	return n
+}
+
+type sliceWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	if len(p) > len(w.buf)-w.n {
+		return 0, errors.New("tfwrap: tensor holds more bytes than expected")
+	}
+	copy(w.buf[w.n:], p)
+	w.n += len(p)
+	return len(p), nil
+}
+
+// Values copies the tensor's elements, in row-major order, into a new Go
+// slice: what .numpy().ravel() gives in Python. It fails if T does not match
+// the tensor's dtype.
+func Values[T Elem](t *Tensor) ([]T, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	if want := DTypeOf[T](); t.dtype != want {
+		return nil, fmt.Errorf("tfwrap: tensor holds %v, not %v", t.dtype, want)
+	}
+	out := make([]T, t.NumElements())
+	if len(out) == 0 {
+		return out, nil
+	}
+	w := &sliceWriter{buf: asBytes(out)}
+	if _, err := t.t.WriteContentsTo(w); err != nil {
+		return nil, fmt.Errorf("tfwrap: read tensor: %w", err)
+	}
+	if w.n != len(w.buf) {
+		return nil, fmt.Errorf("tfwrap: read tensor: got %d bytes, want %d", w.n, len(w.buf))
+	}
+	return out, nil
+}
+
+// Float32s returns the elements of a float32 tensor.
+func (t *Tensor) Float32s() ([]float32, error) { return Values[float32](t) }
+
+// Float64s returns the elements of a float64 tensor.
+func (t *Tensor) Float64s() ([]float64, error) { return Values[float64](t) }
+
+// Int32s returns the elements of an int32 tensor.
+func (t *Tensor) Int32s() ([]int32, error) { return Values[int32](t) }
+
+// Int64s returns the elements of an int64 tensor.
+func (t *Tensor) Int64s() ([]int64, error) { return Values[int64](t) }
+
+// Strings returns the elements of a string tensor in row-major order.
+func (t *Tensor) Strings() ([]string, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	if t.dtype != String {
+		return nil, fmt.Errorf("tfwrap: tensor holds %v, not string", t.dtype)
+	}
+	out := make([]string, 0, t.NumElements())
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		if v.Kind() == reflect.String {
+			out = append(out, v.String())
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			walk(v.Index(i))
+		}
+	}
+	walk(reflect.ValueOf(t.t.Value()))
+	return out, nil
+}
+
+// Float64sAny returns the elements of any numeric tensor converted to
+// float64, for printing and for comparing against references.
+func (t *Tensor) Float64sAny() ([]float64, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	switch t.dtype {
+	case Float32:
+		return convert[float32](t)
+	case Float64:
+		return Values[float64](t)
+	case Int32:
+		return convert[int32](t)
+	case Int64:
+		return convert[int64](t)
+	case Uint8:
+		return convert[uint8](t)
+	case Bool:
+		v, err := Values[bool](t)
+		out := make([]float64, len(v))
+		for i, b := range v {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out, err
+	}
+	return nil, fmt.Errorf("tfwrap: tensor of %v is not numeric", t.dtype)
+}
+
+func convert[T float32 | int32 | int64 | uint8](t *Tensor) ([]float64, error) {
+	v, err := Values[T](t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out, nil
+}
+
+// String formats the tensor as Python TensorFlow prints one:
+// tf.Tensor([[1 2] [3 4]], shape=(2, 2), dtype=int32).
+func (t *Tensor) String() string {
+	if t == nil {
+		return "tf.Tensor(<nil>)"
+	}
+	var body string
+	if t.dtype == String {
+		s, _ := t.Strings()
+		body = fmt.Sprintf("%q", s)
+	} else {
+		v, err := t.Float64sAny()
+		if err != nil {
+			body = err.Error()
+		} else {
+			body = formatNested(v, t.shape)
+		}
+	}
+	return fmt.Sprintf("tf.Tensor(%s, shape=%s, dtype=%v)", body, shape.String(t.shape), t.dtype)
+}
+
+func formatNested(v []float64, dims []int64) string {
+	if len(dims) == 0 {
+		if len(v) == 0 {
+			return "[]"
+		}
+		return fmt.Sprint(v[0])
+	}
+	var b strings.Builder
+	var rec func(off int, d int) int
+	rec = func(off int, d int) int {
+		if d == len(dims) {
+			b.WriteString(fmt.Sprint(v[off]))
+			return off + 1
+		}
+		b.WriteByte('[')
+		for i := int64(0); i < dims[d]; i++ {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			off = rec(off, d+1)
+		}
+		b.WriteByte(']')
+		return off
+	}
+	rec(0, 0)
+	return b.String()
+}

@@ -1,0 +1,115 @@
+package tfwrap
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestTensorRoundTrip(t *testing.T) {
+	t.Run("float32", func(t *testing.T) {
+		x := mustTensor(t, []float32{1, 2, 3, 4, 5, 6}, 2, 3)
+		if x.DType() != Float32 || x.Rank() != 2 || x.NumElements() != 6 {
+			t.Fatalf("got %v rank %d n %d", x.DType(), x.Rank(), x.NumElements())
+		}
+		v, err := x.Float32s()
+		if err != nil || len(v) != 6 || v[5] != 6 {
+			t.Fatalf("Float32s = %v, %v", v, err)
+		}
+	})
+	t.Run("float64", func(t *testing.T) {
+		v, err := mustTensor(t, []float64{math.Pi}).Float64s()
+		if err != nil || v[0] != math.Pi {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("int32", func(t *testing.T) {
+		v, err := mustTensor(t, []int32{-7, 8}, 2, 1).Int32s()
+		if err != nil || v[0] != -7 || v[1] != 8 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("int64", func(t *testing.T) {
+		v, err := mustTensor(t, []int64{math.MaxInt64}).Int64s()
+		if err != nil || v[0] != math.MaxInt64 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("uint8 and bool", func(t *testing.T) {
+		u, err := Values[uint8](mustTensor(t, []uint8{255, 0}))
+		if err != nil || u[0] != 255 {
+			t.Fatalf("uint8: %v, %v", u, err)
+		}
+		b, err := Values[bool](mustTensor(t, []bool{true, false, true}))
+		if err != nil || !b[0] || b[1] || !b[2] {
+			t.Fatalf("bool: %v, %v", b, err)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		x := mustTensor(t, []float32{}, 0, 3)
+		v, err := x.Float32s()
+		if err != nil || len(v) != 0 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("scalar", func(t *testing.T) {
+		x := Scalar(int32(42))
+		if x.Rank() != 0 || x.NumElements() != 1 {
+			t.Fatalf("scalar rank %d n %d", x.Rank(), x.NumElements())
+		}
+		if x.String() != "tf.Tensor(42, shape=(), dtype=int32)" {
+			t.Fatalf("String() = %s", x)
+		}
+	})
+	t.Run("strings", func(t *testing.T) {
+		x, err := NewStrings([]string{"a", "bc", "", "d\x00e"}, 2, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := x.Strings()
+		if err != nil || len(v) != 4 || v[1] != "bc" || v[3] != "d\x00e" {
+			t.Fatalf("got %q, %v", v, err)
+		}
+	})
+	t.Run("zeros", func(t *testing.T) {
+		z, err := Zeros(Float64, 2, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := floats(t, z); len(got) != 4 || got[3] != 0 {
+			t.Fatalf("got %v", got)
+		}
+	})
+	t.Run("string format", func(t *testing.T) {
+		if s := mustTensor(t, []int32{1, 2, 3, 4}, 2, 2).String(); s != "tf.Tensor([[1 2] [3 4]], shape=(2, 2), dtype=int32)" {
+			t.Fatalf("got %s", s)
+		}
+	})
+}
+
+func TestTensorBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"count mismatch", func() error { _, err := NewTensor([]float32{1, 2, 3}, 2, 2); return err }, "holds 4 elements but 3"},
+		{"negative dim", func() error { _, err := NewTensor([]float32{1, 2}, -2, -1); return err }, "negative"},
+		{"overflow", func() error { _, err := NewTensor([]float32{1}, math.MaxInt64, 4); return err }, "overflow"},
+		{"strings count", func() error { _, err := NewStrings([]string{"a"}, 2); return err }, "holds 2 elements"},
+		{"zeros dtype", func() error { _, err := Zeros(String, 2); return err }, "unsupported dtype"},
+		{"zeros huge", func() error { _, err := Zeros(Float32, 1<<30, 1<<20); return err }, "too large"},
+		{"wrong dtype read", func() error { _, err := Scalar(float32(1)).Int32s(); return err }, "holds float32, not int32"},
+		{"strings of floats", func() error { _, err := Scalar(float32(1)).Strings(); return err }, "not string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { wantErr(t, tt.err(), tt.want) })
+	}
+	var nilT *Tensor
+	if _, err := nilT.Float32s(); !errors.Is(err, ErrNilTensor) {
+		t.Fatalf("nil tensor read: %v", err)
+	}
+	if nilT.Shape() != nil || nilT.DType() != 0 || nilT.Rank() != 0 || nilT.String() == "" {
+		t.Fatal("nil tensor accessors misbehave")
+	}
+}

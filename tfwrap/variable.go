@@ -1,0 +1,202 @@
+package tfwrap
+
+import (
+	"fmt"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/tfgo-project/gotf/tfwrap/shape"
+)
+
+// Variable is a TensorFlow resource variable (VarHandleOp): mutable state
+// that lives in a Session, such as a model's weights and biases. Its value
+// persists across Session.Run calls; Session.InitVariables sets it to the
+// initial value given at creation, Session.SetValue to any other.
+//
+// Reads go through one ReadVariableOp per variable (Value), so gradients with
+// respect to the variable are gradients with respect to that read. Within one
+// Run, reads see the value from before the Run's own assignments unless the
+// graph orders them with After.
+type Variable struct {
+	st        *graphState
+	name      string
+	dtype     DType
+	shape     []int64
+	handle    tf.Output
+	read      Output
+	initPH    tf.Output
+	initOp    *tf.Operation
+	init      *Tensor
+	trainable bool
+}
+
+// VariableOption configures a new Variable.
+type VariableOption func(*Variable)
+
+// NotTrainable marks a variable as state that training must not change
+// (counters, moving averages, frozen weights).
+func NotTrainable() VariableOption { return func(v *Variable) { v.trainable = false } }
+
+// Variable declares a resource variable named name whose shape and dtype are
+// those of init, and whose initial value is init. On bad input it records
+// the error in g and returns a Variable whose ops are invalid.
+func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Variable {
+	v := &Variable{st: g.st, name: name, trainable: true}
+	for _, o := range opts {
+		o(v)
+	}
+	if g.st.err != nil {
+		return v
+	}
+	if init == nil || init.t == nil {
+		g.failf("Variable %q: initial value: %v", name, ErrNilTensor)
+		return v
+	}
+	if init.dtype == String {
+		g.failf("Variable %q: string variables are not supported", name)
+		return v
+	}
+	if name == "" || strings.ContainsAny(name, " :") {
+		g.failf("Variable: invalid name %q", name)
+		return v
+	}
+	v.dtype, v.shape, v.init = init.dtype, init.Shape(), init
+	full := g.fullName(name)
+	v.name = full
+	handle, err := g.st.g.AddOperation(tf.OpSpec{
+		Type: "VarHandleOp",
+		Name: full,
+		Attrs: map[string]any{
+			"dtype":       v.dtype.tf(),
+			"shape":       tf.MakeShape(v.shape...),
+			"shared_name": full,
+			"container":   "",
+		},
+		Device: g.device,
+	})
+	if err != nil {
+		g.failf("Variable %q: %v", name, err)
+		return v
+	}
+	v.handle = handle.Output(0)
+	sub := g.under(full)
+	ph := sub.add("Placeholder", "initial_value", nil, map[string]any{
+		"dtype": v.dtype.tf(), "shape": tf.MakeShape(v.shape...),
+	})
+	if ph == nil {
+		return v
+	}
+	v.initPH = ph.Output(0)
+	v.initOp = sub.add("AssignVariableOp", "Assign", []tf.Input{v.handle, v.initPH},
+		map[string]any{"dtype": v.dtype.tf()})
+	v.read = sub.add1("ReadVariableOp", "Read", []tf.Input{v.handle}, map[string]any{"dtype": v.dtype.tf()})
+	if v.initOp == nil || !v.read.Valid() {
+		return v
+	}
+	g.st.vars = append(g.st.vars, v)
+	g.st.varRead[v.read.out] = v
+	return v
+}
+
+func (v *Variable) ok() bool { return v != nil && v.st != nil && v.read.Valid() && v.initOp != nil }
+
+// Name returns the variable's unique name in its graph.
+func (v *Variable) Name() string {
+	if v == nil {
+		return "<nil>"
+	}
+	return v.name
+}
+
+// DType returns the element type.
+func (v *Variable) DType() DType {
+	if v == nil {
+		return 0
+	}
+	return v.dtype
+}
+
+// Shape returns a copy of the variable's shape.
+func (v *Variable) Shape() []int64 {
+	if v == nil {
+		return nil
+	}
+	return append([]int64{}, v.shape...)
+}
+
+// Trainable reports whether optimizers should update the variable.
+func (v *Variable) Trainable() bool { return v != nil && v.trainable }
+
+// Initial returns the tensor the variable starts from.
+func (v *Variable) Initial() *Tensor {
+	if v == nil {
+		return nil
+	}
+	return v.init
+}
+
+// Value returns the variable's current value as an Output (its one read op).
+func (v *Variable) Value() Output {
+	if v == nil {
+		return Output{}
+	}
+	return v.read
+}
+
+// Handle returns the resource handle, for ops that update a variable in
+// place (TF's ResourceApply* training kernels).
+func (v *Variable) Handle() Output {
+	if !v.ok() {
+		return Output{}
+	}
+	return Output{st: v.st, out: v.handle}
+}
+
+// assignOp builds AssignVariableOp, AssignAddVariableOp or AssignSubVariableOp.
+func (v *Variable) assignOp(g *Graph, typ string, x Output) *Op {
+	if g == nil || g.st == nil {
+		return nil
+	}
+	if !v.ok() {
+		g.failf("%s: variable %s is not valid", typ, v.Name())
+		return nil
+	}
+	if v.st != g.st {
+		g.failf("%s: variable %s belongs to another graph", typ, v.Name())
+		return nil
+	}
+	if !g.check(typ, x) {
+		return nil
+	}
+	if x.DType() != v.dtype {
+		g.failf("%s to %s: value is %v, variable is %v", typ, v.name, x.DType(), v.dtype)
+		return nil
+	}
+	if s := x.Shape(); s != nil && !shape.Compatible(s, v.shape) && !shape.Compatible(v.shape, s) {
+		g.failf("%s to %s: value has shape %s, variable has shape %s", typ, v.name, shape.String(s), shape.String(v.shape))
+		return nil
+	}
+	op := g.under(v.name).add(typ, strings.TrimSuffix(typ, "VariableOp"), []tf.Input{v.handle, x.out},
+		map[string]any{"dtype": v.dtype.tf()})
+	if op == nil {
+		return nil
+	}
+	return &Op{st: g.st, op: op}
+}
+
+// Assign returns an op that sets v to x when run, as v.assign(x).
+func (v *Variable) Assign(g *Graph, x Output) *Op { return v.assignOp(g, "AssignVariableOp", x) }
+
+// AssignAdd returns an op that adds x to v when run, as v.assign_add(x).
+func (v *Variable) AssignAdd(g *Graph, x Output) *Op { return v.assignOp(g, "AssignAddVariableOp", x) }
+
+// AssignSub returns an op that subtracts x from v when run, as v.assign_sub(x).
+func (v *Variable) AssignSub(g *Graph, x Output) *Op { return v.assignOp(g, "AssignSubVariableOp", x) }
+
+func (v *Variable) String() string {
+	if v == nil {
+		return "Variable(<nil>)"
+	}
+	return fmt.Sprintf("Variable(%s, shape=%s, dtype=%v)", v.name, shape.String(v.shape), v.dtype)
+}
