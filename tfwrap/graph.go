@@ -361,3 +361,33 @@ func (g *Graph) Identity(name string, x Output) Output {
 	}
 	return g.add1("Identity", name, []tf.Input{x.out}, nil)
 }
+
+// PlaceholderWithDefault adds an input that passes def through unless a
+// Session feeds it: one graph can then train from data held in TensorFlow
+// or from a fed batch.
+func (g *Graph) PlaceholderWithDefault(name string, def Output, dims ...int64) Output {
+	if !g.check("PlaceholderWithDefault", def) {
+		return Output{}
+	}
+	if ds := def.Shape(); ds != nil && !shape.Compatible(dims, ds) && !compatiblePartial(dims, ds) {
+		g.failf("PlaceholderWithDefault %q: default has shape %s, placeholder %s", name, shape.String(ds), shape.String(dims))
+		return Output{}
+	}
+	return g.add1("PlaceholderWithDefault", name, []tf.Input{def.out}, map[string]any{
+		"dtype": def.out.DataType(), "shape": tf.MakeShape(dims...),
+	})
+}
+
+// compatiblePartial reports whether two partly known shapes can describe
+// the same tensor.
+func compatiblePartial(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] >= 0 && b[i] >= 0 && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -216,3 +216,12 @@ func (g *Graph) Reshape(x Output, dims ...int64) Output {
 	}
 	return g.add1("Reshape", "Reshape", []tf.Input{x.out, sh.out}, nil)
 }
+
+// Log1p returns log(1 + x), accurate for small x.
+func (g *Graph) Log1p(x Output) Output { return g.unary("Log1p", x, true) }
+
+// Greater returns a bool tensor, true where a > b.
+func (g *Graph) Greater(a, b Output) Output { return g.binary("Greater", a, b) }
+
+// Prod multiplies x over axes (all axes when none are given).
+func (g *Graph) Prod(x Output, axes ...int) Output { return g.reduce("Prod", x, false, axes) }

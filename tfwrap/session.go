@@ -224,7 +224,7 @@ func (s *Session) SetValue(v *Variable, t *Tensor) error {
 	if t == nil || t.t == nil {
 		return fmt.Errorf("tfwrap: set value of %s: %w", v.name, ErrNilTensor)
 	}
-	if t.dtype != v.dtype || !shape.Equal(t.shape, v.shape) {
+	if t.dtype != v.dtype || !shape.Compatible(v.shape, t.shape) {
 		return fmt.Errorf("tfwrap: set value of %s: tensor is %v%s, variable is %v%s",
 			v.name, t.dtype, shape.String(t.shape), v.dtype, shape.String(v.shape))
 	}

@@ -29,6 +29,7 @@ type Variable struct {
 	initOp    *tf.Operation
 	init      *Tensor
 	trainable bool
+	declared  []int64
 }
 
 // VariableOption configures a new Variable.
@@ -37,6 +38,13 @@ type VariableOption func(*Variable)
 // NotTrainable marks a variable as state that training must not change
 // (counters, moving averages, frozen weights).
 func NotTrainable() VariableOption { return func(v *Variable) { v.trainable = false } }
+
+// WithShape declares a partly known shape (-1 for a dimension that may
+// change), so that SetValue can later store tensors of other sizes in the
+// variable, such as a dataset of any length.
+func WithShape(dims ...int64) VariableOption {
+	return func(v *Variable) { v.declared = append([]int64{}, dims...) }
+}
 
 // Variable declares a resource variable named name whose shape and dtype are
 // those of init, and whose initial value is init. On bad input it records
@@ -62,6 +70,14 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		return v
 	}
 	v.dtype, v.shape, v.init = init.dtype, init.Shape(), init
+	if v.declared != nil {
+		if !shape.Compatible(v.declared, v.shape) {
+			g.failf("Variable %q: initial value of shape %s does not fit the declared shape %s",
+				name, shape.String(v.shape), shape.String(v.declared))
+			return v
+		}
+		v.shape = v.declared
+	}
 	full := g.fullName(name)
 	v.name = full
 	handle, err := g.st.g.AddOperation(tf.OpSpec{

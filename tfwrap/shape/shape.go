@@ -249,3 +249,72 @@ func Reshape(in, target []int64) ([]int64, error) {
 	}
 	return out, nil
 }
+
+// Padding is a convolution or pooling padding mode.
+type Padding string
+
+// The padding modes Keras and TensorFlow use.
+const (
+	Same  Padding = "SAME"
+	Valid Padding = "VALID"
+)
+
+// Window returns the output size of a convolution or pooling window of size
+// k and stride s over n inputs, as TensorFlow computes it; -1 stays unknown.
+func Window(n, k, s int64, p Padding) (int64, error) {
+	if k < 1 || s < 1 {
+		return 0, fmt.Errorf("window size %d and stride %d must be positive", k, s)
+	}
+	if n < 0 {
+		return Unknown, nil
+	}
+	switch p {
+	case Same:
+		return (n + s - 1) / s, nil
+	case Valid:
+		if n < k {
+			return 0, fmt.Errorf("input size %d is smaller than the window %d with valid padding", n, k)
+		}
+		return (n-k)/s + 1, nil
+	}
+	return 0, fmt.Errorf("padding %q is neither SAME nor VALID", p)
+}
+
+// Conv2D returns the NHWC output shape of a 2-D convolution of input (NHWC)
+// with filter (height, width, in channels, out channels).
+func Conv2D(input, filter []int64, strides [2]int64, p Padding) ([]int64, error) {
+	if len(input) != 4 {
+		return nil, fmt.Errorf("conv2d input must be NHWC (rank 4), got %s", String(input))
+	}
+	if len(filter) != 4 {
+		return nil, fmt.Errorf("conv2d filter must be (h, w, in, out), got %s", String(filter))
+	}
+	if input[3] >= 0 && filter[2] >= 0 && input[3] != filter[2] {
+		return nil, fmt.Errorf("conv2d: input has %d channels, filter expects %d", input[3], filter[2])
+	}
+	h, err := Window(input[1], filter[0], strides[0], p)
+	if err != nil {
+		return nil, fmt.Errorf("conv2d height: %w", err)
+	}
+	w, err := Window(input[2], filter[1], strides[1], p)
+	if err != nil {
+		return nil, fmt.Errorf("conv2d width: %w", err)
+	}
+	return []int64{input[0], h, w, filter[3]}, nil
+}
+
+// Pool2D returns the NHWC output shape of max or average pooling.
+func Pool2D(input []int64, size, strides [2]int64, p Padding) ([]int64, error) {
+	if len(input) != 4 {
+		return nil, fmt.Errorf("pooling input must be NHWC (rank 4), got %s", String(input))
+	}
+	h, err := Window(input[1], size[0], strides[0], p)
+	if err != nil {
+		return nil, fmt.Errorf("pool height: %w", err)
+	}
+	w, err := Window(input[2], size[1], strides[1], p)
+	if err != nil {
+		return nil, fmt.Errorf("pool width: %w", err)
+	}
+	return []int64{input[0], h, w, input[3]}, nil
+}

@@ -117,3 +117,35 @@ func TestStringAndCompatible(t *testing.T) {
 		t.Error("Validate accepted a negative dimension")
 	}
 }
+
+func TestWindowsAndConv(t *testing.T) {
+	for _, c := range []struct {
+		n, k, s int64
+		p       Padding
+		want    int64
+		err     bool
+	}{
+		{28, 3, 1, Valid, 26, false}, {28, 3, 1, Same, 28, false}, {26, 2, 2, Valid, 13, false},
+		{13, 2, 2, Valid, 6, false}, {13, 2, 2, Same, 7, false}, {-1, 3, 1, Valid, -1, false},
+		{2, 3, 1, Valid, 0, true}, {5, 0, 1, Same, 0, true}, {5, 1, 1, "FULL", 0, true},
+	} {
+		got, err := Window(c.n, c.k, c.s, c.p)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("Window(%d,%d,%d,%s) = %d, %v", c.n, c.k, c.s, c.p, got, err)
+		}
+	}
+	got, err := Conv2D([]int64{-1, 28, 28, 1}, []int64{3, 3, 1, 32}, [2]int64{1, 1}, Valid)
+	if err != nil || !Equal(got, []int64{-1, 26, 26, 32}) {
+		t.Fatalf("Conv2D = %v, %v", got, err)
+	}
+	if _, err := Conv2D([]int64{-1, 28, 28, 3}, []int64{3, 3, 1, 32}, [2]int64{1, 1}, Valid); err == nil {
+		t.Fatal("channel mismatch accepted")
+	}
+	if _, err := Conv2D([]int64{28, 28, 1}, []int64{3, 3, 1, 32}, [2]int64{1, 1}, Valid); err == nil {
+		t.Fatal("rank-3 input accepted")
+	}
+	got, err = Pool2D([]int64{-1, 26, 26, 32}, [2]int64{2, 2}, [2]int64{2, 2}, Valid)
+	if err != nil || !Equal(got, []int64{-1, 13, 13, 32}) {
+		t.Fatalf("Pool2D = %v, %v", got, err)
+	}
+}

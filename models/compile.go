@@ -1,0 +1,319 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/metrics"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// compiled is the TensorFlow side of a model: one graph with an inference
+// pass fed from placeholders and a training pass that draws its batches
+// from data held in TF variables (or from a fed batch), sharing weights.
+type compiled struct {
+	g       *tfwrap.Graph
+	sess    *tfwrap.Session
+	opts    CompileOptions
+	loss    losses.Loss
+	metrics []metrics.Metric
+	labelDT tfwrap.DType
+	labelSh []int64
+
+	// Inference.
+	x, pred, yEval, evalLoss tfwrap.Output
+	evalSums                 []tfwrap.Output
+
+	// Training.
+	dataX, dataY, perm, cursor, batch *tfwrap.Variable
+	xb, yb, trainLoss                 tfwrap.Output
+	trainable                         []*tfwrap.Variable
+	grads                             []tfwrap.Output
+	step, reset                       *tfwrap.Op
+	accLoss, accCount                 *tfwrap.Variable
+	accMetrics                        []*tfwrap.Variable
+
+	weights      []*tfwrap.Variable // every layer variable, Keras order
+	weightsSaver *tfwrap.Saver
+	fullSaver    *tfwrap.Saver // weights and optimizer state
+}
+
+// Compile chooses the loss, optimizer and metrics, builds the model's graph
+// in TensorFlow and initializes its weights. A model compiles once.
+func (m *Sequential) Compile(opts CompileOptions) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c != nil {
+		return errors.New("models: model is already compiled")
+	}
+	if opts.Loss == nil || opts.Optimizer == nil {
+		return errors.New("models: compile needs a Loss and an Optimizer")
+	}
+	out := m.OutputShape()
+	labelSh, err := opts.Loss.LabelShape(out)
+	if err != nil {
+		return fmt.Errorf("models: loss %s: %w", opts.Loss.Name(), err)
+	}
+	c := &compiled{opts: opts, loss: opts.Loss, metrics: opts.Metrics, labelDT: opts.Loss.LabelDType(), labelSh: labelSh}
+	for _, mt := range opts.Metrics {
+		if mt == nil {
+			return errors.New("models: a metric is nil")
+		}
+		if err := mt.Check(c.labelDT, out); err != nil {
+			return fmt.Errorf("models: metric %s: %w", mt.Name(), err)
+		}
+	}
+	if err := c.build(m); err != nil {
+		return err
+	}
+	var sopts []tfwrap.SessionOption
+	if opts.Threads > 0 {
+		sopts = append(sopts, tfwrap.WithThreads(opts.Threads, 1))
+	}
+	if c.sess, err = c.g.NewSession(sopts...); err != nil {
+		return fmt.Errorf("models: compile: %w", err)
+	}
+	if err := c.sess.InitVariables(); err != nil {
+		c.sess.Close()
+		return fmt.Errorf("models: compile: %w", err)
+	}
+	m.c = c
+	return nil
+}
+
+func (c *compiled) build(m *Sequential) error {
+	g := tfwrap.NewGraph()
+	if c.opts.Device != "" {
+		g = g.OnDevice(c.opts.Device)
+	}
+	c.g = g
+	f32 := tfwrap.Float32
+
+	// Inference pass: creates the weights, named layer/kernel as in Keras.
+	c.x = g.Placeholder("inputs", f32, append([]int64{-1}, m.input...)...)
+	ctx := &layers.Context{}
+	pred, err := m.forward(g, ctx, c.opts.Seed, c.x)
+	if err != nil {
+		return err
+	}
+	c.pred = g.Identity("predictions", pred)
+	c.yEval = g.Placeholder("labels", c.labelDT, append([]int64{-1}, c.labelSh...)...)
+	ev := g.WithScope("evaluate")
+	c.evalLoss = c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf})
+	for _, mt := range c.metrics {
+		c.evalSums = append(c.evalSums, ev.Sum(mt.Build(ev, c.yEval, pred)))
+	}
+	for _, l := range m.layers {
+		c.weights = append(c.weights, l.Weights()...)
+	}
+
+	// Data held in TF, and a cursor over a per-epoch permutation.
+	d := g.WithScope("data")
+	emptyX, err := tfwrap.Zeros(f32, append([]int64{0}, m.input...)...)
+	if err != nil {
+		return err
+	}
+	emptyY, err := tfwrap.Zeros(c.labelDT, append([]int64{0}, c.labelSh...)...)
+	if err != nil {
+		return err
+	}
+	emptyP, err := tfwrap.Zeros(tfwrap.Int32, 0)
+	if err != nil {
+		return err
+	}
+	c.dataX = d.Variable("x", emptyX, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, m.input...)...))
+	c.dataY = d.Variable("y", emptyY, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, c.labelSh...)...))
+	c.perm = d.Variable("permutation", emptyP, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
+	c.cursor = d.Variable("cursor", tfwrap.Scalar(int32(0)), tfwrap.NotTrainable())
+	c.batch = d.Variable("batch_size", tfwrap.Scalar(int32(32)), tfwrap.NotTrainable())
+	start := c.cursor.Value()
+	n := d.Reshape(d.ShapeOf(c.perm.Value()))
+	size := d.Minimum(c.batch.Value(), d.Sub(n, start))
+	idx := d.Slice(c.perm.Value(), start, size)
+	c.xb = g.PlaceholderWithDefault("train_inputs", d.Gather(c.dataX.Value(), idx), append([]int64{-1}, m.input...)...)
+	c.yb = g.PlaceholderWithDefault("train_labels", d.Gather(c.dataY.Value(), idx), append([]int64{-1}, c.labelSh...)...)
+
+	// Training pass, sharing the weights.
+	tg := g.WithScope("training")
+	tctx := &layers.Context{Training: true}
+	tpred, err := m.forward(tg, tctx, c.opts.Seed, c.xb)
+	if err != nil {
+		return err
+	}
+	loss := c.loss.Build(tg, c.yb, losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf})
+	c.trainLoss = tg.CheckNumerics(loss, "the training loss is NaN or infinite")
+	for _, w := range c.weights {
+		if w.Trainable() {
+			c.trainable = append(c.trainable, w)
+		}
+	}
+	if len(c.trainable) == 0 {
+		return errors.New("models: the model has no trainable weights")
+	}
+	if c.grads, err = g.GradientTape().Gradient(c.trainLoss, trainableSources(c.trainable)...); err != nil {
+		return fmt.Errorf("models: gradients: %w", err)
+	}
+	apply, err := c.opts.Optimizer.Build(g, c.trainable, c.grads)
+	if err != nil {
+		return fmt.Errorf("models: optimizer %s: %w", c.opts.Optimizer.Name(), err)
+	}
+
+	// Running sums of the epoch's loss and metrics, kept in TF.
+	acc := g.WithScope("metrics")
+	zero := tfwrap.Scalar(float32(0))
+	c.accLoss = acc.Variable("loss_sum", zero, tfwrap.NotTrainable())
+	c.accCount = acc.Variable("count", zero, tfwrap.NotTrainable())
+	nb := tg.Cast(tg.Reshape(tg.Slice(tg.ShapeOf(c.xb), tg.Scalar(0, tfwrap.Int32), tg.Scalar(1, tfwrap.Int32))), f32)
+	updates := append([]*tfwrap.Op{apply}, tctx.Updates...)
+	updates = append(updates,
+		c.accLoss.AssignAdd(tg, tg.Mul(c.trainLoss, nb)),
+		c.accCount.AssignAdd(tg, nb),
+		c.cursor.AssignAdd(tg, size))
+	resets := []*tfwrap.Op{c.accLoss.Assign(acc, acc.Scalar(0, f32)), c.accCount.Assign(acc, acc.Scalar(0, f32))}
+	for _, mt := range c.metrics {
+		v := acc.Variable(mt.Name()+"_sum", zero, tfwrap.NotTrainable())
+		c.accMetrics = append(c.accMetrics, v)
+		updates = append(updates, v.AssignAdd(tg, tg.Sum(mt.Build(tg, c.yb, tpred))))
+		resets = append(resets, v.Assign(acc, acc.Scalar(0, f32)))
+	}
+	c.step = g.Group("train", updates...)
+	c.reset = g.Group("reset_metrics", resets...)
+
+	c.weightsSaver = g.NewSaver(c.weights, nil)
+	c.fullSaver = g.NewSaver(append(append([]*tfwrap.Variable{}, c.weights...), c.opts.Optimizer.State()...), nil)
+	if err := g.Err(); err != nil {
+		return fmt.Errorf("models: compile: %w", err)
+	}
+	return nil
+}
+
+func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {
+	out := make([]tfwrap.Source, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+// forward adds every layer's ops for a batch x.
+func (m *Sequential) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, x tfwrap.Output) (tfwrap.Output, error) {
+	for _, l := range m.layers {
+		ctx.Graph = g.WithScope(l.Name())
+		ctx.Seed = seedFor(seed, l.Name())
+		out, err := l.Forward(ctx, x)
+		if err != nil {
+			return tfwrap.Output{}, fmt.Errorf("models: %w", err)
+		}
+		x = out
+	}
+	return x, nil
+}
+
+// Close releases the model's TensorFlow session. It is idempotent.
+func (m *Sequential) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c == nil || m.c.sess == nil {
+		return nil
+	}
+	return m.c.sess.Close()
+}
+
+// session returns the compiled model or ErrNotCompiled / ErrClosed.
+func (m *Sequential) session() (*compiled, error) {
+	if m.c == nil {
+		return nil, ErrNotCompiled
+	}
+	if m.c.sess.Closed() {
+		return nil, ErrClosed
+	}
+	return m.c, nil
+}
+
+// Weights returns the model's variables in Keras's get_weights order
+// (layer by layer: kernel, bias; gamma, beta, moving mean, moving variance).
+func (m *Sequential) Weights() []*tfwrap.Variable {
+	if m.c == nil {
+		return nil
+	}
+	return append([]*tfwrap.Variable{}, m.c.weights...)
+}
+
+// GetWeights returns the current values of Weights.
+func (m *Sequential) GetWeights() ([]*tfwrap.Tensor, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]tfwrap.Output, len(c.weights))
+	for i, w := range c.weights {
+		outs[i] = w.Value()
+	}
+	return c.sess.Run(nil, outs)
+}
+
+// SetWeights assigns values to Weights, in the same order, as Keras's
+// set_weights; each must have its variable's dtype and shape.
+func (m *Sequential) SetWeights(values []*tfwrap.Tensor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	if len(values) != len(c.weights) {
+		return fmt.Errorf("models: set weights: got %d tensors, the model has %d weights", len(values), len(c.weights))
+	}
+	for i, w := range c.weights {
+		if err := c.sess.SetValue(w, values[i]); err != nil {
+			return fmt.Errorf("models: set weights: %w", err)
+		}
+	}
+	return nil
+}
+
+// SaveWeights writes the weights to a TensorFlow checkpoint at prefix
+// (prefix.index and prefix.data-*), atomically.
+func (m *Sequential) SaveWeights(prefix string) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	return c.sess.Save(c.weightsSaver, prefix)
+}
+
+// LoadWeights reads weights saved by SaveWeights from a model of the same
+// architecture.
+func (m *Sequential) LoadWeights(prefix string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	return c.sess.Restore(c.weightsSaver, prefix)
+}
+
+// SetLearningRate changes the optimizer's learning rate for later Fits.
+func (m *Sequential) SetLearningRate(lr float64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	if !(lr > 0) {
+		return fmt.Errorf("models: learning rate %v must be positive", lr)
+	}
+	return c.sess.SetValue(c.opts.Optimizer.LearningRateVariable(), tfwrap.Scalar(float32(lr)))
+}
+
+// StopTraining makes Fit stop after the current epoch (or batch, when
+// called from a batch callback).
+func (m *Sequential) StopTraining() { m.stop.Store(true) }

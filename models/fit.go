@@ -1,0 +1,447 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/shape"
+)
+
+// FitOptions configures Fit. The zero value means one epoch, batches of
+// 32, shuffled with seed 0, no validation, progress on stdout.
+type FitOptions struct {
+	Epochs    int
+	BatchSize int
+	// NoShuffle keeps the samples in order; by default each epoch visits
+	// them in a new seeded permutation.
+	NoShuffle bool
+	Seed      uint64
+	// ValidationData is evaluated after each epoch (val_loss, val_…).
+	ValidationData *Dataset
+	// ValidationSplit carves the last fraction of the training data off
+	// for validation, as Keras does; ignored when ValidationData is set.
+	ValidationSplit float64
+	Callbacks       []Callback
+	// Progress chooses the display; the zero value is ProgressAuto.
+	Progress Progress
+	// Output receives the progress (default os.Stdout).
+	Output io.Writer
+	// InitialEpoch is the number of epochs already done, when resuming.
+	InitialEpoch int
+}
+
+// Fit trains the model on train, as keras.Model.fit. The data is uploaded
+// to TensorFlow once; every batch is then drawn inside the graph, so the
+// training loop moves no tensors between Go and TF except the running
+// metrics when the progress display or a batch callback asks for them.
+//
+// Cancelling ctx stops training between batches; Fit then returns the
+// history so far and ctx's error. A NaN or infinite loss stops training
+// with an error, leaving the weights of the last good step.
+func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if opts.Epochs == 0 {
+		opts.Epochs = 1
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 32
+	}
+	if opts.Epochs < 0 || opts.BatchSize < 0 || opts.InitialEpoch < 0 {
+		return nil, fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
+			opts.Epochs, opts.BatchSize, opts.InitialEpoch)
+	}
+	if opts.BatchSize > math.MaxInt32 {
+		return nil, fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
+	}
+	if opts.Progress < ProgressAuto || opts.Progress > ProgressSilent {
+		return nil, fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
+	}
+	if err := c.checkData("training data", train); err != nil {
+		return nil, err
+	}
+	val := opts.ValidationData
+	if val == nil && opts.ValidationSplit != 0 {
+		if train, val, err = train.Split(opts.ValidationSplit); err != nil {
+			return nil, fmt.Errorf("models: fit: validation split: %w", err)
+		}
+	}
+	if val != nil {
+		if err := c.checkData("validation data", val); err != nil {
+			return nil, err
+		}
+	}
+	for i, cb := range opts.Callbacks {
+		if cb == nil {
+			return nil, fmt.Errorf("models: fit: callback %d is nil", i)
+		}
+	}
+	ytrain, err := c.labels(train)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sess.SetValue(c.dataX, train.X); err != nil {
+		return nil, fmt.Errorf("models: fit: upload inputs: %w", err)
+	}
+	if err := c.sess.SetValue(c.dataY, ytrain); err != nil {
+		return nil, fmt.Errorf("models: fit: upload labels: %w", err)
+	}
+	// Free the uploaded copy in TF when done; the model keeps no data.
+	defer func() {
+		c.sess.InitVariables(c.dataX, c.dataY, c.perm)
+	}()
+	if err := c.sess.SetValue(c.batch, tfwrap.Scalar(int32(opts.BatchSize))); err != nil {
+		return nil, err
+	}
+
+	n := train.Len()
+	steps := (n + opts.BatchSize - 1) / opts.BatchSize
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
+	}
+	bar := newProgress(out, opts.Progress, opts.InitialEpoch+opts.Epochs, steps)
+	var batchHooks []func(*Sequential, int, Logs) error
+	for _, cb := range opts.Callbacks {
+		if f := batchFunc(cb); f != nil {
+			batchHooks = append(batchHooks, f)
+		}
+	}
+	m.stop.Store(false)
+	for _, cb := range opts.Callbacks {
+		if tb, ok := cb.(TrainBeginner); ok {
+			if err := m.unlocked(func() error { return tb.OnTrainBegin(m) }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	hist := &History{}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x853c49e6748fea9b))
+	order := make([]int32, n)
+	var runErr error
+epochs:
+	for e := opts.InitialEpoch; e < opts.InitialEpoch+opts.Epochs; e++ {
+		for i := range order {
+			order[i] = int32(i)
+		}
+		if !opts.NoShuffle {
+			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		perm, err := tfwrap.NewTensor(order)
+		if err != nil {
+			return hist, err
+		}
+		if err := c.sess.SetValue(c.perm, perm); err != nil {
+			return hist, err
+		}
+		if err := c.sess.SetValue(c.cursor, tfwrap.Scalar(int32(0))); err != nil {
+			return hist, err
+		}
+		if _, err := c.sess.Run(nil, nil, c.reset); err != nil {
+			return hist, err
+		}
+		bar.epochBegin(e)
+		for b := 0; b < steps; b++ {
+			if err := ctx.Err(); err != nil {
+				runErr = err
+				break epochs
+			}
+			if _, err := c.sess.Run(nil, nil, c.step); err != nil {
+				runErr = fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
+				break epochs
+			}
+			if len(batchHooks) > 0 || bar.due(b+1) {
+				logs, err := c.running()
+				if err != nil {
+					return hist, err
+				}
+				bar.update(b+1, logs)
+				for _, f := range batchHooks {
+					if err := m.unlocked(func() error { return f(m, b, logs) }); err != nil {
+						return hist, err
+					}
+				}
+				if m.stop.Load() {
+					break
+				}
+			}
+		}
+		logs, err := c.running()
+		if err != nil {
+			return hist, err
+		}
+		if val != nil {
+			vl, err := c.evaluate(val, opts.BatchSize)
+			if err != nil {
+				return hist, err
+			}
+			for k, v := range vl {
+				logs["val_"+k] = v
+			}
+		}
+		bar.epochEnd(logs)
+		hist.add(e, logs)
+		for _, cb := range opts.Callbacks {
+			if err := m.unlocked(func() error { return cb.OnEpochEnd(m, e, logs) }); err != nil {
+				return hist, err
+			}
+		}
+		if m.stop.Load() {
+			break
+		}
+	}
+	for _, cb := range opts.Callbacks {
+		if te, ok := cb.(TrainEnder); ok {
+			if err := m.unlocked(func() error { return te.OnTrainEnd(m, hist) }); err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+	}
+	return hist, runErr
+}
+
+// unlocked runs a user callback without Fit's lock, so that it may call
+// Predict, Evaluate, SaveWeights or SetWeights on the model.
+func (m *Sequential) unlocked(f func() error) error {
+	m.mu.Unlock()
+	defer m.mu.Lock()
+	return f()
+}
+
+// running fetches the epoch's running means from TensorFlow.
+func (c *compiled) running() (Logs, error) {
+	outs := []tfwrap.Output{c.accLoss.Value(), c.accCount.Value()}
+	for _, v := range c.accMetrics {
+		outs = append(outs, v.Value())
+	}
+	res, err := c.sess.Run(nil, outs)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]float64, len(res))
+	for i, r := range res {
+		v, err := r.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = float64(v[0])
+	}
+	count := math.Max(vals[1], 1)
+	logs := Logs{"loss": vals[0] / count}
+	for i, mt := range c.metrics {
+		logs[mt.Name()] = vals[2+i] / count
+	}
+	return logs, nil
+}
+
+// checkData checks a dataset's inputs and labels against the model in Go,
+// so that no kernel sees a shape it would abort on.
+func (c *compiled) checkData(what string, d *Dataset) error {
+	if d == nil || d.X == nil || d.Y == nil {
+		return fmt.Errorf("models: %s is nil", what)
+	}
+	if d.Len() == 0 {
+		return fmt.Errorf("models: %s is empty", what)
+	}
+	if d.X.DType() != tfwrap.Float32 {
+		return fmt.Errorf("models: %s: inputs are %v, the model takes float32", what, d.X.DType())
+	}
+	in := c.x.Shape()
+	if !shape.Compatible(in, d.X.Shape()) {
+		return fmt.Errorf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(d.X.Shape()), shape.String(in))
+	}
+	if d.Y.DType() != c.labelDT {
+		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.Y.DType(), c.loss.Name(), c.labelDT)
+	}
+	ys := d.Y.Shape()
+	if ys[0] != d.X.Shape()[0] {
+		return fmt.Errorf("models: %s: %d inputs but %d labels", what, d.X.Shape()[0], ys[0])
+	}
+	want := append([]int64{ys[0]}, c.labelSh...)
+	sparseCol := len(c.labelSh) == 0 && len(ys) == 2 && ys[1] == 1
+	if !shape.Equal(ys, want) && !sparseCol {
+		return fmt.Errorf("models: %s: labels have shape %s, loss %s wants %s", what, shape.String(ys), c.loss.Name(),
+			shape.String(append([]int64{-1}, c.labelSh...)))
+	}
+	if c.labelDT == tfwrap.Int32 {
+		ids, err := d.Y.Int32s()
+		if err != nil {
+			return err
+		}
+		classes := c.pred.Shape()[1]
+		for i, id := range ids {
+			if id < 0 || int64(id) >= classes {
+				return fmt.Errorf("models: %s: label %d of sample %d is outside the %d classes [0, %d)", what, id, i, classes, classes)
+			}
+		}
+	}
+	return nil
+}
+
+// labels returns d's labels in the shape the graph takes ((N, 1) ids
+// become (N)).
+func (c *compiled) labels(d *Dataset) (*tfwrap.Tensor, error) {
+	if len(c.labelSh) == 0 && d.Y.Rank() == 2 {
+		return d.Y.Reshaped(d.Y.Shape()[0])
+	}
+	return d.Y, nil
+}
+
+// EvaluateOptions configures Evaluate; the zero value means batches of 32.
+type EvaluateOptions struct{ BatchSize int }
+
+// Evaluate returns the loss and metrics on d, as keras.Model.evaluate:
+// means over all samples, in inference mode.
+func (m *Sequential) Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	if opts.BatchSize < 0 {
+		return nil, fmt.Errorf("models: evaluate: batch size %d is negative", opts.BatchSize)
+	}
+	if err := c.checkData("evaluation data", d); err != nil {
+		return nil, err
+	}
+	return c.evaluate(d, opts.BatchSize)
+}
+
+func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
+	if batch == 0 {
+		batch = 32
+	}
+	y, err := c.labels(d)
+	if err != nil {
+		return nil, err
+	}
+	fetch := append([]tfwrap.Output{c.evalLoss}, c.evalSums...)
+	sums := make([]float64, len(fetch))
+	n := d.Len()
+	for start := 0; start < n; start += batch {
+		end := min(start+batch, n)
+		xb, yb := d.X, y
+		if start != 0 || end != n {
+			if xb, err = d.X.SliceRows(start, end); err != nil {
+				return nil, err
+			}
+			if yb, err = y.SliceRows(start, end); err != nil {
+				return nil, err
+			}
+		}
+		res, err := c.sess.Run(tfwrap.Feeds{c.x: xb, c.yEval: yb}, fetch)
+		if err != nil {
+			return nil, fmt.Errorf("models: evaluate: %w", err)
+		}
+		for i, r := range res {
+			v, err := r.Float32s()
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				sums[0] += float64(v[0]) * float64(end-start)
+			} else {
+				sums[i] += float64(v[0])
+			}
+		}
+	}
+	logs := Logs{"loss": sums[0] / float64(n)}
+	for i, mt := range c.metrics {
+		logs[mt.Name()] = sums[1+i] / float64(n)
+	}
+	return logs, nil
+}
+
+// PredictOptions configures Predict; the zero value means batches of 32.
+type PredictOptions struct{ BatchSize int }
+
+// Predict returns the model's outputs for the inputs x, (N, ...), in
+// inference mode, as keras.Model.predict.
+func (m *Sequential) Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Tensor, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	if x == nil {
+		return nil, errors.New("models: predict: inputs are nil")
+	}
+	if x.DType() != tfwrap.Float32 {
+		return nil, fmt.Errorf("models: predict: inputs are %v, the model takes float32", x.DType())
+	}
+	if in := c.x.Shape(); !shape.Compatible(in, x.Shape()) {
+		return nil, fmt.Errorf("models: predict: inputs have shape %s, the model takes %s", shape.String(x.Shape()), shape.String(in))
+	}
+	n := int(x.Shape()[0])
+	if n == 0 {
+		return nil, errors.New("models: predict: no inputs")
+	}
+	batch := opts.BatchSize
+	if batch <= 0 {
+		batch = 32
+	}
+	if n <= batch {
+		return c.sess.Eval(c.pred, tfwrap.Feeds{c.x: x})
+	}
+	var parts []*tfwrap.Tensor
+	for start := 0; start < n; start += batch {
+		xb, err := x.SliceRows(start, min(start+batch, n))
+		if err != nil {
+			return nil, err
+		}
+		p, err := c.sess.Eval(c.pred, tfwrap.Feeds{c.x: xb})
+		if err != nil {
+			return nil, fmt.Errorf("models: predict: %w", err)
+		}
+		parts = append(parts, p)
+	}
+	return tfwrap.ConcatRows(parts...)
+}
+
+// Gradients returns the loss on one batch (x, y), followed by its gradients
+// with respect to the trainable weights (in the order of Trainable), in
+// training mode, without applying them: what tf.GradientTape gives for the
+// same model in Python.
+func (m *Sequential) Gradients(x, y *tfwrap.Tensor) ([]*tfwrap.Tensor, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	d, err := NewDataset(x, y)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkData("batch", d); err != nil {
+		return nil, err
+	}
+	yl, err := c.labels(d)
+	if err != nil {
+		return nil, err
+	}
+	return c.sess.Run(tfwrap.Feeds{c.xb: x, c.yb: yl}, append([]tfwrap.Output{c.trainLoss}, c.grads...))
+}
+
+// Trainable returns the weights the optimizer updates.
+func (m *Sequential) Trainable() []*tfwrap.Variable {
+	if m.c == nil {
+		return nil
+	}
+	return append([]*tfwrap.Variable{}, m.c.trainable...)
+}

@@ -1,0 +1,90 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+type dense struct {
+	base
+	units        int64
+	kernel, bias *tfwrap.Variable
+}
+
+// Dense is a fully connected layer, activation(x·kernel + bias), as
+// keras.layers.Dense on flat (per-sample rank 1) inputs.
+func Dense(units int, opts ...Option) Layer {
+	c := newConfig(opts)
+	return &dense{base: base{name: c.name, cfg: c}, units: int64(units)}
+}
+
+func (l *dense) Type() string { return "Dense" }
+
+func (l *dense) OutputShape(in []int64) ([]int64, error) {
+	if l.units < 1 {
+		return nil, fmt.Errorf("%s: units must be positive, got %d", l.name, l.units)
+	}
+	if len(in) != 1 {
+		return nil, fmt.Errorf("%s: Dense takes flat inputs (one axis per sample), got per-sample shape %v; add a Flatten layer first", l.name, in)
+	}
+	if err := known(in); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	if _, ok := activationNames[l.cfg.activation]; !ok {
+		return nil, fmt.Errorf("%s: unknown activation %v", l.name, l.cfg.activation)
+	}
+	return []int64{l.units}, nil
+}
+
+func (l *dense) ParamCount(in []int64) (int64, int64) {
+	if len(in) != 1 {
+		return 0, 0
+	}
+	n := in[0] * l.units
+	if !l.cfg.noBias {
+		n += l.units
+	}
+	return n, 0
+}
+
+func (l *dense) Weights() []*tfwrap.Variable {
+	if l.kernel == nil {
+		return nil
+	}
+	if l.bias == nil {
+		return []*tfwrap.Variable{l.kernel}
+	}
+	return []*tfwrap.Variable{l.kernel, l.bias}
+}
+
+func (l *dense) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
+	g := ctx.Graph
+	s := x.Shape()
+	if len(s) != 2 || s[1] < 1 {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v is not a batch of flat vectors", l.name, x)
+	}
+	if l.kernel == nil {
+		k, err := glorotUniform(l.seed(ctx), s[1], l.units, s[1], l.units)
+		if err != nil {
+			return tfwrap.Output{}, err
+		}
+		l.kernel = g.Variable("kernel", k)
+		if !l.cfg.noBias {
+			b, err := filled(0, l.units)
+			if err != nil {
+				return tfwrap.Output{}, err
+			}
+			l.bias = g.Variable("bias", b)
+		}
+	}
+	y := g.MatMul(x, l.kernel.Value())
+	if l.bias != nil {
+		y = g.BiasAdd(y, l.bias.Value())
+	}
+	out, err := apply(ctx, l.cfg.activation, y)
+	if err != nil {
+		return out, fmt.Errorf("layer %s: %w", l.name, err)
+	}
+	return built(l.name, g, out)
+}

@@ -1,0 +1,10 @@
+// Package layers holds the Keras-shaped layers of models.Sequential: Dense,
+// Conv2D, MaxPool2D, AveragePooling2D, Flatten, Dropout,
+// BatchNormalization and Activation, with Keras's default initializers
+// (Glorot uniform kernels, zero biases), seeded.
+//
+// A layer checks shapes in Go (OutputShape) before any TensorFlow op is
+// built, creates its variables on its first Forward, and reuses them on
+// later ones (the training and the inference pass share weights). Layers
+// are not safe for concurrent building; the model that owns them is.
+package layers

@@ -1,0 +1,154 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// Layer is one step of a Sequential model.
+type Layer interface {
+	// Name is the layer's unique name in its model, e.g. "dense_1".
+	Name() string
+	// Type is the Keras class name, e.g. "Dense".
+	Type() string
+	// SetName names the layer; the model calls it for unnamed layers.
+	SetName(name string)
+	// OutputShape returns the per-sample output shape for a per-sample
+	// input shape, or an error naming what does not fit. Pure Go.
+	OutputShape(in []int64) ([]int64, error)
+	// ParamCount returns the number of trainable and non-trainable
+	// parameters for a per-sample input shape.
+	ParamCount(in []int64) (trainable, nonTrainable int64)
+	// Forward adds the layer's ops for a batch x to ctx.Graph.
+	Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error)
+	// Weights returns the layer's variables in Keras's get_weights order,
+	// once Forward has created them.
+	Weights() []*tfwrap.Variable
+}
+
+// Context is what a layer's Forward builds with.
+type Context struct {
+	// Graph is a view of the model's graph scoped to the layer's name.
+	Graph *tfwrap.Graph
+	// Training is true for the training pass: Dropout drops and
+	// BatchNormalization uses the batch's statistics.
+	Training bool
+	// Seed seeds the layer's initializers and random ops.
+	Seed uint64
+	// Updates collects ops that must run with each training step (moving
+	// averages).
+	Updates []*tfwrap.Op
+	// Logits is the pre-activation of the last layer when that layer ended
+	// in softmax or sigmoid; losses use it, as Keras does, for a stable
+	// cross-entropy.
+	Logits tfwrap.Output
+	// LogitsOf is the activation Logits went into.
+	LogitsOf Activation
+}
+
+// Option configures a layer.
+type Option func(*config)
+
+type config struct {
+	name       string
+	activation Activation
+	noBias     bool
+	strides    [2]int64
+	padding    Padding
+	seed       *uint64
+}
+
+// WithName names the layer instead of the Keras-style default.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithActivation applies an activation to the layer's output.
+func WithActivation(a Activation) Option { return func(c *config) { c.activation = a } }
+
+// NoBias leaves out a Dense or Conv2D layer's bias.
+func NoBias() Option { return func(c *config) { c.noBias = true } }
+
+// WithStrides sets a Conv2D or pooling layer's strides.
+func WithStrides(h, w int64) Option { return func(c *config) { c.strides = [2]int64{h, w} } }
+
+// WithPadding sets a Conv2D or pooling layer's padding (Valid by default).
+func WithPadding(p Padding) Option { return func(c *config) { c.padding = p } }
+
+// WithSeed fixes the seed of the layer's initializers or dropout mask,
+// instead of the one the model derives from its own seed.
+func WithSeed(seed uint64) Option { return func(c *config) { c.seed = &seed } }
+
+func newConfig(opts []Option) config {
+	c := config{padding: Valid}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// base holds what every layer has.
+type base struct {
+	name string
+	cfg  config
+}
+
+func (b *base) Name() string        { return b.name }
+func (b *base) SetName(name string) { b.name = name }
+
+func (b *base) seed(ctx *Context) uint64 {
+	if b.cfg.seed != nil {
+		return *b.cfg.seed
+	}
+	return ctx.Seed
+}
+
+// glorotUniform draws a kernel as Keras's GlorotUniform does:
+// U(-l, l) with l = sqrt(6 / (fanIn + fanOut)).
+func glorotUniform(seed uint64, fanIn, fanOut int64, dims ...int64) (*tfwrap.Tensor, error) {
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	limit := math.Sqrt(6 / float64(fanIn+fanOut))
+	r := rand.New(rand.NewPCG(seed, 0xda942042e4dd58b5))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32((2*r.Float64() - 1) * limit)
+	}
+	return tfwrap.NewTensor(v, dims...)
+}
+
+func filled(v float32, n int64) (*tfwrap.Tensor, error) {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = v
+	}
+	return tfwrap.NewTensor(s, n)
+}
+
+func product(s []int64) int64 {
+	n := int64(1)
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+func known(in []int64) error {
+	for _, d := range in {
+		if d < 1 {
+			return fmt.Errorf("input dimensions must be known and positive, got %v", in)
+		}
+	}
+	return nil
+}
+
+// built returns g's recorded error, wrapped with the layer's name.
+func built(name string, g *tfwrap.Graph, out tfwrap.Output) (tfwrap.Output, error) {
+	if err := g.Err(); err != nil {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: %w", name, err)
+	}
+	return out, nil
+}

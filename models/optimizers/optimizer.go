@@ -1,0 +1,104 @@
+// Package optimizers holds the optimizers of models.Sequential. Their
+// updates run in TensorFlow's own training kernels (ResourceApply*), with
+// Keras 3's formulas and defaults.
+//
+// An optimizer value is built into one model's graph: give each model its
+// own. Its learning rate lives in a TF variable, so it can be lowered
+// between fits without rebuilding (fine-tuning).
+package optimizers
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// Optimizer turns gradients into variable updates.
+type Optimizer interface {
+	// Name is the Keras name, e.g. "adam".
+	Name() string
+	// LearningRate is the initial learning rate.
+	LearningRate() float64
+	// Build adds one op to g that applies grads to vars (and advances the
+	// iteration count). It may be called once.
+	Build(g *tfwrap.Graph, vars []*tfwrap.Variable, grads []tfwrap.Output) (*tfwrap.Op, error)
+	// State returns the optimizer's variables once built: the iteration
+	// count, the learning rate and every slot, for checkpoints.
+	State() []*tfwrap.Variable
+	// LearningRateVariable is the learning rate's variable once built.
+	LearningRateVariable() *tfwrap.Variable
+}
+
+// ErrReused is returned when an optimizer is built into a second model.
+var ErrReused = errors.New("optimizers: this optimizer is already built into a model; make a new one")
+
+// common holds the state every optimizer has.
+type common struct {
+	lr        float64
+	g         *tfwrap.Graph
+	lrVar     *tfwrap.Variable
+	iter      *tfwrap.Variable
+	slots     []*tfwrap.Variable
+	scopeName string
+}
+
+func (c *common) LearningRate() float64                  { return c.lr }
+func (c *common) LearningRateVariable() *tfwrap.Variable { return c.lrVar }
+
+func (c *common) State() []*tfwrap.Variable {
+	if c.iter == nil {
+		return nil
+	}
+	return append([]*tfwrap.Variable{c.iter, c.lrVar}, c.slots...)
+}
+
+// begin validates the arguments and creates the iteration count and the
+// learning rate under the optimizer's scope.
+func (c *common) begin(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, grads []tfwrap.Output) (*tfwrap.Graph, error) {
+	if c.g != nil {
+		return nil, ErrReused
+	}
+	if !(c.lr > 0) {
+		return nil, fmt.Errorf("optimizers: %s: learning rate %v must be positive", name, c.lr)
+	}
+	if len(vars) != len(grads) || len(vars) == 0 {
+		return nil, fmt.Errorf("optimizers: %s: %d variables and %d gradients", name, len(vars), len(grads))
+	}
+	for i, v := range vars {
+		if v.DType() != tfwrap.Float32 {
+			return nil, fmt.Errorf("optimizers: %s: variable %s is %v; only float32 is supported", name, v.Name(), v.DType())
+		}
+		if !grads[i].Valid() {
+			return nil, fmt.Errorf("optimizers: %s: gradient %d is not valid", name, i)
+		}
+	}
+	c.g = g
+	s := g.WithScope("optimizer")
+	c.iter = s.Variable("iterations", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
+	c.lrVar = s.Variable("learning_rate", tfwrap.Scalar(float32(c.lr)), tfwrap.NotTrainable())
+	return s, g.Err()
+}
+
+// slot makes a variable shaped like v, named after it, filled with zeros.
+func (c *common) slot(s *tfwrap.Graph, v *tfwrap.Variable, name string) (*tfwrap.Variable, error) {
+	z, err := tfwrap.Zeros(v.DType(), v.Shape()...)
+	if err != nil {
+		return nil, err
+	}
+	sv := s.Variable(v.Name()+"/"+name, z, tfwrap.NotTrainable())
+	c.slots = append(c.slots, sv)
+	return sv, nil
+}
+
+// finish advances the iteration count after the updates and groups them.
+func (c *common) finish(g *tfwrap.Graph, updates []*tfwrap.Op) (*tfwrap.Op, error) {
+	inc := c.iter.AssignAdd(g.After(updates...), g.Scalar(1, tfwrap.Int64))
+	op := g.Group("train_step", append(updates, inc)...)
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("optimizers: %w", err)
+	}
+	return op, nil
+}
+
+func f32(g *tfwrap.Graph, v float64) tfwrap.Output { return g.Scalar(v, tfwrap.Float32) }

@@ -1,0 +1,331 @@
+package models
+
+import (
+	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// layerSpec describes a layer both to Go (build) and to Keras (JSON).
+type layerSpec struct {
+	Type       string  `json:"type"`
+	Units      int     `json:"units,omitempty"`
+	Filters    int     `json:"filters,omitempty"`
+	Kernel     []int   `json:"kernel,omitempty"`
+	Size       []int   `json:"size,omitempty"`
+	Strides    []int   `json:"strides,omitempty"`
+	Padding    string  `json:"padding,omitempty"`
+	Activation string  `json:"activation,omitempty"`
+	Rate       float64 `json:"rate,omitempty"`
+}
+
+func (s layerSpec) build(t *testing.T) layers.Layer {
+	t.Helper()
+	act := layers.Linear
+	if s.Activation != "" {
+		a, err := layers.ParseActivation(s.Activation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		act = a
+	}
+	pad := layers.WithPadding(layers.Padding(s.Padding))
+	switch s.Type {
+	case "Dense":
+		return layers.Dense(s.Units, layers.WithActivation(act))
+	case "Conv2D":
+		return layers.Conv2D(s.Filters, s.Kernel[0], s.Kernel[1], layers.WithActivation(act),
+			layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
+	case "MaxPooling2D":
+		return layers.MaxPool2D(s.Size[0], s.Size[1], layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
+	case "AveragePooling2D":
+		return layers.AveragePooling2D(s.Size[0], s.Size[1], layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
+	case "Flatten":
+		return layers.Flatten()
+	case "Dropout":
+		return layers.Dropout(s.Rate)
+	case "BatchNormalization":
+		return layers.BatchNormalization()
+	case "Activation":
+		return layers.ActivationLayer(act)
+	}
+	t.Fatalf("unknown layer %s", s.Type)
+	return nil
+}
+
+type lossSpec struct {
+	Type       string `json:"type"`
+	FromLogits bool   `json:"from_logits"`
+}
+
+func (s lossSpec) build() losses.Loss {
+	switch s.Type {
+	case "mse":
+		return losses.MeanSquaredError{}
+	case "bce":
+		return losses.BinaryCrossentropy{FromLogits: s.FromLogits}
+	case "cce":
+		return losses.CategoricalCrossentropy{FromLogits: s.FromLogits}
+	}
+	return losses.SparseCategoricalCrossentropy{FromLogits: s.FromLogits}
+}
+
+type tensorJSON struct {
+	Shape []int64   `json:"shape"`
+	Data  []float64 `json:"data"`
+	Int   bool      `json:"int,omitempty"`
+}
+
+func toJSON(t *testing.T, x *tfwrap.Tensor) tensorJSON {
+	t.Helper()
+	v, err := x.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensorJSON{Shape: x.Shape(), Data: v, Int: x.DType() == tfwrap.Int32}
+}
+
+type parityCase struct {
+	Name    string       `json:"name"`
+	Input   []int64      `json:"input"`
+	Layers  []layerSpec  `json:"layers"`
+	Loss    lossSpec     `json:"loss"`
+	Weights []tensorJSON `json:"weights"`
+	X       tensorJSON   `json:"x"`
+	Y       tensorJSON   `json:"y"`
+
+	model *Sequential
+	x, y  *tfwrap.Tensor
+}
+
+func dense(units int, act string) layerSpec {
+	return layerSpec{Type: "Dense", Units: units, Activation: act}
+}
+
+func conv(filters, k, stride int, pad, act string) layerSpec {
+	return layerSpec{Type: "Conv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act}
+}
+
+func pool(typ string, size, stride int, pad string) layerSpec {
+	return layerSpec{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
+}
+
+// parityCases covers every layer, activation and loss.
+func parityCases() []*parityCase {
+	flat := []int64{6}
+	img := []int64{7, 7, 2}
+	return []*parityCase{
+		{Name: "dense_relu_tanh_mse", Input: flat, Layers: []layerSpec{dense(5, "relu"), dense(3, "tanh")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "dense_sigmoid_bce", Input: flat, Layers: []layerSpec{dense(4, "tanh"), dense(3, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "bce_probabilities", Input: flat, Layers: []layerSpec{dense(3, "relu"), {Type: "Activation", Activation: "tanh"}}, Loss: lossSpec{Type: "bce"}},
+		{Name: "bce_from_logits", Input: flat, Layers: []layerSpec{dense(3, "")}, Loss: lossSpec{Type: "bce", FromLogits: true}},
+		{Name: "cce_softmax", Input: flat, Layers: []layerSpec{dense(5, "sigmoid"), dense(4, "softmax")}, Loss: lossSpec{Type: "cce"}},
+		{Name: "cce_probabilities", Input: flat, Layers: []layerSpec{dense(4, "relu")}, Loss: lossSpec{Type: "cce"}},
+		{Name: "cce_from_logits", Input: flat, Layers: []layerSpec{dense(4, "")}, Loss: lossSpec{Type: "cce", FromLogits: true}},
+		{Name: "scce_softmax_layer", Input: flat, Layers: []layerSpec{dense(4, ""), {Type: "Activation", Activation: "softmax"}}, Loss: lossSpec{Type: "scce"}},
+		{Name: "scce_probabilities", Input: flat, Layers: []layerSpec{dense(4, "relu")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "scce_from_logits", Input: flat, Layers: []layerSpec{dense(4, "")}, Loss: lossSpec{Type: "scce", FromLogits: true}},
+		{Name: "conv_valid_maxpool", Input: img, Layers: []layerSpec{conv(3, 3, 1, "VALID", "relu"), pool("MaxPooling2D", 2, 2, "VALID"), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "conv_same_strided_avgpool", Input: img, Layers: []layerSpec{conv(4, 3, 2, "SAME", "tanh"), pool("AveragePooling2D", 2, 1, "SAME"), {Type: "Flatten"}, {Type: "Dropout", Rate: 0}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "batchnorm_images", Input: img, Layers: []layerSpec{conv(3, 3, 1, "VALID", ""), {Type: "BatchNormalization"}, {Type: "Activation", Activation: "relu"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "batchnorm_vectors", Input: flat, Layers: []layerSpec{dense(5, ""), {Type: "BatchNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+	}
+}
+
+// prepare builds the Go model, draws weights (Go's initial ones, with
+// positive last biases and random moving statistics) and a batch.
+func (c *parityCase) prepare(t *testing.T, r *rand.Rand) {
+	t.Helper()
+	var ls []layers.Layer
+	for _, s := range c.Layers {
+		ls = append(ls, s.build(t))
+	}
+	m, err := NewSequential(c.Input, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(CompileOptions{Loss: c.Loss.build(), Optimizer: optimizers.SGD(0.1), Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	ws, err := m.GetWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range m.Weights() {
+		v, _ := ws[i].Float32s()
+		switch {
+		case contains(w.Name(), "bias"):
+			for j := range v {
+				v[j] = 0.3 + 0.2*r.Float32() // keeps ReLU outputs mostly positive
+			}
+		case contains(w.Name(), "moving_variance"):
+			for j := range v {
+				v[j] = 0.5 + r.Float32()
+			}
+		case contains(w.Name(), "moving_mean"), contains(w.Name(), "beta"):
+			for j := range v {
+				v[j] = r.Float32() - 0.5
+			}
+		case contains(w.Name(), "gamma"):
+			for j := range v {
+				v[j] = 0.5 + r.Float32()
+			}
+		}
+		if ws[i], err = tfwrap.NewTensor(v, w.Shape()...); err != nil {
+			t.Fatal(err)
+		}
+		c.Weights = append(c.Weights, toJSON(t, ws[i]))
+	}
+	if err := m.SetWeights(ws); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 8
+	xs := make([]float32, batch*int(product(c.Input)))
+	for i := range xs {
+		xs[i] = float32(r.NormFloat64())
+	}
+	if c.x, err = tfwrap.NewTensor(xs, append([]int64{batch}, c.Input...)...); err != nil {
+		t.Fatal(err)
+	}
+	out := m.OutputShape()
+	switch c.Loss.Type {
+	case "scce":
+		ids := make([]int32, batch)
+		for i := range ids {
+			ids[i] = int32(r.IntN(int(out[0])))
+		}
+		c.y, err = tfwrap.NewTensor(ids)
+	case "cce":
+		ys := make([]float32, batch*int(out[0]))
+		for i := 0; i < batch; i++ {
+			ys[i*int(out[0])+r.IntN(int(out[0]))] = 1
+		}
+		c.y, err = tfwrap.NewTensor(ys, batch, out[0])
+	case "bce":
+		ys := make([]float32, batch*int(product(out)))
+		for i := range ys {
+			ys[i] = float32(r.IntN(2))
+		}
+		c.y, err = tfwrap.NewTensor(ys, append([]int64{batch}, out...)...)
+	default:
+		ys := make([]float32, batch*int(product(out)))
+		for i := range ys {
+			ys[i] = float32(r.NormFloat64())
+		}
+		c.y, err = tfwrap.NewTensor(ys, append([]int64{batch}, out...)...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.X, c.Y, c.model = toJSON(t, c.x), toJSON(t, c.y), m
+}
+
+func product(s []int64) int64 {
+	n := int64(1)
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+// TestKerasParity loads the same weights into Go and Keras and compares,
+// for every layer and loss: the inference outputs, the training-mode loss
+// and its gradients (1e-5), and BatchNormalization's moving statistics
+// after one training step.
+func TestKerasParity(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	cases := parityCases()
+	for _, c := range cases {
+		c.prepare(t, r)
+	}
+	type result struct {
+		Pred   []float64   `json:"pred"`
+		Loss   float64     `json:"loss"`
+		Grads  [][]float64 `json:"grads"`
+		Moving [][]float64 `json:"moving"`
+	}
+	var ref map[string]result
+	if err := pyref.Run("keras_parity.py", map[string]any{"cases": cases}, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			want, ok := ref[c.Name]
+			if !ok {
+				t.Fatal("no Keras result")
+			}
+			pred, err := c.model.Predict(c.x, PredictOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, "outputs", floats64(t, pred), want.Pred, 1e-5)
+			res, err := c.model.Gradients(c.x, c.y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, "loss", floats64(t, res[0]), []float64{want.Loss}, 1e-5)
+			if len(res)-1 != len(want.Grads) {
+				t.Fatalf("%d gradients in Go, %d in Keras", len(res)-1, len(want.Grads))
+			}
+			for i, g := range res[1:] {
+				closeTo(t, "gradient of "+c.model.Trainable()[i].Name(), floats64(t, g), want.Grads[i], 1e-5)
+			}
+			if len(want.Moving) == 0 {
+				return
+			}
+			// One training step with plain SGD moves the moving statistics
+			// exactly as one training-mode call does in Keras.
+			d, _ := NewDataset(c.x, c.y)
+			if _, err := c.model.Fit(context.Background(), d, FitOptions{BatchSize: 8, NoShuffle: true, Output: io.Discard, Progress: ProgressSilent}); err != nil {
+				t.Fatal(err)
+			}
+			var moving []*tfwrap.Variable
+			for _, w := range c.model.Weights() {
+				if !w.Trainable() {
+					moving = append(moving, w)
+				}
+			}
+			for i, w := range moving {
+				v, err := c.model.c.sess.Value(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				closeTo(t, w.Name(), floats64(t, v), want.Moving[i], 1e-5)
+			}
+		})
+	}
+}
+
+func floats64(t *testing.T, x *tfwrap.Tensor) []float64 {
+	t.Helper()
+	v, err := x.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values in Go, %d in Keras", what, len(got), len(want))
+	}
+	worst := 0.0
+	for i := range got {
+		d := math.Abs(got[i]-want[i]) / (1 + math.Abs(want[i]))
+		if !(d <= tol) {
+			t.Fatalf("%s[%d]: Go %.8g, Keras %.8g", what, i, got[i], want[i])
+		}
+		worst = max(worst, d)
+	}
+	t.Logf("%s: %d values agree (worst relative difference %.2g)", what, len(got), worst)
+}

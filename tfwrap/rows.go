@@ -1,0 +1,133 @@
+package tfwrap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/tfgo-project/gotf/tfwrap/shape"
+)
+
+// raw returns a copy of a numeric tensor's bytes.
+func (t *Tensor) raw() ([]byte, error) {
+	if t == nil || t.t == nil {
+		return nil, ErrNilTensor
+	}
+	if t.dtype == String {
+		return nil, errors.New("tfwrap: row operations do not support string tensors")
+	}
+	var b bytes.Buffer
+	b.Grow(int(t.NumElements()) * t.dtype.size())
+	if _, err := t.t.WriteContentsTo(&b); err != nil {
+		return nil, fmt.Errorf("tfwrap: read tensor: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func (t *Tensor) rowBytes() (int, error) {
+	if len(t.shape) == 0 {
+		return 0, errors.New("tfwrap: a scalar has no rows")
+	}
+	n := int64(t.dtype.size())
+	for _, d := range t.shape[1:] {
+		n *= d
+	}
+	return int(n), nil
+}
+
+// SliceRows returns rows [start, end) of the first axis, copied.
+func (t *Tensor) SliceRows(start, end int) (*Tensor, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	if len(t.shape) == 0 || start < 0 || end < start || int64(end) > t.shape[0] {
+		return nil, fmt.Errorf("tfwrap: rows [%d, %d) are out of range for shape %v", start, end, t.shape)
+	}
+	rb, err := t.rowBytes()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.raw()
+	if err != nil {
+		return nil, err
+	}
+	dims := append([]int64{int64(end - start)}, t.shape[1:]...)
+	return fromBytes(t.dtype, dims, raw[start*rb:end*rb])
+}
+
+// GatherRows returns the rows at idx of the first axis, copied, in order.
+func (t *Tensor) GatherRows(idx []int) (*Tensor, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	rb, err := t.rowBytes()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.raw()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(idx)*rb)
+	for _, i := range idx {
+		if i < 0 || int64(i) >= t.shape[0] {
+			return nil, fmt.Errorf("tfwrap: row %d is out of range for %d rows", i, t.shape[0])
+		}
+		out = append(out, raw[i*rb:(i+1)*rb]...)
+	}
+	return fromBytes(t.dtype, append([]int64{int64(len(idx))}, t.shape[1:]...), out)
+}
+
+// ConcatRows stacks tensors of the same dtype and per-row shape along the
+// first axis.
+func ConcatRows(ts ...*Tensor) (*Tensor, error) {
+	if len(ts) == 0 {
+		return nil, errors.New("tfwrap: concat of no tensors")
+	}
+	first := ts[0]
+	if first == nil {
+		return nil, ErrNilTensor
+	}
+	var out []byte
+	var rows int64
+	for i, t := range ts {
+		if t == nil {
+			return nil, ErrNilTensor
+		}
+		if t.dtype != first.dtype || len(t.shape) == 0 || len(t.shape) != len(first.shape) {
+			return nil, fmt.Errorf("tfwrap: concat: tensor %d is %v%v, tensor 0 is %v%v", i, t.dtype, t.shape, first.dtype, first.shape)
+		}
+		for j := 1; j < len(t.shape); j++ {
+			if t.shape[j] != first.shape[j] {
+				return nil, fmt.Errorf("tfwrap: concat: tensor %d has rows of shape %v, tensor 0 %v", i, t.shape[1:], first.shape[1:])
+			}
+		}
+		raw, err := t.raw()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, raw...)
+		rows += t.shape[0]
+	}
+	return fromBytes(first.dtype, append([]int64{rows}, first.shape[1:]...), out)
+}
+
+// Reshaped returns a copy of t with new dims holding the same number of
+// elements.
+func (t *Tensor) Reshaped(dims ...int64) (*Tensor, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	raw, err := t.raw()
+	if err != nil {
+		return nil, err
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: reshape: %w", err)
+	}
+	if n != t.NumElements() {
+		return nil, fmt.Errorf("tfwrap: cannot reshape %v (%d elements) to %v", t.shape, t.NumElements(), dims)
+	}
+	return fromBytes(t.dtype, append([]int64{}, dims...), raw)
+}

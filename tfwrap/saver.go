@@ -1,0 +1,179 @@
+package tfwrap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+)
+
+// Saver writes and reads variables in TensorFlow's checkpoint format (the
+// tensor bundle of SaveV2/RestoreV2: PREFIX.index and PREFIX.data-*), which
+// tf.train.load_checkpoint reads in Python. It belongs to one Graph.
+type Saver struct {
+	st      *graphState
+	vars    []*Variable
+	keys    []string
+	prefix  Output
+	save    *Op
+	restore *Op
+}
+
+// NewSaver adds save and restore ops for vars to g, storing each under the
+// key in keys (nil means the variables' names).
+func (g *Graph) NewSaver(vars []*Variable, keys []string) *Saver {
+	sv := &Saver{st: g.st, vars: vars, keys: keys}
+	if g.st.err != nil {
+		return sv
+	}
+	if len(vars) == 0 {
+		g.failf("NewSaver: no variables")
+		return sv
+	}
+	if keys == nil {
+		for _, v := range vars {
+			sv.keys = append(sv.keys, v.Name())
+		}
+	}
+	if len(sv.keys) != len(vars) {
+		g.failf("NewSaver: %d keys for %d variables", len(sv.keys), len(vars))
+		return sv
+	}
+	seen := map[string]bool{}
+	for i, v := range vars {
+		if !v.ok() || v.st != g.st {
+			g.failf("NewSaver: variable %d (%s) is not valid in this graph", i, v.Name())
+			return sv
+		}
+		if seen[sv.keys[i]] || sv.keys[i] == "" {
+			g.failf("NewSaver: key %q is empty or repeated", sv.keys[i])
+			return sv
+		}
+		seen[sv.keys[i]] = true
+	}
+	s := g.WithScope("saver")
+	sv.prefix = s.Placeholder("prefix", String)
+	names, err := NewStrings(sv.keys)
+	if err != nil {
+		g.fail(err)
+		return sv
+	}
+	slices, err := NewStrings(make([]string, len(vars)))
+	if err != nil {
+		g.fail(err)
+		return sv
+	}
+	nameT, sliceT := s.Const(names), s.Const(slices)
+	var values tf.OutputList
+	var dtypes []tf.DataType
+	for _, v := range vars {
+		values = append(values, v.read.out)
+		dtypes = append(dtypes, v.dtype.tf())
+	}
+	if !sv.prefix.Valid() || !nameT.Valid() {
+		return sv
+	}
+	saveOp := s.add("SaveV2", "SaveV2", []tf.Input{sv.prefix.out, nameT.out, sliceT.out, values}, nil)
+	restored := s.add("RestoreV2", "RestoreV2", []tf.Input{sv.prefix.out, nameT.out, sliceT.out},
+		map[string]any{"dtypes": dtypes})
+	if saveOp == nil || restored == nil {
+		return sv
+	}
+	sv.save = &Op{st: g.st, op: saveOp}
+	var assigns []*Op
+	for i, v := range vars {
+		// EnsureShape turns a checkpoint tensor of another shape into an
+		// error instead of a variable of the wrong shape.
+		checked := s.add("EnsureShape", "EnsureShape", []tf.Input{restored.Output(i)},
+			map[string]any{"shape": tf.MakeShape(v.shape...), "T": v.dtype.tf()})
+		if checked == nil {
+			return sv
+		}
+		a := s.add("AssignVariableOp", "Assign", []tf.Input{v.handle, checked.Output(0)},
+			map[string]any{"dtype": v.dtype.tf()})
+		if a == nil {
+			return sv
+		}
+		assigns = append(assigns, &Op{st: g.st, op: a})
+	}
+	sv.restore = s.Group("restore", assigns...)
+	return sv
+}
+
+func (sv *Saver) ok() bool { return sv != nil && sv.save != nil && sv.restore != nil }
+
+// Keys returns the checkpoint keys, in the order of the variables.
+func (sv *Saver) Keys() []string { return append([]string{}, sv.keys...) }
+
+// Save writes the variables' current values to the checkpoint prefix (the
+// folder must exist). It writes beside the target first and renames after,
+// so a save that dies half-way leaves the last good checkpoint whole.
+func (s *Session) Save(sv *Saver, prefix string) error {
+	if !sv.ok() || s == nil || sv.st != s.st {
+		return errors.New("tfwrap: save: saver is not valid for this session")
+	}
+	if prefix == "" {
+		return errors.New("tfwrap: save: empty checkpoint prefix")
+	}
+	dir := filepath.Dir(prefix)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("tfwrap: save: folder %q does not exist", dir)
+	}
+	tmp, err := os.MkdirTemp(dir, ".ckpt-tmp-")
+	if err != nil {
+		return fmt.Errorf("tfwrap: save: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tmpPrefix := filepath.Join(tmp, filepath.Base(prefix))
+	p, err := NewStrings([]string{tmpPrefix}, []int64{}...)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Run(Feeds{sv.prefix: p}, nil, sv.save); err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
+	}
+	files, err := filepath.Glob(tmpPrefix + ".*")
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("tfwrap: save %q: TensorFlow wrote no files", prefix)
+	}
+	// Data shards first, the index last: the index is what readers open.
+	var index string
+	for _, f := range files {
+		if strings.HasSuffix(f, ".index") {
+			index = f
+			continue
+		}
+		if err := os.Rename(f, prefix+strings.TrimPrefix(f, tmpPrefix)); err != nil {
+			return fmt.Errorf("tfwrap: save: %w", err)
+		}
+	}
+	if index == "" {
+		return fmt.Errorf("tfwrap: save %q: no index file written", prefix)
+	}
+	if err := os.Rename(index, prefix+".index"); err != nil {
+		return fmt.Errorf("tfwrap: save: %w", err)
+	}
+	return nil
+}
+
+// Restore reads the variables from the checkpoint prefix. Every key must be
+// present with the variable's dtype and shape.
+func (s *Session) Restore(sv *Saver, prefix string) error {
+	if !sv.ok() || s == nil || sv.st != s.st {
+		return errors.New("tfwrap: restore: saver is not valid for this session")
+	}
+	if _, err := os.Stat(prefix + ".index"); err != nil {
+		return fmt.Errorf("tfwrap: restore: no checkpoint at %q (%s.index is missing)", prefix, prefix)
+	}
+	p, err := NewStrings([]string{prefix}, []int64{}...)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Run(Feeds{sv.prefix: p}, nil, sv.restore); err != nil {
+		return fmt.Errorf("tfwrap: restore %q: %w", prefix, err)
+	}
+	return nil
+}
