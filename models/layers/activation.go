@@ -91,7 +91,7 @@ func (l *activationLayer) OutputShape(in []int64) ([]int64, error) {
 }
 
 func (l *activationLayer) ParamCount([]int64) (int64, int64) { return 0, 0 }
-func (l *activationLayer) Weights() []*tfwrap.Variable    { return nil }
+func (l *activationLayer) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *activationLayer) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	out, err := apply(ctx, l.cfg.activation, x)

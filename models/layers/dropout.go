@@ -29,7 +29,7 @@ func (l *dropout) OutputShape(in []int64) ([]int64, error) {
 }
 
 func (l *dropout) ParamCount([]int64) (int64, int64) { return 0, 0 }
-func (l *dropout) Weights() []*tfwrap.Variable     { return nil }
+func (l *dropout) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *dropout) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	ctx.Logits = tfwrap.Output{}

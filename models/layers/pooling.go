@@ -49,7 +49,7 @@ func (l *pool2D) OutputShape(in []int64) ([]int64, error) {
 }
 
 func (l *pool2D) ParamCount([]int64) (int64, int64) { return 0, 0 }
-func (l *pool2D) Weights() []*tfwrap.Variable     { return nil }
+func (l *pool2D) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *pool2D) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	ctx.Logits = tfwrap.Output{}
@@ -80,7 +80,7 @@ func (l *flatten) OutputShape(in []int64) ([]int64, error) {
 }
 
 func (l *flatten) ParamCount([]int64) (int64, int64) { return 0, 0 }
-func (l *flatten) Weights() []*tfwrap.Variable     { return nil }
+func (l *flatten) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *flatten) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	ctx.Logits = tfwrap.Output{}
