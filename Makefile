@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench check clean
+.PHONY: all setup demo test vet gotest pytest fmt bench reference check clean
 
 all: test
 
@@ -21,6 +21,15 @@ check: setup
 demo: setup
 	@$(ENV) go run ./cmd/tfcheck
 	@$(ENV) go run ./cmd/perceptron
+	@$(ENV) go run ./cmd/train --model cnn --out out
+
+# Training and inference speed against Keras, same machine, one run.
+bench: setup
+	@$(ENV) go run ./cmd/bench
+
+# The same architectures trained by Keras on the same split (slow: minutes).
+reference: setup
+	@$(ENV) .venv/bin/python scripts/keras_reference.py
 
 vet: setup
 	@$(ENV) go vet $(GO_PKGS)

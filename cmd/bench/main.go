@@ -1,0 +1,160 @@
+// Command bench compares this project's training and inference speed with
+// Keras's on the same machine, the same TensorFlow build, the same
+// architectures, batch sizes and data, in one run (make bench). Go runs
+// first, then Python, never both at once. One line per case:
+//
+//	BENCH case=fit_mlp_b32 unit=samples/s go=41000 keras=9000 ratio=4.56
+//
+// For training, ratio = go/keras samples per second; for latency, ratio =
+// keras/go microseconds per call. Higher is better for Go either way.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/metrics"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64"}
+var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
+
+func main() {
+	epochs := flag.Int("epochs", 3, "timed epochs per training case (after one warm-up epoch)")
+	repeats := flag.Int("repeats", 300, "timed calls per latency case")
+	data := flag.String("data", mnist.DefaultDir, "MNIST folder")
+	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow")
+	flag.Parse()
+	if err := run(*epochs, *repeats, *data, *python); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func build(name string) (*models.Sequential, []int64, error) {
+	var m *models.Sequential
+	var err error
+	shape := []int64{784}
+	if name == "cnn" {
+		m, err = models.CNN()
+		shape = []int64{28, 28, 1}
+	} else {
+		m, err = models.MLP()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	err = m.Compile(models.CompileOptions{
+		Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(1e-3),
+		Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}, Seed: 1,
+	})
+	return m, shape, err
+}
+
+func parse(c string) (kind, model string, batch int) {
+	p := strings.Split(c, "_")
+	fmt.Sscanf(p[2], "b%d", &batch)
+	return p[0], p[1], batch
+}
+
+func run(epochs, repeats int, data, python string) error {
+	train, _, err := mnist.Load(data)
+	if err != nil {
+		return err
+	}
+	info, err := tfwrap.Check()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# libtensorflow %s, %d training digits, %d timed epochs, %d timed calls\n", info.Version, train.Len(), epochs, repeats)
+	goRes := map[string]float64{}
+	for _, c := range append(append([]string{}, fitCases...), latencyCases...) {
+		_, name, batch := parse(c)
+		m, shape, err := build(name)
+		if err != nil {
+			return err
+		}
+		x, err := tfwrap.NewTensor(train.Images, append([]int64{int64(train.Len())}, shape...)...)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(c, "fit") {
+			y, _ := tfwrap.NewTensor(train.Labels)
+			d, err := models.NewDataset(x, y)
+			if err != nil {
+				return err
+			}
+			opts := models.FitOptions{Epochs: 1, BatchSize: batch, Seed: 1, Progress: models.ProgressSilent, Output: io.Discard}
+			if _, err := m.Fit(context.Background(), d, opts); err != nil { // warm-up
+				return err
+			}
+			opts.Epochs = epochs
+			start := time.Now()
+			if _, err := m.Fit(context.Background(), d, opts); err != nil {
+				return err
+			}
+			goRes[c] = float64(train.Len()*epochs) / time.Since(start).Seconds()
+		} else {
+			xb, err := x.SliceRows(0, batch)
+			if err != nil {
+				return err
+			}
+			call := func() error { _, err := m.Predict(xb, models.PredictOptions{BatchSize: batch}); return err }
+			for i := 0; i < 10; i++ {
+				if err := call(); err != nil {
+					return err
+				}
+			}
+			start := time.Now()
+			for i := 0; i < repeats; i++ {
+				if err := call(); err != nil {
+					return err
+				}
+			}
+			goRes[c] = float64(time.Since(start).Microseconds()) / float64(repeats)
+		}
+		m.Close()
+	}
+
+	var pyCases []string
+	pyCases = append(pyCases, fitCases...)
+	for _, c := range latencyCases {
+		pyCases = append(pyCases, c, strings.Replace(c, "predict", "tffunction", 1))
+	}
+	abs, _ := filepath.Abs(data)
+	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases})
+	cmd := exec.Command(python, "scripts/bench_keras.py")
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("keras side: %w", err)
+	}
+	var py map[string]float64
+	if err := json.Unmarshal(out, &py); err != nil {
+		return fmt.Errorf("keras side: %w: %s", err, out)
+	}
+	for _, c := range fitCases {
+		fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f\n", c, goRes[c], py[c], goRes[c]/py[c])
+	}
+	for _, c := range latencyCases {
+		tfc := strings.Replace(c, "predict", "tffunction", 1)
+		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f\n", c, goRes[c], py[c], py[c]/goRes[c])
+		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f\n", strings.Replace(c, "predict", "predict_vs_tf_function", 1), goRes[c], py[tfc], py[tfc]/goRes[c])
+	}
+	return nil
+}

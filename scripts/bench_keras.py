@@ -1,0 +1,69 @@
+"""Keras side of `make bench`: the same cases as cmd/bench, timed the same way.
+
+Reads {"data": DIR, "epochs": E, "repeats": R, "cases": [...]} on stdin and
+prints {case: value}: training samples per second of model.fit for
+"fit_*" cases, and mean microseconds per call for "predict_*" cases
+(Keras model.predict) and "tf_function_*" cases (a tf.function around the
+model, the fastest way to call it from Python).
+"""
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from keras_reference import build, read  # noqa: E402
+
+
+def fit_rate(name, batch, x, y, epochs):
+    keras.utils.set_random_seed(1)
+    model = build(name)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=batch, verbose=0)  # warm-up: traces the step
+    start = time.perf_counter()
+    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
+    return len(x) * epochs / (time.perf_counter() - start)
+
+
+def latency(fn, repeats):
+    for _ in range(10):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats * 1e6
+
+
+def main():
+    cfg = json.load(sys.stdin)
+    x_train, y_train = read(os.path.join(cfg["data"], "train.bin"))
+    out = {}
+    models = {}
+    for case in cfg["cases"]:
+        kind, name, batch = case.split("_")  # e.g. fit_mlp_b32, tffunction_cnn_b1
+        batch = int(batch[1:])
+        x = x_train.reshape((-1, 28, 28, 1) if name == "cnn" else (-1, 784))
+        if kind == "fit":
+            out[case] = fit_rate(name, batch, x, y_train, cfg["epochs"])
+            continue
+        if name not in models:
+            keras.utils.set_random_seed(1)
+            models[name] = build(name)
+        model = models[name]
+        xb = x[:batch]
+        if kind == "predict":
+            out[case] = latency(lambda: model.predict(xb, verbose=0), cfg["repeats"])
+        else:
+            f = tf.function(lambda t: model(t, training=False))
+            out[case] = latency(lambda: f(tf.constant(xb)).numpy(), cfg["repeats"])
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Reference: what Keras reports for the course's models.
+
+Prints {model: {"layers": [{"name", "type", "shape", "params"}...],
+"total": n}} for the MLP and the CNN built by scripts/keras_reference.py.
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import keras  # noqa: E402
+from keras_reference import build  # noqa: E402
+
+
+def main():
+    out = {}
+    for name in ("perceptron", "mlp", "cnn"):
+        keras.backend.clear_session()  # restart Keras's layer-name counters
+        model = build(name)
+        out[name] = {
+            "layers": [{"name": l.name, "type": type(l).__name__, "shape": list(l.output.shape)[1:],
+                        "params": l.count_params()} for l in model.layers],
+            "total": model.count_params(),
+        }
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
