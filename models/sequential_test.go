@@ -284,11 +284,26 @@ func TestModelBadInput(t *testing.T) {
 			_, err := m.Evaluate(ds(f32(make([]float32, 6), 1, 6), i32([]int32{-1})), EvaluateOptions{})
 			return err
 		}, "outside the 3 classes"},
-		{"input shape", func() error { _, err := m.Fit(ctx, ds(f32(make([]float32, 10), 2, 5), i32([]int32{0, 1})), quiet); return err }, "inputs have shape (2, 5), the model takes (None, 6)"},
-		{"input dtype", func() error { _, err := m.Fit(ctx, ds(i32(make([]int32, 12), 2, 6), i32([]int32{0, 1})), quiet); return err }, "inputs are int32"},
-		{"label dtype", func() error { _, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), f32([]float32{0, 1})), quiet); return err }, "labels are float32"},
-		{"label count", func() error { _, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{0})), quiet); return err }, "2 inputs but 1 labels"},
-		{"label shape", func() error { _, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{0, 1, 1, 0}, 2, 2)), quiet); return err }, "labels have shape (2, 2)"},
+		{"input shape", func() error {
+			_, err := m.Fit(ctx, ds(f32(make([]float32, 10), 2, 5), i32([]int32{0, 1})), quiet)
+			return err
+		}, "inputs have shape (2, 5), the model takes (None, 6)"},
+		{"input dtype", func() error {
+			_, err := m.Fit(ctx, ds(i32(make([]int32, 12), 2, 6), i32([]int32{0, 1})), quiet)
+			return err
+		}, "inputs are int32"},
+		{"label dtype", func() error {
+			_, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), f32([]float32{0, 1})), quiet)
+			return err
+		}, "labels are float32"},
+		{"label count", func() error {
+			_, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{0})), quiet)
+			return err
+		}, "2 inputs but 1 labels"},
+		{"label shape", func() error {
+			_, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{0, 1, 1, 0}, 2, 2)), quiet)
+			return err
+		}, "labels have shape (2, 2)"},
 		{"empty dataset", func() error { _, err := NewDataset(f32(nil, 0, 6), i32(nil, 0)); return err }, "empty"},
 		{"empty dataset in fit", func() error { _, err := m.Fit(ctx, ds(f32(nil, 0, 6), i32(nil, 0)), quiet); return err }, "empty"},
 		{"nil dataset", func() error { _, err := m.Fit(ctx, nil, quiet); return err }, "is nil"},
@@ -347,15 +362,24 @@ func TestBuildAndCompileErrors(t *testing.T) {
 		{"negative input", func() error { _, err := NewSequential([]int64{-1}, dense()); return err }, "positive"},
 		{"no layers", func() error { _, err := NewSequential([]int64{4}); return err }, "at least one layer"},
 		{"nil layer", func() error { _, err := NewSequential([]int64{4}, nil); return err }, "nil"},
-		{"duplicate names", func() error { _, err := NewSequential([]int64{4}, named, layers.Dense(2, layers.WithName("x"))); return err }, "two layers are named"},
+		{"duplicate names", func() error {
+			_, err := NewSequential([]int64{4}, named, layers.Dense(2, layers.WithName("x")))
+			return err
+		}, "two layers are named"},
 		{"dense on images", func() error { _, err := NewSequential([]int64{28, 28, 1}, dense()); return err }, "add a Flatten layer"},
 		{"conv on vectors", func() error { _, err := NewSequential([]int64{784}, layers.Conv2D(4, 3, 3)); return err }, "takes images"},
 		{"kernel too big", func() error { _, err := NewSequential([]int64{2, 2, 1}, layers.Conv2D(4, 3, 3)); return err }, "smaller than the window"},
 		{"pool too big", func() error { _, err := NewSequential([]int64{4, 4, 1}, layers.MaxPool2D(5, 5)); return err }, "smaller than the window"},
 		{"zero units", func() error { _, err := NewSequential([]int64{4}, layers.Dense(0)); return err }, "units must be positive"},
 		{"dropout rate", func() error { _, err := NewSequential([]int64{4}, layers.Dropout(1)); return err }, "rate 1 must be in [0, 1)"},
-		{"bad padding", func() error { _, err := NewSequential([]int64{8, 8, 1}, layers.Conv2D(2, 3, 3, layers.WithPadding("FULL"))); return err }, "neither SAME nor VALID"},
-		{"bad activation", func() error { _, err := NewSequential([]int64{4}, layers.Dense(2, layers.WithActivation(42))); return err }, "unknown activation"},
+		{"bad padding", func() error {
+			_, err := NewSequential([]int64{8, 8, 1}, layers.Conv2D(2, 3, 3, layers.WithPadding("FULL")))
+			return err
+		}, "neither SAME nor VALID"},
+		{"bad activation", func() error {
+			_, err := NewSequential([]int64{4}, layers.Dense(2, layers.WithActivation(42)))
+			return err
+		}, "unknown activation"},
 		{"compile without loss", func() error {
 			m, _ := NewSequential([]int64{4}, dense())
 			return m.Compile(CompileOptions{Optimizer: optimizers.SGD(1)})

@@ -15,10 +15,16 @@ func TestNNBadInput(t *testing.T) {
 		build func(g *Graph)
 		want  string
 	}{
-		{"conv channels", func(g *Graph) { g.Conv2D(img(g), g.Const(mustTensor(t, make([]float32, 27), 3, 3, 3, 1)), [2]int64{1, 1}, shape.Valid) }, "input has 2 channels, filter expects 3"},
+		{"conv channels", func(g *Graph) {
+			g.Conv2D(img(g), g.Const(mustTensor(t, make([]float32, 27), 3, 3, 3, 1)), [2]int64{1, 1}, shape.Valid)
+		}, "input has 2 channels, filter expects 3"},
 		{"conv rank", func(g *Graph) { g.Conv2D(vec(g), vec(g), [2]int64{1, 1}, shape.Valid) }, "rank 4"},
-		{"conv dtype", func(g *Graph) { g.Conv2D(img(g), g.Const(mustTensor(t, make([]float64, 18), 3, 3, 2, 1)), [2]int64{1, 1}, shape.Valid) }, "same float type"},
-		{"conv stride", func(g *Graph) { g.Conv2D(img(g), g.Const(mustTensor(t, make([]float32, 18), 3, 3, 2, 1)), [2]int64{0, 1}, shape.Valid) }, "must be positive"},
+		{"conv dtype", func(g *Graph) {
+			g.Conv2D(img(g), g.Const(mustTensor(t, make([]float64, 18), 3, 3, 2, 1)), [2]int64{1, 1}, shape.Valid)
+		}, "same float type"},
+		{"conv stride", func(g *Graph) {
+			g.Conv2D(img(g), g.Const(mustTensor(t, make([]float32, 18), 3, 3, 2, 1)), [2]int64{0, 1}, shape.Valid)
+		}, "must be positive"},
 		{"pool too big", func(g *Graph) { g.MaxPool(img(g), [2]int64{9, 9}, [2]int64{1, 1}, shape.Valid) }, "smaller than the window"},
 		{"pool rank", func(g *Graph) { g.AvgPool(vec(g), [2]int64{2, 2}, [2]int64{1, 1}, shape.Valid) }, "rank 4"},
 		{"bias shape", func(g *Graph) { g.BiasAdd(img(g), vec(g)) }, "does not fit"},

@@ -156,10 +156,10 @@ func TestCheckpointAndTensorBoardReadByPython(t *testing.T) {
 			Data  []float64 `json:"data"`
 		} `json:"checkpoint"`
 		Events map[string][]struct {
-			Tag    string  `json:"tag"`
-			Step   int64   `json:"step"`
-			Value  float64 `json:"value"`
-			Kind   string  `json:"kind"`
+			Tag   string  `json:"tag"`
+			Step  int64   `json:"step"`
+			Value float64 `json:"value"`
+			Kind  string  `json:"kind"`
 		} `json:"events"`
 	}
 	trainDir, valDir := filepath.Join(tb.LogDir, "train"), filepath.Join(tb.LogDir, "validation")
