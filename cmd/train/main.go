@@ -43,8 +43,8 @@ var defaults = map[string][3]int{"perceptron": {10, 32, 0}, "mlp": {20, 32, 0}, 
 func main() {
 	var c config
 	flag.StringVar(&c.model, "model", "cnn", "model to train: perceptron, mlp or cnn")
-	flag.IntVar(&c.epochs, "epochs", 0, "epochs (default: 10 perceptron, 20 mlp, 25 cnn)")
-	flag.IntVar(&c.batch, "batch-size", 0, "batch size (default: 32, 64 for cnn)")
+	flag.IntVar(&c.epochs, "epochs", -1, "epochs (default: 10 perceptron, 20 mlp, 25 cnn)")
+	flag.IntVar(&c.batch, "batch-size", -1, "batch size (default: 32, 64 for cnn)")
 	flag.StringVar(&c.optimizer, "optimizer", "adam", "optimizer: sgd, momentum, nesterov, adam or rmsprop")
 	flag.Float64Var(&c.lr, "lr", 1e-3, "learning rate")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed for weights, dropout and shuffling")
@@ -115,10 +115,10 @@ func run(ctx context.Context, c config) error {
 		_, _, err := build(c.model)
 		return err
 	}
-	if c.epochs == 0 {
+	if c.epochs == -1 {
 		c.epochs = d[0]
 	}
-	if c.batch == 0 {
+	if c.batch == -1 {
 		c.batch = d[1]
 	}
 	if c.valSplit < 0 {
