@@ -1,12 +1,17 @@
 package models
 
 import (
+	"context"
 	"errors"
+	"io"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -162,4 +167,46 @@ func TestPerceptronBadInput(t *testing.T) {
 
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
+}
+
+// The perceptron is also one Dense layer with a ReLU, trained by plain SGD
+// on the MSE over the whole batch: both give the same losses step by step.
+func TestPerceptronIsOneDenseLayer(t *testing.T) {
+	x, y, err := TwoClusters(100, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, b0 := []float32{0.4, 0.7}, []float32{0.1}
+	p, err := NewPerceptron(2, 1, PerceptronOptions{LearningRate: 0.1, InitialW: w0, InitialB: b0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	m, err := NewSequential([]int64{2}, layers.Dense(1, layers.WithActivation(layers.ReLU)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	wt, _ := tfwrap.NewTensor(w0, 2, 1)
+	bt, _ := tfwrap.NewTensor(b0, 1)
+	if err := m.SetWeights([]*tfwrap.Tensor{wt, bt}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := NewDataset(x, y)
+	for step := 0; step < 20; step++ {
+		want, err := p.TrainStep(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := m.Fit(context.Background(), d, FitOptions{BatchSize: 200, NoShuffle: true, Progress: ProgressSilent, Output: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := h.Last("loss"); math.Abs(got-float64(want)) > 1e-6 {
+			t.Fatalf("step %d: Dense loss %v, perceptron %v", step, got, want)
+		}
+	}
 }
