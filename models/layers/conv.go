@@ -8,10 +8,8 @@ import (
 )
 
 type conv2D struct {
-	base
-	filters      int64
-	kernelSize   [2]int64
-	kernel, bias *tfwrap.Variable
+	affine
+	kernelSize [2]int64
 }
 
 // Conv2D is a 2-D convolution over NHWC images, activation(conv(x, kernel)
@@ -21,14 +19,14 @@ func Conv2D(filters, kernelH, kernelW int, opts ...Option) Layer {
 	if c.strides == [2]int64{} {
 		c.strides = [2]int64{1, 1}
 	}
-	return &conv2D{base: base{name: c.name, cfg: c}, filters: int64(filters), kernelSize: [2]int64{int64(kernelH), int64(kernelW)}}
+	return &conv2D{affine: affine{base: base{name: c.name, cfg: c}, units: int64(filters)}, kernelSize: [2]int64{int64(kernelH), int64(kernelW)}}
 }
 
 func (l *conv2D) Type() string { return "Conv2D" }
 
 func (l *conv2D) OutputShape(in []int64) ([]int64, error) {
-	if l.filters < 1 || l.kernelSize[0] < 1 || l.kernelSize[1] < 1 {
-		return nil, fmt.Errorf("%s: filters %d and kernel size %v must be positive", l.name, l.filters, l.kernelSize)
+	if l.units < 1 || l.kernelSize[0] < 1 || l.kernelSize[1] < 1 {
+		return nil, fmt.Errorf("%s: filters %d and kernel size %v must be positive", l.name, l.units, l.kernelSize)
 	}
 	if len(in) != 3 {
 		return nil, fmt.Errorf("%s: Conv2D takes images (height, width, channels) per sample, got %v", l.name, in)
@@ -39,7 +37,7 @@ func (l *conv2D) OutputShape(in []int64) ([]int64, error) {
 	if _, ok := activationNames[l.cfg.activation]; !ok {
 		return nil, fmt.Errorf("%s: unknown activation %v", l.name, l.cfg.activation)
 	}
-	out, err := shape.Conv2D(append([]int64{-1}, in...), []int64{l.kernelSize[0], l.kernelSize[1], in[2], l.filters}, l.cfg.strides, l.cfg.padding)
+	out, err := shape.Conv2D(append([]int64{-1}, in...), []int64{l.kernelSize[0], l.kernelSize[1], in[2], l.units}, l.cfg.strides, l.cfg.padding)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.name, err)
 	}
@@ -50,51 +48,17 @@ func (l *conv2D) ParamCount(in []int64) (int64, int64) {
 	if len(in) != 3 {
 		return 0, 0
 	}
-	n := l.kernelSize[0] * l.kernelSize[1] * in[2] * l.filters
-	if !l.cfg.noBias {
-		n += l.filters
-	}
-	return n, 0
-}
-
-func (l *conv2D) Weights() []*tfwrap.Variable {
-	if l.kernel == nil {
-		return nil
-	}
-	if l.bias == nil {
-		return []*tfwrap.Variable{l.kernel}
-	}
-	return []*tfwrap.Variable{l.kernel, l.bias}
+	return l.params(l.kernelSize[0] * l.kernelSize[1] * in[2] * l.units), 0
 }
 
 func (l *conv2D) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
-	g := ctx.Graph
 	s := x.Shape()
 	if len(s) != 4 || s[3] < 1 {
 		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v is not a batch of NHWC images", l.name, x)
 	}
-	if l.kernel == nil {
-		kh, kw, cin := l.kernelSize[0], l.kernelSize[1], s[3]
-		k, err := glorotUniform(l.seed(ctx), kh*kw*cin, kh*kw*l.filters, kh, kw, cin, l.filters)
-		if err != nil {
-			return tfwrap.Output{}, err
-		}
-		l.kernel = g.Variable("kernel", k)
-		if !l.cfg.noBias {
-			b, err := filled(0, l.filters)
-			if err != nil {
-				return tfwrap.Output{}, err
-			}
-			l.bias = g.Variable("bias", b)
-		}
+	kh, kw, cin := l.kernelSize[0], l.kernelSize[1], s[3]
+	if err := l.create(ctx, kh*kw*cin, kh*kw*l.units, kh, kw, cin, l.units); err != nil {
+		return tfwrap.Output{}, err
 	}
-	y := g.Conv2D(x, l.kernel.Value(), l.cfg.strides, l.cfg.padding)
-	if l.bias != nil {
-		y = g.BiasAdd(y, l.bias.Value())
-	}
-	out, err := apply(ctx, l.cfg.activation, y)
-	if err != nil {
-		return out, fmt.Errorf("layer %s: %w", l.name, err)
-	}
-	return built(l.name, g, out)
+	return l.finish(ctx, ctx.Graph.Conv2D(x, l.kernel.Value(), l.cfg.strides, l.cfg.padding))
 }

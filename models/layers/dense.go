@@ -6,17 +6,13 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-type dense struct {
-	base
-	units        int64
-	kernel, bias *tfwrap.Variable
-}
+type dense struct{ affine }
 
 // Dense is a fully connected layer, activation(x·kernel + bias), as
 // keras.layers.Dense on flat (per-sample rank 1) inputs.
 func Dense(units int, opts ...Option) Layer {
 	c := newConfig(opts)
-	return &dense{base: base{name: c.name, cfg: c}, units: int64(units)}
+	return &dense{affine{base: base{name: c.name, cfg: c}, units: int64(units)}}
 }
 
 func (l *dense) Type() string { return "Dense" }
@@ -41,50 +37,16 @@ func (l *dense) ParamCount(in []int64) (int64, int64) {
 	if len(in) != 1 {
 		return 0, 0
 	}
-	n := in[0] * l.units
-	if !l.cfg.noBias {
-		n += l.units
-	}
-	return n, 0
-}
-
-func (l *dense) Weights() []*tfwrap.Variable {
-	if l.kernel == nil {
-		return nil
-	}
-	if l.bias == nil {
-		return []*tfwrap.Variable{l.kernel}
-	}
-	return []*tfwrap.Variable{l.kernel, l.bias}
+	return l.params(in[0] * l.units), 0
 }
 
 func (l *dense) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
-	g := ctx.Graph
 	s := x.Shape()
 	if len(s) != 2 || s[1] < 1 {
 		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v is not a batch of flat vectors", l.name, x)
 	}
-	if l.kernel == nil {
-		k, err := glorotUniform(l.seed(ctx), s[1], l.units, s[1], l.units)
-		if err != nil {
-			return tfwrap.Output{}, err
-		}
-		l.kernel = g.Variable("kernel", k)
-		if !l.cfg.noBias {
-			b, err := filled(0, l.units)
-			if err != nil {
-				return tfwrap.Output{}, err
-			}
-			l.bias = g.Variable("bias", b)
-		}
+	if err := l.create(ctx, s[1], l.units, s[1], l.units); err != nil {
+		return tfwrap.Output{}, err
 	}
-	y := g.MatMul(x, l.kernel.Value())
-	if l.bias != nil {
-		y = g.BiasAdd(y, l.bias.Value())
-	}
-	out, err := apply(ctx, l.cfg.activation, y)
-	if err != nil {
-		return out, fmt.Errorf("layer %s: %w", l.name, err)
-	}
-	return built(l.name, g, out)
+	return l.finish(ctx, ctx.Graph.MatMul(x, l.kernel.Value()))
 }
