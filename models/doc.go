@@ -1,9 +1,13 @@
-// Package models holds the models of the course this project grew from,
-// built from tfwrap so that TensorFlow's kernels do all the math: the
-// perceptron (predict = max(0, x·W + b), MSE loss, gradient step by
-// assignment) and the toy data it learns from.
+// Package models is the Keras-shaped layer of this module: Sequential
+// (define the layers, Compile with a loss, an optimizer and metrics, then
+// Fit, Evaluate, Predict), the Dataset it trains on, Fit's callbacks and
+// History, and the course's models: the perceptron (NewPerceptron: predict =
+// max(0, x·W + b), MSE loss, gradient step by assignment), Classifier, MLP
+// and CNN. The layers, losses, optimizers, metrics and callbacks live in
+// the sub-packages of the same names.
 //
-// Every model owns a TensorFlow session: Close it when done. Methods return
-// errors for bad input (wrong dtype or shape, empty batches, a closed
-// model); none panics.
+// TensorFlow's kernels do all the math, gradients and weight updates
+// included. Every model owns a TensorFlow session: Close it when done.
+// Methods return errors for bad input (wrong dtype or shape, labels outside
+// the classes, empty data, an uncompiled or closed model); none panics.
 package models

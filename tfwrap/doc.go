@@ -12,7 +12,12 @@
 //   - Tape: gradients as tf.GradientTape gives them, over TF's graph
 //     gradients, with Watch for constants;
 //   - Session: runs a graph, holds variable values, lists devices, and must
-//     be closed.
+//     be closed;
+//   - the ops the layers above need (Conv2D, pooling, BiasAdd, softmax and
+//     its cross-entropy, FusedBatchNorm, OneHot, Gather, RandomUniform,
+//     CheckNumerics) and TF's ResourceApply* training kernels;
+//   - Saver (TF checkpoints through SaveV2/RestoreV2, written atomically)
+//     and SummaryWriter (TensorBoard events through TF's summary ops).
 //
 // No function panics on bad input. Graph builders record the first error
 // and return it from Graph.Err, NewSession and Tape.Gradient; shapes and
