@@ -28,6 +28,7 @@ type compiled struct {
 
 	// Training.
 	dataX, dataY, perm, cursor, batch *tfwrap.Variable
+	stepVar, epochVar                 *tfwrap.Variable // training steps and epochs done
 	xb, yb, trainLoss                 tfwrap.Output
 	trainable                         []*tfwrap.Variable
 	grads                             []tfwrap.Output
@@ -128,6 +129,9 @@ func (c *compiled) build(m *Sequential) error {
 	c.perm = d.Variable("permutation", emptyP, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.cursor = d.Variable("cursor", tfwrap.Scalar(int32(0)), tfwrap.NotTrainable())
 	c.batch = d.Variable("batch_size", tfwrap.Scalar(int32(32)), tfwrap.NotTrainable())
+	progress := g.WithScope("progress")
+	c.stepVar = progress.Variable("steps", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
+	c.epochVar = progress.Variable("epochs", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
 	start := c.cursor.Value()
 	n := d.Reshape(d.ShapeOf(c.perm.Value()))
 	size := d.Minimum(c.batch.Value(), d.Sub(n, start))
@@ -137,7 +141,7 @@ func (c *compiled) build(m *Sequential) error {
 
 	// Training pass, sharing the weights.
 	tg := g.WithScope("training")
-	tctx := &layers.Context{Training: true}
+	tctx := &layers.Context{Training: true, Step: c.stepVar.Value()}
 	tpred, err := m.forward(tg, tctx, c.opts.Seed, c.xb)
 	if err != nil {
 		return err
@@ -170,7 +174,8 @@ func (c *compiled) build(m *Sequential) error {
 	updates = append(updates,
 		c.accLoss.AssignAdd(tg, tg.Mul(c.trainLoss, nb)),
 		c.accCount.AssignAdd(tg, nb),
-		c.cursor.AssignAdd(tg, size))
+		c.cursor.AssignAdd(tg, size),
+		c.stepVar.AssignAdd(tg.After(apply), tg.Scalar(1, tfwrap.Int64)))
 	resets := []*tfwrap.Op{c.accLoss.Assign(acc, acc.Scalar(0, f32)), c.accCount.Assign(acc, acc.Scalar(0, f32))}
 	for _, mt := range c.metrics {
 		v := acc.Variable(mt.Name()+"_sum", zero, tfwrap.NotTrainable())
@@ -182,7 +187,8 @@ func (c *compiled) build(m *Sequential) error {
 	c.reset = g.Group("reset_metrics", resets...)
 
 	c.weightsSaver = g.NewSaver(c.weights, nil)
-	c.fullSaver = g.NewSaver(append(append([]*tfwrap.Variable{}, c.weights...), c.opts.Optimizer.State()...), nil)
+	state := append(append([]*tfwrap.Variable{}, c.weights...), c.opts.Optimizer.State()...)
+	c.fullSaver = g.NewSaver(append(state, c.stepVar, c.epochVar), nil)
 	if err := g.Err(); err != nil {
 		return fmt.Errorf("models: compile: %w", err)
 	}
@@ -298,6 +304,64 @@ func (m *Sequential) LoadWeights(prefix string) error {
 		return err
 	}
 	return c.sess.Restore(c.weightsSaver, prefix)
+}
+
+// SaveCheckpoint writes the whole training state to a TensorFlow checkpoint
+// at prefix: the weights, the optimizer's slots, iteration count and
+// learning rate, the step count that seeds dropout, and the epochs done.
+// A model restored from it with RestoreCheckpoint and fitted on with
+// FitOptions.InitialEpoch continues exactly as an uninterrupted run.
+func (m *Sequential) SaveCheckpoint(prefix string) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	return c.sess.Save(c.fullSaver, prefix)
+}
+
+// RestoreCheckpoint reads what SaveCheckpoint wrote (from a model of the
+// same architecture, loss and optimizer) and returns the epochs done.
+func (m *Sequential) RestoreCheckpoint(prefix string) (epochs int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.sess.Restore(c.fullSaver, prefix); err != nil {
+		return 0, err
+	}
+	t, err := c.sess.Value(c.epochVar)
+	if err != nil {
+		return 0, err
+	}
+	v, err := t.Int64s()
+	if err != nil {
+		return 0, err
+	}
+	return int(v[0]), nil
+}
+
+// ServingGraph is what an exporter needs from a compiled model: its session,
+// the saver of its weights, and the inference pass's input and output.
+type ServingGraph struct {
+	Session       *tfwrap.Session
+	Saver         *tfwrap.Saver
+	Input, Output tfwrap.Output
+}
+
+// Serving returns the model's ServingGraph. The model owns everything in
+// it; it is valid until Close.
+func (m *Sequential) Serving() (ServingGraph, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return ServingGraph{}, err
+	}
+	return ServingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.x, Output: c.pred}, nil
 }
 
 // SetLearningRate changes the optimizer's learning rate for later Fits.

@@ -32,7 +32,9 @@ type FitOptions struct {
 	Progress Progress
 	// Output receives the progress (default os.Stdout).
 	Output io.Writer
-	// InitialEpoch is the number of epochs already done, when resuming.
+	// InitialEpoch is the number of epochs already done, when resuming
+	// (what RestoreCheckpoint returns). As in Keras, Fit then runs epochs
+	// InitialEpoch+1 … Epochs.
 	InitialEpoch int
 }
 
@@ -63,6 +65,10 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 	if opts.Epochs < 0 || opts.BatchSize < 0 || opts.InitialEpoch < 0 {
 		return nil, fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
 			opts.Epochs, opts.BatchSize, opts.InitialEpoch)
+	}
+	if opts.InitialEpoch >= opts.Epochs {
+		return nil, fmt.Errorf("models: fit: initial epoch %d leaves nothing to do with epochs %d (epochs counts from the start, as in Keras)",
+			opts.InitialEpoch, opts.Epochs)
 	}
 	if opts.BatchSize > math.MaxInt32 {
 		return nil, fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
@@ -113,7 +119,7 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 	if out == nil {
 		out = os.Stdout
 	}
-	bar := newProgress(out, opts.Progress, opts.InitialEpoch+opts.Epochs, steps)
+	bar := newProgress(out, opts.Progress, opts.Epochs, steps)
 	var batchHooks []func(*Sequential, int, Logs) error
 	for _, cb := range opts.Callbacks {
 		if f := batchFunc(cb); f != nil {
@@ -129,15 +135,17 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 		}
 	}
 	hist := &History{}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x853c49e6748fea9b))
 	order := make([]int32, n)
 	var runErr error
 epochs:
-	for e := opts.InitialEpoch; e < opts.InitialEpoch+opts.Epochs; e++ {
+	for e := opts.InitialEpoch; e < opts.Epochs; e++ {
 		for i := range order {
 			order[i] = int32(i)
 		}
 		if !opts.NoShuffle {
+			// Each epoch's order depends on the seed and the epoch alone,
+			// so a resumed run shuffles as the uninterrupted one did.
+			rng := rand.New(rand.NewPCG(opts.Seed, 0x853c49e6748fea9b^uint64(e)))
 			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		perm, err := tfwrap.NewTensor(order)
@@ -194,6 +202,9 @@ epochs:
 		}
 		bar.epochEnd(logs)
 		hist.add(e, logs)
+		if err := c.sess.SetValue(c.epochVar, tfwrap.Scalar(int64(e+1))); err != nil {
+			return hist, err
+		}
 		for _, cb := range opts.Callbacks {
 			if err := m.unlocked(func() error { return cb.OnEpochEnd(m, e, logs) }); err != nil {
 				return hist, err

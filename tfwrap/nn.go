@@ -177,3 +177,22 @@ func (g *Graph) CheckNumerics(x Output, msg string) Output {
 	}
 	return g.add1("CheckNumerics", "CheckNumerics", []tf.Input{x.out}, map[string]any{"message": msg})
 }
+
+// StatelessRandomUniform returns a tensor of shape dims drawn uniformly from
+// [0, 1), fully determined by seed (an int64 vector of two): the same seed
+// gives the same numbers in any session, so a run can resume exactly.
+func (g *Graph) StatelessRandomUniform(dims, seed Output, dt DType) Output {
+	if !g.check("StatelessRandomUniform", dims, seed) {
+		return Output{}
+	}
+	if !dt.IsFloat() {
+		g.failf("StatelessRandomUniform: dtype %v is not float", dt)
+		return Output{}
+	}
+	if seed.DType() != Int64 || (seed.Shape() != nil && !shape.Equal(seed.Shape(), []int64{2})) {
+		g.failf("StatelessRandomUniform: seed must be an int64 vector of 2, got %v", seed)
+		return Output{}
+	}
+	return g.add1("StatelessRandomUniform", "StatelessRandomUniform", []tf.Input{dims.out, seed.out},
+		map[string]any{"dtype": dt.tf()})
+}

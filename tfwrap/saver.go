@@ -18,6 +18,7 @@ type Saver struct {
 	vars    []*Variable
 	keys    []string
 	prefix  Output
+	saved   Output // prefix, after the save has run (SaverDef.save_tensor_name)
 	save    *Op
 	restore *Op
 }
@@ -83,6 +84,7 @@ func (g *Graph) NewSaver(vars []*Variable, keys []string) *Saver {
 		return sv
 	}
 	sv.save = &Op{st: g.st, op: saveOp}
+	sv.saved = s.After(sv.save).Identity("saved", sv.prefix)
 	var assigns []*Op
 	for i, v := range vars {
 		// EnsureShape turns a checkpoint tensor of another shape into an

@@ -13,7 +13,8 @@ type dropout struct {
 
 // Dropout zeroes each input with probability rate during training and
 // scales the rest by 1/(1-rate), as keras.layers.Dropout; at inference it
-// passes its input through. The mask comes from TF's RandomUniform, seeded.
+// passes its input through. The mask comes from TF's StatelessRandomUniform
+// seeded by the layer's seed and the model's step count.
 func Dropout(rate float64, opts ...Option) Layer {
 	c := newConfig(opts)
 	return &dropout{base: base{name: c.name, cfg: c}, rate: rate}
@@ -37,8 +38,20 @@ func (l *dropout) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) 
 		return x, nil
 	}
 	g := ctx.Graph
-	seed := int64(l.seed(ctx)&0x7fffffff) | 1
-	u := g.RandomUniform(g.ShapeOf(x), x.DType(), seed, seed>>1|1)
+	if !ctx.Step.Valid() {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: dropout in training needs the model's step counter", l.name)
+	}
+	// seed = (layer seed, step): stateless, so a resumed run repeats it.
+	base, err := tfwrap.NewTensor([]int64{int64(l.seed(ctx) >> 1), 0})
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	unit, err := tfwrap.NewTensor([]int64{0, 1})
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	seed := g.Add(g.Const(base), g.Mul(g.Const(unit), ctx.Step))
+	u := g.StatelessRandomUniform(g.ShapeOf(x), seed, x.DType())
 	keep := 1 - l.rate
 	// u >= rate with probability 1-rate: mask = floor(u + keep) is 1 there.
 	mask := g.Floor(g.Add(u, g.Scalar(keep, x.DType())))

@@ -38,6 +38,10 @@ type Context struct {
 	Training bool
 	// Seed seeds the layer's initializers and random ops.
 	Seed uint64
+	// Step is an int64 scalar that changes every training step; with Seed
+	// it determines the dropout masks, so that a run restored from a
+	// checkpoint draws the masks the uninterrupted run would have.
+	Step tfwrap.Output
 	// Updates collects ops that must run with each training step (moving
 	// averages).
 	Updates []*tfwrap.Op

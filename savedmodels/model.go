@@ -1,0 +1,128 @@
+package savedmodels
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// ErrClosed is returned by every method of a closed Model.
+var ErrClosed = errors.New("savedmodels: model is closed")
+
+// Model is a loaded SavedModel: one Session, shared by all callers.
+type Model struct {
+	mu     sync.RWMutex
+	dir    string
+	sm     *tfwrap.SavedModel
+	sigs   map[string]*Signature
+	closed bool
+}
+
+// Load loads the SavedModel in dir with the given tags ("serve" when none
+// are given). A missing folder, a truncated saved_model.pb, a missing
+// variables file or a SavedModel without the tags is an error.
+func Load(dir string, tags ...string) (*Model, error) {
+	sm, err := tfwrap.LoadSavedModel(dir, tags...)
+	if err != nil {
+		return nil, fmt.Errorf("savedmodels: %w", err)
+	}
+	m := &Model{dir: dir, sm: sm, sigs: map[string]*Signature{}}
+	for key, s := range sm.Signatures {
+		sig := &Signature{Key: key, Method: s.Method}
+		for _, in := range s.Inputs {
+			sig.Inputs = append(sig.Inputs, TensorInfo{Name: in.Key, DType: in.DType, Shape: in.Shape})
+		}
+		for _, out := range s.Outputs {
+			sig.Outputs = append(sig.Outputs, TensorInfo{Name: out.Key, DType: out.DType, Shape: out.Shape})
+		}
+		m.sigs[key] = sig
+	}
+	return m, nil
+}
+
+// Dir returns the folder the model was loaded from.
+func (m *Model) Dir() string { return m.dir }
+
+// Signatures returns the model's signatures, sorted by key.
+func (m *Model) Signatures() []*Signature {
+	var out []*Signature
+	for _, s := range m.sigs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Signature returns the signature with the given key.
+func (m *Model) Signature(key string) (*Signature, error) {
+	s, ok := m.sigs[key]
+	if !ok {
+		var keys []string
+		for k := range m.sigs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("%w: %q (the model has %q)", ErrSignatureNotFound, key, keys)
+	}
+	return s, nil
+}
+
+// Predict runs signature key on the named inputs and returns every output
+// by name. Inputs are checked against the signature first (Signature.Check).
+func (m *Model) Predict(key string, inputs map[string]*tfwrap.Tensor) (map[string]*tfwrap.Tensor, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	sig, err := m.Signature(key)
+	if err != nil {
+		return nil, err
+	}
+	specs := make(map[string]Spec, len(inputs))
+	for name, t := range inputs {
+		if t == nil {
+			return nil, badInput("input %q is nil", name)
+		}
+		specs[name] = Spec{DType: t.DType(), Shape: t.Shape()}
+	}
+	if err := sig.Check(specs); err != nil {
+		return nil, err
+	}
+	raw := m.sm.Signatures[key]
+	feeds := tfwrap.Feeds{}
+	for _, in := range raw.Inputs {
+		feeds[in.Output()] = inputs[in.Key]
+	}
+	fetch := make([]tfwrap.Output, len(raw.Outputs))
+	for i, out := range raw.Outputs {
+		fetch[i] = out.Output()
+	}
+	res, err := m.sm.Session.Run(feeds, fetch)
+	if err != nil {
+		return nil, fmt.Errorf("savedmodels: predict %q: %w", key, err)
+	}
+	out := make(map[string]*tfwrap.Tensor, len(res))
+	for i, r := range res {
+		out[raw.Outputs[i].Key] = r
+	}
+	return out, nil
+}
+
+// Close releases the model's session, after the Predicts in progress. It
+// is idempotent.
+func (m *Model) Close() error {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	return m.sm.Close()
+}

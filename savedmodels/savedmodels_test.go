@@ -1,0 +1,216 @@
+package savedmodels
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+func tensor(t *testing.T, data []float32, dims ...int64) *tfwrap.Tensor {
+	t.Helper()
+	x, err := tfwrap.NewTensor(data, dims...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func values(t *testing.T, x *tfwrap.Tensor) []float64 {
+	t.Helper()
+	v, err := x.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func near(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > tol*(1+math.Abs(want[i])) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// trained returns a small CNN trained for one epoch on random data.
+func trained(t *testing.T) *models.Sequential {
+	t.Helper()
+	m, err := models.NewSequential([]int64{6, 6, 1},
+		layers.Conv2D(3, 3, 3, layers.WithActivation(layers.ReLU)),
+		layers.BatchNormalization(),
+		layers.Flatten(),
+		layers.Dropout(0.2),
+		layers.Dense(4, layers.WithActivation(layers.Softmax)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(0.01), Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	xs := make([]float32, 32*36)
+	ys := make([]int32, 32)
+	for i := range xs {
+		xs[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	for i := range ys {
+		ys[i] = int32(i % 4)
+	}
+	y, _ := tfwrap.NewTensor(ys)
+	d, err := models.NewDataset(tensor(t, xs, 32, 6, 6, 1), y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fit(context.Background(), d, models.FitOptions{Epochs: 2, BatchSize: 8, Progress: models.ProgressSilent, Output: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestExportReadByPython exports a Go-trained model; Python TensorFlow
+// loads it and computes the same outputs, saved_model_cli lists its
+// signature, and Load reads it back.
+func TestExportReadByPython(t *testing.T) {
+	m := trained(t)
+	dir := filepath.Join(t.TempDir(), "model", "1")
+	if err := Export(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(m, dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second export into the same folder: %v", err)
+	}
+	xs := make([]float32, 3*36)
+	for i := range xs {
+		xs[i] = float32(math.Cos(float64(i) * 0.11))
+	}
+	x := tensor(t, xs, 3, 6, 6, 1)
+	goOut, err := m.Predict(x, models.PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Outputs map[string][]float64 `json:"outputs"`
+		CLI     string               `json:"cli"`
+	}
+	in := map[string]any{"dir": dir, "signature": DefaultSignature,
+		"inputs": map[string]any{"inputs": map[string]any{"shape": []int{3, 6, 6, 1}, "data": xs}}}
+	if err := pyref.Run("call_savedmodel.py", in, &ref); err != nil {
+		t.Fatal(err)
+	}
+	near(t, "Python's outputs", values(t, goOut), ref.Outputs["outputs"], 1e-5)
+	for _, want := range []string{"signature_def['serving_default']", "inputs['inputs'] tensor_info", "dtype: DT_FLOAT", "shape: (-1, 6, 6, 1)", "outputs['outputs'] tensor_info", "Method name is: tensorflow/serving/predict"} {
+		if !strings.Contains(ref.CLI, want) {
+			t.Fatalf("saved_model_cli output lacks %q:\n%s", want, ref.CLI)
+		}
+	}
+
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	sig, err := loaded.Signature(DefaultSignature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "inputs" || sig.Inputs[0].DType != tfwrap.Float32 || len(sig.Outputs) != 1 {
+		t.Fatalf("signature %+v", sig)
+	}
+	res, err := loaded.Predict(DefaultSignature, map[string]*tfwrap.Tensor{"inputs": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "reloaded outputs", values(t, res["outputs"]), values(t, goOut), 1e-6)
+}
+
+func TestPredictBadInput(t *testing.T) {
+	m := trained(t)
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := Export(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := tensor(t, make([]float32, 36), 1, 6, 6, 1)
+	in := func(name string, x *tfwrap.Tensor) map[string]*tfwrap.Tensor { return map[string]*tfwrap.Tensor{name: x} }
+	ints, _ := tfwrap.NewTensor(make([]int32, 36), 1, 6, 6, 1)
+	tests := []struct {
+		name   string
+		sig    string
+		inputs map[string]*tfwrap.Tensor
+		want   string
+	}{
+		{"unknown signature", "predict", in("inputs", good), "signature not found"},
+		{"misspelt input", DefaultSignature, in("input", good), `has no input "input" (did you mean "inputs"?)`},
+		{"extra input", DefaultSignature, map[string]*tfwrap.Tensor{"inputs": good, "extra": good}, `has no input "extra"`},
+		{"missing input", DefaultSignature, map[string]*tfwrap.Tensor{}, `needs input "inputs"`},
+		{"nil input", DefaultSignature, in("inputs", nil), "is nil"},
+		{"dtype", DefaultSignature, in("inputs", ints), "is int32, signature \"serving_default\" wants float32"},
+		{"rank", DefaultSignature, in("inputs", tensor(t, make([]float32, 36), 1, 36)), "has rank 2"},
+		{"dimension", DefaultSignature, in("inputs", tensor(t, make([]float32, 35), 1, 5, 7, 1)), "dimension 1 is 5, signature \"serving_default\" wants 6"},
+		{"zero batch", DefaultSignature, in("inputs", tensor(t, nil, 0, 6, 6, 1)), "dimension 0 is 0, want at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loaded.Predict(tt.sig, tt.inputs)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := loaded.Predict(DefaultSignature, in("input", good)); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("bad input is not ErrBadInput: %v", err)
+	}
+	// Concurrent callers share the session; Close waits for them.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				if _, err := loaded.Predict(DefaultSignature, in("inputs", good)); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("concurrent predict: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := loaded.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.Predict(DefaultSignature, in("inputs", good)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	for name, d := range map[string]string{"missing": filepath.Join(t.TempDir(), "none"), "empty": t.TempDir()} {
+		if _, err := Load(d); err == nil {
+			t.Fatalf("%s folder loaded", name)
+		}
+	}
+	os.RemoveAll(filepath.Join(dir, "variables"))
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "variables") {
+		t.Fatalf("missing variables: %v", err)
+	}
+}
