@@ -151,7 +151,9 @@ func TestPredictBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := tensor(t, make([]float32, 36), 1, 6, 6, 1)
-	in := func(name string, x *tfwrap.Tensor) map[string]*tfwrap.Tensor { return map[string]*tfwrap.Tensor{name: x} }
+	in := func(name string, x *tfwrap.Tensor) map[string]*tfwrap.Tensor {
+		return map[string]*tfwrap.Tensor{name: x}
+	}
 	ints, _ := tfwrap.NewTensor(make([]int32, 36), 1, 6, 6, 1)
 	tests := []struct {
 		name   string
