@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench reference check clean
+.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer check clean
 
 all: test
 
@@ -22,6 +22,14 @@ demo: setup
 	@$(ENV) go run ./cmd/tfcheck
 	@$(ENV) go run ./cmd/perceptron
 	@$(ENV) go run ./cmd/train --model cnn --out out
+	@$(MAKE) --no-print-directory transfer
+
+# Transfer learning from digits 0-4 to 5-9 with 20 labels per class. The
+# backbone is pretrained once by Python TF into .cache/backbone.
+transfer: setup
+	@test -f .cache/backbone/backbone.json || (echo "pretraining the backbone on digits 0-4 (once)"; \
+		$(ENV) .venv/bin/python scripts/pretrain_backbone.py)
+	@$(ENV) go run ./cmd/transfer
 
 # Training and inference speed against Keras, same machine, one run.
 bench: setup

@@ -364,6 +364,50 @@ func (m *Sequential) Serving() (ServingGraph, error) {
 	return ServingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.x, Output: c.pred}, nil
 }
 
+// SetWeightsByName assigns tensors to the weights of those names (e.g.
+// "block1_conv/kernel"), leaving the others as they are: how a pretrained
+// backbone's weights go into a bigger model. Unknown names and tensors of
+// the wrong dtype or shape are errors, and then nothing is assigned.
+func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	byName := map[string]*tfwrap.Variable{}
+	for _, w := range c.weights {
+		byName[w.Name()] = w
+	}
+	for name, t := range values {
+		w, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("models: set weights: the model has no weight %q", name)
+		}
+		if t == nil || t.DType() != w.DType() || !equalShape(t.Shape(), w.Shape()) {
+			return fmt.Errorf("models: set weights: %q is %v%v, the weight is %v%v", name, t.DType(), t.Shape(), w.DType(), w.Shape())
+		}
+	}
+	for name, t := range values {
+		if err := c.sess.SetValue(byName[name], t); err != nil {
+			return fmt.Errorf("models: set weights: %w", err)
+		}
+	}
+	return nil
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // SetLearningRate changes the optimizer's learning rate for later Fits.
 func (m *Sequential) SetLearningRate(lr float64) error {
 	m.mu.Lock()

@@ -74,3 +74,15 @@ func (g *Graph) Slice(x, begin, size Output) Output {
 	}
 	return g.add1("Slice", "Slice", []tf.Input{x.out, b.out, s.out}, nil)
 }
+
+// ExpandDims inserts an axis of size 1 at axis.
+func (g *Graph) ExpandDims(x Output, axis int) Output {
+	if !g.check("ExpandDims", x) {
+		return Output{}
+	}
+	if r := x.Rank(); r >= 0 && (axis < -r-1 || axis > r) {
+		g.failf("ExpandDims of %s: axis %d is out of range for rank %d", x.Name(), axis, r)
+		return Output{}
+	}
+	return g.add1("ExpandDims", "ExpandDims", []tf.Input{x.out, g.Scalar(float64(axis), Int32).out}, nil)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -178,4 +179,64 @@ func (s *Session) Restore(sv *Saver, prefix string) error {
 		return fmt.Errorf("tfwrap: restore %q: %w", prefix, err)
 	}
 	return nil
+}
+
+// ReadCheckpoint reads the tensors with the given keys and dtypes from the
+// TF checkpoint at prefix (written by this package, by tf.train or by
+// tf.raw_ops.SaveV2), with a small graph of its own.
+func ReadCheckpoint(prefix string, want map[string]DType) (map[string]*Tensor, error) {
+	if _, err := os.Stat(prefix + ".index"); err != nil {
+		return nil, fmt.Errorf("tfwrap: read checkpoint: no checkpoint at %q (%s.index is missing)", prefix, prefix)
+	}
+	if len(want) == 0 {
+		return nil, errors.New("tfwrap: read checkpoint: no keys asked for")
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var dtypes []tf.DataType
+	for _, k := range keys {
+		if !want[k].Valid() || want[k] == String {
+			return nil, fmt.Errorf("tfwrap: read checkpoint: unsupported dtype %v for %q", want[k], k)
+		}
+		dtypes = append(dtypes, want[k].tf())
+	}
+	g := NewGraph()
+	p, err := NewStrings([]string{prefix}, []int64{}...)
+	if err != nil {
+		return nil, err
+	}
+	names, err := NewStrings(keys)
+	if err != nil {
+		return nil, err
+	}
+	slices, err := NewStrings(make([]string, len(keys)))
+	if err != nil {
+		return nil, err
+	}
+	op := g.add("RestoreV2", "RestoreV2", []tf.Input{g.Const(p).out, g.Const(names).out, g.Const(slices).out},
+		map[string]any{"dtypes": dtypes})
+	if op == nil {
+		return nil, g.Err()
+	}
+	outs := make([]Output, len(keys))
+	for i := range keys {
+		outs[i] = Output{st: g.st, out: op.Output(i)}
+	}
+	s, err := g.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	res, err := s.Run(nil, outs)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: read checkpoint %q: %w", prefix, err)
+	}
+	out := make(map[string]*Tensor, len(keys))
+	for i, k := range keys {
+		out[k] = res[i]
+	}
+	return out, nil
 }

@@ -66,8 +66,8 @@ func (l *batchNorm) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error
 		if err != nil {
 			return tfwrap.Output{}, err
 		}
-		l.gamma = g.Variable("gamma", ones)
-		l.beta = g.Variable("beta", zeros)
+		l.gamma = l.variable(g, "gamma", ones)
+		l.beta = l.variable(g, "beta", zeros)
 		l.mean = g.Variable("moving_mean", zeros, tfwrap.NotTrainable())
 		l.va = g.Variable("moving_variance", ones, tfwrap.NotTrainable())
 	}

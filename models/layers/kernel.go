@@ -41,13 +41,13 @@ func (a *affine) create(ctx *Context, fanIn, fanOut int64, dims ...int64) error 
 	if err != nil {
 		return err
 	}
-	a.kernel = ctx.Graph.Variable("kernel", k)
+	a.kernel = a.variable(ctx.Graph, "kernel", k)
 	if !a.cfg.noBias {
 		b, err := filled(0, a.units)
 		if err != nil {
 			return err
 		}
-		a.bias = ctx.Graph.Variable("bias", b)
+		a.bias = a.variable(ctx.Graph, "bias", b)
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ type config struct {
 	strides    [2]int64
 	padding    Padding
 	seed       *uint64
+	frozen     bool
 }
 
 // WithName names the layer instead of the Keras-style default.
@@ -83,6 +84,18 @@ func WithPadding(p Padding) Option { return func(c *config) { c.padding = p } }
 // WithSeed fixes the seed of the layer's initializers or dropout mask,
 // instead of the one the model derives from its own seed.
 func WithSeed(seed uint64) Option { return func(c *config) { c.seed = &seed } }
+
+// Frozen makes the layer's weights non-trainable, as layer.trainable =
+// False in Keras: the optimizer leaves them alone (a pretrained backbone).
+func Frozen() Option { return func(c *config) { c.frozen = true } }
+
+// variable creates one of the layer's weights, frozen or not.
+func (b *base) variable(g *tfwrap.Graph, name string, init *tfwrap.Tensor) *tfwrap.Variable {
+	if b.cfg.frozen {
+		return g.Variable(name, init, tfwrap.NotTrainable())
+	}
+	return g.Variable(name, init)
+}
 
 func newConfig(opts []Option) config {
 	c := config{padding: Valid}

@@ -1,0 +1,172 @@
+package savedmodels
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// Backbone is a pretrained feature extractor in the two forms
+// scripts/pretrain_backbone.py writes:
+//
+//   - Frozen: a SavedModel with one signature per feature depth, run as it
+//     is (its weights cannot change). Features computes them.
+//   - Trainable: the architecture (backbone.json) and its weights as a TF
+//     checkpoint keyed by layer name. Layers rebuilds the architecture in
+//     models/layers and LoadInto copies the weights, so the top of the
+//     backbone can be fine-tuned with the rest of a Go model.
+//
+// TF's C API cannot train the variables inside a loaded SavedModel's
+// functions, hence the second form.
+type Backbone struct {
+	Dir   string
+	Spec  BackboneSpec
+	Saved *Model
+}
+
+// BackboneSpec is backbone.json.
+type BackboneSpec struct {
+	Input  []int64     `json:"input"`
+	Layers []LayerSpec `json:"layers"`
+	Source []int       `json:"source_classes"`
+	Acc    float64     `json:"source_test_accuracy"`
+}
+
+// LayerSpec is one backbone layer.
+type LayerSpec struct {
+	Type       string `json:"type"`
+	Name       string `json:"name"`
+	Filters    int    `json:"filters"`
+	Kernel     []int  `json:"kernel"`
+	Size       []int  `json:"size"`
+	Activation string `json:"activation"`
+}
+
+// LoadBackbone reads a backbone folder (savedmodel/, weights.*, backbone.json).
+func LoadBackbone(dir string) (*Backbone, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "backbone.json"))
+	if err != nil {
+		return nil, fmt.Errorf("savedmodels: backbone: %w (make one with scripts/pretrain_backbone.py)", err)
+	}
+	b := &Backbone{Dir: dir}
+	if err := json.Unmarshal(raw, &b.Spec); err != nil {
+		return nil, fmt.Errorf("savedmodels: backbone.json: %w", err)
+	}
+	if len(b.Spec.Layers) == 0 || len(b.Spec.Input) == 0 {
+		return nil, errors.New("savedmodels: backbone.json lists no layers or no input shape")
+	}
+	if b.Saved, err = Load(filepath.Join(dir, "savedmodel")); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close releases the SavedModel's session.
+func (b *Backbone) Close() error {
+	if b == nil {
+		return nil
+	}
+	return b.Saved.Close()
+}
+
+// Features runs the frozen backbone up to a depth (a signature key such as
+// "block1", "block2" or "features") on images, in batches of 256.
+func (b *Backbone) Features(depth string, images *tfwrap.Tensor) (*tfwrap.Tensor, error) {
+	sig, err := b.Saved.Signature(depth)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig.Inputs) != 1 || len(sig.Outputs) != 1 {
+		return nil, fmt.Errorf("savedmodels: backbone signature %q has %d inputs and %d outputs, want 1 and 1", depth, len(sig.Inputs), len(sig.Outputs))
+	}
+	if images == nil || images.Rank() == 0 {
+		return nil, badInput("backbone features: no images")
+	}
+	n := int(images.Shape()[0])
+	var parts []*tfwrap.Tensor
+	for start := 0; start < n; start += 256 {
+		batch, err := images.SliceRows(start, min(start+256, n))
+		if err != nil {
+			return nil, err
+		}
+		out, err := b.Saved.Predict(depth, map[string]*tfwrap.Tensor{sig.Inputs[0].Name: batch})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, out[sig.Outputs[0].Name])
+	}
+	return tfwrap.ConcatRows(parts...)
+}
+
+// Layers returns fresh layers rebuilding the backbone up to and including
+// the layer named upTo ("" for all), with the layers before trainableFrom
+// frozen ("" freezes none; a name past upTo freezes all).
+func (b *Backbone) Layers(upTo, trainableFrom string) ([]layers.Layer, error) {
+	var out []layers.Layer
+	frozen := trainableFrom != ""
+	found := upTo == ""
+	for _, s := range b.Spec.Layers {
+		if s.Name == trainableFrom {
+			frozen = false
+		}
+		opts := []layers.Option{layers.WithName(s.Name)}
+		if frozen {
+			opts = append(opts, layers.Frozen())
+		}
+		switch s.Type {
+		case "Conv2D":
+			act, err := layers.ParseActivation(s.Activation)
+			if err != nil {
+				return nil, err
+			}
+			if len(s.Kernel) != 2 {
+				return nil, fmt.Errorf("savedmodels: backbone layer %s: kernel %v", s.Name, s.Kernel)
+			}
+			out = append(out, layers.Conv2D(s.Filters, s.Kernel[0], s.Kernel[1], append(opts, layers.WithActivation(act))...))
+		case "MaxPooling2D":
+			if len(s.Size) != 2 {
+				return nil, fmt.Errorf("savedmodels: backbone layer %s: size %v", s.Name, s.Size)
+			}
+			out = append(out, layers.MaxPool2D(s.Size[0], s.Size[1], opts...))
+		case "Flatten":
+			out = append(out, layers.Flatten(opts...))
+		default:
+			return nil, fmt.Errorf("savedmodels: backbone layer %s: unsupported type %q", s.Name, s.Type)
+		}
+		if s.Name == upTo {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("savedmodels: backbone has no layer %q", upTo)
+	}
+	return out, nil
+}
+
+// LoadInto copies the pretrained weights into the model's layers of the
+// same names (as built by Layers).
+func (b *Backbone) LoadInto(m *models.Sequential) error {
+	want := map[string]tfwrap.DType{}
+	for _, w := range m.Weights() {
+		for _, s := range b.Spec.Layers {
+			if s.Type == "Conv2D" && (w.Name() == s.Name+"/kernel" || w.Name() == s.Name+"/bias") {
+				want[w.Name()] = w.DType()
+			}
+		}
+	}
+	if len(want) == 0 {
+		return errors.New("savedmodels: the model has none of the backbone's layers")
+	}
+	vals, err := tfwrap.ReadCheckpoint(filepath.Join(b.Dir, "weights"), want)
+	if err != nil {
+		return err
+	}
+	return m.SetWeightsByName(vals)
+}
