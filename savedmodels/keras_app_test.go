@@ -1,0 +1,69 @@
+package savedmodels
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// TestKerasApplicationExport loads a keras.applications MobileNetV2
+// (include_top=False, random weights: nothing downloads) exported by
+// scripts/export_keras_app.py, and computes the features Python computes.
+func TestKerasApplicationExport(t *testing.T) {
+	root, err := pyref.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	py, err := pyref.Python()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	dir, check := filepath.Join(tmp, "mobilenet"), filepath.Join(tmp, "check.json")
+	cmd := exec.Command(py, filepath.Join(root, "scripts", "export_keras_app.py"), "--out", dir,
+		"--weights", "none", "--size", "32", "--alpha", "0.35", "--check", check)
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Image    []float32 `json:"image"`
+		Features []float64 `json:"features"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sig, err := m.Signature(DefaultSignature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "images" || len(sig.Inputs[0].Shape) != 4 || sig.Inputs[0].Shape[3] != 3 {
+		t.Fatalf("signature %+v", sig)
+	}
+	x, err := tfwrap.NewTensor(ref.Image, 1, 32, 32, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Predict(DefaultSignature, map[string]*tfwrap.Tensor{"images": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "features", values(t, out["features"]), ref.Features, 1e-5)
+	if _, err := m.Predict(DefaultSignature, map[string]*tfwrap.Tensor{"images": tensor(t, make([]float32, 64*64*3), 1, 64, 64, 3)}); err == nil {
+		t.Fatal("a 64×64 image passed a 32×32 signature")
+	}
+}
