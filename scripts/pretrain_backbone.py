@@ -55,7 +55,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", ".cache", "backbone"))
     ap.add_argument("--data", default=os.path.join(here, "..", ".cache", "mnist"))
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     keras.utils.set_random_seed(args.seed)

@@ -36,7 +36,9 @@ import (
 
 type config struct {
 	backbone, data, out, depth string
-	perClass                   int
+	unfreeze                   string
+	perClass, fineEpochs       int
+	fineLR                     float64
 	seed                       uint64
 	quiet                      bool
 }
@@ -48,6 +50,9 @@ func main() {
 	flag.StringVar(&c.out, "out", "out/transfer", "folder for the exported SavedModel")
 	flag.StringVar(&c.depth, "depth", "features", "feature depth for the frozen model: block1, block2 or features")
 	flag.IntVar(&c.perClass, "per-class", 20, "labelled examples per target class")
+	flag.StringVar(&c.unfreeze, "unfreeze", "block2_conv", "fine-tuning trains the backbone from this layer up (block1_conv: all of it)")
+	flag.IntVar(&c.fineEpochs, "fine-epochs", 20, "fine-tuning epochs")
+	flag.Float64Var(&c.fineLR, "fine-lr", 1e-4, "fine-tuning learning rate")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed")
 	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT line")
 	flag.Usage = func() {
@@ -193,7 +198,7 @@ func run(c config) error {
 
 	// 3. Fine-tuned: rebuild the backbone, copy its weights and the head's,
 	// freeze block 1, train block 2 and the head at a lower rate.
-	ft, err := bb.Layers("", "block2_conv")
+	ft, err := bb.Layers("", c.unfreeze)
 	if err != nil {
 		return err
 	}
@@ -201,7 +206,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	if err := compile(fineM, 1e-4, c.seed); err != nil {
+	if err := compile(fineM, c.fineLR, c.seed); err != nil {
 		return err
 	}
 	defer fineM.Close()
@@ -217,11 +222,11 @@ func run(c config) error {
 			return err
 		}
 	}
-	finetuned, err := fitAndTest(fineM, train, test, 20, c.seed)
+	finetuned, err := fitAndTest(fineM, train, test, c.fineEpochs, c.seed)
 	if err != nil {
 		return err
 	}
-	logf("finetuned: %.4f (block 1 frozen, block 2 and head trained at lr 1e-4, 20 epochs)\n", finetuned)
+	logf("finetuned: %.4f (backbone trained from %s up with the head, lr %g, %d epochs)\n", finetuned, c.unfreeze, c.fineLR, c.fineEpochs)
 
 	dir := filepath.Join(c.out, "savedmodel", "1")
 	if err := os.RemoveAll(dir); err != nil {
