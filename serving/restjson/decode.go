@@ -226,9 +226,6 @@ func checkNames(obj map[string]any, inputs []Input) error {
 	want := map[string]bool{}
 	for _, in := range inputs {
 		want[in.Name] = true
-		if _, ok := obj[in.Name]; !ok {
-			return bad("missing input %q (the signature takes %s)", in.Name, names(inputs))
-		}
 	}
 	var extra []string
 	for k := range obj {
@@ -239,6 +236,11 @@ func checkNames(obj map[string]any, inputs []Input) error {
 	if len(extra) > 0 {
 		sort.Strings(extra)
 		return bad("unknown input %q (the signature takes %s)", extra[0], names(inputs))
+	}
+	for _, in := range inputs {
+		if _, ok := obj[in.Name]; !ok {
+			return bad("missing input %q (the signature takes %s)", in.Name, names(inputs))
+		}
 	}
 	return nil
 }

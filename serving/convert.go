@@ -1,0 +1,89 @@
+package serving
+
+import (
+	"fmt"
+
+	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/serving/restjson"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+var kinds = map[tfwrap.DType]restjson.Kind{
+	tfwrap.Float32: restjson.Float32, tfwrap.Float64: restjson.Float64, tfwrap.Int32: restjson.Int32,
+	tfwrap.Int64: restjson.Int64, tfwrap.Uint8: restjson.Uint8, tfwrap.Bool: restjson.Bool, tfwrap.String: restjson.String,
+}
+
+// inputsOf describes a signature's inputs to the JSON decoder.
+func inputsOf(sig *savedmodels.Signature) ([]restjson.Input, error) {
+	out := make([]restjson.Input, len(sig.Inputs))
+	for i, in := range sig.Inputs {
+		k, ok := kinds[in.DType]
+		if !ok {
+			return nil, fmt.Errorf("input %q has a dtype the server cannot decode", in.Name)
+		}
+		out[i] = restjson.Input{Name: in.Name, Kind: k, Shape: in.Shape}
+	}
+	return out, nil
+}
+
+// toTensor converts a decoded array to the input's dtype.
+func toTensor(a *restjson.Array, dt tfwrap.DType) (*tfwrap.Tensor, error) {
+	switch dt {
+	case tfwrap.Float32:
+		v := make([]float32, len(a.Floats))
+		for i, f := range a.Floats {
+			v[i] = float32(f)
+		}
+		return tfwrap.NewTensor(v, a.Shape...)
+	case tfwrap.Float64:
+		return tfwrap.NewTensor(a.Floats, a.Shape...)
+	case tfwrap.Int32:
+		v := make([]int32, len(a.Ints))
+		for i, x := range a.Ints {
+			v[i] = int32(x)
+		}
+		return tfwrap.NewTensor(v, a.Shape...)
+	case tfwrap.Int64:
+		return tfwrap.NewTensor(a.Ints, a.Shape...)
+	case tfwrap.Uint8:
+		v := make([]uint8, len(a.Ints))
+		for i, x := range a.Ints {
+			v[i] = uint8(x)
+		}
+		return tfwrap.NewTensor(v, a.Shape...)
+	case tfwrap.Bool:
+		return tfwrap.NewTensor(a.Bools, a.Shape...)
+	case tfwrap.String:
+		return tfwrap.NewStrings(a.Strings, a.Shape...)
+	}
+	return nil, fmt.Errorf("unsupported dtype %v", dt)
+}
+
+// toOutput converts a fetched tensor for the JSON encoder.
+func toOutput(name string, t *tfwrap.Tensor) (restjson.Output, error) {
+	o := restjson.Output{Name: name, Shape: t.Shape()}
+	var err error
+	switch t.DType() {
+	case tfwrap.Float32, tfwrap.Float64:
+		o.Float32 = t.DType() == tfwrap.Float32
+		o.Floats, err = t.Float64sAny()
+	case tfwrap.Int32, tfwrap.Int64, tfwrap.Uint8:
+		var f []float64
+		if t.DType() == tfwrap.Int64 {
+			o.Ints, err = t.Int64s()
+			break
+		}
+		f, err = t.Float64sAny()
+		o.Ints = make([]int64, len(f))
+		for i, x := range f {
+			o.Ints[i] = int64(x)
+		}
+	case tfwrap.Bool:
+		o.Bools, err = tfwrap.Values[bool](t)
+	case tfwrap.String:
+		o.Strings, err = t.Strings()
+	default:
+		err = fmt.Errorf("output %q has an unsupported dtype", name)
+	}
+	return o, err
+}

@@ -1,0 +1,36 @@
+package serving
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus collectors, in their own registry.
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	inflight     prometheus.Gauge
+	loadFailures *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotf_serving_requests_total", Help: "Requests by model, API and HTTP status code.",
+		}, []string{"model", "api", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gotf_serving_request_duration_seconds", Help: "Predict latency by model.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"model"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gotf_serving_requests_in_flight", Help: "Predict requests being served.",
+		}),
+		loadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotf_serving_model_load_failures_total", Help: "Model versions that failed to load.",
+		}, []string{"model"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,259 @@
+package serving
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tfgo-project/gotf/savedmodels"
+)
+
+// Errors that map to HTTP statuses.
+var (
+	ErrModelNotFound   = errors.New("model not found")
+	ErrVersionNotFound = errors.New("version not found")
+	ErrNotReady        = errors.New("no version of the model is loaded yet")
+)
+
+// version is one loaded model version.
+type version struct {
+	n        int64
+	dir      string
+	model    *savedmodels.Model
+	inflight sync.WaitGroup
+}
+
+// failure remembers a version that did not load, until its folder changes.
+type failure struct {
+	err     error
+	modTime time.Time
+}
+
+// servable is one model name and its versions.
+type servable struct {
+	name   string
+	base   string
+	pinned int64 // serve only this version when > 0
+
+	mu       sync.RWMutex
+	versions map[int64]*version
+	failed   map[int64]failure
+}
+
+// ModelConfig names a model and the folder holding its versions.
+type ModelConfig struct {
+	Name     string
+	BasePath string
+	// Version pins the served version (0: the newest).
+	Version int64
+}
+
+// registry holds every model.
+type registry struct {
+	log    *slog.Logger
+	models map[string]*servable
+	m      *metrics
+}
+
+func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics) (*registry, error) {
+	r := &registry{log: log, models: map[string]*servable{}, m: m}
+	for _, c := range cfgs {
+		if c.Name == "" || c.BasePath == "" {
+			return nil, fmt.Errorf("serving: a model needs a name and a base path, got %+v", c)
+		}
+		if _, dup := r.models[c.Name]; dup {
+			return nil, fmt.Errorf("serving: model %q is configured twice", c.Name)
+		}
+		if st, err := os.Stat(c.BasePath); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("serving: model %q: base path %q is not a folder", c.Name, c.BasePath)
+		}
+		r.models[c.Name] = &servable{name: c.Name, base: c.BasePath, pinned: c.Version,
+			versions: map[int64]*version{}, failed: map[int64]failure{}}
+	}
+	return r, nil
+}
+
+// scan loads the version each model should serve and unloads the others.
+func (r *registry) scan() {
+	for _, s := range r.models {
+		s.scan(r.log, r.m)
+	}
+}
+
+// available lists the numeric version folders, newest first.
+func (s *servable) available() ([]int64, error) {
+	entries, err := os.ReadDir(s.base)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+	return out, nil
+}
+
+func (s *servable) scan(log *slog.Logger, m *metrics) {
+	avail, err := s.available()
+	if err != nil {
+		log.Error("scan model folder", "model", s.name, "path", s.base, "err", err)
+		return
+	}
+	// The version to serve: the pinned one, or the newest that loads.
+	var want int64
+	for _, n := range avail {
+		if s.pinned > 0 && n != s.pinned {
+			continue
+		}
+		s.mu.RLock()
+		_, loaded := s.versions[n]
+		f, failed := s.failed[n]
+		s.mu.RUnlock()
+		if loaded {
+			want = n
+			break
+		}
+		dir := filepath.Join(s.base, strconv.FormatInt(n, 10))
+		st, err := os.Stat(dir)
+		if err != nil {
+			continue
+		}
+		if failed && st.ModTime().Equal(f.modTime) {
+			continue // still the folder that failed; try an older one
+		}
+		start := time.Now()
+		model, err := savedmodels.Load(dir)
+		if err != nil {
+			log.Error("load version", "model", s.name, "version", n, "err", err)
+			s.mu.Lock()
+			s.failed[n] = failure{err: err, modTime: st.ModTime()}
+			s.mu.Unlock()
+			m.loadFailures.WithLabelValues(s.name).Inc()
+			continue
+		}
+		log.Info("loaded version", "model", s.name, "version", n, "seconds", time.Since(start).Seconds())
+		s.mu.Lock()
+		s.versions[n] = &version{n: n, dir: dir, model: model}
+		delete(s.failed, n)
+		s.mu.Unlock()
+		want = n
+		break
+	}
+	if want == 0 {
+		return
+	}
+	// Unload every other version once its requests are done.
+	s.mu.Lock()
+	var old []*version
+	for n, v := range s.versions {
+		if n != want {
+			old = append(old, v)
+			delete(s.versions, n)
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range old {
+		go func(v *version) {
+			v.inflight.Wait()
+			if err := v.model.Close(); err != nil {
+				log.Error("unload version", "model", s.name, "version", v.n, "err", err)
+				return
+			}
+			log.Info("unloaded version", "model", s.name, "version", v.n)
+		}(v)
+	}
+}
+
+// acquire returns a loaded version (the served one when n is 0) and a
+// function to call when the request is done with it.
+func (r *registry) acquire(name string, n int64) (*version, func(), error) {
+	s, ok := r.models[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var v *version
+	if n > 0 {
+		if v = s.versions[n]; v == nil {
+			return nil, nil, fmt.Errorf("%w: model %q has no loaded version %d", ErrVersionNotFound, name, n)
+		}
+	} else {
+		for _, cand := range s.versions {
+			if v == nil || cand.n > v.n {
+				v = cand
+			}
+		}
+		if v == nil {
+			return nil, nil, fmt.Errorf("%w: %q", ErrNotReady, name)
+		}
+	}
+	v.inflight.Add(1)
+	return v, v.inflight.Done, nil
+}
+
+// status is one version's state for GET /v1/models/NAME.
+type status struct {
+	n     int64
+	state string // AVAILABLE or END (failed to load)
+	err   error
+}
+
+func (r *registry) status(name string) ([]status, error) {
+	s, ok := r.models[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []status
+	for n := range s.versions {
+		out = append(out, status{n: n, state: "AVAILABLE"})
+	}
+	for n, f := range s.failed {
+		out = append(out, status{n: n, state: "END", err: f.err})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].n > out[j].n })
+	return out, nil
+}
+
+// ready reports whether every model serves a version.
+func (r *registry) ready() bool {
+	for _, s := range r.models {
+		s.mu.RLock()
+		n := len(s.versions)
+		s.mu.RUnlock()
+		if n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// close unloads everything after the requests in flight.
+func (r *registry) close() {
+	for _, s := range r.models {
+		s.mu.Lock()
+		vs := s.versions
+		s.versions = map[int64]*version{}
+		s.mu.Unlock()
+		for _, v := range vs {
+			v.inflight.Wait()
+			v.model.Close()
+		}
+	}
+}
