@@ -24,11 +24,13 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/models/plot"
+	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 type config struct {
 	model, optimizer, out, data string
+	export                      string
 	epochs, batch, patience     int
 	lr, valSplit                float64
 	seed                        uint64
@@ -53,6 +55,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "out", "folder for curves.png, TensorBoard logs and checkpoints")
 	flag.StringVar(&c.data, "data", mnist.DefaultDir, "folder with train.bin and test.bin (made by make setup)")
 	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT line")
+	flag.StringVar(&c.export, "export", "", "also write the trained model as a SavedModel in this (new) folder, e.g. models/mnist/1")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: train [flags]\n\nTrains a model on MNIST (8,000 digits, 2,000 held out for the test) with TensorFlow from Go.\n\n")
 		flag.PrintDefaults()
@@ -208,6 +211,12 @@ func run(ctx context.Context, c config) error {
 	res, err := m.Evaluate(test, models.EvaluateOptions{BatchSize: 256})
 	if err != nil {
 		return err
+	}
+	if c.export != "" {
+		if err := savedmodels.Export(m, c.export); err != nil {
+			return err
+		}
+		logf("exported the model as a SavedModel to %s\n", c.export)
 	}
 	fmt.Printf("RESULT model=%s test_accuracy=%.4f test_loss=%.4f epochs=%d seconds=%.1f\n",
 		c.model, res["accuracy"], res["loss"], len(hist.Epochs), secs)

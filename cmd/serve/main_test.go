@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/savedmodels"
+)
+
+// TestGracefulShutdown runs the real binary: it serves, and on SIGTERM it
+// finishes the request in flight and exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "serve")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	m, err := models.NewSequential([]int64{4}, layers.Dense(64, layers.WithActivation(layers.ReLU)), layers.Dense(3, layers.WithActivation(layers.Softmax)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := savedmodels.Export(m, filepath.Join(dir, "models", "clf", "1")); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--models_dir="+filepath.Join(dir, "models"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	big := `{"instances": [` + strings.Repeat("[1,2,3,4],", 200000) + `[1,2,3,4]]}`
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(base+"/v1/models/clf:predict", "application/json", strings.NewReader(big))
+		if err != nil {
+			done <- result{0, err}
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, nil}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the request reach the server
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.code != 200 {
+		t.Fatalf("the request in flight got %d, %v", r.code, r.err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
