@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer check clean
+.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check clean
 
 all: test
 
@@ -34,6 +34,14 @@ transfer: setup
 # Training and inference speed against Keras, same machine, one run.
 bench: setup
 	@$(ENV) go run ./cmd/bench
+
+# The REST server under a bounded load on loopback, then a soak of 100,000
+# mixed malformed and good requests (a benchmark, not a pass/fail test).
+loadtest: setup
+	@$(ENV) go build -o bin/serve ./cmd/serve
+	@test -f out/loadtest/models/mnist/1/saved_model.pb || \
+		$(ENV) go run ./cmd/train --model cnn --quiet --out out/loadtest --export out/loadtest/models/mnist/1
+	@$(ENV) go run ./cmd/loadtest --soak 100000
 
 # The same architectures trained by Keras on the same split (slow: minutes).
 reference: setup

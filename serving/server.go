@@ -351,26 +351,24 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, ve
 
 // run decodes, predicts and encodes, within the request's deadline.
 func (s *Server) run(ctx context.Context, v *version, body []byte, detach, release func()) ([]byte, error) {
-	var req *restjson.Request
-	var sig *savedmodels.Signature
-	var err error
-	// The signature is named in the body; peek it before decoding fully.
-	var head struct {
-		Signature string `json:"signature_name"`
+	env, err := restjson.Parse(body)
+	if err != nil {
+		return nil, err
 	}
-	_ = json.Unmarshal(body, &head)
-	key := head.Signature
+	key := env.Signature
 	if key == "" {
 		key = savedmodels.DefaultSignature
 	}
-	if sig, err = v.model.Signature(key); err != nil {
+	sig, err := v.model.Signature(key)
+	if err != nil {
 		return nil, err
 	}
 	ins, err := inputsOf(sig)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
 	}
-	if req, err = restjson.Decode(body, ins, restjson.Limits{MaxElements: s.cfg.MaxElements}); err != nil {
+	req, err := env.Decode(ins, restjson.Limits{MaxElements: s.cfg.MaxElements})
+	if err != nil {
 		return nil, err
 	}
 	feeds := map[string]*tfwrap.Tensor{}

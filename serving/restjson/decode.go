@@ -71,51 +71,14 @@ func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, args...)...)
 }
 
-// Decode parses a predict body against the signature's inputs.
+// Decode parses a predict body against the signature's inputs: Parse, then
+// Envelope.Decode.
 func Decode(body []byte, inputs []Input, lim Limits) (*Request, error) {
-	if lim.MaxElements <= 0 {
-		lim.MaxElements = 1 << 24
+	env, err := Parse(body)
+	if err != nil {
+		return nil, err
 	}
-	if lim.MaxDepth <= 0 {
-		lim.MaxDepth = 32
-	}
-	if len(inputs) == 0 {
-		return nil, bad("the signature has no inputs")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var top map[string]json.RawMessage
-	if err := dec.Decode(&top); err != nil {
-		return nil, bad("the body is not a JSON object: %v", err)
-	}
-	if dec.More() {
-		return nil, bad("trailing data after the JSON object")
-	}
-	req := &Request{Inputs: map[string]*Array{}}
-	if raw, ok := top["signature_name"]; ok {
-		if err := json.Unmarshal(raw, &req.Signature); err != nil {
-			return nil, bad("signature_name must be a string")
-		}
-	}
-	inst, hasInst := top["instances"]
-	cols, hasCols := top["inputs"]
-	for k := range top {
-		if k != "instances" && k != "inputs" && k != "signature_name" {
-			return nil, bad("unknown field %q (want instances or inputs, and signature_name)", k)
-		}
-	}
-	switch {
-	case hasInst && hasCols:
-		return nil, bad("give either instances or inputs, not both")
-	case !hasInst && !hasCols:
-		return nil, bad("missing instances or inputs")
-	}
-	d := &decoder{lim: lim}
-	if hasCols {
-		req.Columnar = true
-		return req, d.columnar(cols, inputs, req)
-	}
-	return req, d.rows(inst, inputs, req)
+	return env.Decode(inputs, lim)
 }
 
 type decoder struct {
@@ -134,6 +97,15 @@ func parse(raw json.RawMessage) (any, error) {
 }
 
 func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) error {
+	if len(inputs) == 1 {
+		if a, ok, err := d.fast(raw, inputs[0], false); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			req.Inputs[inputs[0].Name] = a
+			return nil
+		}
+	}
 	v, err := parse(raw)
 	if err != nil {
 		return bad("inputs: %v", err)
@@ -164,6 +136,15 @@ func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) er
 }
 
 func (d *decoder) rows(raw json.RawMessage, inputs []Input, req *Request) error {
+	if len(inputs) == 1 {
+		if a, ok, err := d.fast(raw, inputs[0], true); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			req.Inputs[inputs[0].Name] = a
+			return nil
+		}
+	}
 	v, err := parse(raw)
 	if err != nil {
 		return bad("instances: %v", err)
@@ -245,6 +226,24 @@ func checkNames(obj map[string]any, inputs []Input) error {
 	return nil
 }
 
+// fast tries fastArray, then applies the same checks as array. For rows
+// the value must be a list (the batch).
+func (d *decoder) fast(raw []byte, in Input, rows bool) (*Array, bool, error) {
+	saved := d.count
+	a, ok, err := fastArray(raw, in, d.lim, &d.count)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok || (rows && len(a.Shape) == 0) {
+		d.count = saved
+		return nil, false, nil
+	}
+	if err := checkShape(a.Shape, in); err != nil {
+		return nil, false, err
+	}
+	return a, true, nil
+}
+
 // array flattens a nested JSON value into a rectangular Array of the
 // input's kind and checks it against the input's shape.
 func (d *decoder) array(v any, in Input) (*Array, error) {
@@ -257,22 +256,29 @@ func (d *decoder) array(v any, in Input) (*Array, error) {
 	if err := d.fill(v, shape, in, a); err != nil {
 		return nil, err
 	}
+	if err := checkShape(shape, in); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func checkShape(shape []int64, in Input) error {
 	if in.Shape != nil {
 		if len(in.Shape) != len(shape) {
-			return nil, bad("input %q has rank %d (shape %v), the signature wants rank %d %v", in.Name, len(shape), shape, len(in.Shape), in.Shape)
+			return bad("input %q has rank %d (shape %v), the signature wants rank %d %v", in.Name, len(shape), shape, len(in.Shape), in.Shape)
 		}
 		for i, want := range in.Shape {
 			if want >= 0 && shape[i] != want {
-				return nil, bad("input %q has shape %v: dimension %d is %d, the signature wants %d (shape %v)", in.Name, shape, i, shape[i], want, in.Shape)
+				return bad("input %q has shape %v: dimension %d is %d, the signature wants %d (shape %v)", in.Name, shape, i, shape[i], want, in.Shape)
 			}
 		}
 	}
 	for i, n := range shape {
 		if n == 0 {
-			return nil, bad("input %q has shape %v: dimension %d is empty", in.Name, shape, i)
+			return bad("input %q has shape %v: dimension %d is empty", in.Name, shape, i)
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // shapeOf follows the first element down, bounding depth and size.

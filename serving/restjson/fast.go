@@ -1,0 +1,229 @@
+package restjson
+
+import (
+	"math"
+	"strconv"
+)
+
+// fastArray decodes the common case straight from bytes: a nested list of
+// numbers (or booleans) for one input, without building a tree of
+// interface values. It reports ok=false, without an error, for anything
+// else (strings, objects, nulls, malformed JSON), which the general
+// decoder then handles and explains.
+func fastArray(raw []byte, in Input, lim Limits, count *int) (a *Array, ok bool, err error) {
+	if in.Kind == String {
+		return nil, false, nil
+	}
+	p := &fastParser{buf: raw, in: in, lim: lim, count: count, a: &Array{}}
+	p.skipSpace()
+	if !p.value(0) {
+		return nil, false, p.err
+	}
+	p.skipSpace()
+	if p.pos != len(p.buf) {
+		return nil, false, nil
+	}
+	if p.init && len(p.shape) != p.leaf {
+		return nil, false, nil
+	}
+	p.a.Shape = p.shape
+	if p.a.Shape == nil {
+		p.a.Shape = []int64{}
+	}
+	return p.a, true, nil
+}
+
+type fastParser struct {
+	buf   []byte
+	pos   int
+	in    Input
+	lim   Limits
+	count *int
+	a     *Array
+	shape []int64 // lengths seen so far, per depth
+	leaf  int     // depth of the scalars, -1 until the first
+	err   error   // a definite error (ragged, range, size), not a fallback
+	init  bool
+}
+
+func (p *fastParser) skipSpace() {
+	for p.pos < len(p.buf) {
+		switch p.buf[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value parses one value at depth; false means stop (p.err says whether
+// that is an error or a fallback).
+func (p *fastParser) value(depth int) bool {
+	if depth > p.lim.MaxDepth {
+		p.err = bad("input %q is nested deeper than %d", p.in.Name, p.lim.MaxDepth)
+		return false
+	}
+	if p.pos >= len(p.buf) {
+		return false
+	}
+	if p.buf[p.pos] == '[' {
+		return p.list(depth)
+	}
+	if !p.init {
+		p.init, p.leaf = true, depth
+	} else if depth != p.leaf {
+		return false // ragged in depth: let the general decoder explain
+	}
+	*p.count++
+	if *p.count > p.lim.MaxElements {
+		p.err = bad("the request holds more than %d elements", p.lim.MaxElements)
+		return false
+	}
+	return p.scalar()
+}
+
+func (p *fastParser) list(depth int) bool {
+	p.pos++ // '['
+	p.skipSpace()
+	n := int64(0)
+	if p.pos < len(p.buf) && p.buf[p.pos] == ']' {
+		p.pos++
+	} else {
+		for {
+			if !p.value(depth + 1) {
+				return false
+			}
+			n++
+			p.skipSpace()
+			if p.pos >= len(p.buf) {
+				return false
+			}
+			if p.buf[p.pos] == ',' {
+				p.pos++
+				p.skipSpace()
+				continue
+			}
+			if p.buf[p.pos] == ']' {
+				p.pos++
+				break
+			}
+			return false
+		}
+	}
+	if n == 0 && !p.init {
+		return false // an empty list: the general decoder reports it
+	}
+	for len(p.shape) <= depth {
+		p.shape = append(p.shape, -1) // inner lists finish before outer ones
+	}
+	if p.shape[depth] == -1 {
+		p.shape[depth] = n
+	} else if p.shape[depth] != n {
+		p.err = bad("input %q is ragged: expected a list of %d, got %d elements", p.in.Name, p.shape[depth], n)
+		return false
+	}
+	return true
+}
+
+func (p *fastParser) scalar() bool {
+	c := p.buf[p.pos]
+	if p.in.Kind == Bool {
+		switch {
+		case c == 't' && p.literal("true"):
+			p.a.Bools = append(p.a.Bools, true)
+			return true
+		case c == 'f' && p.literal("false"):
+			p.a.Bools = append(p.a.Bools, false)
+			return true
+		}
+		return false
+	}
+	start := p.pos
+	if !p.number() {
+		p.pos = start
+		return false
+	}
+	tok := p.buf[start:p.pos]
+	switch p.in.Kind {
+	case Float32, Float64:
+		f, err := strconv.ParseFloat(string(tok), 64)
+		if err != nil || math.IsInf(f, 0) || (p.in.Kind == Float32 && math.Abs(f) > math.MaxFloat32) {
+			p.err = bad("input %q: %s is out of range for %v", p.in.Name, tok, p.in.Kind)
+			return false
+		}
+		p.a.Floats = append(p.a.Floats, f)
+	default:
+		i, err := strconv.ParseInt(string(tok), 10, 64)
+		if err != nil {
+			p.err = bad("input %q: %s is not an integer in range for %v", p.in.Name, tok, p.in.Kind)
+			return false
+		}
+		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+		switch p.in.Kind {
+		case Int32:
+			lo, hi = math.MinInt32, math.MaxInt32
+		case Uint8:
+			lo, hi = 0, 255
+		}
+		if i < lo || i > hi {
+			p.err = bad("input %q: %d is out of range for %v", p.in.Name, i, p.in.Kind)
+			return false
+		}
+		p.a.Ints = append(p.a.Ints, i)
+	}
+	return true
+}
+
+func (p *fastParser) literal(s string) bool {
+	if len(p.buf)-p.pos >= len(s) && string(p.buf[p.pos:p.pos+len(s)]) == s {
+		p.pos += len(s)
+		return true
+	}
+	return false
+}
+
+// number scans a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *fastParser) number() bool {
+	b, i := p.buf, p.pos
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return false
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	p.pos = i
+	return true
+}
