@@ -40,7 +40,7 @@ bench: setup
 loadtest: setup
 	@$(ENV) go build -o bin/serve ./cmd/serve
 	@test -f out/loadtest/models/mnist/1/saved_model.pb || \
-		$(ENV) go run ./cmd/train --model cnn --quiet --out out/loadtest --export out/loadtest/models/mnist/1
+		($(ENV) go run ./cmd/train --model cnn --quiet --out out/loadtest --export out/loadtest/models/mnist/1)
 	@$(ENV) go run ./cmd/loadtest --soak 100000
 
 # The same architectures trained by Keras on the same split (slow: minutes).
