@@ -8,6 +8,7 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // compiled is the TensorFlow side of a model: one graph with an inference
@@ -384,7 +385,7 @@ func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 		if !ok {
 			return fmt.Errorf("models: set weights: the model has no weight %q", name)
 		}
-		if t == nil || t.DType() != w.DType() || !equalShape(t.Shape(), w.Shape()) {
+		if t == nil || t.DType() != w.DType() || !shape.Equal(t.Shape(), w.Shape()) {
 			return fmt.Errorf("models: set weights: %q is %v%v, the weight is %v%v", name, t.DType(), t.Shape(), w.DType(), w.Shape())
 		}
 	}
@@ -394,18 +395,6 @@ func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 		}
 	}
 	return nil
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // SetLearningRate changes the optimizer's learning rate for later Fits.

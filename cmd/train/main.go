@@ -100,18 +100,6 @@ func build(name string) (*models.Sequential, []int64, error) {
 	return nil, nil, fmt.Errorf("unknown model %q (want perceptron, mlp or cnn)", name)
 }
 
-func dataset(s *mnist.Set, shape []int64) (*models.Dataset, error) {
-	x, err := tfwrap.NewTensor(s.Images, append([]int64{int64(s.Len())}, shape...)...)
-	if err != nil {
-		return nil, err
-	}
-	y, err := tfwrap.NewTensor(s.Labels)
-	if err != nil {
-		return nil, err
-	}
-	return models.NewDataset(x, y)
-}
-
 func run(ctx context.Context, c config) error {
 	d, ok := defaults[c.model]
 	if !ok {
@@ -146,11 +134,11 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	train, err := dataset(trainSet, shape)
+	train, err := models.MNISTDataset(trainSet, shape...)
 	if err != nil {
 		return err
 	}
-	test, err := dataset(testSet, shape)
+	test, err := models.MNISTDataset(testSet, shape...)
 	if err != nil {
 		return err
 	}

@@ -81,22 +81,11 @@ func target(train, test *mnist.Set, perClass int) (*models.Dataset, *models.Data
 		return nil, nil, fmt.Errorf("found %d examples, want %d", few.Len(), 5*perClass)
 	}
 	all := test.Filter(func(l int32) bool { return l >= 5 }, func(l int32) int32 { return l - 5 })
-	mk := func(s *mnist.Set) (*models.Dataset, error) {
-		x, err := tfwrap.NewTensor(s.Images, int64(s.Len()), 28, 28, 1)
-		if err != nil {
-			return nil, err
-		}
-		y, err := tfwrap.NewTensor(s.Labels)
-		if err != nil {
-			return nil, err
-		}
-		return models.NewDataset(x, y)
-	}
-	a, err := mk(few)
+	a, err := models.MNISTDataset(few, 28, 28, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := mk(all)
+	b, err := models.MNISTDataset(all, 28, 28, 1)
 	return a, b, err
 }
 

@@ -97,14 +97,8 @@ func parse(raw json.RawMessage) (any, error) {
 }
 
 func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) error {
-	if len(inputs) == 1 {
-		if a, ok, err := d.fast(raw, inputs[0], false); ok || err != nil {
-			if err != nil {
-				return err
-			}
-			req.Inputs[inputs[0].Name] = a
-			return nil
-		}
+	if done, err := d.single(raw, inputs, req, false); done || err != nil {
+		return err
 	}
 	v, err := parse(raw)
 	if err != nil {
@@ -136,14 +130,8 @@ func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) er
 }
 
 func (d *decoder) rows(raw json.RawMessage, inputs []Input, req *Request) error {
-	if len(inputs) == 1 {
-		if a, ok, err := d.fast(raw, inputs[0], true); ok || err != nil {
-			if err != nil {
-				return err
-			}
-			req.Inputs[inputs[0].Name] = a
-			return nil
-		}
+	if done, err := d.single(raw, inputs, req, true); done || err != nil {
+		return err
 	}
 	v, err := parse(raw)
 	if err != nil {
@@ -224,6 +212,18 @@ func checkNames(obj map[string]any, inputs []Input) error {
 		}
 	}
 	return nil
+}
+
+// single decodes a one-input request on the fast path when it can.
+func (d *decoder) single(raw []byte, inputs []Input, req *Request, rows bool) (bool, error) {
+	if len(inputs) != 1 {
+		return false, nil
+	}
+	a, ok, err := d.fast(raw, inputs[0], rows)
+	if ok {
+		req.Inputs[inputs[0].Name] = a
+	}
+	return ok, err
 }
 
 // fast tries fastArray, then applies the same checks as array. For rows
