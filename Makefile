@@ -42,6 +42,7 @@ loadtest: setup
 	@test -f out/loadtest/models/mnist/1/saved_model.pb || \
 		($(ENV) go run ./cmd/train --model cnn --quiet --out out/loadtest --export out/loadtest/models/mnist/1)
 	@$(ENV) go run ./cmd/loadtest --soak 100000
+	@$(ENV) go run ./cmd/loadtest --batch_rows 32 --counts 8:20000,64:40000 --python ''
 
 # The same architectures trained by Keras on the same split (slow: minutes).
 reference: setup

@@ -11,6 +11,8 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	inflight     prometheus.Gauge
 	loadFailures *prometheus.CounterVec
+	batches      *prometheus.CounterVec
+	batchRows    *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -29,8 +31,15 @@ func newMetrics() *metrics {
 		loadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gotf_serving_model_load_failures_total", Help: "Model versions that failed to load.",
 		}, []string{"model"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotf_serving_batches_total", Help: "Session runs made by the batcher.",
+		}, []string{"model"}),
+		batchRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gotf_serving_batch_requests", Help: "Requests merged into one run.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures, m.batches, m.batchRows,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -26,7 +26,17 @@ type version struct {
 	n        int64
 	dir      string
 	model    *savedmodels.Model
+	batch    *batcher // nil without batching
 	inflight sync.WaitGroup
+}
+
+// unload closes the version once its requests are done.
+func (v *version) unload() error {
+	v.inflight.Wait()
+	if v.batch != nil {
+		v.batch.stop()
+	}
+	return v.model.Close()
 }
 
 // failure remembers a version that did not load, until its folder changes.
@@ -59,6 +69,9 @@ type registry struct {
 	log    *slog.Logger
 	models map[string]*servable
 	m      *metrics
+	// Batching: merge up to batchRows rows, waiting at most batchWait.
+	batchRows int
+	batchWait time.Duration
 }
 
 func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics) (*registry, error) {
@@ -82,7 +95,7 @@ func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics) (*registry, e
 // scan loads the version each model should serve and unloads the others.
 func (r *registry) scan() {
 	for _, s := range r.models {
-		s.scan(r.log, r.m)
+		s.scan(r)
 	}
 }
 
@@ -107,7 +120,8 @@ func (s *servable) available() ([]int64, error) {
 	return out, nil
 }
 
-func (s *servable) scan(log *slog.Logger, m *metrics) {
+func (s *servable) scan(r *registry) {
+	log, m := r.log, r.m
 	avail, err := s.available()
 	if err != nil {
 		log.Error("scan model folder", "model", s.name, "path", s.base, "err", err)
@@ -146,8 +160,12 @@ func (s *servable) scan(log *slog.Logger, m *metrics) {
 			continue
 		}
 		log.Info("loaded version", "model", s.name, "version", n, "seconds", time.Since(start).Seconds())
+		v := &version{n: n, dir: dir, model: model}
+		if r.batchRows > 1 {
+			v.batch = newBatcher(s.name, model, r.batchRows, r.batchWait, m)
+		}
 		s.mu.Lock()
-		s.versions[n] = &version{n: n, dir: dir, model: model}
+		s.versions[n] = v
 		delete(s.failed, n)
 		s.mu.Unlock()
 		want = n
@@ -168,8 +186,7 @@ func (s *servable) scan(log *slog.Logger, m *metrics) {
 	s.mu.Unlock()
 	for _, v := range old {
 		go func(v *version) {
-			v.inflight.Wait()
-			if err := v.model.Close(); err != nil {
+			if err := v.unload(); err != nil {
 				log.Error("unload version", "model", s.name, "version", v.n, "err", err)
 				return
 			}
@@ -252,8 +269,7 @@ func (r *registry) close() {
 		s.versions = map[int64]*version{}
 		s.mu.Unlock()
 		for _, v := range vs {
-			v.inflight.Wait()
-			v.model.Close()
+			v.unload()
 		}
 	}
 }

@@ -34,8 +34,13 @@ type Config struct {
 	// MaxElements bounds the elements of one request's inputs (0: 1<<24).
 	MaxElements int
 	// Poll is how often the model folders are rescanned (0: 2 s; <0: never).
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// BatchRows > 1 turns on server-side batching: concurrent requests for
+	// the same version and signature are merged into runs of up to
+	// BatchRows rows, each waiting at most BatchWait (0: 1 ms) for company.
+	BatchRows int
+	BatchWait time.Duration
+	Logger    *slog.Logger
 }
 
 // Server serves the models. It is an http.Handler; Close stops it.
@@ -74,10 +79,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, m: newMetrics(), log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.BatchWait <= 0 {
+		cfg.BatchWait = time.Millisecond
+	}
 	var err error
 	if s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m); err != nil {
 		return nil, err
 	}
+	s.reg.batchRows, s.reg.batchWait = cfg.BatchRows, cfg.BatchWait
 	s.reg.scan()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/models/", s.models)
@@ -385,6 +394,11 @@ func (s *Server) run(ctx context.Context, v *version, body []byte, detach, relea
 	}
 	ch := make(chan result, 1)
 	go func() {
+		if v.batch != nil && batchable(sig) {
+			out, err := v.batch.predict(key, feeds)
+			ch <- result{out, err}
+			return
+		}
 		out, err := v.model.Predict(key, feeds)
 		ch <- result{out, err}
 	}()

@@ -313,3 +313,65 @@ func TestConfigErrors(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestBatching merges concurrent requests into fewer runs and gives each
+// request exactly the answer it gets alone.
+func TestBatching(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	m := export(t, base, 1, 3)
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, BatchRows: 8, BatchWait: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rows := [][]float32{{float32(i), 1, -float32(i), 0.5}}
+			body := fmt.Sprintf(`{"instances": [[%g, 1, %g, 0.5]]}`, float32(i), -float32(i))
+			if i%4 == 0 { // some requests carry two rows
+				rows = append(rows, []float32{0, 0, 1, 1})
+				body = fmt.Sprintf(`{"instances": [[%g, 1, %g, 0.5], [0, 0, 1, 1]]}`, float32(i), -float32(i))
+			}
+			resp, err := http.Post(hs.URL+"/v1/models/clf:predict", "application/json", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			got, want := flatten(out["predictions"]), predictions(t, m, rows)
+			if resp.StatusCode != 200 || len(got) != len(want) {
+				errs <- fmt.Errorf("request %d: %d %v", i, resp.StatusCode, out)
+				return
+			}
+			for k := range got {
+				if math.Abs(got[k]-want[k]) > 1e-6 {
+					errs <- fmt.Errorf("request %d: got %v, want %v", i, got, want)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var runs float64
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, `gotf_serving_batches_total{model="clf"}`) {
+			fmt.Sscanf(strings.Fields(line)[1], "%g", &runs)
+		}
+	}
+	if runs == 0 || runs >= 16 {
+		t.Fatalf("%v runs for 16 requests: nothing was merged", runs)
+	}
+	t.Logf("16 requests in %v runs", runs)
+}

@@ -37,6 +37,8 @@ func main() {
 	timeout := flag.Duration("request_timeout", 30*time.Second, "deadline of each predict request (504 past it)")
 	poll := flag.Duration("poll", 2*time.Second, "how often to look for new versions (negative: never)")
 	debug := flag.Bool("debug", false, "log every failed request")
+	batchRows := flag.Int("batch_rows", 0, "merge concurrent requests into runs of up to this many rows (0 or 1: off)")
+	batchWait := flag.Duration("batch_wait", time.Millisecond, "how long a request waits for others to batch with")
 	flag.Parse()
 	level := slog.LevelInfo
 	if *debug {
@@ -45,6 +47,7 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(log, *host, *port, *name, *base, *dir, serving.Config{
 		MaxBodyBytes: *maxBody, MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
+		BatchRows: *batchRows, BatchWait: *batchWait,
 	}); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)

@@ -1,0 +1,180 @@
+package serving
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// batcher merges concurrent requests for one model version into one
+// Session.Run: requests whose inputs have the same per-row shapes are
+// stacked along the first axis (up to maxRows rows, waiting at most wait
+// for company), run once, and the outputs split back by rows. It serves
+// signatures whose inputs and outputs all have a batch axis.
+type batcher struct {
+	model   *savedmodels.Model
+	maxRows int
+	wait    time.Duration
+	jobs    chan *job
+	m       *metrics
+	name    string
+}
+
+type job struct {
+	sig   string
+	group string // signature and per-row input shapes: what may be merged
+	feeds map[string]*tfwrap.Tensor
+	rows  int
+	done  chan jobResult
+}
+
+type jobResult struct {
+	out map[string]*tfwrap.Tensor
+	err error
+}
+
+func newBatcher(name string, model *savedmodels.Model, maxRows int, wait time.Duration, m *metrics) *batcher {
+	b := &batcher{model: model, maxRows: maxRows, wait: wait, jobs: make(chan *job, 4*maxRows), m: m, name: name}
+	go b.loop()
+	return b
+}
+
+// stop ends the loop once the queued jobs are done; call it after the
+// version's requests have finished.
+func (b *batcher) stop() { close(b.jobs) }
+
+// batchable reports whether a signature can be merged: every input and
+// output has an unknown leading (batch) dimension.
+func batchable(sig *savedmodels.Signature) bool {
+	for _, list := range [][]savedmodels.TensorInfo{sig.Inputs, sig.Outputs} {
+		for _, t := range list {
+			if len(t.Shape) == 0 || t.Shape[0] != -1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// predict queues a request and waits for its share of a batch.
+func (b *batcher) predict(sig string, feeds map[string]*tfwrap.Tensor) (map[string]*tfwrap.Tensor, error) {
+	var group strings.Builder
+	group.WriteString(sig)
+	rows := -1
+	for _, name := range sortedKeys(feeds) {
+		t := feeds[name]
+		s := t.Shape()
+		if len(s) == 0 || (rows >= 0 && int(s[0]) != rows) {
+			return b.model.Predict(sig, feeds) // not row-aligned: run alone
+		}
+		rows = int(s[0])
+		fmt.Fprintf(&group, "|%s:%v%v", name, t.DType(), s[1:])
+	}
+	j := &job{sig: sig, group: group.String(), feeds: feeds, rows: rows, done: make(chan jobResult, 1)}
+	b.jobs <- j
+	r := <-j.done
+	return r.out, r.err
+}
+
+func (b *batcher) loop() {
+	var pending *job
+	for {
+		first := pending
+		pending = nil
+		if first == nil {
+			var ok bool
+			if first, ok = <-b.jobs; !ok {
+				return
+			}
+		}
+		batch := []*job{first}
+		rows := first.rows
+		timer := time.NewTimer(b.wait)
+	collect:
+		for rows < b.maxRows {
+			select {
+			case j, ok := <-b.jobs:
+				if !ok {
+					break collect
+				}
+				if j.group != first.group || rows+j.rows > b.maxRows {
+					pending = j // starts the next batch
+					break collect
+				}
+				batch = append(batch, j)
+				rows += j.rows
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		b.run(batch)
+	}
+}
+
+func (b *batcher) run(batch []*job) {
+	b.m.batches.WithLabelValues(b.name).Inc()
+	b.m.batchRows.WithLabelValues(b.name).Observe(float64(len(batch)))
+	if len(batch) == 1 {
+		out, err := b.model.Predict(batch[0].sig, batch[0].feeds)
+		batch[0].done <- jobResult{out, err}
+		return
+	}
+	feeds := map[string]*tfwrap.Tensor{}
+	for name := range batch[0].feeds {
+		parts := make([]*tfwrap.Tensor, len(batch))
+		for i, j := range batch {
+			parts[i] = j.feeds[name]
+		}
+		t, err := tfwrap.ConcatRows(parts...)
+		if err != nil {
+			fail(batch, err)
+			return
+		}
+		feeds[name] = t
+	}
+	out, err := b.model.Predict(batch[0].sig, feeds)
+	if err != nil {
+		fail(batch, err)
+		return
+	}
+	start := 0
+	for _, j := range batch {
+		mine := map[string]*tfwrap.Tensor{}
+		for name, t := range out {
+			part, err := t.SliceRows(start, start+j.rows)
+			if err != nil {
+				j.done <- jobResult{nil, fmt.Errorf("split batched output %q: %w", name, err)}
+				mine = nil
+				break
+			}
+			mine[name] = part
+		}
+		if mine != nil {
+			j.done <- jobResult{mine, nil}
+		}
+		start += j.rows
+	}
+}
+
+func fail(batch []*job, err error) {
+	for _, j := range batch {
+		j.done <- jobResult{nil, err}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for k := i; k > 0 && keys[k] < keys[k-1]; k-- {
+			keys[k], keys[k-1] = keys[k-1], keys[k]
+		}
+	}
+	return keys
+}
