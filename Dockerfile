@@ -1,6 +1,6 @@
 # Multi-stage image of the TF Serving-compatible server with the MNIST CNN.
 #   docker build -t gotf-serve .
-#   docker run -p 8501:8501 gotf-serve
+#   docker run -p 8501:8501 -p 8500:8500 gotf-serve   # REST on 8501, gRPC on 8500
 #   curl -d '{"instances": [...28x28x1...]}' localhost:8501/v1/models/mnist:predict
 # The build stage runs the same scripts/setup.sh and pins as CI; the runtime
 # stage holds only TensorFlow's two shared libraries, the binary and a model.
@@ -36,5 +36,5 @@ COPY --from=build /out/lib/ /usr/local/lib/
 RUN ldconfig
 COPY --from=build /out/serve /usr/local/bin/serve
 COPY --from=build /models /models
-EXPOSE 8501
-ENTRYPOINT ["serve", "--models_dir=/models", "--port=8501"]
+EXPOSE 8500 8501
+ENTRYPOINT ["serve", "--models_dir=/models", "--port=8501", "--grpc_port=8500"]

@@ -15,6 +15,7 @@ VENV="$ROOT/.venv"
 TFL="$ROOT/.tf"
 REQ="$ROOT/scripts/requirements.txt"
 CON="$ROOT/scripts/constraints.txt"
+NODEPS="$ROOT/scripts/requirements-nodeps.txt"
 PYTHON="${PYTHON:-python3}"
 TF_PACKAGE="${TF_PACKAGE:-}"
 
@@ -26,7 +27,7 @@ command -v go >/dev/null || die "no go on PATH; install Go 1.26"
 command -v nm >/dev/null || die "no nm on PATH; install binutils"
 
 # 1. The virtual environment with the pinned wheel.
-stamp="$(cat "$REQ" "$CON" 2>/dev/null | sha256sum | cut -c1-16 || true)-${TF_PACKAGE}"
+stamp="$(cat "$REQ" "$CON" "$NODEPS" 2>/dev/null | sha256sum | cut -c1-16 || true)-${TF_PACKAGE}"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gotf-stamp" 2>/dev/null)" != "$stamp" ]; then
 	say "installing Python packages into .venv (first run downloads ~600 MB)"
 	[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -39,6 +40,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gotf-stamp" 2>/dev/null)" != 
 	[ -f "$CON" ] && [ -z "$TF_PACKAGE" ] && cons=("-c" "$CON")
 	"$VENV/bin/python" -m pip install -q "${reqs[@]}" "${cons[@]}" \
 		|| die "pip install failed (see above)"
+	"$VENV/bin/python" -m pip install -q --no-deps -r "$NODEPS" || die "pip install of $NODEPS failed"
 	echo "$stamp" > "$VENV/.gotf-stamp"
 fi
 

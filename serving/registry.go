@@ -223,26 +223,26 @@ func (r *registry) acquire(name string, n int64) (*version, func(), error) {
 	return v, v.inflight.Done, nil
 }
 
-// status is one version's state for GET /v1/models/NAME.
-type status struct {
+// versionStatus is one version's state for GET /v1/models/NAME.
+type versionStatus struct {
 	n     int64
 	state string // AVAILABLE or END (failed to load)
 	err   error
 }
 
-func (r *registry) status(name string) ([]status, error) {
+func (r *registry) status(name string) ([]versionStatus, error) {
 	s, ok := r.models[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []status
+	var out []versionStatus
 	for n := range s.versions {
-		out = append(out, status{n: n, state: "AVAILABLE"})
+		out = append(out, versionStatus{n: n, state: "AVAILABLE"})
 	}
 	for n, f := range s.failed {
-		out = append(out, status{n: n, state: "END", err: f.err})
+		out = append(out, versionStatus{n: n, state: "END", err: f.err})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].n > out[j].n })
 	return out, nil

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +166,10 @@ func codeOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBusy):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -307,20 +310,18 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, ve
 		s.m.requests.WithLabelValues(name, "predict", strconv.Itoa(code)).Inc()
 		s.m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	}()
-	fail := func(c int, msg string) {
-		code = c
-		writeError(w, c, msg)
-		s.log.Debug("predict failed", "model", name, "code", c, "err", msg)
+	fail := func(err error) {
+		code = codeOf(err)
+		writeError(w, code, err.Error())
+		s.log.Debug("predict failed", "model", name, "code", code, "err", err)
 	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		fail(http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight (%d)", s.cfg.MaxInFlight))
+	if !s.takeSlot() {
+		fail(errOverloaded(s.cfg.MaxInFlight))
 		return
 	}
-	slotHeld := true
+	handedOff := false
 	defer func() {
-		if slotHeld {
+		if !handedOff {
 			<-s.slots
 		}
 	}()
@@ -330,39 +331,62 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, ve
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes))
+			fail(fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes))
 			return
 		}
-		fail(http.StatusBadRequest, "reading the body: "+err.Error())
+		fail(fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err))
 		return
 	}
 	v, release, err := s.reg.acquire(name, version)
 	if err != nil {
-		fail(codeOf(err), err.Error())
+		fail(err)
 		return
 	}
 	defer func() {
-		if slotHeld {
+		if !handedOff {
 			release()
 		}
 	}()
-	resp, err := s.run(r.Context(), v, body, func() {
-		// The deadline passed while TF still runs: it keeps the slot and
-		// the version until it is done.
-		slotHeld = false
-	}, release)
+	key, req, feeds, err := decodeREST(v, body, s.cfg.MaxElements)
 	if err != nil {
-		fail(codeOf(err), err.Error())
+		fail(err)
+		return
+	}
+	handedOff = true
+	out, err := s.execute(r.Context(), v, key, feeds, func() { release(); <-s.slots })
+	if err != nil {
+		fail(err)
+		return
+	}
+	resp, err := encodeREST(out, req.Columnar)
+	if err != nil {
+		fail(err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// run decodes, predicts and encodes, within the request's deadline.
-func (s *Server) run(ctx context.Context, v *version, body []byte, detach, release func()) ([]byte, error) {
+var (
+	errTooLarge   = errors.New("request too large")
+	errOverloaded = func(n int) error { return fmt.Errorf("%w: too many requests in flight (%d)", errBusy, n) }
+	errBusy       = errors.New("overloaded")
+)
+
+// takeSlot claims one of the MaxInFlight slots, or reports that none is free.
+func (s *Server) takeSlot() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// decodeREST reads a REST body against the version's signature.
+func decodeREST(v *version, body []byte, maxElements int) (string, *restjson.Request, map[string]*tfwrap.Tensor, error) {
 	env, err := restjson.Parse(body)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	key := env.Signature
 	if key == "" {
@@ -370,22 +394,30 @@ func (s *Server) run(ctx context.Context, v *version, body []byte, detach, relea
 	}
 	sig, err := v.model.Signature(key)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	ins, err := inputsOf(sig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
+		return "", nil, nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
 	}
-	req, err := env.Decode(ins, restjson.Limits{MaxElements: s.cfg.MaxElements})
+	req, err := env.Decode(ins, restjson.Limits{MaxElements: maxElements})
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	feeds := map[string]*tfwrap.Tensor{}
 	for _, in := range sig.Inputs {
 		if feeds[in.Name], err = toTensor(req.Inputs[in.Name], in.DType); err != nil {
-			return nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
+			return "", nil, nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
 		}
 	}
+	return key, req, feeds, nil
+}
+
+// execute runs signature key on feeds within the request's deadline (and
+// through the batcher when there is one). finish is called exactly once,
+// when TensorFlow is done: at once, or later if the deadline passed first
+// (the run cannot be interrupted, so it keeps its slot until then).
+func (s *Server) execute(ctx context.Context, v *version, key string, feeds map[string]*tfwrap.Tensor, finish func()) (map[string]*tfwrap.Tensor, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	type result struct {
@@ -394,7 +426,7 @@ func (s *Server) run(ctx context.Context, v *version, body []byte, detach, relea
 	}
 	ch := make(chan result, 1)
 	go func() {
-		if v.batch != nil && batchable(sig) {
+		if sig, err := v.model.Signature(key); err == nil && v.batch != nil && batchable(sig) {
 			out, err := v.batch.predict(key, feeds)
 			ch <- result{out, err}
 			return
@@ -402,33 +434,33 @@ func (s *Server) run(ctx context.Context, v *version, body []byte, detach, relea
 		out, err := v.model.Predict(key, feeds)
 		ch <- result{out, err}
 	}()
-	var res result
 	select {
-	case res = <-ch:
+	case res := <-ch:
+		finish()
+		return res.out, res.err
 	case <-ctx.Done():
-		detach()
 		go func() {
 			<-ch
-			release()
-			<-s.slots
+			finish()
 		}()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w: the model did not answer within %v", context.DeadlineExceeded, s.cfg.Timeout)
 	}
-	if res.err != nil {
-		return nil, res.err
-	}
-	names := make([]string, 0, len(res.out))
-	for n := range res.out {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	outs := make([]restjson.Output, len(names))
-	for i, n := range names {
-		if outs[i], err = toOutput(n, res.out[n]); err != nil {
+}
+
+// encodeREST writes outputs in the request's format.
+func encodeREST(out map[string]*tfwrap.Tensor, columnar bool) ([]byte, error) {
+	outs := make([]restjson.Output, 0, len(out))
+	for _, n := range sortedKeys(out) {
+		o, err := toOutput(n, out[n])
+		if err != nil {
 			return nil, err
 		}
+		outs = append(outs, o)
 	}
-	if req.Columnar {
+	if columnar {
 		return restjson.EncodeColumns(outs)
 	}
 	b, err := restjson.EncodeRows(outs)

@@ -28,6 +28,7 @@ import (
 
 func main() {
 	port := flag.Int("port", 8501, "REST port (TF Serving's --rest_api_port)")
+	grpcPort := flag.Int("grpc_port", 8500, "gRPC PredictionService port (TF Serving's --port); 0 turns it off")
 	host := flag.String("host", "0.0.0.0", "address to listen on")
 	name := flag.String("model_name", "", "serve one model under this name...")
 	base := flag.String("model_base_path", "", "...from this folder of numbered versions")
@@ -45,7 +46,7 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *host, *port, *name, *base, *dir, serving.Config{
+	if err := run(log, *host, *port, *grpcPort, *name, *base, *dir, serving.Config{
 		MaxBodyBytes: *maxBody, MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait,
 	}); err != nil {
@@ -54,7 +55,7 @@ func main() {
 	}
 }
 
-func run(log *slog.Logger, host string, port int, name, base, dir string, cfg serving.Config) error {
+func run(log *slog.Logger, host string, port, grpcPort int, name, base, dir string, cfg serving.Config) error {
 	switch {
 	case name != "" && base != "":
 		cfg.Models = []serving.ModelConfig{{Name: name, BasePath: base}}
@@ -83,9 +84,22 @@ func run(log *slog.Logger, host string, port int, name, base, dir string, cfg se
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "models", len(cfg.Models))
+	log.Info("serving REST", "addr", ln.Addr().String(), "models", len(cfg.Models))
+	var gs interface{ GracefulStop() }
+	if grpcPort > 0 {
+		gln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", host, grpcPort))
+		if err != nil {
+			hs.Close()
+			srv.Close()
+			return err
+		}
+		g := srv.NewGRPCServer()
+		gs = g
+		go func() { errc <- g.Serve(gln) }()
+		log.Info("serving gRPC", "addr", gln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		srv.Close()
@@ -96,6 +110,9 @@ func run(log *slog.Logger, host string, port int, name, base, dir string, cfg se
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout+5*time.Second)
 	defer cancel()
 	err = hs.Shutdown(sctx)
+	if gs != nil {
+		gs.GracefulStop()
+	}
 	srv.Close()
 	if err != nil {
 		return err
