@@ -58,6 +58,14 @@ func TestNNBadInput(t *testing.T) {
 			w := g.Variable("w", Scalar(float32(1)))
 			g.NewSaver([]*Variable{v, w}, []string{"k", "k"})
 		}, "repeated"},
+		{"expand dims axis", func(g *Graph) { g.ExpandDims(vec(g), 3) }, "out of range"},
+		{"stateless dtype", func(g *Graph) {
+			g.StatelessRandomUniform(g.ShapeOf(vec(g)), g.Const(mustTensor(t, []int64{1, 2})), Int32)
+		}, "not float"},
+		{"stateless seed", func(g *Graph) {
+			g.StatelessRandomUniform(g.ShapeOf(vec(g)), g.Const(mustTensor(t, []int64{1, 2, 3})), Float32)
+		}, "int64 vector of 2"},
+		{"check numerics input", func(g *Graph) { g.CheckNumerics(Output{}, "x") }, "not a valid Output"},
 		{"variable declared shape", func(g *Graph) { g.Variable("v", mustTensor(t, []float32{1, 2}), WithShape(-1, 2)) }, "does not fit the declared shape"},
 	}
 	for _, tt := range tests {
@@ -194,4 +202,33 @@ func TestSummaryWriterBadInput(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	wantErr(t, w.Scalar("x", 1, 1), "closed")
+}
+
+func TestStatelessRandomAndCheckNumerics(t *testing.T) {
+	g := NewGraph()
+	dims := g.Const(mustTensor(t, []int32{4}))
+	seed := g.Const(mustTensor(t, []int64{7, 1}))
+	a := g.StatelessRandomUniform(dims, seed, Float32)
+	b := g.StatelessRandomUniform(dims, seed, Float32)
+	p := g.Prod(g.Const(mustTensor(t, []float32{2, 3, 4})))
+	e := g.ExpandDims(g.Const(mustTensor(t, []float32{1, 2})), 0)
+	bad := g.CheckNumerics(g.Div(g.Scalar(0, Float32), g.Scalar(0, Float32)), "zero over zero")
+	res := run(t, g, nil, a, b, p, e)
+	av, bv := floats(t, res[0]), floats(t, res[1])
+	for i := range av {
+		if av[i] != bv[i] || av[i] < 0 || av[i] >= 1 {
+			t.Fatalf("stateless draws differ or leave [0, 1): %v %v", av, bv)
+		}
+	}
+	assertClose(t, "prod", floats(t, res[2]), []float64{24}, 0)
+	if s := res[3].Shape(); len(s) != 2 || s[0] != 1 {
+		t.Fatalf("expand dims shape %v", s)
+	}
+	s, err := g.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Eval(bad, nil)
+	wantErr(t, err, "zero over zero")
 }
