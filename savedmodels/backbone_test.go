@@ -1,8 +1,6 @@
 package savedmodels
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -22,16 +20,9 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	py, err := pyref.Python()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "backbone")
-	cmd := exec.Command(py, filepath.Join(root, "scripts", "pretrain_backbone.py"), "--out", dir, "--epochs", "1",
-		"--data", filepath.Join(root, ".cache", "mnist"))
-	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pretrain: %v\n%s", err, out)
+	if err := pyref.Script("pretrain_backbone.py", "--out", dir, "--epochs", "1", "--data", filepath.Join(root, ".cache", "mnist")); err != nil {
+		t.Fatal(err)
 	}
 	bb, err := LoadBackbone(dir)
 	if err != nil {

@@ -3,7 +3,6 @@ package savedmodels
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -15,21 +14,10 @@ import (
 // (include_top=False, random weights: nothing downloads) exported by
 // scripts/export_keras_app.py, and computes the features Python computes.
 func TestKerasApplicationExport(t *testing.T) {
-	root, err := pyref.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	py, err := pyref.Python()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmp := t.TempDir()
 	dir, check := filepath.Join(tmp, "mobilenet"), filepath.Join(tmp, "check.json")
-	cmd := exec.Command(py, filepath.Join(root, "scripts", "export_keras_app.py"), "--out", dir,
-		"--weights", "none", "--size", "32", "--alpha", "0.35", "--check", check)
-	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("export: %v\n%s", err, out)
+	if err := pyref.Script("export_keras_app.py", "--out", dir, "--weights", "none", "--size", "32", "--alpha", "0.35", "--check", check); err != nil {
+		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(check)
 	if err != nil {

@@ -195,11 +195,10 @@ func sameAnswer(raw []byte, want string) bool {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func load(client *http.Client, url string, bodies [][]byte, want []string, conc, n int) ([]time.Duration, time.Duration, int64) {
-	lat := make([]time.Duration, n)
-	var next, bad int64
+// parallel calls f(0) … f(n-1) from conc goroutines and waits for them.
+func parallel(conc, n int, f func(i int)) {
+	var next int64
 	var wg sync.WaitGroup
-	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
@@ -209,23 +208,32 @@ func load(client *http.Client, url string, bodies [][]byte, want []string, conc,
 				if i >= n {
 					return
 				}
-				k := i % len(bodies)
-				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[k]))
-				if err != nil {
-					atomic.AddInt64(&bad, 1)
-					continue
-				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if resp.StatusCode != 200 || !sameAnswer(raw, want[k]) {
-					atomic.AddInt64(&bad, 1)
-				}
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+func load(client *http.Client, url string, bodies [][]byte, want []string, conc, n int) ([]time.Duration, time.Duration, int64) {
+	lat := make([]time.Duration, n)
+	var bad int64
+	start := time.Now()
+	parallel(conc, n, func(i int) {
+		k := i % len(bodies)
+		t0 := time.Now()
+		resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[k]))
+		if err != nil {
+			atomic.AddInt64(&bad, 1)
+			return
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lat[i] = time.Since(t0)
+		if resp.StatusCode != 200 || !sameAnswer(raw, want[k]) {
+			atomic.AddInt64(&bad, 1)
+		}
+	})
 	return lat, time.Since(start), bad
 }
 
@@ -264,54 +272,42 @@ func malformed(base string, good []byte) []struct {
 
 func soakTest(client *http.Client, base string, bodies [][]byte, want []string, n, pid int) error {
 	cases := malformed(base, bodies[0])
-	var next, bad, goods, wrongCodes int64
-	var wg sync.WaitGroup
+	var bad, goods, wrongCodes int64
 	before := rssMB(pid)
 	start := time.Now()
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(atomic.AddInt64(&next, 1) - 1)
-				if i >= n {
-					return
-				}
-				if i%4 == 0 { // one in four is good
-					k := i % len(bodies)
-					resp, err := client.Post(base+"/v1/models/mnist:predict", "application/json", bytes.NewReader(bodies[k]))
-					if err != nil {
-						atomic.AddInt64(&bad, 1)
-						continue
-					}
-					raw, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					atomic.AddInt64(&goods, 1)
-					if resp.StatusCode != 200 || !sameAnswer(raw, want[k]) {
-						atomic.AddInt64(&bad, 1)
-					}
-					continue
-				}
-				c := cases[i%len(cases)]
-				if c.code == 413 && i%64 != 1 { // the 17 MiB body: not every time
-					c = cases[0]
-				}
-				req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
-				resp, err := client.Do(req)
-				if err != nil {
-					atomic.AddInt64(&bad, 1)
-					continue
-				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				var e map[string]any
-				if resp.StatusCode != c.code || json.Unmarshal(raw, &e) != nil || e["error"] == nil {
-					atomic.AddInt64(&wrongCodes, 1)
-				}
+	parallel(16, n, func(i int) {
+		if i%4 == 0 { // one in four is good
+			k := i % len(bodies)
+			resp, err := client.Post(base+"/v1/models/mnist:predict", "application/json", bytes.NewReader(bodies[k]))
+			if err != nil {
+				atomic.AddInt64(&bad, 1)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			atomic.AddInt64(&goods, 1)
+			if resp.StatusCode != 200 || !sameAnswer(raw, want[k]) {
+				atomic.AddInt64(&bad, 1)
+			}
+			return
+		}
+		c := cases[i%len(cases)]
+		if c.code == 413 && i%64 != 1 { // the 17 MiB body: not every time
+			c = cases[0]
+		}
+		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+		resp, err := client.Do(req)
+		if err != nil {
+			atomic.AddInt64(&bad, 1)
+			return
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e map[string]any
+		if resp.StatusCode != c.code || json.Unmarshal(raw, &e) != nil || e["error"] == nil {
+			atomic.AddInt64(&wrongCodes, 1)
+		}
+	})
 	alive := false
 	if resp, err := client.Get(base + "/healthz"); err == nil && resp.StatusCode == 200 {
 		alive = true

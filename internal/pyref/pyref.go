@@ -77,3 +77,22 @@ func Run(script string, in, out any) error {
 	}
 	return nil
 }
+
+// Script runs scripts/<name> with args under the reference interpreter, for
+// tests that need files a Python script makes (a SavedModel, a backbone).
+func Script(name string, args ...string) error {
+	py, err := Python()
+	if err != nil {
+		return err
+	}
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(py, append([]string{filepath.Join(root, "scripts", name)}, args...)...)
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3", "CUDA_VISIBLE_DEVICES=-1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pyref: %s: %v\n%s", name, err, out)
+	}
+	return nil
+}
