@@ -210,6 +210,7 @@ func (v *Variable) AssignAdd(g *Graph, x Output) *Op { return v.assignOp(g, "Ass
 // AssignSub returns an op that subtracts x from v when run, as v.assign_sub(x).
 func (v *Variable) AssignSub(g *Graph, x Output) *Op { return v.assignOp(g, "AssignSubVariableOp", x) }
 
+// String describes the variable by name, shape and dtype.
 func (v *Variable) String() string {
 	if v == nil {
 		return "Variable(<nil>)"

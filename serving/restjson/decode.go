@@ -33,6 +33,7 @@ const (
 	String
 )
 
+// String returns the kind's dtype name.
 func (k Kind) String() string {
 	return [...]string{"?", "float32", "float64", "int32", "int64", "uint8", "bool", "string"}[min(int(k), 7)]
 }
