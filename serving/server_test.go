@@ -28,7 +28,7 @@ import (
 
 // export writes a small classifier (4 inputs → 3 softmax outputs) with the
 // given seed as BASE/VERSION and returns it, still open.
-func export(t *testing.T, base string, version int, seed uint64) *models.Sequential {
+func export(t testing.TB, base string, version int, seed uint64) *models.Sequential {
 	t.Helper()
 	m, err := models.NewSequential([]int64{4}, layers.Dense(8, layers.WithActivation(layers.ReLU)), layers.Dense(3, layers.WithActivation(layers.Softmax)))
 	if err != nil {
