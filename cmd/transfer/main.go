@@ -13,7 +13,7 @@
 //
 // The fine-tuned model is exported as a SavedModel. The last line is
 //
-//	RESULT task=transfer scratch=0.7xxx frozen=0.9xxx finetuned=0.9xxx
+//	RESULT task=transfer scratch=0.8803 frozen=0.9089 finetuned=0.9036
 package main
 
 import (
