@@ -343,18 +343,17 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 	fetch := append([]tfwrap.Output{c.evalLoss}, c.evalSums...)
 	sums := make([]float64, len(fetch))
 	n := d.Len()
-	for start := 0; start < n; start += batch {
-		end := min(start+batch, n)
-		xb, yb := d.X, y
-		if start != 0 || end != n {
-			if xb, err = d.X.SliceRows(start, end); err != nil {
-				return nil, err
-			}
-			if yb, err = y.SliceRows(start, end); err != nil {
-				return nil, err
-			}
-		}
-		res, err := c.sess.Run(tfwrap.Feeds{c.x: xb, c.yEval: yb}, fetch)
+	sizes := tfwrap.Batches(n, batch)
+	xs, err := d.X.SplitRows(sizes...)
+	if err != nil {
+		return nil, err
+	}
+	ys, err := y.SplitRows(sizes...)
+	if err != nil {
+		return nil, err
+	}
+	for b, size := range sizes {
+		res, err := c.sess.Run(tfwrap.Feeds{c.x: xs[b], c.yEval: ys[b]}, fetch)
 		if err != nil {
 			return nil, fmt.Errorf("models: evaluate: %w", err)
 		}
@@ -364,7 +363,7 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 				return nil, err
 			}
 			if i == 0 {
-				sums[0] += float64(v[0]) * float64(end-start)
+				sums[0] += float64(v[0]) * float64(size)
 			} else {
 				sums[i] += float64(v[0])
 			}
@@ -406,20 +405,18 @@ func (m *Sequential) Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Ten
 	if batch <= 0 {
 		batch = 32
 	}
-	if n <= batch {
-		return c.sess.Eval(c.pred, tfwrap.Feeds{c.x: x})
+	xs, err := x.SplitRows(tfwrap.Batches(n, batch)...)
+	if err != nil {
+		return nil, err
 	}
-	var parts []*tfwrap.Tensor
-	for start := 0; start < n; start += batch {
-		xb, err := x.SliceRows(start, min(start+batch, n))
-		if err != nil {
-			return nil, err
-		}
-		p, err := c.sess.Eval(c.pred, tfwrap.Feeds{c.x: xb})
-		if err != nil {
+	parts := make([]*tfwrap.Tensor, len(xs))
+	for i, xb := range xs {
+		if parts[i], err = c.sess.Eval(c.pred, tfwrap.Feeds{c.x: xb}); err != nil {
 			return nil, fmt.Errorf("models: predict: %w", err)
 		}
-		parts = append(parts, p)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
 	}
 	return tfwrap.ConcatRows(parts...)
 }

@@ -88,18 +88,20 @@ func (b *Backbone) Features(depth string, images *tfwrap.Tensor) (*tfwrap.Tensor
 	if images == nil || images.Rank() == 0 {
 		return nil, badInput("backbone features: no images")
 	}
-	n := int(images.Shape()[0])
-	var parts []*tfwrap.Tensor
-	for start := 0; start < n; start += 256 {
-		batch, err := images.SliceRows(start, min(start+256, n))
-		if err != nil {
-			return nil, err
-		}
+	batches, err := images.SplitRows(tfwrap.Batches(int(images.Shape()[0]), 256)...)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*tfwrap.Tensor, len(batches))
+	for i, batch := range batches {
 		out, err := b.Saved.Predict(depth, map[string]*tfwrap.Tensor{sig.Inputs[0].Name: batch})
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, out[sig.Outputs[0].Name])
+		parts[i] = out[sig.Outputs[0].Name]
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
 	}
 	return tfwrap.ConcatRows(parts...)
 }

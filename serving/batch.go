@@ -143,22 +143,26 @@ func (b *batcher) run(batch []*job) {
 		fail(batch, err)
 		return
 	}
-	start := 0
-	for _, j := range batch {
-		mine := map[string]*tfwrap.Tensor{}
-		for name, t := range out {
-			part, err := t.SliceRows(start, start+j.rows)
-			if err != nil {
-				j.done <- jobResult{nil, fmt.Errorf("split batched output %q: %w", name, err)}
-				mine = nil
-				break
-			}
-			mine[name] = part
+	sizes := make([]int, len(batch))
+	for i, j := range batch {
+		sizes[i] = j.rows
+	}
+	shares := make([]map[string]*tfwrap.Tensor, len(batch))
+	for i := range shares {
+		shares[i] = map[string]*tfwrap.Tensor{}
+	}
+	for name, t := range out {
+		parts, err := t.SplitRows(sizes...)
+		if err != nil {
+			fail(batch, fmt.Errorf("split batched output %q: %w", name, err))
+			return
 		}
-		if mine != nil {
-			j.done <- jobResult{mine, nil}
+		for i, p := range parts {
+			shares[i][name] = p
 		}
-		start += j.rows
+	}
+	for i, j := range batch {
+		j.done <- jobResult{shares[i], nil}
 	}
 }
 

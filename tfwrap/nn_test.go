@@ -183,6 +183,19 @@ func TestRows(t *testing.T) {
 	wantErr(t, err, "cannot reshape")
 	_, err = Scalar(int32(1)).SliceRows(0, 1)
 	wantErr(t, err, "out of range")
+	parts, err := x.SplitRows(Batches(3, 2)...)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("SplitRows: %v %v", parts, err)
+	}
+	assertClose(t, "split 0", floats(t, parts[0]), []float64{1, 2, 3, 4}, 0)
+	assertClose(t, "split 1", floats(t, parts[1]), []float64{5, 6}, 0)
+	_, err = x.SplitRows(2, 2)
+	wantErr(t, err, "add up to 4 rows")
+	_, err = x.SplitRows(4, -1)
+	wantErr(t, err, "negative")
+	if b := Batches(5, 2); len(b) != 3 || b[2] != 1 || Batches(0, 3) != nil {
+		t.Fatalf("Batches = %v", b)
+	}
 }
 
 func TestSummaryWriterBadInput(t *testing.T) {

@@ -55,6 +55,63 @@ func (t *Tensor) SliceRows(start, end int) (*Tensor, error) {
 	return fromBytes(t.dtype, dims, raw[start*rb:end*rb])
 }
 
+// SplitRows cuts t along the first axis into consecutive pieces of the
+// given row counts (which must add up to t's rows), reading t's memory
+// once. Batches makes the counts for fixed-size batches.
+func (t *Tensor) SplitRows(sizes ...int) ([]*Tensor, error) {
+	if t == nil {
+		return nil, ErrNilTensor
+	}
+	if len(t.shape) == 0 {
+		return nil, errors.New("tfwrap: a scalar has no rows")
+	}
+	total := 0
+	for _, n := range sizes {
+		if n < 0 {
+			return nil, fmt.Errorf("tfwrap: split rows: negative piece %d", n)
+		}
+		total += n
+	}
+	if int64(total) != t.shape[0] {
+		return nil, fmt.Errorf("tfwrap: split rows: pieces add up to %d rows, the tensor has %d", total, t.shape[0])
+	}
+	if len(sizes) == 1 {
+		return []*Tensor{t}, nil
+	}
+	rb, err := t.rowBytes()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.raw()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Tensor, len(sizes))
+	start := 0
+	for i, n := range sizes {
+		dims := append([]int64{int64(n)}, t.shape[1:]...)
+		if out[i], err = fromBytes(t.dtype, dims, raw[start*rb:(start+n)*rb]); err != nil {
+			return nil, err
+		}
+		start += n
+	}
+	return out, nil
+}
+
+// Batches returns the sizes of the batches of at most size rows that n
+// rows make (the last one may be smaller); nil for n = 0.
+func Batches(n, size int) []int {
+	if n <= 0 || size <= 0 {
+		return nil
+	}
+	out := make([]int, 0, (n+size-1)/size)
+	for n > 0 {
+		out = append(out, min(size, n))
+		n -= size
+	}
+	return out
+}
+
 // GatherRows returns the rows at idx of the first axis, copied, in order.
 func (t *Tensor) GatherRows(idx []int) (*Tensor, error) {
 	if t == nil {
