@@ -52,7 +52,7 @@ func (s *Session) WriteSavedModel(sv *Saver, dir string, signatures map[string]S
 			to   map[string]*corepb.TensorInfo
 		}{{sd.Inputs, def.Inputs}, {sd.Outputs, def.Outputs}} {
 			for name, o := range part.from {
-				if err := s.checkOutput("signature "+key+" tensor "+name, o); err != nil {
+				if err := s.checkOutput("signature "+key+" tensor "+name, -1, o); err != nil {
 					return err
 				}
 				part.to[name] = tensorInfo(o)

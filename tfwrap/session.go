@@ -97,14 +97,19 @@ func (s *Session) Closed() bool {
 	return s.closed
 }
 
-func (s *Session) checkOutput(what string, o Output) error {
+// checkOutput reports an invalid or foreign Output; what and i name it in
+// the error (i < 0: no index), formatted only when there is one.
+func (s *Session) checkOutput(what string, i int, o Output) error {
+	if o.Valid() && o.st == s.st {
+		return nil
+	}
+	if i >= 0 {
+		what = fmt.Sprintf("%s %d", what, i)
+	}
 	if !o.Valid() {
 		return fmt.Errorf("tfwrap: run: %s is not a valid Output", what)
 	}
-	if o.st != s.st {
-		return fmt.Errorf("tfwrap: run: %s (%s) belongs to another graph", what, o.Name())
-	}
-	return nil
+	return fmt.Errorf("tfwrap: run: %s (%s) belongs to another graph", what, o.Name())
 }
 
 // checkFeed validates a tensor against the Output it feeds, in Go, so that
@@ -137,7 +142,7 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 	}
 	tfFeeds := make(map[tf.Output]*tf.Tensor, len(feeds))
 	for o, t := range feeds {
-		if err := s.checkOutput("feed key", o); err != nil {
+		if err := s.checkOutput("feed key", -1, o); err != nil {
 			return nil, err
 		}
 		if err := checkFeed(o, t); err != nil {
@@ -147,7 +152,7 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 	}
 	tfFetches := make([]tf.Output, len(fetches))
 	for i, o := range fetches {
-		if err := s.checkOutput(fmt.Sprintf("fetch %d", i), o); err != nil {
+		if err := s.checkOutput("fetch", i, o); err != nil {
 			return nil, err
 		}
 		tfFetches[i] = o.out
