@@ -30,27 +30,15 @@ func inputsOf(sig *savedmodels.Signature) ([]restjson.Input, error) {
 func toTensor(a *restjson.Array, dt tfwrap.DType) (*tfwrap.Tensor, error) {
 	switch dt {
 	case tfwrap.Float32:
-		v := make([]float32, len(a.Floats))
-		for i, f := range a.Floats {
-			v[i] = float32(f)
-		}
-		return tfwrap.NewTensor(v, a.Shape...)
+		return tfwrap.NewTensor(tfwrap.Convert[float32](a.Floats), a.Shape...)
 	case tfwrap.Float64:
 		return tfwrap.NewTensor(a.Floats, a.Shape...)
 	case tfwrap.Int32:
-		v := make([]int32, len(a.Ints))
-		for i, x := range a.Ints {
-			v[i] = int32(x)
-		}
-		return tfwrap.NewTensor(v, a.Shape...)
+		return tfwrap.NewTensor(tfwrap.Convert[int32](a.Ints), a.Shape...)
 	case tfwrap.Int64:
 		return tfwrap.NewTensor(a.Ints, a.Shape...)
 	case tfwrap.Uint8:
-		v := make([]uint8, len(a.Ints))
-		for i, x := range a.Ints {
-			v[i] = uint8(x)
-		}
-		return tfwrap.NewTensor(v, a.Shape...)
+		return tfwrap.NewTensor(tfwrap.Convert[uint8](a.Ints), a.Shape...)
 	case tfwrap.Bool:
 		return tfwrap.NewTensor(a.Bools, a.Shape...)
 	case tfwrap.String:
@@ -66,18 +54,9 @@ func toOutput(name string, t *tfwrap.Tensor) (restjson.Output, error) {
 	switch t.DType() {
 	case tfwrap.Float32, tfwrap.Float64:
 		o.Float32 = t.DType() == tfwrap.Float32
-		o.Floats, err = t.Float64sAny()
+		o.Floats, err = tfwrap.ValuesAs[float64](t)
 	case tfwrap.Int32, tfwrap.Int64, tfwrap.Uint8:
-		var f []float64
-		if t.DType() == tfwrap.Int64 {
-			o.Ints, err = t.Int64s()
-			break
-		}
-		f, err = t.Float64sAny()
-		o.Ints = make([]int64, len(f))
-		for i, x := range f {
-			o.Ints[i] = int64(x)
-		}
+		o.Ints, err = tfwrap.ValuesAs[int64](t)
 	case tfwrap.Bool:
 		o.Bools, err = tfwrap.Values[bool](t)
 	case tfwrap.String:

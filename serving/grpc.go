@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
@@ -236,15 +235,24 @@ func values[T any](name string, got []T, n int64) ([]T, error) {
 	return nil, fmt.Errorf("%w: input %q holds %d values for %d elements", restjson.ErrBadRequest, name, len(got), n)
 }
 
-func fromContent[T any](name string, raw []byte, n int64, size int, conv func([]byte) T) ([]T, error) {
-	if int64(len(raw)) != n*int64(size) {
-		return nil, fmt.Errorf("%w: input %q has %d bytes of content for %d elements", restjson.ErrBadRequest, name, len(raw), n)
+// protoValues reads n elements of T from a TensorProto: its little-endian
+// tensor_content when set, else its typed repeated field.
+func protoValues[T tfwrap.Elem](name string, content []byte, typed []T, n int64) ([]T, error) {
+	if len(content) == 0 {
+		return values(name, typed, n)
 	}
 	out := make([]T, n)
-	for i := range out {
-		out[i] = conv(raw[i*size:])
+	if used, err := binary.Decode(content, binary.LittleEndian, out); err != nil || used != len(content) {
+		return nil, fmt.Errorf("%w: input %q has %d bytes of content for %d elements", restjson.ErrBadRequest, name, len(content), n)
 	}
 	return out, nil
+}
+
+func newTensor[T tfwrap.Elem](v []T, err error, dims []int64) (*tfwrap.Tensor, error) {
+	if err != nil {
+		return nil, err
+	}
+	return tfwrap.NewTensor(v, dims...)
 }
 
 // tensorFromProto converts and checks one input TensorProto.
@@ -273,83 +281,37 @@ func tensorFromProto(name string, raw []byte) (*tfwrap.Tensor, error) {
 		return nil, fmt.Errorf("%w: input %q has %d elements, more than the server takes", restjson.ErrBadRequest, name, n)
 	}
 	c := tp.TensorContent
-	le := binary.LittleEndian
 	switch dt {
 	case tfwrap.Float32:
-		var v []float32
-		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
-		} else {
-			v, err = values(name, tp.FloatVal, n)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return tfwrap.NewTensor(v, dims...)
+		v, err := protoValues(name, c, tp.FloatVal, n)
+		return newTensor(v, err, dims)
 	case tfwrap.Float64:
-		var v []float64
-		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
-		} else {
-			v, err = values(name, tp.DoubleVal, n)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return tfwrap.NewTensor(v, dims...)
+		v, err := protoValues(name, c, tp.DoubleVal, n)
+		return newTensor(v, err, dims)
 	case tfwrap.Int32:
-		var v []int32
-		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
-		} else {
-			v, err = values(name, tp.IntVal, n)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return tfwrap.NewTensor(v, dims...)
+		v, err := protoValues(name, c, tp.IntVal, n)
+		return newTensor(v, err, dims)
 	case tfwrap.Int64:
-		var v []int64
+		v, err := protoValues(name, c, tp.Int64Val, n)
+		return newTensor(v, err, dims)
+	case tfwrap.Bool:
+		v, err := protoValues(name, c, tp.BoolVal, n)
+		return newTensor(v, err, dims)
+	case tfwrap.Uint8:
 		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
-		} else {
-			v, err = values(name, tp.Int64Val, n)
+			v, err := protoValues[uint8](name, c, nil, n)
+			return newTensor(v, err, dims)
 		}
+		iv, err := values(name, tp.IntVal, n) // TF keeps uint8 values in int_val
 		if err != nil {
 			return nil, err
 		}
-		return tfwrap.NewTensor(v, dims...)
-	case tfwrap.Uint8:
-		var v []uint8
-		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 1, func(b []byte) uint8 { return b[0] })
-		} else {
-			var iv []int32
-			if iv, err = values(name, tp.IntVal, n); err == nil {
-				v = make([]uint8, len(iv))
-				for i, x := range iv {
-					if x < 0 || x > 255 {
-						return nil, fmt.Errorf("%w: input %q: %d is out of range for uint8", restjson.ErrBadRequest, name, x)
-					}
-					v[i] = uint8(x)
-				}
+		for _, x := range iv {
+			if x < 0 || x > 255 {
+				return nil, fmt.Errorf("%w: input %q: %d is out of range for uint8", restjson.ErrBadRequest, name, x)
 			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		return tfwrap.NewTensor(v, dims...)
-	case tfwrap.Bool:
-		var v []bool
-		if len(c) > 0 {
-			v, err = fromContent(name, c, n, 1, func(b []byte) bool { return b[0] != 0 })
-		} else {
-			v, err = values(name, tp.BoolVal, n)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return tfwrap.NewTensor(v, dims...)
+		return tfwrap.NewTensor(tfwrap.Convert[uint8](iv), dims...)
 	default: // String
 		sv, err := values(name, tp.StringVal, n)
 		if err != nil {
@@ -363,64 +325,46 @@ func tensorFromProto(name string, raw []byte) (*tfwrap.Tensor, error) {
 	}
 }
 
+// content encodes a tensor's elements little-endian, as tensor_content.
+func content[T tfwrap.Elem](t *tfwrap.Tensor) ([]byte, error) {
+	v, err := tfwrap.Values[T](t)
+	if err != nil {
+		return nil, err
+	}
+	return binary.Append(nil, binary.LittleEndian, v)
+}
+
 // tensorToProto converts one output.
 func tensorToProto(t *tfwrap.Tensor) ([]byte, error) {
 	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType()), TensorShape: &shapepb.TensorShapeProto{}}
 	for _, d := range t.Shape() {
 		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
 	}
-	le := binary.LittleEndian
+	var err error
 	switch t.DType() {
 	case tfwrap.Float32:
-		v, err := t.Float32s()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range v {
-			tp.TensorContent = le.AppendUint32(tp.TensorContent, math.Float32bits(x))
-		}
+		tp.TensorContent, err = content[float32](t)
 	case tfwrap.Float64:
-		v, err := t.Float64s()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range v {
-			tp.TensorContent = le.AppendUint64(tp.TensorContent, math.Float64bits(x))
-		}
+		tp.TensorContent, err = content[float64](t)
 	case tfwrap.Int32:
-		v, err := t.Int32s()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range v {
-			tp.TensorContent = le.AppendUint32(tp.TensorContent, uint32(x))
-		}
+		tp.TensorContent, err = content[int32](t)
 	case tfwrap.Int64:
-		v, err := t.Int64s()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range v {
-			tp.TensorContent = le.AppendUint64(tp.TensorContent, uint64(x))
-		}
-	case tfwrap.Uint8, tfwrap.Bool:
-		v, err := t.Float64sAny()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range v {
-			tp.TensorContent = append(tp.TensorContent, byte(x))
-		}
+		tp.TensorContent, err = content[int64](t)
+	case tfwrap.Uint8:
+		tp.TensorContent, err = content[uint8](t)
+	case tfwrap.Bool:
+		tp.TensorContent, err = content[bool](t)
 	case tfwrap.String:
-		v, err := t.Strings()
-		if err != nil {
-			return nil, err
-		}
+		var v []string
+		v, err = t.Strings()
 		for _, x := range v {
 			tp.StringVal = append(tp.StringVal, []byte(x))
 		}
 	default:
-		return nil, fmt.Errorf("an output has an unsupported dtype")
+		err = fmt.Errorf("an output has an unsupported dtype")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return proto.Marshal(tp)
 }

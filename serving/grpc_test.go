@@ -1,11 +1,19 @@
 package serving
 
 import (
+	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/serving/restjson"
 )
 
 // TestGRPCWithOfficialClient serves a model over gRPC and calls it with TF
@@ -57,5 +65,62 @@ func TestGRPCWithOfficialClient(t *testing.T) {
 		if ref.Errors[k] != v {
 			t.Fatalf("%s: got %s, want %s", k, ref.Errors[k], v)
 		}
+	}
+}
+
+// TestTensorFromProto covers the encodings the Python client does not use:
+// typed repeated fields, one value broadcast, uint8 in int_val, and bad
+// content sizes.
+func TestTensorFromProto(t *testing.T) {
+	dims := &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 2}, {Size: 2}}}
+	enc := func(tp *tensorpb.TensorProto) []byte {
+		b, err := proto.Marshal(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		tp   *tensorpb.TensorProto
+		want []float64
+		err  string
+	}{
+		{"float_val", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: dims, FloatVal: []float32{1, 2, 3, 4}}, []float64{1, 2, 3, 4}, ""},
+		{"broadcast", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_INT64, TensorShape: dims, Int64Val: []int64{7}}, []float64{7, 7, 7, 7}, ""},
+		{"uint8 int_val", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_UINT8, TensorShape: dims, IntVal: []int32{0, 1, 254, 255}}, []float64{0, 1, 254, 255}, ""},
+		{"bool content", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_BOOL, TensorShape: dims, TensorContent: []byte{1, 0, 0, 1}}, []float64{1, 0, 0, 1}, ""},
+		{"uint8 range", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_UINT8, TensorShape: dims, IntVal: []int32{0, 1, 2, 256}}, nil, "out of range for uint8"},
+		{"short content", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: dims, TensorContent: make([]byte, 12)}, nil, "12 bytes of content for 4 elements"},
+		{"long content", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_INT32, TensorShape: dims, TensorContent: make([]byte, 20)}, nil, "20 bytes of content"},
+		{"too few values", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_DOUBLE, TensorShape: dims, DoubleVal: []float64{1, 2}}, nil, "2 values for 4 elements"},
+		{"negative dim", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: -2}}}}, nil, "negative"},
+		{"unknown rank", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{UnknownRank: true}}, nil, "unknown rank"},
+		{"dtype", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_HALF, TensorShape: dims}, nil, "does not take"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x, err := tensorFromProto("x", enc(c.tp))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, restjson.ErrBadRequest) {
+					t.Fatalf("got %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := x.Float64sAny()
+			same(t, c.name, got, c.want)
+			back, err := tensorToProto(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := tensorFromProto("x", back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, _ := y.Float64sAny()
+			same(t, c.name+" round trip", again, c.want)
+		})
 	}
 }

@@ -254,46 +254,62 @@ func (t *Tensor) Strings() ([]string, error) {
 	return out, nil
 }
 
-// Float64sAny returns the elements of any numeric tensor converted to
-// float64, for printing and for comparing against references.
-func (t *Tensor) Float64sAny() ([]float64, error) {
+// Number is the set of numeric element types.
+type Number interface {
+	float32 | float64 | int32 | int64 | uint8
+}
+
+// Convert returns v's elements converted to U, as Go converts numbers.
+func Convert[U, T Number](v []T) []U {
+	out := make([]U, len(v))
+	for i, x := range v {
+		out[i] = U(x)
+	}
+	return out
+}
+
+// ValuesAs returns the elements of any numeric tensor converted to T.
+func ValuesAs[T Number](t *Tensor) ([]T, error) {
 	if t == nil {
 		return nil, ErrNilTensor
 	}
 	switch t.dtype {
 	case Float32:
-		return convert[float32](t)
+		return as[T, float32](t)
 	case Float64:
-		return Values[float64](t)
+		return as[T, float64](t)
 	case Int32:
-		return convert[int32](t)
+		return as[T, int32](t)
 	case Int64:
-		return convert[int64](t)
+		return as[T, int64](t)
 	case Uint8:
-		return convert[uint8](t)
-	case Bool:
-		v, err := Values[bool](t)
-		out := make([]float64, len(v))
-		for i, b := range v {
-			if b {
-				out[i] = 1
-			}
-		}
-		return out, err
+		return as[T, uint8](t)
 	}
 	return nil, fmt.Errorf("tfwrap: tensor of %v is not numeric", t.dtype)
 }
 
-func convert[T float32 | int32 | int64 | uint8](t *Tensor) ([]float64, error) {
+func as[U, T Number](t *Tensor) ([]U, error) {
 	v, err := Values[T](t)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
+	return Convert[U](v), nil
+}
+
+// Float64sAny returns the elements of any numeric or bool tensor as
+// float64, for printing and for comparing against references.
+func (t *Tensor) Float64sAny() ([]float64, error) {
+	if t.DType() != Bool {
+		return ValuesAs[float64](t)
 	}
-	return out, nil
+	v, err := Values[bool](t)
+	out := make([]float64, len(v))
+	for i, b := range v {
+		if b {
+			out[i] = 1
+		}
+	}
+	return out, err
 }
 
 // String formats the tensor as Python TensorFlow prints one:
