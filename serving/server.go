@@ -367,10 +367,13 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, ve
 }
 
 var (
-	errTooLarge   = errors.New("request too large")
-	errOverloaded = func(n int) error { return fmt.Errorf("%w: too many requests in flight (%d)", errBusy, n) }
-	errBusy       = errors.New("overloaded")
+	errTooLarge = errors.New("request too large")
+	errBusy     = errors.New("overloaded")
 )
+
+func errOverloaded(n int) error {
+	return fmt.Errorf("%w: too many requests in flight (%d)", errBusy, n)
+}
 
 // takeSlot claims one of the MaxInFlight slots, or reports that none is free.
 func (s *Server) takeSlot() bool {

@@ -27,13 +27,11 @@ type Graph struct {
 }
 
 type graphState struct {
-	g        *tf.Graph
-	err      error
-	names    map[string]int
-	vars     []*Variable
-	varRead  map[tf.Output]*Variable
-	consts   map[tf.Output]bool
-	sessions int
+	g       *tf.Graph
+	err     error
+	names   map[string]int
+	vars    []*Variable
+	varRead map[tf.Output]*Variable
 }
 
 // NewGraph returns an empty graph.
@@ -42,7 +40,6 @@ func NewGraph() *Graph {
 		g:       tf.NewGraph(),
 		names:   map[string]int{},
 		varRead: map[tf.Output]*Variable{},
-		consts:  map[tf.Output]bool{},
 	}}
 }
 
@@ -299,11 +296,7 @@ func (g *Graph) Const(t *Tensor) Output {
 		g.failf("Const: %v", ErrNilTensor)
 		return Output{}
 	}
-	out := g.add1("Const", "Const", nil, map[string]any{"dtype": t.t.DataType(), "value": t.t})
-	if out.Valid() {
-		g.st.consts[out.out] = true
-	}
-	return out
+	return g.add1("Const", "Const", nil, map[string]any{"dtype": t.t.DataType(), "value": t.t})
 }
 
 // Scalar adds a rank-0 constant of dtype dt holding v.

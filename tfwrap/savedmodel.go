@@ -67,7 +67,7 @@ func LoadSavedModel(dir string, tags ...string) (*SavedModel, error) {
 			}
 		}
 	}
-	gs := &graphState{g: m.Graph, names: map[string]int{}, varRead: map[tf.Output]*Variable{}, consts: map[tf.Output]bool{}}
+	gs := &graphState{g: m.Graph, names: map[string]int{}, varRead: map[tf.Output]*Variable{}}
 	sess := &Session{s: m.Session, st: gs}
 	out := &SavedModel{Session: sess, Signatures: map[string]*Signature{}}
 	for key, sig := range m.Signatures {
