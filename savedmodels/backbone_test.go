@@ -40,18 +40,7 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ls, err := bb.Layers(upTo, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := models.NewSequential(bb.Spec.Input, ls...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := rebuild(t, bb, upTo, "")
 			if err := bb.LoadInto(m); err != nil {
 				t.Fatal(err)
 			}
@@ -62,18 +51,7 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 			near(t, depth, values(t, rebuilt), values(t, frozen), 1e-5)
 		})
 	}
-	ls, err := bb.Layers("", "block2_conv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := models.NewSequential(bb.Spec.Input, ls...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := rebuild(t, bb, "", "block2_conv")
 	var names []string
 	for _, w := range m.Trainable() {
 		names = append(names, w.Name())
@@ -94,4 +72,23 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 	if err == nil {
 		t.Fatal("missing key read")
 	}
+}
+
+// rebuild compiles the backbone's layers up to upTo, frozen below
+// trainableFrom, into a model closed when the test ends.
+func rebuild(t *testing.T, bb *Backbone, upTo, trainableFrom string) *models.Sequential {
+	t.Helper()
+	ls, err := bb.Layers(upTo, trainableFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.NewSequential(bb.Spec.Input, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
