@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -25,7 +26,20 @@ type Model struct {
 // are given). A missing folder, a truncated saved_model.pb, a missing
 // variables file or a SavedModel without the tags is an error.
 func Load(dir string, tags ...string) (*Model, error) {
-	sm, err := tfwrap.LoadSavedModel(dir, tags...)
+	return LoadWith(dir, LoadOptions{Tags: tags})
+}
+
+// LoadOptions configures LoadWith; the zero value means Load's defaults.
+type LoadOptions struct {
+	Tags []string // "serve" when empty
+	// RunTimeout bounds each Predict: TensorFlow cancels a run still going
+	// after it (and the restore and init ops at load). 0: no bound.
+	RunTimeout time.Duration
+}
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opts LoadOptions) (*Model, error) {
+	sm, err := tfwrap.LoadSavedModelWith(dir, opts.Tags, tfwrap.WithRunTimeout(opts.RunTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("savedmodels: %w", err)
 	}

@@ -76,26 +76,45 @@ func (s *Signature) Check(got map[string]Spec) error {
 		if !ok {
 			return badInput("signature %q needs input %q (%v%s), which is missing", s.Key, in.Name, in.DType, shapeText(in.Shape))
 		}
-		if g.DType != in.DType {
-			return badInput("input %q is %v, signature %q wants %v", in.Name, g.DType, s.Key, in.DType)
+		if err := s.checkOne(in, g); err != nil {
+			return err
 		}
-		for i, d := range g.Shape {
-			if d <= 0 {
-				return badInput("input %q has shape %s: dimension %d is %d, want at least 1", in.Name, shape.String(g.Shape), i, d)
-			}
+	}
+	return nil
+}
+
+// CheckInput checks one input as Check does, ignoring the others: an
+// unknown name, a wrong dtype or rank, a fixed dimension of another size,
+// or a dimension of size zero or less. Servers call it for each input's
+// declared dtype and shape before decoding the input's values.
+func (s *Signature) CheckInput(name string, got Spec) error {
+	in, ok := s.Input(name)
+	if !ok {
+		return s.Check(map[string]Spec{name: got})
+	}
+	return s.checkOne(in, got)
+}
+
+func (s *Signature) checkOne(in TensorInfo, g Spec) error {
+	if g.DType != in.DType {
+		return badInput("input %q is %v, signature %q wants %v", in.Name, g.DType, s.Key, in.DType)
+	}
+	for i, d := range g.Shape {
+		if d <= 0 {
+			return badInput("input %q has shape %s: dimension %d is %d, want at least 1", in.Name, shape.String(g.Shape), i, d)
 		}
-		if in.Shape == nil {
-			continue
-		}
-		if len(g.Shape) != len(in.Shape) {
-			return badInput("input %q has rank %d (shape %s), signature %q wants rank %d %s",
-				in.Name, len(g.Shape), shape.String(g.Shape), s.Key, len(in.Shape), shape.String(in.Shape))
-		}
-		for i, d := range in.Shape {
-			if d >= 0 && g.Shape[i] != d {
-				return badInput("input %q has shape %s: dimension %d is %d, signature %q wants %d (shape %s)",
-					in.Name, shape.String(g.Shape), i, g.Shape[i], s.Key, d, shape.String(in.Shape))
-			}
+	}
+	if in.Shape == nil {
+		return nil
+	}
+	if len(g.Shape) != len(in.Shape) {
+		return badInput("input %q has rank %d (shape %s), signature %q wants rank %d %s",
+			in.Name, len(g.Shape), shape.String(g.Shape), s.Key, len(in.Shape), shape.String(in.Shape))
+	}
+	for i, d := range in.Shape {
+		if d >= 0 && g.Shape[i] != d {
+			return badInput("input %q has shape %s: dimension %d is %d, signature %q wants %d (shape %s)",
+				in.Name, shape.String(g.Shape), i, g.Shape[i], s.Key, d, shape.String(in.Shape))
 		}
 	}
 	return nil

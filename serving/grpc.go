@@ -3,9 +3,7 @@ package serving
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"time"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
@@ -87,23 +85,29 @@ type modelSpec struct {
 	signature string
 }
 
-func grpcStatus(err error) error {
+// grpcStatus maps an error to a gRPC status, as codeOf to HTTP, with its
+// message scrubbed of file-system paths.
+func (s *Server) grpcStatus(err error) error {
+	msg := s.reg.scrub(err.Error())
 	switch codeOf(err) {
-	case 400, 413:
-		return status.Error(codes.InvalidArgument, err.Error())
+	case 400:
+		return status.Error(codes.InvalidArgument, msg)
+	case 413:
+		return status.Error(codes.ResourceExhausted, msg)
+	case 403:
+		return status.Error(codes.PermissionDenied, msg)
 	case 404:
-		return status.Error(codes.NotFound, err.Error())
+		return status.Error(codes.NotFound, msg)
 	case 429:
-		return status.Error(codes.ResourceExhausted, err.Error())
+		return status.Error(codes.ResourceExhausted, msg)
+	case 499:
+		return status.Error(codes.Canceled, msg)
 	case 503:
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unavailable, msg)
 	case 504:
-		return status.Error(codes.DeadlineExceeded, err.Error())
+		return status.Error(codes.DeadlineExceeded, msg)
 	}
-	if errors.Is(err, context.Canceled) {
-		return status.Error(codes.Canceled, err.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
+	return status.Error(codes.Internal, msg)
 }
 
 var errProto = fmt.Errorf("%w: malformed protobuf", restjson.ErrBadRequest)
@@ -220,7 +224,8 @@ func pbType(dt tfwrap.DType) typespb.DataType {
 }
 
 // values fills n elements from a typed repeated field (or a single value
-// repeated, as tf.make_tensor_proto writes scalars broadcast).
+// repeated, as tf.make_tensor_proto writes scalars broadcast). n has
+// passed the request's budget.
 func values[T any](name string, got []T, n int64) ([]T, error) {
 	switch int64(len(got)) {
 	case n:
@@ -235,152 +240,115 @@ func values[T any](name string, got []T, n int64) ([]T, error) {
 	return nil, fmt.Errorf("%w: input %q holds %d values for %d elements", restjson.ErrBadRequest, name, len(got), n)
 }
 
-// protoValues reads n elements of T from a TensorProto: its little-endian
+// protoBytes returns n little-endian elements of T from a TensorProto: its
 // tensor_content when set, else its typed repeated field.
-func protoValues[T tfwrap.Elem](name string, content []byte, typed []T, n int64) ([]T, error) {
+func protoBytes[T tfwrap.Elem](name string, content []byte, typed []T, n int64) ([]byte, error) {
 	if len(content) == 0 {
-		return values(name, typed, n)
+		v, err := values(name, typed, n)
+		if err != nil {
+			return nil, err
+		}
+		return le(v), nil
 	}
-	out := make([]T, n)
-	if used, err := binary.Decode(content, binary.LittleEndian, out); err != nil || used != len(content) {
+	var z T
+	if int64(len(content)) != n*int64(binary.Size(z)) {
 		return nil, fmt.Errorf("%w: input %q has %d bytes of content for %d elements", restjson.ErrBadRequest, name, len(content), n)
 	}
-	return out, nil
+	return content, nil
 }
 
-func newTensor[T tfwrap.Elem](v []T, err error, dims []int64) (*tfwrap.Tensor, error) {
-	if err != nil {
-		return nil, err
-	}
-	return tfwrap.NewTensor(v, dims...)
-}
-
-// tensorFromProto converts and checks one input TensorProto.
-func tensorFromProto(name string, raw []byte) (*tfwrap.Tensor, error) {
+// protoHeader reads an input TensorProto's dtype and shape: what the
+// budget checks before any element is materialised.
+func protoHeader(name string, raw []byte) (*tensorpb.TensorProto, tfwrap.DType, []int64, error) {
 	tp := &tensorpb.TensorProto{}
 	if err := proto.Unmarshal(raw, tp); err != nil {
-		return nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
+		return nil, 0, nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
 	}
 	dt, ok := pbTypes[tp.Dtype]
 	if !ok {
-		return nil, fmt.Errorf("%w: input %q has dtype %v, which the server does not take", restjson.ErrBadRequest, name, tp.Dtype)
+		return nil, 0, nil, fmt.Errorf("%w: input %q has dtype %v, which the server does not take", restjson.ErrBadRequest, name, tp.Dtype)
 	}
 	sp := tp.GetTensorShape()
 	if sp.GetUnknownRank() {
-		return nil, fmt.Errorf("%w: input %q has an unknown rank", restjson.ErrBadRequest, name)
+		return nil, 0, nil, fmt.Errorf("%w: input %q has an unknown rank", restjson.ErrBadRequest, name)
+	}
+	if len(sp.GetDim()) > maxRank {
+		return nil, 0, nil, fmt.Errorf("%w: input %q has rank %d", restjson.ErrBadRequest, name, len(sp.GetDim()))
 	}
 	dims := make([]int64, len(sp.GetDim()))
 	for i, d := range sp.GetDim() {
 		dims[i] = d.Size
 	}
+	return tp, dt, dims, nil
+}
+
+// tensorFromProto materialises an input whose header has been admitted.
+func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dims []int64) (Tensor, error) {
 	n, err := shape.NumElements(dims)
 	if err != nil {
-		return nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
+		return Tensor{}, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
 	}
-	if n > 1<<28 {
-		return nil, fmt.Errorf("%w: input %q has %d elements, more than the server takes", restjson.ErrBadRequest, name, n)
-	}
+	t := Tensor{DType: dt, Shape: dims}
 	c := tp.TensorContent
 	switch dt {
 	case tfwrap.Float32:
-		v, err := protoValues(name, c, tp.FloatVal, n)
-		return newTensor(v, err, dims)
+		t.Data, err = protoBytes(name, c, tp.FloatVal, n)
 	case tfwrap.Float64:
-		v, err := protoValues(name, c, tp.DoubleVal, n)
-		return newTensor(v, err, dims)
+		t.Data, err = protoBytes(name, c, tp.DoubleVal, n)
 	case tfwrap.Int32:
-		v, err := protoValues(name, c, tp.IntVal, n)
-		return newTensor(v, err, dims)
+		t.Data, err = protoBytes(name, c, tp.IntVal, n)
 	case tfwrap.Int64:
-		v, err := protoValues(name, c, tp.Int64Val, n)
-		return newTensor(v, err, dims)
+		t.Data, err = protoBytes(name, c, tp.Int64Val, n)
 	case tfwrap.Bool:
-		v, err := protoValues(name, c, tp.BoolVal, n)
-		return newTensor(v, err, dims)
+		t.Data, err = protoBytes(name, c, tp.BoolVal, n)
 	case tfwrap.Uint8:
 		if len(c) > 0 {
-			v, err := protoValues[uint8](name, c, nil, n)
-			return newTensor(v, err, dims)
+			t.Data, err = protoBytes[uint8](name, c, nil, n)
+			break
 		}
-		iv, err := values(name, tp.IntVal, n) // TF keeps uint8 values in int_val
-		if err != nil {
-			return nil, err
+		var iv []int32
+		if iv, err = values(name, tp.IntVal, n); err != nil { // TF keeps uint8 values in int_val
+			break
 		}
 		for _, x := range iv {
 			if x < 0 || x > 255 {
-				return nil, fmt.Errorf("%w: input %q: %d is out of range for uint8", restjson.ErrBadRequest, name, x)
+				return t, fmt.Errorf("%w: input %q: %d is out of range for uint8", restjson.ErrBadRequest, name, x)
 			}
 		}
-		return tfwrap.NewTensor(tfwrap.Convert[uint8](iv), dims...)
+		t.Data = tfwrap.Convert[uint8](iv)
 	default: // String
-		sv, err := values(name, tp.StringVal, n)
-		if err != nil {
-			return nil, err
+		var sv [][]byte
+		if sv, err = values(name, tp.StringVal, n); err != nil {
+			break
 		}
-		strs := make([]string, len(sv))
+		t.Strings = make([]string, len(sv))
 		for i, b := range sv {
-			strs[i] = string(b)
+			t.Strings[i] = string(b)
 		}
-		return tfwrap.NewStrings(strs, dims...)
 	}
-}
-
-// content encodes a tensor's elements little-endian, as tensor_content.
-func content[T tfwrap.Elem](t *tfwrap.Tensor) ([]byte, error) {
-	v, err := tfwrap.Values[T](t)
-	if err != nil {
-		return nil, err
-	}
-	return binary.Append(nil, binary.LittleEndian, v)
+	return t, err
 }
 
 // tensorToProto converts one output.
-func tensorToProto(t *tfwrap.Tensor) ([]byte, error) {
-	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType()), TensorShape: &shapepb.TensorShapeProto{}}
-	for _, d := range t.Shape() {
+func tensorToProto(t Tensor) ([]byte, error) {
+	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
+	for _, d := range t.Shape {
 		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
 	}
-	var err error
-	switch t.DType() {
-	case tfwrap.Float32:
-		tp.TensorContent, err = content[float32](t)
-	case tfwrap.Float64:
-		tp.TensorContent, err = content[float64](t)
-	case tfwrap.Int32:
-		tp.TensorContent, err = content[int32](t)
-	case tfwrap.Int64:
-		tp.TensorContent, err = content[int64](t)
-	case tfwrap.Uint8:
-		tp.TensorContent, err = content[uint8](t)
-	case tfwrap.Bool:
-		tp.TensorContent, err = content[bool](t)
-	case tfwrap.String:
-		var v []string
-		v, err = t.Strings()
-		for _, x := range v {
+	switch {
+	case t.DType == tfwrap.String:
+		for _, x := range t.Strings {
 			tp.StringVal = append(tp.StringVal, []byte(x))
 		}
+	case t.DType.ByteSize() > 0:
+		tp.TensorContent = t.Data
 	default:
-		err = fmt.Errorf("an output has an unsupported dtype")
-	}
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("an output has an unsupported dtype")
 	}
 	return proto.Marshal(tp)
 }
 
 func (s *Server) grpcPredict(ctx context.Context, in []byte) ([]byte, error) {
-	start := time.Now()
-	name := "?"
-	code := "200"
-	defer func() {
-		s.m.requests.WithLabelValues(name, "grpc_predict", code).Inc()
-		s.m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	}()
-	fail := func(err error) ([]byte, error) {
-		code = fmt.Sprint(codeOf(err))
-		return nil, grpcStatus(err)
-	}
 	var sp modelSpec
 	raw := map[string][]byte{}
 	var filter []string
@@ -408,64 +376,50 @@ func (s *Server) grpcPredict(ctx context.Context, in []byte) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return fail(err)
+		return nil, s.grpcStatus(err)
 	}
-	name = sp.name
-	if !s.takeSlot() {
-		return fail(errOverloaded(s.cfg.MaxInFlight))
-	}
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			<-s.slots
-		}
-	}()
-	v, release, err := s.reg.acquire(sp.name, sp.version)
+	res, err := s.predict(ctx, &predictCall{
+		api: "grpc_predict", model: sp.name, version: sp.version, signature: sp.signature, filter: filter,
+		decode: func(sig *savedmodels.Signature, b *budget) (map[string]Tensor, error) {
+			type header struct {
+				tp   *tensorpb.TensorProto
+				dt   tfwrap.DType
+				dims []int64
+			}
+			hs := make(map[string]header, len(raw))
+			for _, k := range sortedKeys(raw) {
+				tp, dt, dims, err := protoHeader(k, raw[k])
+				if err != nil {
+					return nil, err
+				}
+				if err := b.admit(sig, k, dt, dims); err != nil {
+					return nil, err
+				}
+				hs[k] = header{tp, dt, dims}
+			}
+			out := make(map[string]Tensor, len(hs))
+			for k, h := range hs {
+				t, err := tensorFromProto(k, h.tp, h.dt, h.dims)
+				if err != nil {
+					return nil, err
+				}
+				out[k] = t
+			}
+			return out, nil
+		},
+	})
 	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if !handedOff {
-			release()
-		}
-	}()
-	key := sp.signature
-	if key == "" {
-		key = savedmodels.DefaultSignature
-	}
-	if _, err := v.model.Signature(key); err != nil {
-		return fail(err)
-	}
-	feeds := map[string]*tfwrap.Tensor{}
-	for k, b := range raw {
-		if feeds[k], err = tensorFromProto(k, b); err != nil {
-			return fail(err)
-		}
-	}
-	handedOff = true
-	out, err := s.execute(ctx, v, key, feeds, func() { release(); <-s.slots })
-	if err != nil {
-		return fail(err)
-	}
-	keep := map[string]bool{}
-	for _, f := range filter {
-		if _, ok := out[f]; !ok {
-			return fail(fmt.Errorf("%w: output_filter names %q, which signature %q lacks", restjson.ErrBadRequest, f, key))
-		}
-		keep[f] = true
+		return nil, s.grpcStatus(err)
 	}
 	var resp []byte
-	for _, k := range sortedKeys(out) {
-		if len(keep) > 0 && !keep[k] {
-			continue
-		}
-		b, err := tensorToProto(out[k])
+	for _, k := range sortedKeys(res.outputs) {
+		b, err := tensorToProto(res.outputs[k])
 		if err != nil {
-			return fail(err)
+			return nil, s.grpcStatus(err)
 		}
 		resp = appendEntry(resp, 1, k, b)
 	}
-	resp = appendSpec(resp, 2, modelSpec{name: sp.name, version: v.n, signature: key})
+	resp = appendSpec(resp, 2, modelSpec{name: sp.name, version: res.version, signature: res.signature})
 	return resp, nil
 }
 
@@ -487,18 +441,18 @@ func (s *Server) grpcMetadata(ctx context.Context, in []byte) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, grpcStatus(err)
+		return nil, s.grpcStatus(err)
 	}
 	if !wantSigs {
-		return nil, grpcStatus(fmt.Errorf("%w: metadata_field must list signature_def", restjson.ErrBadRequest))
+		return nil, s.grpcStatus(fmt.Errorf("%w: metadata_field must list signature_def", restjson.ErrBadRequest))
 	}
 	v, release, err := s.reg.acquire(sp.name, sp.version)
 	if err != nil {
-		return nil, grpcStatus(err)
+		return nil, s.grpcStatus(err)
 	}
 	defer release()
 	var sigMap []byte
-	for _, sig := range v.model.Signatures() {
+	for _, sig := range v.run.signatures() {
 		def := &corepb.SignatureDef{Inputs: map[string]*corepb.TensorInfo{}, Outputs: map[string]*corepb.TensorInfo{}, MethodName: sig.Method}
 		for _, part := range []struct {
 			from []savedmodels.TensorInfo
@@ -516,7 +470,7 @@ func (s *Server) grpcMetadata(ctx context.Context, in []byte) ([]byte, error) {
 		}
 		b, err := proto.Marshal(def)
 		if err != nil {
-			return nil, grpcStatus(err)
+			return nil, s.grpcStatus(err)
 		}
 		sigMap = appendEntry(sigMap, 1, sig.Key, b)
 	}

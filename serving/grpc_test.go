@@ -99,7 +99,7 @@ func TestTensorFromProto(t *testing.T) {
 		{"dtype", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_HALF, TensorShape: dims}, nil, "does not take"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			x, err := tensorFromProto("x", enc(c.tp))
+			x, err := fromProto("x", enc(c.tp))
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, restjson.ErrBadRequest) {
 					t.Fatalf("got %v, want %q", err, c.err)
@@ -109,18 +109,40 @@ func TestTensorFromProto(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _ := x.Float64sAny()
+			got := float64s(t, x)
 			same(t, c.name, got, c.want)
 			back, err := tensorToProto(x)
 			if err != nil {
 				t.Fatal(err)
 			}
-			y, err := tensorFromProto("x", back)
+			y, err := fromProto("x", back)
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, _ := y.Float64sAny()
+			again := float64s(t, y)
 			same(t, c.name+" round trip", again, c.want)
 		})
 	}
+}
+
+// fromProto decodes a TensorProto as grpcPredict does, without a budget.
+func fromProto(name string, raw []byte) (Tensor, error) {
+	tp, dt, dims, err := protoHeader(name, raw)
+	if err != nil {
+		return Tensor{}, err
+	}
+	return tensorFromProto(name, tp, dt, dims)
+}
+
+func float64s(t *testing.T, x Tensor) []float64 {
+	t.Helper()
+	tt, err := x.toTF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tt.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

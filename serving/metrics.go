@@ -11,6 +11,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	inflight     prometheus.Gauge
 	loadFailures *prometheus.CounterVec
+	workerExits  *prometheus.CounterVec
 	batches      *prometheus.CounterVec
 	batchRows    *prometheus.HistogramVec
 }
@@ -31,6 +32,9 @@ func newMetrics() *metrics {
 		loadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gotf_serving_model_load_failures_total", Help: "Model versions that failed to load.",
 		}, []string{"model"}),
+		workerExits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotf_serving_worker_exits_total", Help: "Worker processes that ended unasked, by model group.",
+		}, []string{"group"}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gotf_serving_batches_total", Help: "Session runs made by the batcher.",
 		}, []string{"model"}),
@@ -39,7 +43,24 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures, m.batches, m.batchRows,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures, m.workerExits, m.batches, m.batchRows,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// unknownModel is the label of every request for a model name the server
+// does not serve: labels come only from the configuration, so clients
+// cannot grow the metrics by inventing names.
+const unknownModel = "_unknown"
+
+// declare creates the series of the configured models up front.
+func (m *metrics) declare(models []ModelConfig) {
+	for _, c := range models {
+		m.loadFailures.WithLabelValues(c.Name)
+		group := c.Group
+		if group == "" {
+			group = c.Name
+		}
+		m.workerExits.WithLabelValues(group)
+	}
 }

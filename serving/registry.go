@@ -25,18 +25,26 @@ var (
 type version struct {
 	n        int64
 	dir      string
-	model    *savedmodels.Model
-	batch    *batcher // nil without batching
+	run      runner
 	inflight sync.WaitGroup
 }
 
 // unload closes the version once its requests are done.
 func (v *version) unload() error {
 	v.inflight.Wait()
-	if v.batch != nil {
-		v.batch.stop()
+	return v.run.close()
+}
+
+// signature returns the version's signature key.
+func (v *version) signature(key string) (*savedmodels.Signature, error) {
+	var keys []string
+	for _, s := range v.run.signatures() {
+		if s.Key == key {
+			return s, nil
+		}
+		keys = append(keys, s.Key)
 	}
-	return v.model.Close()
+	return nil, fmt.Errorf("%w: %q (the model has %q)", savedmodels.ErrSignatureNotFound, key, keys)
 }
 
 // failure remembers a version that did not load, until its folder changes.
@@ -49,6 +57,7 @@ type failure struct {
 type servable struct {
 	name   string
 	base   string
+	group  string
 	pinned int64 // serve only this version when > 0
 
 	mu       sync.RWMutex
@@ -62,6 +71,10 @@ type ModelConfig struct {
 	BasePath string
 	// Version pins the served version (0: the newest).
 	Version int64
+	// Group names the worker process the model runs in under process
+	// isolation; models of one group share a process (default: the
+	// model's own name, one process per model).
+	Group string
 }
 
 // registry holds every model.
@@ -69,13 +82,15 @@ type registry struct {
 	log    *slog.Logger
 	models map[string]*servable
 	m      *metrics
-	// Batching: merge up to batchRows rows, waiting at most batchWait.
-	batchRows int
-	batchWait time.Duration
+	load   loader
+	opts   loadOptions // dir is set per version
+	// scanning serialises scans: a scan still running when the next is
+	// due (a slow load) is not started twice.
+	scanning sync.Mutex
 }
 
-func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics) (*registry, error) {
-	r := &registry{log: log, models: map[string]*servable{}, m: m}
+func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, opts loadOptions) (*registry, error) {
+	r := &registry{log: log, models: map[string]*servable{}, m: m, load: ld, opts: opts}
 	for _, c := range cfgs {
 		if c.Name == "" || c.BasePath == "" {
 			return nil, fmt.Errorf("serving: a model needs a name and a base path, got %+v", c)
@@ -86,17 +101,32 @@ func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics) (*registry, e
 		if st, err := os.Stat(c.BasePath); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("serving: model %q: base path %q is not a folder", c.Name, c.BasePath)
 		}
-		r.models[c.Name] = &servable{name: c.Name, base: c.BasePath, pinned: c.Version,
+		group := c.Group
+		if group == "" {
+			group = c.Name
+		}
+		r.models[c.Name] = &servable{name: c.Name, base: c.BasePath, group: group, pinned: c.Version,
 			versions: map[int64]*version{}, failed: map[int64]failure{}}
 	}
 	return r, nil
 }
 
-// scan loads the version each model should serve and unloads the others.
+// scan loads the version each model should serve and unloads the others,
+// every model at once; each load has its own deadline.
 func (r *registry) scan() {
-	for _, s := range r.models {
-		s.scan(r)
+	if !r.scanning.TryLock() {
+		return
 	}
+	defer r.scanning.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range r.models {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.scan(r)
+		}()
+	}
+	wg.Wait()
 }
 
 // available lists the numeric version folders, newest first.
@@ -127,6 +157,18 @@ func (s *servable) scan(r *registry) {
 		log.Error("scan model folder", "model", s.name, "path", s.base, "err", err)
 		return
 	}
+	// Failures of versions whose folders are gone are forgotten.
+	present := map[int64]bool{}
+	for _, n := range avail {
+		present[n] = true
+	}
+	s.mu.Lock()
+	for n := range s.failed {
+		if !present[n] {
+			delete(s.failed, n)
+		}
+	}
+	s.mu.Unlock()
 	// The version to serve: the pinned one, or the newest that loads.
 	var want int64
 	for _, n := range avail {
@@ -150,7 +192,9 @@ func (s *servable) scan(r *registry) {
 			continue // still the folder that failed; try an older one
 		}
 		start := time.Now()
-		model, err := savedmodels.Load(dir)
+		o := r.opts
+		o.dir = dir
+		run, err := r.load.load(s.group, o, s.name)
 		if err != nil {
 			log.Error("load version", "model", s.name, "version", n, "err", err)
 			s.mu.Lock()
@@ -160,10 +204,7 @@ func (s *servable) scan(r *registry) {
 			continue
 		}
 		log.Info("loaded version", "model", s.name, "version", n, "seconds", time.Since(start).Seconds())
-		v := &version{n: n, dir: dir, model: model}
-		if r.batchRows > 1 {
-			v.batch = newBatcher(s.name, model, r.batchRows, r.batchWait, m)
-		}
+		v := &version{n: n, dir: dir, run: run}
 		s.mu.Lock()
 		s.versions[n] = v
 		delete(s.failed, n)
@@ -193,6 +234,15 @@ func (s *servable) scan(r *registry) {
 			log.Info("unloaded version", "model", s.name, "version", v.n)
 		}(v)
 	}
+}
+
+// label is the metrics label for a model name: the name if configured,
+// else unknownModel.
+func (r *registry) label(name string) string {
+	if _, ok := r.models[name]; ok {
+		return name
+	}
+	return unknownModel
 }
 
 // acquire returns a loaded version (the served one when n is 0) and a
@@ -238,7 +288,11 @@ func (r *registry) status(name string) ([]versionStatus, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []versionStatus
-	for n := range s.versions {
+	for n, v := range s.versions {
+		if err := v.run.down(); err != nil {
+			out = append(out, versionStatus{n: n, state: "LOADING", err: err})
+			continue
+		}
 		out = append(out, versionStatus{n: n, state: "AVAILABLE"})
 	}
 	for n, f := range s.failed {
@@ -272,4 +326,5 @@ func (r *registry) close() {
 			v.unload()
 		}
 	}
+	r.load.close()
 }

@@ -1,13 +1,13 @@
 package serving
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,18 +20,41 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// Config configures a Server.
+// Config configures a Server. The zero value of each field means the
+// default given beside it.
 type Config struct {
 	Models []ModelConfig
-	// MaxBodyBytes bounds a request body (0: 16 MiB); larger ones get 413.
+	// Isolation says where models run (default IsolationProcess: a worker
+	// process per model, or per ModelConfig.Group).
+	Isolation Isolation
+	// WorkerCommand starts a worker process (default: this executable,
+	// which must call RunWorkerIfChild first thing in main).
+	WorkerCommand []string
+	// WorkerMemoryBytes caps each worker's address space (RLIMIT_AS; 0:
+	// no cap beyond the server's own).
+	WorkerMemoryBytes uint64
+	// LoadTimeout bounds loading and warming up one version (0: 2 min).
+	LoadTimeout time.Duration
+	// MaxBodyBytes bounds a request body or gRPC message (0: 16 MiB);
+	// larger ones get 413 (RESOURCE_EXHAUSTED over gRPC).
 	MaxBodyBytes int64
 	// MaxInFlight bounds predict requests running at once (0: 64); more
 	// get 429.
 	MaxInFlight int
-	// Timeout is each predict request's deadline (0: 30 s); past it, 504.
+	// Timeout is each predict's deadline (0: 30 s); TensorFlow cancels a
+	// run past it and the request gets 504.
 	Timeout time.Duration
 	// MaxElements bounds the elements of one request's inputs (0: 1<<24).
 	MaxElements int
+	// MaxInputBytes bounds the memory one request's inputs take once
+	// decoded (0: 64 MiB).
+	MaxInputBytes int64
+	// MaxResponseBytes bounds the outputs of one response (0: 64 MiB);
+	// past it the request gets 413 instead of a giant body.
+	MaxResponseBytes int64
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) whose
+	// cross-site requests may predict; "*" allows every origin.
+	AllowedOrigins []string
 	// Poll is how often the model folders are rescanned (0: 2 s; <0: never).
 	Poll time.Duration
 	// BatchRows > 1 turns on server-side batching: concurrent requests for
@@ -40,6 +63,39 @@ type Config struct {
 	BatchRows int
 	BatchWait time.Duration
 	Logger    *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	setDefault(&c.MaxBodyBytes, 16<<20)
+	setDefault(&c.MaxInFlight, 64)
+	setDefault(&c.Timeout, 30*time.Second)
+	setDefault(&c.LoadTimeout, 2*time.Minute)
+	setDefault(&c.MaxElements, 1<<24)
+	setDefault(&c.MaxInputBytes, 64<<20)
+	setDefault(&c.MaxResponseBytes, 64<<20)
+	setDefault(&c.BatchWait, time.Millisecond)
+	if c.Poll == 0 {
+		c.Poll = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Isolation == "" {
+		c.Isolation = IsolationProcess
+	}
+	if c.Isolation != IsolationProcess && c.Isolation != IsolationNone {
+		return fmt.Errorf("serving: isolation %q: want %q or %q", c.Isolation, IsolationProcess, IsolationNone)
+	}
+	if len(c.Models) == 0 {
+		return errors.New("serving: no models configured")
+	}
+	return nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Server serves the models. It is an http.Handler; Close stops it.
@@ -58,34 +114,27 @@ type Server struct {
 // New loads the models (a version that fails to load is reported, and an
 // older one served) and starts watching their folders.
 func New(cfg Config) (*Server, error) {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 16 << 20
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 64
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.Poll == 0 {
-		cfg.Poll = 2 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if len(cfg.Models) == 0 {
-		return nil, errors.New("serving: no models configured")
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, m: newMetrics(), log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if cfg.BatchWait <= 0 {
-		cfg.BatchWait = time.Millisecond
+	var ld loader = &inProcess{timeout: cfg.LoadTimeout, m: s.m}
+	if cfg.Isolation == IsolationProcess {
+		ld = &processes{
+			opts: procOptions{command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger,
+				maxFrame: int(min(cfg.MaxResponseBytes+cfg.MaxBodyBytes+(1<<20), 1<<31-1-frameHeader))},
+			loadTimeout: cfg.LoadTimeout, runTimeout: cfg.Timeout, log: cfg.Logger, m: s.m,
+			groups: map[string]*workerGroup{},
+		}
 	}
 	var err error
-	if s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m); err != nil {
+	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
+		runTimeout: cfg.Timeout, batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true})
+	if err != nil {
 		return nil, err
 	}
-	s.reg.batchRows, s.reg.batchWait = cfg.BatchRows, cfg.BatchWait
+	s.m.declare(cfg.Models)
 	s.reg.scan()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/models/", s.models)
@@ -141,6 +190,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "not every model has a loaded version")
 		return
 	}
+	if len(s.slots) == cap(s.slots) {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("all %d request slots are busy", cap(s.slots)))
+		return
+	}
 	w.Write([]byte("ok\n"))
 }
 
@@ -150,28 +203,19 @@ func writeJSON(w http.ResponseWriter, code int, body []byte) {
 	w.Write(body)
 }
 
+// fail answers an error, its message scrubbed of file-system paths.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := codeOf(err)
+	if code == 499 {
+		return // nobody is listening
+	}
+	s.log.Debug("request failed", "code", code, "err", err)
+	writeError(w, code, s.reg.scrub(err.Error()))
+}
+
 func writeError(w http.ResponseWriter, code int, msg string) {
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	writeJSON(w, code, b)
-}
-
-// codeOf maps an error to TF Serving's HTTP status.
-func codeOf(err error) int {
-	switch {
-	case errors.Is(err, ErrModelNotFound), errors.Is(err, ErrVersionNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrNotReady):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, restjson.ErrBadRequest), errors.Is(err, savedmodels.ErrBadInput), errors.Is(err, savedmodels.ErrSignatureNotFound):
-		return http.StatusBadRequest
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errBusy):
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
 }
 
 // route splits /v1/models/NAME[/versions/N][:verb | /metadata].
@@ -215,7 +259,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	case action == "metadata" && r.Method == http.MethodGet:
 		s.metadata(w, name, version)
 	case action == "predict" && r.Method == http.MethodPost:
-		s.predict(w, r, name, version)
+		s.restPredict(w, r, name, version)
 	case action == "predict" || action == "metadata" || action == "":
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here", r.Method))
 	default:
@@ -226,7 +270,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 func (s *Server) modelStatus(w http.ResponseWriter, name string, version int64) {
 	st, err := s.reg.status(name)
 	if err != nil {
-		writeError(w, codeOf(err), err.Error())
+		s.fail(w, err)
 		return
 	}
 	type statusJSON struct {
@@ -245,7 +289,7 @@ func (s *Server) modelStatus(w http.ResponseWriter, name string, version int64) 
 		e := statusJSON{Version: strconv.FormatInt(v.n, 10), State: v.state}
 		e.Status.ErrorCode = "OK"
 		if v.err != nil {
-			e.Status.ErrorCode, e.Status.ErrorMessage = "UNKNOWN", v.err.Error()
+			e.Status.ErrorCode, e.Status.ErrorMessage = "UNKNOWN", s.reg.scrub(v.err.Error())
 		}
 		out = append(out, e)
 	}
@@ -281,12 +325,12 @@ func tensorInfoJSON(t savedmodels.TensorInfo) map[string]any {
 func (s *Server) metadata(w http.ResponseWriter, name string, version int64) {
 	v, release, err := s.reg.acquire(name, version)
 	if err != nil {
-		writeError(w, codeOf(err), err.Error())
+		s.fail(w, err)
 		return
 	}
 	defer release()
 	sigs := map[string]any{}
-	for _, sig := range v.model.Signatures() {
+	for _, sig := range v.run.signatures() {
 		ins, outs := map[string]any{}, map[string]any{}
 		for _, t := range sig.Inputs {
 			ins[t.Name] = tensorInfoJSON(t)
@@ -303,158 +347,75 @@ func (s *Server) metadata(w http.ResponseWriter, name string, version int64) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, version int64) {
-	start := time.Now()
-	code := http.StatusOK
-	defer func() {
-		s.m.requests.WithLabelValues(name, "predict", strconv.Itoa(code)).Inc()
-		s.m.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	}()
-	fail := func(err error) {
-		code = codeOf(err)
-		writeError(w, code, err.Error())
-		s.log.Debug("predict failed", "model", name, "code", code, "err", err)
-	}
-	if !s.takeSlot() {
-		fail(errOverloaded(s.cfg.MaxInFlight))
+// restPredict is the REST transport of predict: it reads the body (before
+// taking a slot, so a slow client holds no slot), decodes it against the
+// signature and encodes the result.
+func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string, version int64) {
+	env, err := s.readREST(w, r)
+	if err != nil {
+		s.count(name, "predict", time.Now(), &err)
+		s.fail(w, err)
 		return
 	}
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			<-s.slots
-		}
-	}()
-	s.m.inflight.Inc()
-	defer s.m.inflight.Dec()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var columnar bool
+	res, err := s.predict(r.Context(), &predictCall{
+		api: "predict", model: name, version: version, signature: env.Signature,
+		decode: func(sig *savedmodels.Signature, b *budget) (map[string]Tensor, error) {
+			ins, err := inputsOf(sig)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
+			}
+			// The JSON decoder checks names, ranks and dimensions as it
+			// goes, within the element limit; the body bounds the rest.
+			req, err := env.Decode(ins, restjson.Limits{MaxElements: int(b.maxElements)})
+			if err != nil {
+				return nil, err
+			}
+			columnar = req.Columnar
+			out := make(map[string]Tensor, len(req.Inputs))
+			for _, in := range sig.Inputs {
+				a := req.Inputs[in.Name]
+				if err := b.admit(sig, in.Name, in.DType, a.Shape); err != nil {
+					return nil, err
+				}
+				if out[in.Name], err = fromArray(a, in.DType); err != nil {
+					return nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
+				}
+			}
+			return out, nil
+		},
+	})
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes))
-			return
-		}
-		fail(fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err))
+		s.fail(w, err)
 		return
 	}
-	v, release, err := s.reg.acquire(name, version)
+	resp, err := encodeREST(res.outputs, columnar)
 	if err != nil {
-		fail(err)
-		return
-	}
-	defer func() {
-		if !handedOff {
-			release()
-		}
-	}()
-	key, req, feeds, err := decodeREST(v, body, s.cfg.MaxElements)
-	if err != nil {
-		fail(err)
-		return
-	}
-	handedOff = true
-	out, err := s.execute(r.Context(), v, key, feeds, func() { release(); <-s.slots })
-	if err != nil {
-		fail(err)
-		return
-	}
-	resp, err := encodeREST(out, req.Columnar)
-	if err != nil {
-		fail(err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-var (
-	errTooLarge = errors.New("request too large")
-	errBusy     = errors.New("overloaded")
-)
-
-func errOverloaded(n int) error {
-	return fmt.Errorf("%w: too many requests in flight (%d)", errBusy, n)
-}
-
-// takeSlot claims one of the MaxInFlight slots, or reports that none is free.
-func (s *Server) takeSlot() bool {
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	default:
-		return false
+// readREST checks the request's origin, reads its body within the limit
+// and splits the JSON envelope.
+func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Envelope, error) {
+	if err := s.checkOrigin(r); err != nil {
+		return nil, err
 	}
-}
-
-// decodeREST reads a REST body against the version's signature.
-func decodeREST(v *version, body []byte, maxElements int) (string, *restjson.Request, map[string]*tfwrap.Tensor, error) {
-	env, err := restjson.Parse(body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		return "", nil, nil, err
-	}
-	key := env.Signature
-	if key == "" {
-		key = savedmodels.DefaultSignature
-	}
-	sig, err := v.model.Signature(key)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	ins, err := inputsOf(sig)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
-	}
-	req, err := env.Decode(ins, restjson.Limits{MaxElements: maxElements})
-	if err != nil {
-		return "", nil, nil, err
-	}
-	feeds := map[string]*tfwrap.Tensor{}
-	for _, in := range sig.Inputs {
-		if feeds[in.Name], err = toTensor(req.Inputs[in.Name], in.DType); err != nil {
-			return "", nil, nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
 		}
+		return nil, fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err)
 	}
-	return key, req, feeds, nil
-}
-
-// execute runs signature key on feeds within the request's deadline (and
-// through the batcher when there is one). finish is called exactly once,
-// when TensorFlow is done: at once, or later if the deadline passed first
-// (the run cannot be interrupted, so it keeps its slot until then).
-func (s *Server) execute(ctx context.Context, v *version, key string, feeds map[string]*tfwrap.Tensor, finish func()) (map[string]*tfwrap.Tensor, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	type result struct {
-		out map[string]*tfwrap.Tensor
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		if sig, err := v.model.Signature(key); err == nil && v.batch != nil && batchable(sig) {
-			out, err := v.batch.predict(key, feeds)
-			ch <- result{out, err}
-			return
-		}
-		out, err := v.model.Predict(key, feeds)
-		ch <- result{out, err}
-	}()
-	select {
-	case res := <-ch:
-		finish()
-		return res.out, res.err
-	case <-ctx.Done():
-		go func() {
-			<-ch
-			finish()
-		}()
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: the model did not answer within %v", context.DeadlineExceeded, s.cfg.Timeout)
-	}
+	return restjson.Parse(body)
 }
 
 // encodeREST writes outputs in the request's format.
-func encodeREST(out map[string]*tfwrap.Tensor, columnar bool) ([]byte, error) {
+func encodeREST(out map[string]Tensor, columnar bool) ([]byte, error) {
 	outs := make([]restjson.Output, 0, len(out))
 	for _, n := range sortedKeys(out) {
 		o, err := toOutput(n, out[n])
@@ -471,4 +432,28 @@ func encodeREST(out map[string]*tfwrap.Tensor, columnar bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", restjson.ErrBadRequest, err)
 	}
 	return b, nil
+}
+
+// checkOrigin refuses a browser's cross-site request (CSRF: a page on
+// another site posting to a server on the user's network) unless its
+// origin is allowed. Clients that are not browsers send neither header.
+func (s *Server) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	site := r.Header.Get("Sec-Fetch-Site")
+	cross := site == "cross-site" || site == "same-site"
+	if origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || origin == "null" || !strings.EqualFold(u.Host, r.Host) {
+			cross = true
+		}
+	}
+	if !cross {
+		return nil
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if a == "*" || (origin != "" && strings.EqualFold(a, origin)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: cross-site request from origin %q refused (allow it with --allowed_origins)", errForbidden, origin)
 }

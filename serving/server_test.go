@@ -319,7 +319,8 @@ func TestConfigErrors(t *testing.T) {
 func TestBatching(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "clf")
 	m := export(t, base, 1, 3)
-	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, BatchRows: 8, BatchWait: 50 * time.Millisecond})
+	// In process: the batcher's metrics are the server's own.
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Isolation: IsolationNone, BatchRows: 8, BatchWait: 50 * time.Millisecond})
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 16; i++ {

@@ -44,6 +44,10 @@ func (d DType) Valid() bool { _, ok := toTF[d]; return ok }
 // IsFloat reports whether d is a floating-point type.
 func (d DType) IsFloat() bool { return d == Float32 || d == Float64 }
 
+// ByteSize is the size of one element of a numeric or bool dtype (0 for
+// strings).
+func (d DType) ByteSize() int { return d.size() }
+
 func (d DType) size() int {
 	switch d {
 	case Float32, Int32:

@@ -41,6 +41,12 @@ type SavedModel struct {
 // when none are given). A missing folder, a missing or truncated
 // saved_model.pb, missing variables or an unknown tag give an error.
 func LoadSavedModel(dir string, tags ...string) (*SavedModel, error) {
+	return LoadSavedModelWith(dir, tags)
+}
+
+// LoadSavedModelWith is LoadSavedModel with session options (a run
+// timeout, thread counts) for the model's Session.
+func LoadSavedModelWith(dir string, tags []string, opts ...SessionOption) (*SavedModel, error) {
 	if len(tags) == 0 {
 		tags = []string{"serve"}
 	}
@@ -53,7 +59,11 @@ func LoadSavedModel(dir string, tags ...string) (*SavedModel, error) {
 			return nil, fmt.Errorf("tfwrap: load saved model: %q holds no saved_model.pb", dir)
 		}
 	}
-	m, err := tf.LoadSavedModel(dir, tags, nil)
+	cfg, err := sessionConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := tf.LoadSavedModel(dir, tags, &tf.SessionOptions{Config: cfg})
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: load saved model %q with tags %v: %v", dir, tags, err)
 	}

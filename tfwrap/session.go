@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
+	"time"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -47,12 +49,19 @@ func WithSoftPlacement(on bool) SessionOption {
 	return func(c *corepb.ConfigProto) { c.AllowSoftPlacement = on }
 }
 
-// NewSession starts a session on g. It returns the graph's recorded
-// building error, if any, instead of a session.
-func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
-	if err := g.Err(); err != nil {
-		return nil, err
+// WithRunTimeout bounds every Run of the session: TensorFlow cancels a run
+// still going after d and returns DEADLINE_EXCEEDED (ConfigProto's
+// operation_timeout_in_ms). 0 means no bound.
+func WithRunTimeout(d time.Duration) SessionOption {
+	return func(c *corepb.ConfigProto) {
+		if d > 0 {
+			c.OperationTimeoutInMs = max(1, d.Milliseconds())
+		}
 	}
+}
+
+// sessionConfig serializes the options as a ConfigProto.
+func sessionConfig(opts []SessionOption) ([]byte, error) {
 	cfg := &corepb.ConfigProto{}
 	for _, o := range opts {
 		o(cfg)
@@ -60,6 +69,19 @@ func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
 	raw, err := proto.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: session config: %w", err)
+	}
+	return raw, nil
+}
+
+// NewSession starts a session on g. It returns the graph's recorded
+// building error, if any, instead of a session.
+func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	raw, err := sessionConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	s, err := tf.NewSession(g.st.g, &tf.SessionOptions{Config: raw})
 	if err != nil {
@@ -170,7 +192,7 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 	res, err := s.s.Run(tfFeeds, tfFetches, tfTargets)
 	runtime.KeepAlive(feeds)
 	if err != nil {
-		return nil, fmt.Errorf("tfwrap: run: %w", err)
+		return nil, fmt.Errorf("tfwrap: run: %w", classifyRunError(err))
 	}
 	out := make([]*Tensor, len(res))
 	for i, r := range res {
@@ -179,6 +201,26 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 		}
 	}
 	return out, nil
+}
+
+// Errors a Run may end with, for errors.Is. The bindings do not expose
+// TensorFlow's status codes, so they are recognised by TensorFlow's words.
+var (
+	// ErrRunTimeout: the run outlasted WithRunTimeout and was cancelled.
+	ErrRunTimeout = errors.New("tfwrap: the run exceeded its timeout and was cancelled")
+	// ErrOutOfMemory: a kernel could not allocate a tensor.
+	ErrOutOfMemory = errors.New("tfwrap: out of memory")
+)
+
+func classifyRunError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Timed out waiting for notification"):
+		return fmt.Errorf("%w: %v", ErrRunTimeout, err)
+	case strings.Contains(msg, "OOM when allocating"):
+		return fmt.Errorf("%w: %v", ErrOutOfMemory, err)
+	}
+	return err
 }
 
 // Eval computes one Output.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -127,6 +128,27 @@ func asBytes[T Elem](data []T) []byte {
 	var z T
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*int(unsafe.Sizeof(z)))
 }
+
+// TensorFromBytes makes a numeric or bool tensor from its elements'
+// little-endian bytes in row-major order (the layout of a TensorProto's
+// tensor_content); len(raw) must be the shape's size in bytes.
+func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
+	if dt == String || dt.size() == 0 {
+		return nil, fmt.Errorf("tfwrap: TensorFromBytes takes a numeric or bool dtype, not %v", dt)
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	if int64(len(raw)) != n*int64(dt.size()) {
+		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.size()))
+	}
+	return fromBytes(dt, slices.Clone(dims), raw)
+}
+
+// Bytes returns a copy of a numeric or bool tensor's elements as
+// little-endian bytes in row-major order.
+func (t *Tensor) Bytes() ([]byte, error) { return t.raw() }
 
 func fromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
 	t, err := tf.ReadTensor(dt.tf(), dims, bytes.NewReader(raw))

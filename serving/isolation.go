@@ -1,0 +1,368 @@
+package serving
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tfgo-project/gotf/savedmodels"
+)
+
+// Isolation says where models run.
+type Isolation string
+
+const (
+	// IsolationProcess runs each model (or group of models) in a worker
+	// process of its own, so that a TensorFlow abort costs that worker,
+	// not the server. The default.
+	IsolationProcess Isolation = "process"
+	// IsolationNone runs models inside the server's process: a little
+	// faster, for embedding and benchmarks, but a model that aborts takes
+	// the server down with it.
+	IsolationNone Isolation = "none"
+)
+
+// loader loads versions where they will run.
+type loader interface {
+	load(group string, o loadOptions, model string) (runner, error)
+	close()
+}
+
+// inProcess loads versions into this process, with a deadline: a load
+// still going past it is reported as failed and closed when it ends.
+type inProcess struct {
+	timeout time.Duration
+	m       *metrics
+}
+
+func (l *inProcess) load(_ string, o loadOptions, model string) (runner, error) {
+	type res struct {
+		r   *localRunner
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		r, err := loadLocal(o, model, l.m)
+		ch <- res{r, err}
+	}()
+	t := time.NewTimer(l.timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.r, r.err
+	case <-t.C:
+		go func() {
+			if r := <-ch; r.r != nil {
+				r.r.close()
+			}
+		}()
+		return nil, fmt.Errorf("%w: the version did not load within %v", errLoadTimeout, l.timeout)
+	}
+}
+
+func (l *inProcess) close() {}
+
+var errLoadTimeout = errors.New("load timed out")
+
+// processes runs every group of models in a worker process of its own.
+type processes struct {
+	opts        procOptions
+	loadTimeout time.Duration
+	runTimeout  time.Duration // a reply later than this (plus grace) means a wedged worker
+	log         *slog.Logger
+	m           *metrics
+
+	mu     sync.Mutex
+	groups map[string]*workerGroup
+	closed bool
+}
+
+func (ps *processes) group(name string) (*workerGroup, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return nil, errors.New("serving: closed")
+	}
+	g := ps.groups[name]
+	if g == nil {
+		g = &workerGroup{name: name, ps: ps, loaded: map[uint64]loadRequest{}}
+		ps.groups[name] = g
+	}
+	return g, nil
+}
+
+// load first loads and warms the version in a throwaway process with a
+// deadline; only if that process survives is the version loaded into its
+// group's worker.
+func (ps *processes) load(group string, o loadOptions, model string) (runner, error) {
+	o.warmup = true
+	req := loadRequest{opts: o, model: model}
+	if err := ps.probe(req); err != nil {
+		return nil, err
+	}
+	g, err := ps.group(group)
+	if err != nil {
+		return nil, err
+	}
+	return g.load(req)
+}
+
+func (ps *processes) probe(req loadRequest) error {
+	opts := ps.opts
+	opts.label = "probe:" + req.model
+	p, err := startProc(opts)
+	if err != nil {
+		return err
+	}
+	defer p.stop(time.Second)
+	_, err = p.call(msgLoad, req.body(0), time.Now().Add(ps.loadTimeout))
+	switch {
+	case errors.Is(err, errWedged):
+		return fmt.Errorf("%w: the version did not load (and warm up) within %v in a trial process", errLoadTimeout, ps.loadTimeout)
+	case errors.Is(err, ErrWorkerDied):
+		return fmt.Errorf("the version crashed its trial process while loading or warming up: %v", err)
+	}
+	return err
+}
+
+func (ps *processes) close() {
+	ps.mu.Lock()
+	ps.closed = true
+	groups := ps.groups
+	ps.mu.Unlock()
+	for _, g := range groups {
+		g.close()
+	}
+}
+
+// loadRequest is what a worker needs to load a version again after a
+// restart.
+type loadRequest struct {
+	opts  loadOptions
+	model string
+}
+
+func (r loadRequest) body(handle uint64) []byte {
+	var w wbuf
+	w.uv(handle)
+	w.str(r.opts.dir)
+	w.v(int64(r.opts.runTimeout))
+	w.v(int64(r.opts.batchRows))
+	w.v(int64(r.opts.batchWait))
+	if r.opts.warmup {
+		w.uv(1)
+	} else {
+		w.uv(0)
+	}
+	w.str(r.model)
+	return w.b
+}
+
+// workerGroup is one worker process and the versions loaded into it. When
+// the process dies, its requests fail with ErrWorkerDied, and it is
+// restarted with backoff and its versions loaded again.
+type workerGroup struct {
+	name string
+	ps   *processes
+
+	mu       sync.Mutex
+	p        *proc // nil while down
+	downErr  error
+	loaded   map[uint64]loadRequest
+	next     uint64
+	backoff  time.Duration
+	started  time.Time
+	closed   bool
+	starting bool
+}
+
+// ensure returns the running process, starting one if there is none and
+// no restart is pending.
+func (g *workerGroup) ensure() (*proc, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, errors.New("serving: closed")
+	}
+	if g.p != nil {
+		return g.p, nil
+	}
+	if g.starting {
+		return nil, fmt.Errorf("%w: model group %q's worker is restarting after: %v", ErrNotReady, g.name, g.downErr)
+	}
+	return g.startLocked()
+}
+
+func (g *workerGroup) startLocked() (*proc, error) {
+	opts := g.ps.opts
+	opts.label = g.name
+	p, err := startProc(opts)
+	if err != nil {
+		return nil, err
+	}
+	g.p, g.started, g.downErr = p, time.Now(), nil
+	go g.watch(p)
+	return p, nil
+}
+
+func (g *workerGroup) load(req loadRequest) (runner, error) {
+	p, err := g.ensure()
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.next++
+	h := g.next
+	g.mu.Unlock()
+	f, err := p.call(msgLoad, req.body(h), time.Now().Add(g.ps.loadTimeout))
+	if err != nil {
+		return nil, err
+	}
+	var sigs []*savedmodels.Signature
+	if err := json.Unmarshal(f.body, &sigs); err != nil {
+		return nil, fmt.Errorf("serving: worker sent bad signatures: %w", err)
+	}
+	g.mu.Lock()
+	g.loaded[h] = req
+	g.mu.Unlock()
+	return &remoteRunner{g: g, h: h, sigs: sigs}, nil
+}
+
+// watch waits for p to end and, unless the group is closing, restarts it.
+func (g *workerGroup) watch(p *proc) {
+	<-p.done
+	g.mu.Lock()
+	if g.p != p {
+		g.mu.Unlock()
+		return
+	}
+	g.p, g.downErr = nil, p.exitErr
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	if time.Since(g.started) > 30*time.Second {
+		g.backoff = 0
+	}
+	g.backoff = min(max(2*g.backoff, 100*time.Millisecond), 10*time.Second)
+	g.starting = true
+	wait := g.backoff
+	g.mu.Unlock()
+	g.ps.m.workerExits.WithLabelValues(g.name).Inc()
+	g.ps.log.Error("worker died; restarting", "group", g.name, "err", p.exitErr, "in", wait)
+	time.AfterFunc(wait, g.restart)
+}
+
+func (g *workerGroup) restart() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	p, err := g.startLocked()
+	loaded := make(map[uint64]loadRequest, len(g.loaded))
+	for h, r := range g.loaded {
+		loaded[h] = r
+	}
+	g.mu.Unlock()
+	if err != nil {
+		g.ps.log.Error("restart worker", "group", g.name, "err", err)
+		g.mu.Lock()
+		g.starting = false
+		g.mu.Unlock()
+		time.AfterFunc(g.backoff, g.restart)
+		return
+	}
+	for h, r := range loaded {
+		if _, err := p.call(msgLoad, r.body(h), time.Now().Add(g.ps.loadTimeout)); err != nil {
+			g.ps.log.Error("reload after restart", "group", g.name, "dir", r.opts.dir, "err", err)
+		}
+	}
+	g.mu.Lock()
+	g.starting = false
+	g.mu.Unlock()
+	g.ps.log.Info("worker restarted", "group", g.name, "versions", len(loaded))
+}
+
+// current returns the process serving now, or why there is none.
+func (g *workerGroup) current() (*proc, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.p == nil || g.starting {
+		why := g.downErr
+		if why == nil {
+			why = errors.New("not started")
+		}
+		return nil, fmt.Errorf("%w: the model's worker is restarting after: %v", ErrNotReady, why)
+	}
+	return g.p, nil
+}
+
+func (g *workerGroup) unload(h uint64) {
+	g.mu.Lock()
+	delete(g.loaded, h)
+	g.mu.Unlock()
+	if p, err := g.current(); err == nil {
+		var w wbuf
+		w.uv(h)
+		p.call(msgUnload, w.b, time.Now().Add(g.ps.loadTimeout))
+	}
+}
+
+func (g *workerGroup) close() {
+	g.mu.Lock()
+	g.closed = true
+	p := g.p
+	g.mu.Unlock()
+	if p != nil {
+		p.stop(5 * time.Second)
+	}
+}
+
+// remoteRunner is a version loaded into a worker process.
+type remoteRunner struct {
+	g    *workerGroup
+	h    uint64
+	sigs []*savedmodels.Signature
+}
+
+func (r *remoteRunner) signatures() []*savedmodels.Signature { return r.sigs }
+
+func (r *remoteRunner) down() error {
+	_, err := r.g.current()
+	return err
+}
+
+func (r *remoteRunner) predict(_ context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
+	p, err := r.g.current()
+	if err != nil {
+		return nil, err
+	}
+	var w wbuf
+	w.uv(r.h)
+	w.str(key)
+	w.tensors(in)
+	w.strs(filter)
+	w.v(maxOut)
+	// TensorFlow cancels a run at runTimeout; a worker silent for much
+	// longer than that is wedged and is killed.
+	f, err := p.call(msgPredict, w.b, time.Now().Add(r.g.ps.runTimeout+5*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	rb := rbuf{b: f.body}
+	out := rb.tensors()
+	if rb.err != nil {
+		return nil, fmt.Errorf("serving: worker sent a malformed reply: %w", rb.err)
+	}
+	return out, nil
+}
+
+func (r *remoteRunner) close() error {
+	r.g.unload(r.h)
+	return nil
+}

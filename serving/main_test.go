@@ -1,0 +1,13 @@
+package serving
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary double as the worker process that servers
+// under process isolation start (they run their own executable again).
+func TestMain(m *testing.M) {
+	RunWorkerIfChild()
+	os.Exit(m.Run())
+}

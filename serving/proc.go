@@ -1,0 +1,220 @@
+package serving
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrWorkerDied is the error of a request whose worker process ended
+// before answering (HTTP 503, gRPC UNAVAILABLE).
+var ErrWorkerDied = errors.New("the model's worker process died")
+
+// procOptions say how to start a worker process.
+type procOptions struct {
+	command  []string // the executable and its arguments; default: this one
+	memLimit uint64   // RLIMIT_AS of the worker in bytes; 0: inherited
+	maxFrame int      // the largest reply accepted
+	log      *slog.Logger
+	label    string // names the process in logs
+}
+
+// proc is one running worker process and the socket to it.
+type proc struct {
+	cmd  *exec.Cmd
+	conn net.Conn
+	log  *slog.Logger
+
+	wmu sync.Mutex // serialises writes
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan frame
+	exitErr error // why it ended, once done is closed
+
+	done   chan struct{}
+	tailMu sync.Mutex
+	tail   []string // the last lines it wrote to stderr
+}
+
+func startProc(o procOptions) (*proc, error) {
+	cmdline := o.command
+	if len(cmdline) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("serving: find own executable for a worker: %w", err)
+		}
+		cmdline = []string{exe}
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("serving: socketpair: %w", err)
+	}
+	parent, child := os.NewFile(uintptr(fds[0]), "ipc"), os.NewFile(uintptr(fds[1]), "ipc-child")
+	defer child.Close()
+	conn, err := net.FileConn(parent)
+	parent.Close()
+	if err != nil {
+		return nil, fmt.Errorf("serving: socket: %w", err)
+	}
+	cmd := exec.Command(cmdline[0], cmdline[1:]...)
+	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	cmd.ExtraFiles = []*os.File{child}
+	// The worker dies with the front end, and a terminal's ^C does not
+	// reach it directly: the front end decides when it stops.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("serving: start worker: %w", err)
+	}
+	p := &proc{cmd: cmd, conn: conn, log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
+		pending: map[uint64]chan frame{}, done: make(chan struct{})}
+	if o.memLimit > 0 {
+		lim := &unix.Rlimit{Cur: o.memLimit, Max: o.memLimit}
+		if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_AS, lim, nil); err != nil {
+			p.log.Warn("cannot cap the worker's memory", "err", err)
+		}
+	}
+	stderrDone := make(chan struct{})
+	go p.copyStderr(stderr, stderrDone)
+	go p.readLoop(o.maxFrame, stderrDone)
+	return p, nil
+}
+
+// copyStderr logs what the worker (TensorFlow, mostly) writes to stderr
+// and keeps the last lines for the report of its death.
+func (p *proc) copyStderr(r io.Reader, done chan struct{}) {
+	defer close(done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		p.log.Debug("worker stderr", "line", line)
+		p.tailMu.Lock()
+		p.tail = append(p.tail, line)
+		if len(p.tail) > 5 {
+			p.tail = p.tail[len(p.tail)-5:]
+		}
+		p.tailMu.Unlock()
+	}
+}
+
+// readLoop hands replies to their callers until the socket closes, then
+// reaps the process and fails what is still pending.
+func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
+	br := bufio.NewReaderSize(p.conn, 64<<10)
+	for {
+		f, err := readFrame(br, maxFrame)
+		if err != nil {
+			break
+		}
+		p.mu.Lock()
+		ch := p.pending[f.id]
+		delete(p.pending, f.id)
+		p.mu.Unlock()
+		if ch != nil {
+			ch <- f
+		}
+	}
+	p.conn.Close()
+	// The socket closes when the process dies; a process that closed it
+	// but lingers is killed.
+	t := time.AfterFunc(2*time.Second, func() { p.cmd.Process.Kill() })
+	select {
+	case <-stderrDone:
+	case <-time.After(2 * time.Second):
+	}
+	err := p.cmd.Wait()
+	t.Stop()
+	if err == nil {
+		err = errors.New("exited")
+	}
+	p.tailMu.Lock()
+	tail := strings.Join(p.tail, " | ")
+	p.tailMu.Unlock()
+	p.mu.Lock()
+	p.exitErr = fmt.Errorf("%w (%v)", ErrWorkerDied, err)
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	p.log.Warn("worker process ended", "status", err.Error(), "stderr_tail", tail)
+	for _, ch := range pending {
+		close(ch)
+	}
+	close(p.done)
+}
+
+// call sends one request and waits for its reply until deadline; past it
+// the worker is taken to be wedged and is killed.
+func (p *proc) call(typ byte, body []byte, deadline time.Time) (frame, error) {
+	ch := make(chan frame, 1)
+	p.mu.Lock()
+	if p.pending == nil {
+		err := p.exitErr
+		p.mu.Unlock()
+		return frame{}, err
+	}
+	p.nextID++
+	id := p.nextID
+	p.pending[id] = ch
+	p.mu.Unlock()
+	p.wmu.Lock()
+	p.conn.SetWriteDeadline(deadline)
+	_, err := p.conn.Write(appendFrame(nil, typ, id, body))
+	p.wmu.Unlock()
+	if err != nil {
+		p.kill()
+		<-p.done
+		return frame{}, p.exitErr
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			return frame{}, p.exitErr
+		}
+		if f.typ == msgErr {
+			return f, parseErr(f.body)
+		}
+		return f, nil
+	case <-t.C:
+		p.log.Error("worker did not answer in time; killing it", "deadline", deadline.Format(time.RFC3339Nano))
+		p.kill()
+		<-p.done
+		return frame{}, errWedged
+	}
+}
+
+var errWedged = fmt.Errorf("%w: the worker did not answer in time and was killed", errDeadline)
+
+// kill ends the process at once.
+func (p *proc) kill() { p.cmd.Process.Kill() }
+
+// stop closes the socket (the worker exits when it sees that) and kills
+// the worker if it has not gone within grace.
+func (p *proc) stop(grace time.Duration) {
+	p.conn.Close()
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.kill()
+		<-p.done
+	}
+}

@@ -1,0 +1,150 @@
+package serving
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tfgo-project/gotf/savedmodels"
+)
+
+// workerEnv marks a process started as a model worker; its socket to the
+// front end is file descriptor 3.
+const workerEnv = "GOTF_SERVING_WORKER"
+
+// RunWorkerIfChild makes this process a model worker and exits, when a
+// Server with process isolation started it as one; otherwise it returns at
+// once. Call it first thing in main (and in TestMain of tests that start
+// such servers): the front end starts workers by running its own
+// executable again.
+func RunWorkerIfChild() {
+	if os.Getenv(workerEnv) != "1" {
+		return
+	}
+	f := os.NewFile(3, "gotf-worker-socket")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gotf worker: no socket on fd 3:", err)
+		os.Exit(2)
+	}
+	serveWorker(conn)
+	os.Exit(0)
+}
+
+// worker is the model-running side of the channel.
+type worker struct {
+	conn   net.Conn
+	wmu    sync.Mutex
+	bw     *bufio.Writer
+	mu     sync.RWMutex
+	models map[uint64]*localRunner
+}
+
+// serveWorker answers the front end until the socket closes (the front
+// end asked it to stop, or died).
+func serveWorker(conn net.Conn) {
+	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	for {
+		f, err := readFrame(br, 1<<31-1-frameHeader)
+		if err != nil {
+			return
+		}
+		switch f.typ {
+		case msgLoad:
+			go w.load(f)
+		case msgUnload:
+			go w.unload(f)
+		case msgPredict:
+			go w.predict(f)
+		default:
+			w.reply(f.id, msgErr, errBody(fmt.Errorf("unknown message type %d", f.typ)))
+		}
+	}
+}
+
+func (w *worker) reply(id uint64, typ byte, body []byte) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.bw.Write(appendFrame(nil, typ, id, body))
+	w.bw.Flush()
+}
+
+func (w *worker) fail(id uint64, err error) { w.reply(id, msgErr, errBody(err)) }
+
+func (w *worker) load(f frame) {
+	r := rbuf{b: f.body}
+	h := r.uv()
+	o := loadOptions{dir: r.str(), runTimeout: time.Duration(r.v()), batchRows: int(r.v()),
+		batchWait: time.Duration(r.v()), warmup: r.uv() == 1}
+	name := r.str()
+	if r.err != nil {
+		w.fail(f.id, r.err)
+		return
+	}
+	l, err := loadLocal(o, name, newMetrics())
+	if err != nil {
+		w.fail(f.id, err)
+		return
+	}
+	sigs, err := json.Marshal(l.sigs)
+	if err != nil {
+		l.close()
+		w.fail(f.id, err)
+		return
+	}
+	w.mu.Lock()
+	if old := w.models[h]; old != nil {
+		go old.close()
+	}
+	w.models[h] = l
+	w.mu.Unlock()
+	w.reply(f.id, msgOK, sigs)
+}
+
+func (w *worker) unload(f frame) {
+	r := rbuf{b: f.body}
+	h := r.uv()
+	w.mu.Lock()
+	l := w.models[h]
+	delete(w.models, h)
+	w.mu.Unlock()
+	if l != nil {
+		l.close()
+	}
+	w.reply(f.id, msgOK, nil)
+}
+
+func (w *worker) predict(f frame) {
+	r := rbuf{b: f.body}
+	h := r.uv()
+	key := r.str()
+	in := r.tensors()
+	filter := r.strs()
+	maxOut := r.v()
+	if r.err != nil {
+		w.fail(f.id, fmt.Errorf("%w: %v", savedmodels.ErrBadInput, r.err))
+		return
+	}
+	w.mu.RLock()
+	l := w.models[h]
+	w.mu.RUnlock()
+	if l == nil {
+		w.fail(f.id, fmt.Errorf("%w: the worker has no model %d", ErrNotReady, h))
+		return
+	}
+	out, err := l.predict(context.Background(), key, in, filter, maxOut)
+	if err != nil {
+		w.fail(f.id, err)
+		return
+	}
+	var b wbuf
+	b.tensors(out)
+	w.reply(f.id, msgOK, b.b)
+}
