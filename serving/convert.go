@@ -25,4 +25,3 @@ func inputsOf(sig *savedmodels.Signature) ([]restjson.Input, error) {
 	}
 	return out, nil
 }
-

@@ -59,10 +59,10 @@ func readFrame(r io.Reader, max int) (frame, error) {
 // wbuf builds a payload.
 type wbuf struct{ b []byte }
 
-func (w *wbuf) uv(x uint64)   { w.b = binary.AppendUvarint(w.b, x) }
-func (w *wbuf) v(x int64)     { w.b = binary.AppendVarint(w.b, x) }
-func (w *wbuf) str(s string)  { w.uv(uint64(len(s))); w.b = append(w.b, s...) }
-func (w *wbuf) raw(p []byte)  { w.uv(uint64(len(p))); w.b = append(w.b, p...) }
+func (w *wbuf) uv(x uint64)  { w.b = binary.AppendUvarint(w.b, x) }
+func (w *wbuf) v(x int64)    { w.b = binary.AppendVarint(w.b, x) }
+func (w *wbuf) str(s string) { w.uv(uint64(len(s))); w.b = append(w.b, s...) }
+func (w *wbuf) raw(p []byte) { w.uv(uint64(len(p))); w.b = append(w.b, p...) }
 func (w *wbuf) strs(s []string) {
 	w.uv(uint64(len(s)))
 	for _, x := range s {
