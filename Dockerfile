@@ -37,4 +37,4 @@ RUN ldconfig
 COPY --from=build /out/serve /usr/local/bin/serve
 COPY --from=build /models /models
 EXPOSE 8500 8501
-ENTRYPOINT ["serve", "--models_dir=/models", "--port=8501", "--grpc_port=8500"]
+ENTRYPOINT ["serve", "--models_dir=/models", "--rest_api_port=8501", "--port=8500"]

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -106,8 +107,9 @@ type Server struct {
 	log     *slog.Logger
 	slots   chan struct{}
 	mux     *http.ServeMux
-	stop    chan struct{}
-	stopped sync.Once
+	stop     chan struct{}
+	stopped  sync.Once
+	draining atomic.Bool
 	done    chan struct{}
 }
 
@@ -169,6 +171,7 @@ func (s *Server) Rescan() { s.reg.scan() }
 // It is idempotent.
 func (s *Server) Close() error {
 	s.stopped.Do(func() {
+		s.beginShutdown()
 		close(s.stop)
 		<-s.done
 		s.reg.close()
@@ -179,12 +182,13 @@ func (s *Server) Close() error {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// beginShutdown makes /readyz answer 503 from now on.
+func (s *Server) beginShutdown() { s.draining.Store(true) }
+
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	select {
-	case <-s.stop:
+	if s.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
-	default:
 	}
 	if !s.reg.ready() {
 		writeError(w, http.StatusServiceUnavailable, "not every model has a loaded version")

@@ -102,7 +102,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 	if err != nil {
 		return err
 	}
-	srv := exec.Command(serveBin, "--host=127.0.0.1", "--port="+strconv.Itoa(port), "--models_dir="+modelsDir, "--max_in_flight=256", "--grpc_port=0",
+	srv := exec.Command(serveBin, "--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--models_dir="+modelsDir, "--max_in_flight=256", "--port=0",
 		"--batch_rows="+strconv.Itoa(batch))
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {

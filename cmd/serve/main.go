@@ -1,12 +1,21 @@
-// Command serve serves SavedModels over TF Serving's REST API.
+// Command serve serves SavedModels over TF Serving's REST and gRPC APIs.
 //
 //	serve --model_name=mnist --model_base_path=/models/mnist   # one model
 //	serve --models_dir=/models                                 # every BASE/NAME/VERSION
 //
 // Endpoints: GET /v1/models/NAME[/versions/N][/metadata],
-// POST /v1/models/NAME[/versions/N]:predict, /healthz, /readyz, /metrics.
+// POST /v1/models/NAME[/versions/N]:predict, /healthz, /readyz, /metrics;
+// gRPC tensorflow.serving.PredictionService (Predict, GetModelMetadata),
+// grpc.health.v1 and reflection.
+//
+// By default each model runs in a worker process of its own, which the
+// server restarts if TensorFlow aborts it (--isolation=process);
+// --isolation=none runs models inside the server. REST and gRPC listen on
+// every interface by default, as TF Serving does; behind a reverse proxy
+// on the same machine, bind them to 127.0.0.1.
+//
 // SIGTERM or SIGINT stops accepting, finishes the requests in flight and
-// exits 0.
+// exits 0; if they are not done within --shutdown_timeout it exits 1.
 package main
 
 import (
@@ -16,10 +25,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,17 +36,32 @@ import (
 )
 
 func main() {
-	port := flag.Int("port", 8501, "REST port (TF Serving's --rest_api_port)")
-	grpcPort := flag.Int("grpc_port", 8500, "gRPC PredictionService port (TF Serving's --port); 0 turns it off")
-	host := flag.String("host", "0.0.0.0", "address to listen on")
+	serving.RunWorkerIfChild() // this executable is also the model worker
+	port := flag.Int("port", 8500, "gRPC port (TF Serving's --port); 0 turns gRPC off")
+	restPort := flag.Int("rest_api_port", 8501, "REST port (TF Serving's --rest_api_port); 0 turns REST off")
+	restHost := flag.String("rest_api_host", "0.0.0.0", "address REST listens on (0.0.0.0: every interface; 127.0.0.1 behind a local proxy)")
+	grpcHost := flag.String("grpc_host", "0.0.0.0", "address gRPC listens on")
 	name := flag.String("model_name", "", "serve one model under this name...")
 	base := flag.String("model_base_path", "", "...from this folder of numbered versions")
 	dir := flag.String("models_dir", "", "or serve every subfolder NAME of this folder as a model")
-	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body")
+	isolation := flag.String("isolation", "process", "where models run: process (a worker process per model, restarted if it dies) or none (inside the server)")
+	workerMem := flag.Uint64("worker_memory_bytes", 0, "address-space cap of each worker process (0: none)")
+	loadTimeout := flag.Duration("load_timeout", 2*time.Minute, "deadline to load and warm up one model version")
+	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
+	maxElements := flag.Int("max_elements", 1<<24, "most elements one request's inputs may hold")
+	maxInput := flag.Int64("max_input_bytes", 64<<20, "most memory one request's decoded inputs may take")
+	maxResponse := flag.Int64("max_response_bytes", 64<<20, "most bytes of outputs one response may hold (413 past it)")
 	inflight := flag.Int("max_in_flight", 64, "predict requests served at once; more get 429")
-	timeout := flag.Duration("request_timeout", 30*time.Second, "deadline of each predict request (504 past it)")
+	timeout := flag.Duration("request_timeout", 30*time.Second, "deadline of each predict; TensorFlow cancels the run past it (504)")
+	readTimeout := flag.Duration("read_timeout", 30*time.Second, "deadline to read a whole request, body included")
+	idleTimeout := flag.Duration("idle_timeout", 60*time.Second, "keep-alive connections idle this long are closed")
+	maxConns := flag.Int("max_connections", 0, "open connections per transport (0: from the file-descriptor limit)")
+	shutdown := flag.Duration("shutdown_timeout", 0, "deadline to finish requests after SIGTERM (0: request_timeout + 5s); past it exit 1")
+	origins := flag.String("allowed_origins", "", "comma-separated browser origins allowed to call predict cross-site (* for any)")
+	cert := flag.String("ssl_cert_file", "", "PEM certificate: serve REST as HTTPS and gRPC over TLS")
+	key := flag.String("ssl_key_file", "", "PEM private key for --ssl_cert_file")
 	poll := flag.Duration("poll", 2*time.Second, "how often to look for new versions (negative: never)")
-	debug := flag.Bool("debug", false, "log every failed request")
+	debug := flag.Bool("debug", false, "log every failed request and the workers' stderr")
 	batchRows := flag.Int("batch_rows", 0, "merge concurrent requests into runs of up to this many rows (0 or 1: off)")
 	batchWait := flag.Duration("batch_wait", time.Millisecond, "how long a request waits for others to batch with")
 	flag.Parse()
@@ -46,16 +70,32 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *host, *port, *grpcPort, *name, *base, *dir, serving.Config{
-		MaxBodyBytes: *maxBody, MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
+	cfg := serving.Config{
+		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: *workerMem, LoadTimeout: *loadTimeout,
+		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse,
+		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait,
-	}); err != nil {
+	}
+	if *origins != "" {
+		cfg.AllowedOrigins = strings.Split(*origins, ",")
+	}
+	lc := serving.ListenConfig{
+		TLSCertFile: *cert, TLSKeyFile: *key, ReadTimeout: *readTimeout, IdleTimeout: *idleTimeout,
+		MaxConnections: *maxConns, ShutdownTimeout: *shutdown,
+	}
+	if *restPort > 0 {
+		lc.RESTAddr = net.JoinHostPort(*restHost, fmt.Sprint(*restPort))
+	}
+	if *port > 0 {
+		lc.GRPCAddr = net.JoinHostPort(*grpcHost, fmt.Sprint(*port))
+	}
+	if err := run(cfg, lc, *name, *base, *dir); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, host string, port, grpcPort int, name, base, dir string, cfg serving.Config) error {
+func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir string) error {
 	switch {
 	case name != "" && base != "":
 		cfg.Models = []serving.ModelConfig{{Name: name, BasePath: base}}
@@ -72,51 +112,11 @@ func run(log *slog.Logger, host string, port, grpcPort int, name, base, dir stri
 	default:
 		return errors.New("give --model_name and --model_base_path, or --models_dir")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	srv, err := serving.New(cfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", host, port))
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Info("serving REST", "addr", ln.Addr().String(), "models", len(cfg.Models))
-	var gs interface{ GracefulStop() }
-	if grpcPort > 0 {
-		gln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", host, grpcPort))
-		if err != nil {
-			hs.Close()
-			srv.Close()
-			return err
-		}
-		g := srv.NewGRPCServer()
-		gs = g
-		go func() { errc <- g.Serve(gln) }()
-		log.Info("serving gRPC", "addr", gln.Addr().String())
-	}
-	select {
-	case err := <-errc:
-		srv.Close()
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout+5*time.Second)
-	defer cancel()
-	err = hs.Shutdown(sctx)
-	if gs != nil {
-		gs.GracefulStop()
-	}
-	srv.Close()
-	if err != nil {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	return srv.Serve(ctx, lc)
 }

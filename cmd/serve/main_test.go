@@ -45,7 +45,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	cmd := exec.Command(bin, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--grpc_port=0", "--models_dir="+filepath.Join(dir, "models"))
+	cmd := exec.Command(bin, "--rest_api_host=127.0.0.1", fmt.Sprintf("--rest_api_port=%d", port), "--port=0", "--models_dir="+filepath.Join(dir, "models"))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

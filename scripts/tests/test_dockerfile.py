@@ -30,7 +30,7 @@ def test_versions_match_the_pins():
 def test_built_commands_exist():
     for cmd in re.findall(r"\./cmd/(\w+)", DOCKERFILE):
         assert (ROOT / "cmd" / cmd / "main.go").exists(), cmd
-    assert 'ENTRYPOINT ["serve", "--models_dir=/models", "--port=8501", "--grpc_port=8500"]' in DOCKERFILE
+    assert 'ENTRYPOINT ["serve", "--models_dir=/models", "--rest_api_port=8501", "--port=8500"]' in DOCKERFILE
     assert "EXPOSE 8500 8501" in DOCKERFILE
 
 
