@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
@@ -11,78 +12,47 @@ import (
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
+	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // The gRPC side implements TF Serving's tensorflow.serving.PredictionService
-// (Predict and GetModelMetadata) so that the official tensorflow-serving-api
-// client works unchanged. TF Serving's request and response messages have
-// no Go package here, so they are read and written field by field with
-// protowire, following TF Serving's .proto field numbers; tensors use the
-// TensorProto type the TF bindings ship.
+// (Predict and GetModelMetadata; Classify, Regress and MultiInference answer
+// UNIMPLEMENTED) on the messages and stubs generated in tfspb, so the
+// official tensorflow-serving-api client works unchanged. Beside it run the
+// standard gRPC health service and server reflection.
 
-// rawCodec hands message bytes to the handlers untouched.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return nil, fmt.Errorf("rawCodec: cannot marshal %T", v)
-	}
-	return *b, nil
+// predictionService is the tfspb.PredictionServiceServer of one Server. It
+// holds no state of its own and is safe for concurrent use.
+type predictionService struct {
+	tfspb.UnimplementedPredictionServiceServer
+	s *Server
 }
 
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("rawCodec: cannot unmarshal into %T", v)
-	}
-	*b = append((*b)[:0], data...)
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }
-
-// NewGRPCServer returns a gRPC server with the PredictionService of s.
+// NewGRPCServer returns a gRPC server with the PredictionService of s, the
+// standard health service (SERVING for "" and for the PredictionService)
+// and server reflection. The caller owns the returned server: it serves
+// and stops it.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	opts = append(opts, grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
+	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
 	g := grpc.NewServer(opts...)
-	handler := func(f func(context.Context, []byte) ([]byte, error)) grpc.MethodHandler {
-		return func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			var in []byte
-			if err := dec(&in); err != nil {
-				return nil, err
-			}
-			out, err := f(ctx, in)
-			if err != nil {
-				return nil, err
-			}
-			return &out, nil
-		}
-	}
-	g.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "tensorflow.serving.PredictionService",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{
-			{MethodName: "Predict", Handler: handler(s.grpcPredict)},
-			{MethodName: "GetModelMetadata", Handler: handler(s.grpcMetadata)},
-		},
-		Metadata: "tensorflow_serving/apis/prediction_service.proto",
-	}, s)
+	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(tfspb.PredictionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	reflection.Register(g)
 	return g
-}
-
-type modelSpec struct {
-	name      string
-	version   int64
-	signature string
 }
 
 // grpcStatus maps an error to a gRPC status, as codeOf to HTTP, with its
@@ -110,101 +80,16 @@ func (s *Server) grpcStatus(err error) error {
 	return status.Error(codes.Internal, msg)
 }
 
-var errProto = fmt.Errorf("%w: malformed protobuf", restjson.ErrBadRequest)
-
-// fields walks a message's fields.
-func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return errProto
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return errProto
-		}
-		b = b[n:]
-		if err := f(num, typ, v, x); err != nil {
-			return err
-		}
+// checkSpec rejects a model_spec the server cannot honour: one without a
+// model name, or one that picks the version by label.
+func checkSpec(sp *tfspb.ModelSpec) error {
+	if _, ok := sp.GetVersionChoice().(*tfspb.ModelSpec_VersionLabel); ok {
+		return fmt.Errorf("%w: version labels are not supported", restjson.ErrBadRequest)
+	}
+	if sp.GetName() == "" {
+		return fmt.Errorf("%w: model_spec.name is empty", restjson.ErrBadRequest)
 	}
 	return nil
-}
-
-func parseSpec(b []byte) (modelSpec, error) {
-	var sp modelSpec
-	err := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			sp.name = string(v)
-		case num == 2 && typ == protowire.BytesType: // google.protobuf.Int64Value
-			return fields(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
-				if n == 1 && t == protowire.VarintType {
-					sp.version = int64(x)
-				}
-				return nil
-			})
-		case num == 3 && typ == protowire.BytesType:
-			sp.signature = string(v)
-		case num == 4:
-			return fmt.Errorf("%w: version labels are not supported", restjson.ErrBadRequest)
-		}
-		return nil
-	})
-	if err == nil && sp.name == "" {
-		err = fmt.Errorf("%w: model_spec.name is empty", restjson.ErrBadRequest)
-	}
-	return sp, err
-}
-
-func appendSpec(b []byte, num protowire.Number, sp modelSpec) []byte {
-	var m []byte
-	m = protowire.AppendTag(m, 1, protowire.BytesType)
-	m = protowire.AppendString(m, sp.name)
-	var ver []byte
-	ver = protowire.AppendTag(ver, 1, protowire.VarintType)
-	ver = protowire.AppendVarint(ver, uint64(sp.version))
-	m = protowire.AppendTag(m, 2, protowire.BytesType)
-	m = protowire.AppendBytes(m, ver)
-	m = protowire.AppendTag(m, 3, protowire.BytesType)
-	m = protowire.AppendString(m, sp.signature)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, m)
-}
-
-// mapEntry reads a map<string, bytes> entry.
-func mapEntry(b []byte) (string, []byte, error) {
-	var key string
-	var val []byte
-	err := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ == protowire.BytesType && num == 1 {
-			key = string(v)
-		} else if typ == protowire.BytesType && num == 2 {
-			val = v
-		}
-		return nil
-	})
-	return key, val, err
-}
-
-func appendEntry(b []byte, num protowire.Number, key string, val []byte) []byte {
-	var e []byte
-	e = protowire.AppendTag(e, 1, protowire.BytesType)
-	e = protowire.AppendString(e, key)
-	e = protowire.AppendTag(e, 2, protowire.BytesType)
-	e = protowire.AppendBytes(e, val)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, e)
 }
 
 var pbTypes = map[typespb.DataType]tfwrap.DType{
@@ -221,6 +106,14 @@ func pbType(dt tfwrap.DType) typespb.DataType {
 		}
 	}
 	return typespb.DataType_DT_INVALID
+}
+
+func pbShape(dims []int64) *shapepb.TensorShapeProto {
+	sh := &shapepb.TensorShapeProto{Dim: make([]*shapepb.TensorShapeProto_Dim, len(dims))}
+	for i, d := range dims {
+		sh.Dim[i] = &shapepb.TensorShapeProto_Dim{Size: d}
+	}
+	return sh
 }
 
 // values fills n elements from a typed repeated field (or a single value
@@ -257,29 +150,25 @@ func protoBytes[T tfwrap.Elem](name string, content []byte, typed []T, n int64) 
 	return content, nil
 }
 
-// protoHeader reads an input TensorProto's dtype and shape: what the
+// tensorHeader reads an input TensorProto's dtype and shape: what the
 // budget checks before any element is materialised.
-func protoHeader(name string, raw []byte) (*tensorpb.TensorProto, tfwrap.DType, []int64, error) {
-	tp := &tensorpb.TensorProto{}
-	if err := proto.Unmarshal(raw, tp); err != nil {
-		return nil, 0, nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
-	}
-	dt, ok := pbTypes[tp.Dtype]
+func tensorHeader(name string, tp *tensorpb.TensorProto) (tfwrap.DType, []int64, error) {
+	dt, ok := pbTypes[tp.GetDtype()]
 	if !ok {
-		return nil, 0, nil, fmt.Errorf("%w: input %q has dtype %v, which the server does not take", restjson.ErrBadRequest, name, tp.Dtype)
+		return 0, nil, fmt.Errorf("%w: input %q has dtype %v, which the server does not take", restjson.ErrBadRequest, name, tp.GetDtype())
 	}
 	sp := tp.GetTensorShape()
 	if sp.GetUnknownRank() {
-		return nil, 0, nil, fmt.Errorf("%w: input %q has an unknown rank", restjson.ErrBadRequest, name)
+		return 0, nil, fmt.Errorf("%w: input %q has an unknown rank", restjson.ErrBadRequest, name)
 	}
 	if len(sp.GetDim()) > maxRank {
-		return nil, 0, nil, fmt.Errorf("%w: input %q has rank %d", restjson.ErrBadRequest, name, len(sp.GetDim()))
+		return 0, nil, fmt.Errorf("%w: input %q has rank %d", restjson.ErrBadRequest, name, len(sp.GetDim()))
 	}
 	dims := make([]int64, len(sp.GetDim()))
 	for i, d := range sp.GetDim() {
-		dims[i] = d.Size
+		dims[i] = d.GetSize()
 	}
-	return tp, dt, dims, nil
+	return dt, dims, nil
 }
 
 // tensorFromProto materialises an input whose header has been admitted.
@@ -289,25 +178,25 @@ func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dim
 		return Tensor{}, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
 	}
 	t := Tensor{DType: dt, Shape: dims}
-	c := tp.TensorContent
+	c := tp.GetTensorContent()
 	switch dt {
 	case tfwrap.Float32:
-		t.Data, err = protoBytes(name, c, tp.FloatVal, n)
+		t.Data, err = protoBytes(name, c, tp.GetFloatVal(), n)
 	case tfwrap.Float64:
-		t.Data, err = protoBytes(name, c, tp.DoubleVal, n)
+		t.Data, err = protoBytes(name, c, tp.GetDoubleVal(), n)
 	case tfwrap.Int32:
-		t.Data, err = protoBytes(name, c, tp.IntVal, n)
+		t.Data, err = protoBytes(name, c, tp.GetIntVal(), n)
 	case tfwrap.Int64:
-		t.Data, err = protoBytes(name, c, tp.Int64Val, n)
+		t.Data, err = protoBytes(name, c, tp.GetInt64Val(), n)
 	case tfwrap.Bool:
-		t.Data, err = protoBytes(name, c, tp.BoolVal, n)
+		t.Data, err = protoBytes(name, c, tp.GetBoolVal(), n)
 	case tfwrap.Uint8:
 		if len(c) > 0 {
 			t.Data, err = protoBytes[uint8](name, c, nil, n)
 			break
 		}
 		var iv []int32
-		if iv, err = values(name, tp.IntVal, n); err != nil { // TF keeps uint8 values in int_val
+		if iv, err = values(name, tp.GetIntVal(), n); err != nil { // TF keeps uint8 values in int_val
 			break
 		}
 		for _, x := range iv {
@@ -318,7 +207,7 @@ func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dim
 		t.Data = tfwrap.Convert[uint8](iv)
 	default: // String
 		var sv [][]byte
-		if sv, err = values(name, tp.StringVal, n); err != nil {
+		if sv, err = values(name, tp.GetStringVal(), n); err != nil {
 			break
 		}
 		t.Strings = make([]string, len(sv))
@@ -329,77 +218,55 @@ func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dim
 	return t, err
 }
 
-// tensorToProto converts one output.
-func tensorToProto(t Tensor) ([]byte, error) {
-	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
-	for _, d := range t.Shape {
-		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
-	}
+// tensorToProto converts one output: numbers in tensor_content, strings
+// in string_val.
+func tensorToProto(t Tensor) (*tensorpb.TensorProto, error) {
+	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType), TensorShape: pbShape(t.Shape)}
 	switch {
 	case t.DType == tfwrap.String:
-		for _, x := range t.Strings {
-			tp.StringVal = append(tp.StringVal, []byte(x))
+		tp.StringVal = make([][]byte, len(t.Strings))
+		for i, x := range t.Strings {
+			tp.StringVal[i] = []byte(x)
 		}
 	case t.DType.ByteSize() > 0:
 		tp.TensorContent = t.Data
 	default:
 		return nil, fmt.Errorf("an output has an unsupported dtype")
 	}
-	return proto.Marshal(tp)
+	return tp, nil
 }
 
-func (s *Server) grpcPredict(ctx context.Context, in []byte) ([]byte, error) {
-	var sp modelSpec
-	raw := map[string][]byte{}
-	var filter []string
-	err := fields(in, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
-		switch num {
-		case 1:
-			var err error
-			sp, err = parseSpec(v)
-			return err
-		case 2:
-			k, val, err := mapEntry(v)
-			if err != nil {
-				return err
-			}
-			if _, dup := raw[k]; dup {
-				return fmt.Errorf("%w: input %q appears twice", restjson.ErrBadRequest, k)
-			}
-			raw[k] = val
-		case 3:
-			filter = append(filter, string(v))
-		}
-		return nil
-	})
-	if err != nil {
+// Predict is the gRPC transport of predict: it decodes the request's
+// inputs against the signature, each admitted by the budget before it is
+// materialised, and encodes the outputs.
+func (p predictionService) Predict(ctx context.Context, req *tfspb.PredictRequest) (*tfspb.PredictResponse, error) {
+	s, sp := p.s, req.GetModelSpec()
+	if err := checkSpec(sp); err != nil {
+		s.count(sp.GetName(), "grpc_predict", time.Now(), &err)
 		return nil, s.grpcStatus(err)
 	}
+	ins := req.GetInputs()
 	res, err := s.predict(ctx, &predictCall{
-		api: "grpc_predict", model: sp.name, version: sp.version, signature: sp.signature, filter: filter,
+		api: "grpc_predict", model: sp.GetName(), version: sp.GetVersion().GetValue(), signature: sp.GetSignatureName(), filter: req.GetOutputFilter(),
 		decode: func(sig *savedmodels.Signature, b *budget) (map[string]Tensor, error) {
 			type header struct {
-				tp   *tensorpb.TensorProto
 				dt   tfwrap.DType
 				dims []int64
 			}
-			hs := make(map[string]header, len(raw))
-			for _, k := range sortedKeys(raw) {
-				tp, dt, dims, err := protoHeader(k, raw[k])
+			hs := make(map[string]header, len(ins))
+			for _, k := range sortedKeys(ins) {
+				dt, dims, err := tensorHeader(k, ins[k])
 				if err != nil {
 					return nil, err
 				}
 				if err := b.admit(sig, k, dt, dims); err != nil {
 					return nil, err
 				}
-				hs[k] = header{tp, dt, dims}
+				hs[k] = header{dt, dims}
 			}
 			out := make(map[string]Tensor, len(hs))
 			for k, h := range hs {
-				t, err := tensorFromProto(k, h.tp, h.dt, h.dims)
+				t, err := tensorFromProto(k, ins[k], h.dt, h.dims)
 				if err != nil {
 					return nil, err
 				}
@@ -411,47 +278,42 @@ func (s *Server) grpcPredict(ctx context.Context, in []byte) ([]byte, error) {
 	if err != nil {
 		return nil, s.grpcStatus(err)
 	}
-	var resp []byte
-	for _, k := range sortedKeys(res.outputs) {
-		b, err := tensorToProto(res.outputs[k])
+	resp := &tfspb.PredictResponse{
+		Outputs: make(map[string]*tensorpb.TensorProto, len(res.outputs)),
+		ModelSpec: &tfspb.ModelSpec{Name: sp.GetName(), SignatureName: res.signature,
+			VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(res.version)}},
+	}
+	for k, t := range res.outputs {
+		tp, err := tensorToProto(t)
 		if err != nil {
 			return nil, s.grpcStatus(err)
 		}
-		resp = appendEntry(resp, 1, k, b)
+		resp.Outputs[k] = tp
 	}
-	resp = appendSpec(resp, 2, modelSpec{name: sp.name, version: res.version, signature: res.signature})
 	return resp, nil
 }
 
-func (s *Server) grpcMetadata(ctx context.Context, in []byte) ([]byte, error) {
-	var sp modelSpec
-	var wantSigs bool
-	err := fields(in, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			var err error
-			sp, err = parseSpec(v)
-			return err
-		case num == 2 && typ == protowire.BytesType:
-			if string(v) != "signature_def" {
-				return fmt.Errorf("%w: metadata field %q is not supported (only signature_def)", restjson.ErrBadRequest, v)
-			}
-			wantSigs = true
-		}
-		return nil
-	})
-	if err != nil {
+// GetModelMetadata answers the signature_def metadata of a model version:
+// a tfspb.SignatureDefMap packed in an Any, as TF Serving does.
+func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetModelMetadataRequest) (*tfspb.GetModelMetadataResponse, error) {
+	s, sp := p.s, req.GetModelSpec()
+	if err := checkSpec(sp); err != nil {
 		return nil, s.grpcStatus(err)
 	}
-	if !wantSigs {
+	for _, f := range req.GetMetadataField() {
+		if f != "signature_def" {
+			return nil, s.grpcStatus(fmt.Errorf("%w: metadata field %q is not supported (only signature_def)", restjson.ErrBadRequest, f))
+		}
+	}
+	if len(req.GetMetadataField()) == 0 {
 		return nil, s.grpcStatus(fmt.Errorf("%w: metadata_field must list signature_def", restjson.ErrBadRequest))
 	}
-	v, release, err := s.reg.acquire(sp.name, sp.version)
+	v, release, err := s.reg.acquire(sp.GetName(), sp.GetVersion().GetValue())
 	if err != nil {
 		return nil, s.grpcStatus(err)
 	}
 	defer release()
-	var sigMap []byte
+	sigs := &tfspb.SignatureDefMap{SignatureDef: map[string]*corepb.SignatureDef{}}
 	for _, sig := range v.run.signatures() {
 		def := &corepb.SignatureDef{Inputs: map[string]*corepb.TensorInfo{}, Outputs: map[string]*corepb.TensorInfo{}, MethodName: sig.Method}
 		for _, part := range []struct {
@@ -459,27 +321,19 @@ func (s *Server) grpcMetadata(ctx context.Context, in []byte) ([]byte, error) {
 			to   map[string]*corepb.TensorInfo
 		}{{sig.Inputs, def.Inputs}, {sig.Outputs, def.Outputs}} {
 			for _, t := range part.from {
-				ti := &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Name}, Dtype: pbType(t.DType)}
-				sh := &shapepb.TensorShapeProto{UnknownRank: t.Shape == nil}
-				for _, d := range t.Shape {
-					sh.Dim = append(sh.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
-				}
-				ti.TensorShape = sh
-				part.to[t.Name] = ti
+				sh := pbShape(t.Shape)
+				sh.UnknownRank = t.Shape == nil
+				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Name}, Dtype: pbType(t.DType), TensorShape: sh}
 			}
 		}
-		b, err := proto.Marshal(def)
-		if err != nil {
-			return nil, s.grpcStatus(err)
-		}
-		sigMap = appendEntry(sigMap, 1, sig.Key, b)
+		sigs.SignatureDef[sig.Key] = def
 	}
-	var anyMsg []byte
-	anyMsg = protowire.AppendTag(anyMsg, 1, protowire.BytesType)
-	anyMsg = protowire.AppendString(anyMsg, "type.googleapis.com/tensorflow.serving.SignatureDefMap")
-	anyMsg = protowire.AppendTag(anyMsg, 2, protowire.BytesType)
-	anyMsg = protowire.AppendBytes(anyMsg, sigMap)
-	resp := appendSpec(nil, 1, modelSpec{name: sp.name, version: v.n})
-	resp = appendEntry(resp, 2, "signature_def", anyMsg)
-	return resp, nil
+	packed, err := anypb.New(sigs)
+	if err != nil {
+		return nil, s.grpcStatus(err)
+	}
+	return &tfspb.GetModelMetadataResponse{
+		ModelSpec: &tfspb.ModelSpec{Name: sp.GetName(), VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(v.n)}},
+		Metadata:  map[string]*anypb.Any{"signature_def": packed},
+	}, nil
 }

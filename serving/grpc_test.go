@@ -1,19 +1,33 @@
 package serving
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/serving/restjson"
+	"github.com/tfgo-project/gotf/serving/tfspb"
 )
 
 // TestGRPCWithOfficialClient serves a model over gRPC and calls it with TF
@@ -73,12 +87,16 @@ func TestGRPCWithOfficialClient(t *testing.T) {
 // content sizes.
 func TestTensorFromProto(t *testing.T) {
 	dims := &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 2}, {Size: 2}}}
-	enc := func(tp *tensorpb.TensorProto) []byte {
+	wire := func(tp *tensorpb.TensorProto) *tensorpb.TensorProto {
 		b, err := proto.Marshal(tp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b
+		back := &tensorpb.TensorProto{}
+		if err := proto.Unmarshal(b, back); err != nil {
+			t.Fatal(err)
+		}
+		return back
 	}
 	for _, c := range []struct {
 		name string
@@ -99,7 +117,7 @@ func TestTensorFromProto(t *testing.T) {
 		{"dtype", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_HALF, TensorShape: dims}, nil, "does not take"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			x, err := fromProto("x", enc(c.tp))
+			x, err := fromProto("x", wire(c.tp))
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, restjson.ErrBadRequest) {
 					t.Fatalf("got %v, want %q", err, c.err)
@@ -115,7 +133,7 @@ func TestTensorFromProto(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			y, err := fromProto("x", back)
+			y, err := fromProto("x", wire(back))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,9 +143,9 @@ func TestTensorFromProto(t *testing.T) {
 	}
 }
 
-// fromProto decodes a TensorProto as grpcPredict does, without a budget.
-func fromProto(name string, raw []byte) (Tensor, error) {
-	tp, dt, dims, err := protoHeader(name, raw)
+// fromProto decodes a TensorProto as Predict does, without a budget.
+func fromProto(name string, tp *tensorpb.TensorProto) (Tensor, error) {
+	dt, dims, err := tensorHeader(name, tp)
 	if err != nil {
 		return Tensor{}, err
 	}
@@ -145,4 +163,227 @@ func float64s(t *testing.T, x Tensor) []float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// serveGRPC serves srv over gRPC on a loopback port and returns a client
+// connection to it; both close when the test ends.
+func serveGRPC(t *testing.T, srv *Server) *grpc.ClientConn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := srv.NewGRPCServer()
+	go g.Serve(ln)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); g.Stop() })
+	return conn
+}
+
+// TestGRPCStandardServices checks that the standard health service and
+// server reflection run beside the PredictionService, and that reflection
+// can resolve the PredictionService's descriptors (TF Serving's files and
+// the TF bindings' files they import), as grpcurl needs.
+func TestGRPCStandardServices(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 5)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	conn := serveGRPC(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const service = "tensorflow.serving.PredictionService"
+
+	t.Run("health", func(t *testing.T) {
+		h := healthpb.NewHealthClient(conn)
+		for _, name := range []string{"", service} {
+			resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+			if err != nil {
+				t.Fatalf("Check(%q): %v", name, err)
+			}
+			if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Fatalf("Check(%q) = %v, want SERVING", name, resp.GetStatus())
+			}
+		}
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: "no.such.Service"})
+		if status.Code(err) != codes.NotFound {
+			t.Fatalf("Check of an unknown service: %v, want NotFound", err)
+		}
+	})
+
+	t.Run("reflection", func(t *testing.T) {
+		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stream.CloseSend()
+		ask := func(req *reflectionpb.ServerReflectionRequest) *reflectionpb.ServerReflectionResponse {
+			t.Helper()
+			if err := stream.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := resp.GetErrorResponse(); e != nil {
+				t.Fatalf("reflection error %d: %s", e.GetErrorCode(), e.GetErrorMessage())
+			}
+			return resp
+		}
+		list := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+		var names []string
+		for _, sv := range list.GetListServicesResponse().GetService() {
+			names = append(names, sv.GetName())
+		}
+		for _, want := range []string{service, "grpc.health.v1.Health"} {
+			if !slices.Contains(names, want) {
+				t.Fatalf("ListServices = %v, missing %s", names, want)
+			}
+		}
+		files := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: service}})
+		if len(files.GetFileDescriptorResponse().GetFileDescriptorProto()) == 0 {
+			t.Fatalf("no file descriptor for %s", service)
+		}
+	})
+}
+
+// vmRSS returns the process's resident set size in bytes.
+func vmRSS(t *testing.T) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// TestGRPCBadRequests sends requests the server must refuse with a
+// status, not serve: tiny messages that declare huge inputs (refused
+// before a single element is allocated, so the process's memory does not
+// grow), model specs it cannot honour, and methods it does not implement.
+func TestGRPCBadRequests(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 5)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	client := tfspb.NewPredictionServiceClient(serveGRPC(t, srv))
+	spec := &tfspb.ModelSpec{Name: "clf"}
+	ok := []float32{1, 2, 3, 4}
+	dims := func(d ...int64) *shapepb.TensorShapeProto {
+		sh := &shapepb.TensorShapeProto{}
+		for _, n := range d {
+			sh.Dim = append(sh.Dim, &shapepb.TensorShapeProto_Dim{Size: n})
+		}
+		return sh
+	}
+	float := func(v []float32, d ...int64) *tensorpb.TensorProto {
+		return &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: dims(d...), FloatVal: v}
+	}
+	str := func(d ...int64) *tensorpb.TensorProto {
+		return &tensorpb.TensorProto{Dtype: typespb.DataType_DT_STRING, TensorShape: dims(d...), StringVal: [][]byte{[]byte("x")}}
+	}
+
+	t.Run("hostile", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			in   map[string]*tensorpb.TensorProto
+		}{
+			{"float [1<<28]", map[string]*tensorpb.TensorProto{"inputs": float([]float32{1}, 1<<28)}},
+			{"string [1<<28]", map[string]*tensorpb.TensorProto{"inputs": str(1 << 28)}},
+			// Shapes the signature takes, so that only the budget stands
+			// between them and 4 GiB.
+			{"float [1<<28, 4]", map[string]*tensorpb.TensorProto{"inputs": float([]float32{1}, 1<<28, 4)}},
+			{"misnamed string [1<<28]", map[string]*tensorpb.TensorProto{"x": str(1 << 28)}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				req := &tfspb.PredictRequest{ModelSpec: spec, Inputs: c.in}
+				if n := proto.Size(req); n >= 100 {
+					t.Fatalf("the request takes %d bytes; the case wants under 100", n)
+				}
+				before := vmRSS(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_, err := client.Predict(ctx, req)
+				if code := status.Code(err); code != codes.InvalidArgument && code != codes.ResourceExhausted {
+					t.Fatalf("got %v, want InvalidArgument or ResourceExhausted", err)
+				}
+				if grew := vmRSS(t) - before; grew > 50<<20 {
+					t.Fatalf("RSS grew by %d MiB answering a %d-byte request", grew>>20, proto.Size(req))
+				}
+			})
+		}
+	})
+
+	t.Run("specs", func(t *testing.T) {
+		in := map[string]*tensorpb.TensorProto{"inputs": float(ok, 1, 4)}
+		for _, c := range []struct {
+			name string
+			call func(context.Context) error
+			code codes.Code
+			msg  string
+		}{
+			{"served", func(ctx context.Context) error {
+				_, err := client.Predict(ctx, &tfspb.PredictRequest{ModelSpec: spec, Inputs: in})
+				return err
+			}, codes.OK, ""},
+			{"version label", func(ctx context.Context) error {
+				_, err := client.Predict(ctx, &tfspb.PredictRequest{Inputs: in,
+					ModelSpec: &tfspb.ModelSpec{Name: "clf", VersionChoice: &tfspb.ModelSpec_VersionLabel{VersionLabel: "stable"}}})
+				return err
+			}, codes.InvalidArgument, "version labels are not supported"},
+			{"no name", func(ctx context.Context) error {
+				_, err := client.Predict(ctx, &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{}, Inputs: in})
+				return err
+			}, codes.InvalidArgument, "model_spec.name is empty"},
+			{"no spec", func(ctx context.Context) error {
+				_, err := client.Predict(ctx, &tfspb.PredictRequest{Inputs: in})
+				return err
+			}, codes.InvalidArgument, "model_spec.name is empty"},
+			{"missing version", func(ctx context.Context) error {
+				_, err := client.Predict(ctx, &tfspb.PredictRequest{Inputs: in,
+					ModelSpec: &tfspb.ModelSpec{Name: "clf", VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(7)}}})
+				return err
+			}, codes.NotFound, ""},
+			{"metadata version label", func(ctx context.Context) error {
+				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{MetadataField: []string{"signature_def"},
+					ModelSpec: &tfspb.ModelSpec{Name: "clf", VersionChoice: &tfspb.ModelSpec_VersionLabel{VersionLabel: "stable"}}})
+				return err
+			}, codes.InvalidArgument, "version labels are not supported"},
+			{"metadata field", func(ctx context.Context) error {
+				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{ModelSpec: spec, MetadataField: []string{"signature_def", "other"}})
+				return err
+			}, codes.InvalidArgument, "only signature_def"},
+			{"metadata no field", func(ctx context.Context) error {
+				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{ModelSpec: spec})
+				return err
+			}, codes.InvalidArgument, "must list signature_def"},
+			{"classify", func(ctx context.Context) error {
+				_, err := client.Classify(ctx, &tfspb.ClassificationRequest{ModelSpec: spec})
+				return err
+			}, codes.Unimplemented, ""},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				err := c.call(ctx)
+				if st := status.Convert(err); st.Code() != c.code || !strings.Contains(st.Message(), c.msg) {
+					t.Fatalf("got %v, want %v %q", err, c.code, c.msg)
+				}
+			})
+		}
+	})
 }
