@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 // TensorSpec describes one input or output of a SavedModel signature.
@@ -109,7 +112,55 @@ func LoadSavedModelWith(dir string, tags []string, opts ...SessionOption) (*Save
 		}
 		out.Signatures[key] = s
 	}
+	markUnknownRanks(dir, tags, out.Signatures)
 	return out, nil
+}
+
+// markUnknownRanks sets Shape to nil for the signature tensors whose rank
+// saved_model.pb leaves unknown: the bindings read those as scalars, and a
+// caller trusting that would feed a scalar where any rank is allowed.
+func markUnknownRanks(dir string, tags []string, sigs map[string]*Signature) {
+	raw, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		return
+	}
+	var sm corepb.SavedModel
+	if proto.Unmarshal(raw, &sm) != nil {
+		return
+	}
+	for _, mg := range sm.GetMetaGraphs() {
+		if !sameTags(mg.GetMetaInfoDef().GetTags(), tags) {
+			continue
+		}
+		for key, def := range mg.GetSignatureDef() {
+			s := sigs[key]
+			if s == nil {
+				continue
+			}
+			for _, part := range []struct {
+				infos map[string]*corepb.TensorInfo
+				specs []TensorSpec
+			}{{def.GetInputs(), s.Inputs}, {def.GetOutputs(), s.Outputs}} {
+				for i := range part.specs {
+					if info := part.infos[part.specs[i].Key]; info != nil && info.GetTensorShape().GetUnknownRank() {
+						part.specs[i].Shape = nil
+					}
+				}
+			}
+		}
+	}
+}
+
+func sameTags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, t := range b {
+		if !slices.Contains(a, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // outputByName finds "op:index" (or "op", meaning index 0) in g.
