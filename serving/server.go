@@ -101,16 +101,16 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 
 // Server serves the models. It is an http.Handler; Close stops it.
 type Server struct {
-	cfg     Config
-	reg     *registry
-	m       *metrics
-	log     *slog.Logger
-	slots   chan struct{}
-	mux     *http.ServeMux
+	cfg      Config
+	reg      *registry
+	m        *metrics
+	log      *slog.Logger
+	slots    chan struct{}
+	mux      *http.ServeMux
 	stop     chan struct{}
 	stopped  sync.Once
 	draining atomic.Bool
-	done    chan struct{}
+	done     chan struct{}
 }
 
 // New loads the models (a version that fails to load is reported, and an
