@@ -39,10 +39,22 @@ func main() {
 	soak := flag.Int("soak", 0, "then send this many mixed malformed and good requests")
 	python := flag.String("python", ".venv/bin/python", "Python for the in-process floor ('' to skip)")
 	batch := flag.Int("batch_rows", 0, "start the server with server-side batching of up to this many rows")
+	isolations := flag.String("isolation", "process,none", "the server's --isolation modes to measure, one after the other")
 	flag.Parse()
-	if err := run(*serve, *models, *data, *counts, *soak, *python, *batch); err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest:", err)
-		os.Exit(1)
+	modes := strings.Split(*isolations, ",")
+	for i, iso := range modes {
+		// The soak runs against the first mode, the Python floor after the last.
+		s, py := *soak, *python
+		if i > 0 {
+			s = 0
+		}
+		if i < len(modes)-1 {
+			py = ""
+		}
+		if err := run(*serve, *models, *data, *counts, s, py, *batch, iso); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -90,7 +102,7 @@ func body(img []float32) []byte {
 	return b.Bytes()
 }
 
-func run(serveBin, modelsDir, data, counts string, soak int, python string, batch int) error {
+func run(serveBin, modelsDir, data, counts string, soak int, python string, batch int, iso string) error {
 	if _, err := os.Stat(filepath.Join(modelsDir, "mnist", "1", "saved_model.pb")); err != nil {
 		return fmt.Errorf("no model at %s/mnist/1 (make loadtest trains and exports it)", modelsDir)
 	}
@@ -103,7 +115,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		return err
 	}
 	srv := exec.Command(serveBin, "--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--models_dir="+modelsDir, "--max_in_flight=256", "--port=0",
-		"--batch_rows="+strconv.Itoa(batch))
+		"--batch_rows="+strconv.Itoa(batch), "--isolation="+iso)
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {
 		return err
@@ -139,7 +151,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		}
 		want[i] = string(raw)
 	}
-	fmt.Printf("# server pid %d, MNIST CNN SavedModel, one 28×28×1 image per request, batching up to %d rows\n", srv.Process.Pid, batch)
+	fmt.Printf("# server pid %d, --isolation=%s, MNIST CNN SavedModel, one 28×28×1 image per request, batching up to %d rows\n", srv.Process.Pid, iso, batch)
 	for _, c := range strings.Split(counts, ",") {
 		var conc, n int
 		if _, err := fmt.Sscanf(c, "%d:%d", &conc, &n); err != nil || conc < 1 || n < 1 {
@@ -152,8 +164,8 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 			return fmt.Errorf("concurrency %d: %d wrong or failed answers", conc, bad)
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		fmt.Printf("RESULT batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f\n",
-			batch, conc, n, float64(n)/elapsed.Seconds(), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), before, after)
+		fmt.Printf("RESULT isolation=%s batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f\n",
+			iso, batch, conc, n, float64(n)/elapsed.Seconds(), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), before, after)
 	}
 	if python != "" {
 		out, err := exec.Command(python, "scripts/bench_serving.py", filepath.Join(modelsDir, "mnist", "1"), data).Output()
