@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -118,11 +119,16 @@ func (r *registry) scan() {
 		return
 	}
 	defer r.scanning.Unlock()
+	// Loads start processes and restore variables: as many at once as
+	// there are cores.
+	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var wg sync.WaitGroup
 	for _, s := range r.models {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			s.scan(r)
 		}()
 	}

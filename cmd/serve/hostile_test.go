@@ -55,7 +55,7 @@ func TestHostile(t *testing.T) {
 	cmd := exec.Command("prlimit", "--as=12000000000", "--", bin,
 		"--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--port=0",
 		"--models_dir="+models, "--poll=200ms", "--request_timeout=2s", "--read_timeout=2s",
-		"--idle_timeout=2s", "--load_timeout=6s", "--max_in_flight=16", "--max_response_bytes=1000000",
+		"--idle_timeout=2s", "--load_timeout=60s", "--max_in_flight=16", "--max_response_bytes=1000000",
 		"--worker_memory_bytes=6000000000", "--shutdown_timeout=10s")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -69,7 +69,7 @@ func TestHostile(t *testing.T) {
 			t.Logf("server log (tail):\n%s", tail(stderr.String(), 40))
 		}
 	}()
-	waitFor(t, 60*time.Second, "ready", func() bool { return get(base+"/readyz") == 200 })
+	waitFor(t, 5*time.Minute, "ready", func() bool { return get(base+"/readyz") == 200 })
 	pid := cmd.Process.Pid // prlimit execs the server in place
 	good := func(t *testing.T) {
 		t.Helper()
@@ -91,7 +91,7 @@ func TestHostile(t *testing.T) {
 			t.Fatalf("scalar to abort_request: %d %s, want 503 naming the worker", code, body)
 		}
 		good(t)
-		waitFor(t, 30*time.Second, "abort_request back", func() bool {
+		waitFor(t, 2*time.Minute, "abort_request back", func() bool {
 			c, _ := post(t, base+"/v1/models/abort_request:predict", `{"instances": [[1,2]]}`, nil)
 			return c == 200
 		})
@@ -178,7 +178,7 @@ func TestHostile(t *testing.T) {
 		copyDir(t, filepath.Join(gen, "good", "1"), filepath.Join(g, "6"))
 		flipBits(t, filepath.Join(g, "6", "saved_model.pb"))
 		var status string
-		waitFor(t, 60*time.Second, "every hostile version reported", func() bool {
+		waitFor(t, 3*time.Minute, "every hostile version reported", func() bool {
 			_, status = getBody(base + "/v1/models/good")
 			return strings.Count(status, `"END"`) == 5
 		})
