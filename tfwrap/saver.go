@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 )
@@ -112,8 +113,17 @@ func (sv *Saver) ok() bool { return sv != nil && sv.save != nil && sv.restore !=
 func (sv *Saver) Keys() []string { return append([]string{}, sv.keys...) }
 
 // Save writes the variables' current values to the checkpoint prefix (the
-// folder must exist). It writes beside the target first and renames after,
-// so a save that dies half-way leaves the last good checkpoint whole.
+// folder must exist) and makes them durable. TensorFlow writes into a
+// temporary folder beside the prefix; the data and index files are fsynced,
+// the data shards are renamed into place and the folder is fsynced, then the
+// index, which readers open, is renamed last and the folder fsynced again.
+// Saving over an existing checkpoint removes its index before anything else,
+// so a save that dies half-way leaves no checkpoint at prefix rather than
+// the old index over new data (which restores as DATA_LOSS). To keep the old
+// checkpoint until the new one is whole, save under a new prefix, as
+// savedmodels.CheckpointManager does. A save that is killed can leave its
+// temporary folder (".ckpt-tmp-*" beside prefix) behind; Save does not
+// remove other saves' folders, since they may still be running.
 func (s *Session) Save(sv *Saver, prefix string) error {
 	if !sv.ok() || s == nil || sv.st != s.st {
 		return errors.New("tfwrap: save: saver is not valid for this session")
@@ -121,16 +131,16 @@ func (s *Session) Save(sv *Saver, prefix string) error {
 	if prefix == "" {
 		return errors.New("tfwrap: save: empty checkpoint prefix")
 	}
-	dir := filepath.Dir(prefix)
+	dir, base := filepath.Dir(prefix), filepath.Base(prefix)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("tfwrap: save: folder %q does not exist", dir)
 	}
 	tmp, err := os.MkdirTemp(dir, ".ckpt-tmp-")
 	if err != nil {
-		return fmt.Errorf("tfwrap: save: %w", err)
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
 	defer os.RemoveAll(tmp)
-	tmpPrefix := filepath.Join(tmp, filepath.Base(prefix))
+	tmpPrefix := filepath.Join(tmp, base)
 	p, err := NewStrings([]string{tmpPrefix}, []int64{}...)
 	if err != nil {
 		return err
@@ -138,26 +148,119 @@ func (s *Session) Save(sv *Saver, prefix string) error {
 	if _, err := s.Run(Feeds{sv.prefix: p}, nil, sv.save); err != nil {
 		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
-	files, err := filepath.Glob(tmpPrefix + ".*")
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("tfwrap: save %q: TensorFlow wrote no files", prefix)
+	written, err := os.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
-	// Data shards first, the index last: the index is what readers open.
-	var index string
-	for _, f := range files {
-		if strings.HasSuffix(f, ".index") {
-			index = f
-			continue
+	var index bool
+	var shards []string // suffixes after the prefix: ".data-00000-of-00001"
+	for _, e := range written {
+		suffix, ok := strings.CutPrefix(e.Name(), base)
+		switch {
+		case !ok || e.IsDir():
+		case suffix == ".index":
+			index = true
+		case strings.HasPrefix(suffix, ".data-"):
+			shards = append(shards, suffix)
 		}
-		if err := os.Rename(f, prefix+strings.TrimPrefix(f, tmpPrefix)); err != nil {
-			return fmt.Errorf("tfwrap: save: %w", err)
+	}
+	if !index || len(shards) == 0 {
+		return fmt.Errorf("tfwrap: save %q: TensorFlow wrote no index or no data (%d files)", prefix, len(written))
+	}
+	for _, suffix := range append(shards, ".index") {
+		if err := syncFile(tmpPrefix + suffix); err != nil {
+			return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 		}
 	}
-	if index == "" {
-		return fmt.Errorf("tfwrap: save %q: no index file written", prefix)
+	// An older checkpoint at prefix: its index goes first, then its shards,
+	// so no reader ever pairs its index with the new data.
+	if err := RemoveCheckpoint(prefix); err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
-	if err := os.Rename(index, prefix+".index"); err != nil {
-		return fmt.Errorf("tfwrap: save: %w", err)
+	for _, suffix := range shards {
+		if err := os.Rename(tmpPrefix+suffix, prefix+suffix); err != nil {
+			return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
+	}
+	if err := os.Rename(tmpPrefix+".index", prefix+".index"); err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
+	}
+	return nil
+}
+
+// RemoveCheckpoint deletes the checkpoint at prefix: its index first, so
+// that no reader opens it half-deleted, then its data shards; then it fsyncs
+// the folder if it removed anything. A missing checkpoint is not an error.
+func RemoveCheckpoint(prefix string) error {
+	if prefix == "" {
+		return errors.New("tfwrap: remove checkpoint: empty prefix")
+	}
+	dir, base := filepath.Dir(prefix), filepath.Base(prefix)
+	err := os.Remove(prefix + ".index")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("tfwrap: remove checkpoint %q: %w", prefix, err)
+	}
+	removed := err == nil
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tfwrap: remove checkpoint %q: %w", prefix, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".data-") && !e.IsDir() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("tfwrap: remove checkpoint %q: %w", prefix, err)
+			}
+			removed = true
+		}
+	}
+	if !removed {
+		return nil
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("tfwrap: remove checkpoint %q: %w", prefix, err)
+	}
+	return nil
+}
+
+// syncFile flushes the file at path to stable storage.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir flushes the folder's entries (renames, new and removed files) to
+// stable storage. File systems that cannot fsync a folder (EINVAL) are let
+// through: they give no such guarantee to give.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("fsync folder %s: %w", dir, err)
 	}
 	return nil
 }
