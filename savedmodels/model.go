@@ -3,6 +3,7 @@ package savedmodels
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -87,6 +88,22 @@ func (m *Model) Signature(key string) (*Signature, error) {
 // Predict runs signature key on the named inputs and returns every output
 // by name. Inputs are checked against the signature first (Signature.Check).
 func (m *Model) Predict(key string, inputs map[string]*tfwrap.Tensor) (map[string]*tfwrap.Tensor, error) {
+	return m.PredictWith(key, inputs, PredictOptions{})
+}
+
+// PredictOptions configure PredictWith; the zero value means Predict.
+type PredictOptions struct {
+	// Timeout cancels the run if TensorFlow is still at it after this
+	// long (the error wraps tfwrap.ErrRunTimeout). 0: no bound.
+	Timeout time.Duration
+	// Outputs names the outputs to compute and return (all when empty);
+	// an unknown name is an ErrBadInput.
+	Outputs []string
+}
+
+// PredictWith is Predict with options. An input TensorFlow itself refuses
+// (INVALID_ARGUMENT from a kernel) is an ErrBadInput too.
+func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts PredictOptions) (map[string]*tfwrap.Tensor, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -111,17 +128,31 @@ func (m *Model) Predict(key string, inputs map[string]*tfwrap.Tensor) (map[strin
 	for _, in := range raw.Inputs {
 		feeds[in.Output()] = inputs[in.Key]
 	}
-	fetch := make([]tfwrap.Output, len(raw.Outputs))
-	for i, out := range raw.Outputs {
+	outs := raw.Outputs
+	if len(opts.Outputs) > 0 {
+		outs = make([]tfwrap.TensorSpec, 0, len(opts.Outputs))
+		for _, name := range opts.Outputs {
+			i := slices.IndexFunc(raw.Outputs, func(o tfwrap.TensorSpec) bool { return o.Key == name })
+			if i < 0 {
+				return nil, badInput("signature %q has no output %q", key, name)
+			}
+			outs = append(outs, raw.Outputs[i])
+		}
+	}
+	fetch := make([]tfwrap.Output, len(outs))
+	for i, out := range outs {
 		fetch[i] = out.Output()
 	}
-	res, err := m.sm.Session.Run(feeds, fetch)
+	res, err := m.sm.Session.RunWith(tfwrap.RunOptions{Timeout: opts.Timeout}, feeds, fetch)
+	if errors.Is(err, tfwrap.ErrInvalidArgument) {
+		return nil, fmt.Errorf("savedmodels: predict %q: %w: %w", key, ErrBadInput, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("savedmodels: predict %q: %w", key, err)
 	}
 	out := make(map[string]*tfwrap.Tensor, len(res))
 	for i, r := range res {
-		out[raw.Outputs[i].Key] = r
+		out[outs[i].Key] = r
 	}
 	return out, nil
 }

@@ -154,6 +154,12 @@ func checkFeed(o Output, t *Tensor) error {
 // one step. Feeds are checked against each input's dtype and static shape
 // before TensorFlow runs.
 func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor, error) {
+	return s.RunWith(RunOptions{}, feeds, fetches, targets...)
+}
+
+// RunWith is Run with options (a timeout after which TensorFlow cancels
+// the run).
+func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor, error) {
 	if s == nil {
 		return nil, errors.New("tfwrap: run: nil session")
 	}
@@ -189,7 +195,13 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 		}
 		tfTargets[i] = op.op
 	}
-	res, err := s.s.Run(tfFeeds, tfFetches, tfTargets)
+	var res []*tf.Tensor
+	var err error
+	if opts == (RunOptions{}) {
+		res, err = s.s.Run(tfFeeds, tfFetches, tfTargets)
+	} else {
+		res, err = s.runWithOptions(opts, tfFeeds, tfFetches, tfTargets)
+	}
 	runtime.KeepAlive(feeds)
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: run: %w", classifyRunError(err))

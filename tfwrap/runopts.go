@@ -1,0 +1,138 @@
+package tfwrap
+
+/*
+#cgo LDFLAGS: -ltensorflow
+#include <stdlib.h>
+#include "tensorflow/c/c_api.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// The bindings' Session.Run passes no RunOptions, so a run with options
+// calls TF_SessionRun here. The bindings' Session, Operation and Tensor
+// each hold their C pointer as their first field (pinned module version
+// v0.0.0-20221023090153-6b7fa0680c3e); tensorMirror mirrors Tensor whole
+// to adopt the tensors TF returns.
+
+type tensorMirror struct {
+	c     *C.TF_Tensor
+	shape []int64
+}
+
+// The mirror must have the bindings' Tensor's size (a compile error if not).
+var _ = [1]struct{}{}[unsafe.Sizeof(tf.Tensor{})-unsafe.Sizeof(tensorMirror{})]
+
+func firstPtr[T any](p *T) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(p)) }
+
+// RunOptions configure one Run.
+type RunOptions struct {
+	// Timeout cancels the run if it is still going after this long; the
+	// Run then returns an error wrapping ErrRunTimeout. 0: no bound.
+	Timeout time.Duration
+}
+
+// ErrInvalidArgument: TensorFlow refused the run's inputs
+// (INVALID_ARGUMENT), e.g. a shape a kernel does not take.
+var ErrInvalidArgument = errors.New("tfwrap: invalid argument")
+
+// runWithOptions runs one step through TF_SessionRun with RunOptions.
+// The caller holds s.mu for reading.
+func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor, fetches []tf.Output, targets []*tf.Operation) ([]*tf.Tensor, error) {
+	ro := &corepb.RunOptions{}
+	if opts.Timeout > 0 {
+		ro.TimeoutInMs = max(1, opts.Timeout.Milliseconds())
+	}
+	raw, err := proto.Marshal(ro)
+	if err != nil {
+		return nil, err
+	}
+	var buf *C.TF_Buffer
+	if len(raw) > 0 {
+		buf = C.TF_NewBufferFromString(unsafe.Pointer(&raw[0]), C.size_t(len(raw)))
+	} else {
+		buf = C.TF_NewBuffer()
+	}
+	defer C.TF_DeleteBuffer(buf)
+
+	inputs := make([]C.TF_Output, 0, len(feeds))
+	values := make([]*C.TF_Tensor, 0, len(feeds))
+	for o, t := range feeds {
+		inputs = append(inputs, C.TF_Output{oper: (*C.TF_Operation)(firstPtr(o.Op)), index: C.int(o.Index)})
+		values = append(values, (*C.TF_Tensor)(firstPtr(t)))
+	}
+	outputs := make([]C.TF_Output, len(fetches))
+	for i, o := range fetches {
+		outputs[i] = C.TF_Output{oper: (*C.TF_Operation)(firstPtr(o.Op)), index: C.int(o.Index)}
+	}
+	results := make([]*C.TF_Tensor, len(fetches))
+	ops := make([]*C.TF_Operation, len(targets))
+	for i, op := range targets {
+		ops[i] = (*C.TF_Operation)(firstPtr(op))
+	}
+	status := C.TF_NewStatus()
+	defer C.TF_DeleteStatus(status)
+	C.TF_SessionRun((*C.TF_Session)(firstPtr(s.s)), buf,
+		ptr(inputs), ptr(values), C.int(len(inputs)),
+		ptr(outputs), ptr(results), C.int(len(outputs)),
+		ptr(ops), C.int(len(ops)), nil, status)
+	runtime.KeepAlive(feeds)
+	runtime.KeepAlive(fetches)
+	runtime.KeepAlive(targets)
+	runtime.KeepAlive(s.s)
+	if code := C.TF_GetCode(status); code != C.TF_OK {
+		return nil, statusError(code, C.GoString(C.TF_Message(status)))
+	}
+	out := make([]*tf.Tensor, len(results))
+	for i, c := range results {
+		out[i] = adopt(c)
+	}
+	return out, nil
+}
+
+func ptr[T any](s []T) *T {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
+// adopt wraps a tensor TensorFlow returned in the bindings' type, freed by
+// a finalizer as the bindings free theirs.
+func adopt(c *C.TF_Tensor) *tf.Tensor {
+	var shape []int64
+	if n := int(C.TF_NumDims(c)); n > 0 {
+		shape = make([]int64, n)
+		for i := range shape {
+			shape[i] = int64(C.TF_Dim(c, C.int(i)))
+		}
+	}
+	t := new(tf.Tensor)
+	m := (*tensorMirror)(unsafe.Pointer(t))
+	m.c, m.shape = c, shape
+	runtime.SetFinalizer(t, func(t *tf.Tensor) { C.TF_DeleteTensor((*tensorMirror)(unsafe.Pointer(t)).c) })
+	return t
+}
+
+// statusError turns a TF_Status into an error that errors.Is can sort.
+func statusError(code C.TF_Code, msg string) error {
+	switch code {
+	case C.TF_DEADLINE_EXCEEDED:
+		return fmt.Errorf("%w: %s", ErrRunTimeout, msg)
+	case C.TF_RESOURCE_EXHAUSTED:
+		return fmt.Errorf("%w: %s", ErrOutOfMemory, msg)
+	case C.TF_INVALID_ARGUMENT:
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, msg)
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,81 @@
+package tfwrap
+
+import (
+	"errors"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+)
+
+// TestRunWithOptions: runs through TF_SessionRun with RunOptions compute
+// what the bindings' Run computes, free their results, sort TensorFlow's
+// errors by code, and a timeout cancels a graph that never ends.
+func TestRunWithOptions(t *testing.T) {
+	g := NewGraph()
+	a := g.Placeholder("a", Float32, -1, -1)
+	b := g.Placeholder("b", Float32, -1, -1)
+	y := g.MatMul(a, b)
+	words := g.Identity("words", g.Const(mustStrings(t, []string{"fetched", "", "strings"})))
+	s, err := g.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x := mustTensor(t, []float32{1, 2, 3, 4}, 2, 2)
+	feeds := Feeds{a: x, b: x}
+	plain, err := s.Run(feeds, []Output{y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 { // results are adopted and freed by finalizers
+		got, err := s.RunWith(RunOptions{Timeout: 10 * time.Second}, feeds, []Output{y, words})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			assertClose(t, "matmul", floats(t, got[0]), floats(t, plain[0]), 0)
+			assertClose(t, "known answer", floats(t, got[0]), []float64{7, 10, 15, 22}, 0)
+			str, err := got[1].Strings()
+			if err != nil || len(str) != 3 || str[0] != "fetched" || str[2] != "strings" {
+				t.Fatalf("strings: %q %v", str, err)
+			}
+			runtime.GC()
+		}
+	}
+	bad := mustTensor(t, []float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	_, err = s.RunWith(RunOptions{Timeout: time.Second}, Feeds{a: bad, b: bad}, []Output{y})
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("[2,3]x[2,3]: %v, want ErrInvalidArgument", err)
+	}
+
+	dir := t.TempDir()
+	if err := pyref.Script("make_hostile_models.py", dir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadSavedModel(filepath.Join(dir, "runaway", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sig := m.Signatures["serving_default"]
+	for range 2 { // the session stays usable after a cancelled run
+		start := time.Now()
+		_, err = m.Session.RunWith(RunOptions{Timeout: 300 * time.Millisecond},
+			Feeds{sig.Inputs[0].Output(): Scalar(int64(1))}, []Output{sig.Outputs[0].Output()})
+		if !errors.Is(err, ErrRunTimeout) || time.Since(start) > 10*time.Second {
+			t.Fatalf("runaway graph: %v after %v, want ErrRunTimeout after about 300 ms", err, time.Since(start))
+		}
+	}
+}
+
+func mustStrings(t *testing.T, s []string) *Tensor {
+	t.Helper()
+	x, err := NewStrings(s, int64(len(s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
