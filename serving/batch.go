@@ -26,11 +26,12 @@ type batcher struct {
 }
 
 type job struct {
-	sig   string
-	group string // signature and per-row input shapes: what may be merged
-	feeds map[string]*tfwrap.Tensor
-	rows  int
-	done  chan jobResult
+	sig      string
+	deadline time.Time // zero: none
+	group    string    // signature and per-row input shapes: what may be merged
+	feeds    map[string]*tfwrap.Tensor
+	rows     int
+	done     chan jobResult
 }
 
 type jobResult struct {
@@ -62,7 +63,8 @@ func batchable(sig *savedmodels.Signature) bool {
 }
 
 // predict queues a request and waits for its share of a batch.
-func (b *batcher) predict(sig string, feeds map[string]*tfwrap.Tensor) (map[string]*tfwrap.Tensor, error) {
+func (b *batcher) predict(sig string, feeds map[string]*tfwrap.Tensor, timeout time.Duration) (map[string]*tfwrap.Tensor, error) {
+	alone := savedmodels.PredictOptions{Timeout: timeout}
 	var group strings.Builder
 	group.WriteString(sig)
 	rows := -1
@@ -70,12 +72,15 @@ func (b *batcher) predict(sig string, feeds map[string]*tfwrap.Tensor) (map[stri
 		t := feeds[name]
 		s := t.Shape()
 		if len(s) == 0 || (rows >= 0 && int(s[0]) != rows) {
-			return b.model.Predict(sig, feeds) // not row-aligned: run alone
+			return b.model.PredictWith(sig, feeds, alone) // not row-aligned: run alone
 		}
 		rows = int(s[0])
 		fmt.Fprintf(&group, "|%s:%v%v", name, t.DType(), s[1:])
 	}
 	j := &job{sig: sig, group: group.String(), feeds: feeds, rows: rows, done: make(chan jobResult, 1)}
+	if timeout > 0 {
+		j.deadline = time.Now().Add(timeout)
+	}
 	b.jobs <- j
 	r := <-j.done
 	return r.out, r.err
@@ -120,8 +125,17 @@ func (b *batcher) loop() {
 func (b *batcher) run(batch []*job) {
 	b.m.batches.WithLabelValues(b.name).Inc()
 	b.m.batchRows.WithLabelValues(b.name).Observe(float64(len(batch)))
+	// The merged run may take as long as its most patient request.
+	var opts savedmodels.PredictOptions
+	for _, j := range batch {
+		if j.deadline.IsZero() {
+			opts.Timeout = 0
+			break
+		}
+		opts.Timeout = max(opts.Timeout, time.Until(j.deadline), time.Millisecond)
+	}
 	if len(batch) == 1 {
-		out, err := b.model.Predict(batch[0].sig, batch[0].feeds)
+		out, err := b.model.PredictWith(batch[0].sig, batch[0].feeds, opts)
 		batch[0].done <- jobResult{out, err}
 		return
 	}
@@ -138,7 +152,7 @@ func (b *batcher) run(batch []*job) {
 		}
 		feeds[name] = t
 	}
-	out, err := b.model.Predict(batch[0].sig, feeds)
+	out, err := b.model.PredictWith(batch[0].sig, feeds, opts)
 	if err != nil {
 		fail(batch, err)
 		return

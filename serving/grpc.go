@@ -40,17 +40,20 @@ type predictionService struct {
 }
 
 // NewGRPCServer returns a gRPC server with the PredictionService of s, the
-// standard health service (SERVING for "" and for the PredictionService)
-// and server reflection. The caller owns the returned server: it serves
+// standard health service (for "" and for the PredictionService: SERVING
+// while /readyz would answer 200 for models, NOT_SERVING before every
+// model has a version and while shutting down) and server reflection. The caller owns the returned server: it serves
 // and stops it.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
 	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(tfspb.PredictionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
+	s.healthMu.Lock()
+	s.healths = append(s.healths, hs)
+	s.healthMu.Unlock()
+	s.updateHealth()
 	reflection.Register(g)
 	return g
 }
@@ -336,4 +339,18 @@ func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetMod
 		ModelSpec: &tfspb.ModelSpec{Name: sp.GetName(), VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(v.n)}},
 		Metadata:  map[string]*anypb.Any{"signature_def": packed},
 	}, nil
+}
+
+// updateHealth sets every gRPC health service from the models' readiness.
+func (s *Server) updateHealth() {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if !s.draining.Load() && s.reg.ready() {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for _, hs := range s.healths {
+		hs.SetServingStatus("", st)
+		hs.SetServingStatus(tfspb.PredictionService_ServiceDesc.ServiceName, st)
+	}
 }

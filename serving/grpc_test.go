@@ -213,41 +213,52 @@ func TestGRPCStandardServices(t *testing.T) {
 		}
 	})
 
-	t.Run("reflection", func(t *testing.T) {
-		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	t.Run("reflection", func(t *testing.T) { reflectionListsServices(t, ctx, conn, service) })
+
+	t.Run("health follows shutdown", func(t *testing.T) {
+		srv.beginShutdown()
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Fatalf("Check while draining: %v %v, want NOT_SERVING", resp.GetStatus(), err)
+		}
+	})
+}
+
+func reflectionListsServices(t *testing.T, ctx context.Context, conn *grpc.ClientConn, service string) {
+	t.Helper()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.CloseSend()
+	ask := func(req *reflectionpb.ServerReflectionRequest) *reflectionpb.ServerReflectionResponse {
+		t.Helper()
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer stream.CloseSend()
-		ask := func(req *reflectionpb.ServerReflectionRequest) *reflectionpb.ServerReflectionResponse {
-			t.Helper()
-			if err := stream.Send(req); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := stream.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e := resp.GetErrorResponse(); e != nil {
-				t.Fatalf("reflection error %d: %s", e.GetErrorCode(), e.GetErrorMessage())
-			}
-			return resp
+		if e := resp.GetErrorResponse(); e != nil {
+			t.Fatalf("reflection error %d: %s", e.GetErrorCode(), e.GetErrorMessage())
 		}
-		list := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
-		var names []string
-		for _, sv := range list.GetListServicesResponse().GetService() {
-			names = append(names, sv.GetName())
+		return resp
+	}
+	list := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+	var names []string
+	for _, sv := range list.GetListServicesResponse().GetService() {
+		names = append(names, sv.GetName())
+	}
+	for _, want := range []string{service, "grpc.health.v1.Health"} {
+		if !slices.Contains(names, want) {
+			t.Fatalf("ListServices = %v, missing %s", names, want)
 		}
-		for _, want := range []string{service, "grpc.health.v1.Health"} {
-			if !slices.Contains(names, want) {
-				t.Fatalf("ListServices = %v, missing %s", names, want)
-			}
-		}
-		files := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: service}})
-		if len(files.GetFileDescriptorResponse().GetFileDescriptorProto()) == 0 {
-			t.Fatalf("no file descriptor for %s", service)
-		}
-	})
+	}
+	files := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: service}})
+	if len(files.GetFileDescriptorResponse().GetFileDescriptorProto()) == 0 {
+		t.Fatalf("no file descriptor for %s", service)
+	}
 }
 
 // vmRSS returns the process's resident set size in bytes.

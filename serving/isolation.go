@@ -150,7 +150,6 @@ func (r loadRequest) body(handle uint64) []byte {
 	var w wbuf
 	w.uv(handle)
 	w.str(r.opts.dir)
-	w.v(int64(r.opts.runTimeout))
 	w.v(int64(r.opts.batchRows))
 	w.v(int64(r.opts.batchWait))
 	if r.opts.warmup {
@@ -158,6 +157,7 @@ func (r loadRequest) body(handle uint64) []byte {
 	} else {
 		w.uv(0)
 	}
+	w.v(int64(r.opts.timeout))
 	w.str(r.model)
 	return w.b
 }
@@ -337,10 +337,16 @@ func (r *remoteRunner) down() error {
 	return err
 }
 
-func (r *remoteRunner) predict(_ context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
+func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
 	p, err := r.g.current()
 	if err != nil {
 		return nil, err
+	}
+	timeout := r.g.ps.runTimeout
+	if d, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(d); timeout <= 0 {
+			return nil, fmt.Errorf("%w: no time left to run the model", errDeadline)
+		}
 	}
 	var w wbuf
 	w.uv(r.h)
@@ -348,9 +354,10 @@ func (r *remoteRunner) predict(_ context.Context, key string, in map[string]Tens
 	w.tensors(in)
 	w.strs(filter)
 	w.v(maxOut)
-	// TensorFlow cancels a run at runTimeout; a worker silent for much
+	w.v(int64(timeout))
+	// TensorFlow cancels the run at the deadline; a worker silent for much
 	// longer than that is wedged and is killed.
-	f, err := p.call(msgPredict, w.b, time.Now().Add(r.g.ps.runTimeout+5*time.Second))
+	f, err := p.call(msgPredict, w.b, time.Now().Add(timeout+5*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,12 @@ type runner interface {
 
 // loadOptions say how a version is loaded, wherever it runs.
 type loadOptions struct {
-	dir        string
-	runTimeout time.Duration // TensorFlow cancels a run past it
-	batchRows  int
-	batchWait  time.Duration
-	warmup     bool
+	dir       string
+	batchRows int
+	batchWait time.Duration
+	// warmup runs each signature once after loading, within timeout.
+	warmup  bool
+	timeout time.Duration
 }
 
 // localRunner is a version loaded into this process.
@@ -37,14 +38,16 @@ type localRunner struct {
 	model *savedmodels.Model
 	batch *batcher // nil without batching
 	sigs  []*savedmodels.Signature
+	// warmTimeout bounds each warm-up run (the request timeout).
+	warmTimeout time.Duration
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
-	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.runTimeout})
+	model, err := savedmodels.Load(o.dir)
 	if err != nil {
 		return nil, err
 	}
-	l := &localRunner{model: model, sigs: model.Signatures()}
+	l := &localRunner{model: model, sigs: model.Signatures(), warmTimeout: o.timeout}
 	if o.batchRows > 1 {
 		l.batch = newBatcher(name, model, o.batchRows, o.batchWait, m)
 	}
@@ -85,7 +88,9 @@ func (l *localRunner) warmup() {
 			in[t.Name] = z
 		}
 		if in != nil {
-			l.predict(context.Background(), sig.Key, in, nil, 0)
+			ctx, cancel := context.WithTimeout(context.Background(), max(l.warmTimeout, time.Millisecond))
+			l.predict(ctx, sig.Key, in, nil, 0)
+			cancel()
 		}
 	}
 }
@@ -93,7 +98,15 @@ func (l *localRunner) warmup() {
 func (l *localRunner) signatures() []*savedmodels.Signature { return l.sigs }
 func (l *localRunner) down() error                          { return nil }
 
-func (l *localRunner) predict(_ context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
+// predict runs within ctx's deadline: TensorFlow cancels the run when it
+// passes.
+func (l *localRunner) predict(ctx context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
+	var timeout time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(d); timeout <= 0 {
+			return nil, fmt.Errorf("%w: no time left to run the model", errDeadline)
+		}
+	}
 	sig, err := l.model.Signature(key)
 	if err != nil {
 		return nil, err
@@ -104,25 +117,14 @@ func (l *localRunner) predict(_ context.Context, key string, in map[string]Tenso
 			return nil, fmt.Errorf("%w: input %q: %v", savedmodels.ErrBadInput, name, err)
 		}
 	}
-	var res map[string]*tfwrap.Tensor
-	if l.batch != nil && batchable(sig) {
-		res, err = l.batch.predict(key, feeds)
+	var keep map[string]*tfwrap.Tensor
+	if l.batch != nil && len(filter) == 0 && batchable(sig) {
+		keep, err = l.batch.predict(key, feeds, timeout)
 	} else {
-		res, err = l.model.Predict(key, feeds)
+		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter})
 	}
 	if err != nil {
 		return nil, err
-	}
-	keep := res
-	if len(filter) > 0 {
-		keep = make(map[string]*tfwrap.Tensor, len(filter))
-		for _, f := range filter {
-			t, ok := res[f]
-			if !ok {
-				return nil, fmt.Errorf("%w: output_filter names %q, which signature %q lacks", savedmodels.ErrBadInput, f, key)
-			}
-			keep[f] = t
-		}
 	}
 	var total int64
 	for _, t := range keep {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/health"
 
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
@@ -110,6 +111,8 @@ type Server struct {
 	stop     chan struct{}
 	stopped  sync.Once
 	draining atomic.Bool
+	healthMu sync.Mutex
+	healths  []*health.Server // gRPC health services to keep up to date
 	done     chan struct{}
 }
 
@@ -132,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var err error
 	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
-		runTimeout: cfg.Timeout, batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true})
+		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +163,16 @@ func (s *Server) watch() {
 			return
 		case <-t.C:
 			s.reg.scan()
+			s.updateHealth()
 		}
 	}
 }
 
 // Rescan looks for new versions now (the watcher also does, every Poll).
-func (s *Server) Rescan() { s.reg.scan() }
+func (s *Server) Rescan() {
+	s.reg.scan()
+	s.updateHealth()
+}
 
 // Close stops watching and unloads every model after its requests finish.
 // It is idempotent.
@@ -183,7 +190,10 @@ func (s *Server) Close() error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // beginShutdown makes /readyz answer 503 from now on.
-func (s *Server) beginShutdown() { s.draining.Store(true) }
+func (s *Server) beginShutdown() {
+	s.draining.Store(true)
+	s.updateHealth()
+}
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.draining.Load() {

@@ -81,8 +81,8 @@ func (w *worker) fail(id uint64, err error) { w.reply(id, msgErr, errBody(err)) 
 func (w *worker) load(f frame) {
 	r := rbuf{b: f.body}
 	h := r.uv()
-	o := loadOptions{dir: r.str(), runTimeout: time.Duration(r.v()), batchRows: int(r.v()),
-		batchWait: time.Duration(r.v()), warmup: r.uv() == 1}
+	o := loadOptions{dir: r.str(), batchRows: int(r.v()),
+		batchWait: time.Duration(r.v()), warmup: r.uv() == 1, timeout: time.Duration(r.v())}
 	name := r.str()
 	if r.err != nil {
 		w.fail(f.id, r.err)
@@ -128,6 +128,7 @@ func (w *worker) predict(f frame) {
 	in := r.tensors()
 	filter := r.strs()
 	maxOut := r.v()
+	timeout := time.Duration(r.v())
 	if r.err != nil {
 		w.fail(f.id, fmt.Errorf("%w: %v", savedmodels.ErrBadInput, r.err))
 		return
@@ -139,7 +140,12 @@ func (w *worker) predict(f frame) {
 		w.fail(f.id, fmt.Errorf("%w: the worker has no model %d", ErrNotReady, h))
 		return
 	}
-	out, err := l.predict(context.Background(), key, in, filter, maxOut)
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	out, err := l.predict(ctx, key, in, filter, maxOut)
 	if err != nil {
 		w.fail(f.id, err)
 		return
