@@ -283,7 +283,9 @@ func (g *workerGroup) restart() {
 		}
 	}
 	g.mu.Lock()
-	g.starting = false
+	if g.p == p { // else p died meanwhile, and a later restart is due
+		g.starting = false
+	}
 	g.mu.Unlock()
 	g.ps.log.Info("worker restarted", "group", g.name, "versions", len(loaded))
 }

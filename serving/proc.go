@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,10 +30,15 @@ type procOptions struct {
 	label    string // names the process in logs
 }
 
-// proc is one running worker process and the socket to it.
+// proc is one running worker process and the socket to it. The socket is
+// used in blocking mode, each side reading it on a thread of its own: a
+// reply wakes its reader straight from the kernel, without a round through
+// the runtime's network poller, which costs a noticeable share of a
+// sub-millisecond request.
 type proc struct {
 	cmd  *exec.Cmd
-	conn net.Conn
+	conn *os.File
+	fd   int
 	log  *slog.Logger
 
 	wmu sync.Mutex // serialises writes
@@ -61,13 +66,8 @@ func startProc(o procOptions) (*proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving: socketpair: %w", err)
 	}
-	parent, child := os.NewFile(uintptr(fds[0]), "ipc"), os.NewFile(uintptr(fds[1]), "ipc-child")
+	conn, child := os.NewFile(uintptr(fds[0]), "ipc"), os.NewFile(uintptr(fds[1]), "ipc-child")
 	defer child.Close()
-	conn, err := net.FileConn(parent)
-	parent.Close()
-	if err != nil {
-		return nil, fmt.Errorf("serving: socket: %w", err)
-	}
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
 	cmd.Env = append(os.Environ(), workerEnv+"=1")
 	cmd.ExtraFiles = []*os.File{child}
@@ -83,7 +83,7 @@ func startProc(o procOptions) (*proc, error) {
 		conn.Close()
 		return nil, fmt.Errorf("serving: start worker: %w", err)
 	}
-	p := &proc{cmd: cmd, conn: conn, log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
+	p := &proc{cmd: cmd, conn: conn, fd: fds[0], log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
 		pending: map[uint64]chan frame{}, done: make(chan struct{})}
 	if o.memLimit > 0 {
 		lim := &unix.Rlimit{Cur: o.memLimit, Max: o.memLimit}
@@ -174,32 +174,31 @@ func (p *proc) call(typ byte, body []byte, deadline time.Time) (frame, error) {
 	id := p.nextID
 	p.pending[id] = ch
 	p.mu.Unlock()
+	// Past the deadline the worker is wedged: killing it ends a blocked
+	// write and fails the wait below.
+	var wedged atomic.Bool
+	watchdog := time.AfterFunc(time.Until(deadline), func() {
+		wedged.Store(true)
+		p.log.Error("worker did not answer in time; killing it", "deadline", deadline.Format(time.RFC3339Nano))
+		p.kill()
+	})
+	defer watchdog.Stop()
 	p.wmu.Lock()
-	p.conn.SetWriteDeadline(deadline)
 	_, err := p.conn.Write(appendFrame(nil, typ, id, body))
 	p.wmu.Unlock()
 	if err != nil {
 		p.kill()
-		<-p.done
-		return frame{}, p.exitErr
 	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case f, ok := <-ch:
-		if !ok {
-			return frame{}, p.exitErr
-		}
-		if f.typ == msgErr {
-			return f, parseErr(f.body)
-		}
-		return f, nil
-	case <-t.C:
-		p.log.Error("worker did not answer in time; killing it", "deadline", deadline.Format(time.RFC3339Nano))
-		p.kill()
-		<-p.done
+	f, ok := <-ch
+	switch {
+	case wedged.Load():
 		return frame{}, errWedged
+	case !ok:
+		return frame{}, p.exitErr
+	case f.typ == msgErr:
+		return f, parseErr(f.body)
 	}
+	return f, nil
 }
 
 var errWedged = fmt.Errorf("%w: the worker did not answer in time and was killed", errDeadline)
@@ -207,10 +206,10 @@ var errWedged = fmt.Errorf("%w: the worker did not answer in time and was killed
 // kill ends the process at once.
 func (p *proc) kill() { p.cmd.Process.Kill() }
 
-// stop closes the socket (the worker exits when it sees that) and kills
-// the worker if it has not gone within grace.
+// stop shuts the socket for writing (the worker exits when it reads the
+// end) and kills the worker if it has not gone within grace.
 func (p *proc) stop(grace time.Duration) {
-	p.conn.Close()
+	syscall.Shutdown(p.fd, syscall.SHUT_WR)
 	select {
 	case <-p.done:
 	case <-time.After(grace):

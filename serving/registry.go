@@ -201,6 +201,11 @@ func (s *servable) scan(r *registry) {
 		o := r.opts
 		o.dir = dir
 		run, err := r.load.load(s.group, o, s.name)
+		if errors.Is(err, ErrNotReady) {
+			// The model's worker is restarting: try again at the next scan.
+			log.Warn("load version postponed", "model", s.name, "version", n, "err", err)
+			continue
+		}
 		if err != nil {
 			log.Error("load version", "model", s.name, "version", n, "err", err)
 			s.mu.Lock()

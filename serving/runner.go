@@ -134,10 +134,15 @@ func (l *localRunner) predict(ctx context.Context, key string, in map[string]Ten
 		return nil, fmt.Errorf("%w: the response would hold %d bytes of outputs, more than the limit of %d", errTooLarge, total, maxOut)
 	}
 	out := make(map[string]Tensor, len(keep))
+	total = 0
 	for name, t := range keep {
 		if out[name], err = fromTF(t); err != nil {
 			return nil, fmt.Errorf("output %q: %w", name, err)
 		}
+		total += out[name].byteSize() // strings are only known now
+	}
+	if maxOut > 0 && total > maxOut {
+		return nil, fmt.Errorf("%w: the response would hold %d bytes of outputs, more than the limit of %d", errTooLarge, total, maxOut)
 	}
 	return out, nil
 }

@@ -417,7 +417,10 @@ func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Env
 	if err := s.checkOrigin(r); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if r.ContentLength > s.cfg.MaxBodyBytes { // refused unread
+		return nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -426,6 +429,19 @@ func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Env
 		return nil, fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err)
 	}
 	return restjson.Parse(body)
+}
+
+// readBody reads a body into one buffer of its declared length when it
+// has one, rather than growing a buffer by doubling.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // encodeREST writes outputs in the request's format.

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -26,20 +26,19 @@ func RunWorkerIfChild() {
 	if os.Getenv(workerEnv) != "1" {
 		return
 	}
+	// A blocking socket read on a thread of its own (see proc).
 	f := os.NewFile(3, "gotf-worker-socket")
-	conn, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gotf worker: no socket on fd 3:", err)
+	if f == nil {
+		fmt.Fprintln(os.Stderr, "gotf worker: no socket on fd 3")
 		os.Exit(2)
 	}
-	serveWorker(conn)
+	serveWorker(f)
 	os.Exit(0)
 }
 
 // worker is the model-running side of the channel.
 type worker struct {
-	conn   net.Conn
+	conn   io.Writer
 	wmu    sync.Mutex
 	bw     *bufio.Writer
 	mu     sync.RWMutex
@@ -48,7 +47,7 @@ type worker struct {
 
 // serveWorker answers the front end until the socket closes (the front
 // end asked it to stop, or died).
-func serveWorker(conn net.Conn) {
+func serveWorker(conn io.ReadWriter) {
 	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
