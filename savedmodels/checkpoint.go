@@ -10,8 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 
+	"github.com/tfgo-project/gotf/internal/fsync"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -135,7 +135,7 @@ func (c *CheckpointManager) writeState(latest string, all []string) error {
 	if err := os.Rename(tmp, filepath.Join(c.Dir, stateName)); err != nil {
 		return fmt.Errorf("write checkpoint state: %w", err)
 	}
-	return syncDir(c.Dir)
+	return fsync.Dir(c.Dir)
 }
 
 // Latest returns the prefix of the latest checkpoint, or "". It only reads:
@@ -223,10 +223,10 @@ func (c *CheckpointManager) Save(m *models.Sequential, n int) (string, error) {
 	}
 	// The folder's entries, then its own entry in Dir, are durable before
 	// the "checkpoint" file names it.
-	if err := syncDir(folder); err != nil {
+	if err := fsync.Dir(folder); err != nil {
 		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
 	}
-	if err := syncDir(c.Dir); err != nil {
+	if err := fsync.Dir(c.Dir); err != nil {
 		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
 	}
 	stage("staged")
@@ -281,14 +281,14 @@ func (c *CheckpointManager) publish(staged string, all []string) error {
 			return fmt.Errorf("publish %s: %w", staged, err)
 		}
 	}
-	if err := syncDir(c.Dir); err != nil {
+	if err := fsync.Dir(c.Dir); err != nil {
 		return fmt.Errorf("publish %s: %w", staged, err)
 	}
 	stage("data")
 	if err := linkOrCopy(filepath.Join(folder, name+".index"), filepath.Join(c.Dir, name+".index")); err != nil {
 		return fmt.Errorf("publish %s: %w", staged, err)
 	}
-	if err := syncDir(c.Dir); err != nil {
+	if err := fsync.Dir(c.Dir); err != nil {
 		return fmt.Errorf("publish %s: %w", staged, err)
 	}
 	stage("linked")
@@ -380,7 +380,7 @@ func (c *CheckpointManager) tidy() error {
 		removed = true
 	}
 	if removed {
-		return syncDir(c.Dir)
+		return fsync.Dir(c.Dir)
 	}
 	return nil
 }
@@ -477,24 +477,6 @@ func linkOrCopy(src, dst string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return nil
-}
-
-// syncDir flushes the folder's entries (renames, new and removed files) to
-// stable storage. File systems that cannot fsync a folder (EINVAL) give no
-// such guarantee, and are let through.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync folder %s: %w", dir, err)
 	}
 	return nil
 }

@@ -48,9 +48,10 @@ type proc struct {
 	pending map[uint64]chan frame
 	exitErr error // why it ended, once done is closed
 
-	done   chan struct{}
-	tailMu sync.Mutex
-	tail   []string // the last lines it wrote to stderr
+	done     chan struct{}
+	stopping atomic.Bool // stop was called: its end is no news
+	tailMu   sync.Mutex
+	tail     []string // the last lines it wrote to stderr
 }
 
 func startProc(o procOptions) (*proc, error) {
@@ -106,6 +107,9 @@ func (p *proc) copyStderr(r io.Reader, done chan struct{}) {
 	for sc.Scan() {
 		line := sc.Text()
 		p.log.Debug("worker stderr", "line", line)
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "@ ") || strings.HasPrefix(t, "*** ") {
+			continue // stack frames: the tail keeps TensorFlow's message
+		}
 		p.tailMu.Lock()
 		p.tail = append(p.tail, line)
 		if len(p.tail) > 5 {
@@ -153,7 +157,11 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 	pending := p.pending
 	p.pending = nil
 	p.mu.Unlock()
-	p.log.Warn("worker process ended", "status", err.Error(), "stderr_tail", tail)
+	if p.stopping.Load() {
+		p.log.Debug("worker process stopped", "status", err.Error())
+	} else {
+		p.log.Warn("worker process ended", "status", err.Error(), "stderr_tail", tail)
+	}
 	for _, ch := range pending {
 		close(ch)
 	}
@@ -209,6 +217,7 @@ func (p *proc) kill() { p.cmd.Process.Kill() }
 // stop shuts the socket for writing (the worker exits when it reads the
 // end) and kills the worker if it has not gone within grace.
 func (p *proc) stop(grace time.Duration) {
+	p.stopping.Store(true)
 	syscall.Shutdown(p.fd, syscall.SHUT_WR)
 	select {
 	case <-p.done:

@@ -16,7 +16,7 @@
 //   - the ops the layers above need (Conv2D, pooling, BiasAdd, softmax and
 //     its cross-entropy, FusedBatchNorm, OneHot, Gather, RandomUniform,
 //     CheckNumerics) and TF's ResourceApply* training kernels;
-//   - Saver (TF checkpoints through SaveV2/RestoreV2, written atomically)
+//   - Saver (TF checkpoints through SaveV2/RestoreV2, each file and the folder fsynced before the rename that publishes it)
 //     and SummaryWriter (TensorBoard events through TF's summary ops).
 //
 // No function panics on bad input. Graph builders record the first error

@@ -12,6 +12,8 @@ import (
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tfgo-project/gotf/internal/fsync"
 )
 
 // SignatureDef names a SavedModel entry point's inputs and outputs.
@@ -104,7 +106,17 @@ func (s *Session) WriteSavedModel(sv *Saver, dir string, signatures map[string]S
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
+	// The folder appears whole (a server watching parent never sees half
+	// of it) and survives a crash once this returns.
+	for _, err := range []error{fsync.File(filepath.Join(tmp, "saved_model.pb")), fsync.Dir(tmp)} {
+		if err != nil {
+			return fmt.Errorf("tfwrap: write saved model: %w", err)
+		}
+	}
 	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("tfwrap: write saved model: %w", err)
+	}
+	if err := fsync.Dir(parent); err != nil {
 		return fmt.Errorf("tfwrap: write saved model: %w", err)
 	}
 	return nil

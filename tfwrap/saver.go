@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/tfgo-project/gotf/internal/fsync"
 )
 
 // Saver writes and reads variables in TensorFlow's checkpoint format (the
@@ -168,7 +169,7 @@ func (s *Session) Save(sv *Saver, prefix string) error {
 		return fmt.Errorf("tfwrap: save %q: TensorFlow wrote no index or no data (%d files)", prefix, len(written))
 	}
 	for _, suffix := range append(shards, ".index") {
-		if err := syncFile(tmpPrefix + suffix); err != nil {
+		if err := fsync.File(tmpPrefix + suffix); err != nil {
 			return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 		}
 	}
@@ -182,13 +183,13 @@ func (s *Session) Save(sv *Saver, prefix string) error {
 			return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
 	if err := os.Rename(tmpPrefix+".index", prefix+".index"); err != nil {
 		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("tfwrap: save %q: %w", prefix, err)
 	}
 	return nil
@@ -225,42 +226,8 @@ func RemoveCheckpoint(prefix string) error {
 	if !removed {
 		return nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("tfwrap: remove checkpoint %q: %w", prefix, err)
-	}
-	return nil
-}
-
-// syncFile flushes the file at path to stable storage.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
-	}
-	return nil
-}
-
-// syncDir flushes the folder's entries (renames, new and removed files) to
-// stable storage. File systems that cannot fsync a folder (EINVAL) are let
-// through: they give no such guarantee to give.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync folder %s: %w", dir, err)
 	}
 	return nil
 }
