@@ -55,7 +55,7 @@ func TestHostile(t *testing.T) {
 	cmd := exec.Command("prlimit", "--as=12000000000", "--", bin,
 		"--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--port=0",
 		"--models_dir="+models, "--poll=200ms", "--request_timeout=2s", "--read_timeout=2s",
-		"--idle_timeout=2s", "--load_timeout=60s", "--max_in_flight=16", "--max_response_bytes=1000000",
+		"--idle_timeout=2s", "--load_timeout=30s", "--max_in_flight=16", "--max_response_bytes=1000000",
 		"--worker_memory_bytes=6000000000", "--shutdown_timeout=10s")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -191,6 +191,14 @@ func TestHostile(t *testing.T) {
 			t.Fatalf("the status shows server paths: %s", status)
 		}
 		good(t)
+		// A deleted version's END entry goes with its folder.
+		if err := os.RemoveAll(filepath.Join(g, "2")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "version 2 forgotten", func() bool {
+			_, status = getBody(base + "/v1/models/good")
+			return !strings.Contains(status, `"version":"2"`)
+		})
 	})
 	t.Run("front end memory", func(t *testing.T) {
 		runtimeGC(base)
