@@ -8,7 +8,6 @@ import (
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
-	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,6 +22,7 @@ import (
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
@@ -95,22 +95,6 @@ func checkSpec(sp *tfspb.ModelSpec) error {
 	return nil
 }
 
-var pbTypes = map[typespb.DataType]tfwrap.DType{
-	typespb.DataType_DT_FLOAT: tfwrap.Float32, typespb.DataType_DT_DOUBLE: tfwrap.Float64,
-	typespb.DataType_DT_INT32: tfwrap.Int32, typespb.DataType_DT_INT64: tfwrap.Int64,
-	typespb.DataType_DT_UINT8: tfwrap.Uint8, typespb.DataType_DT_BOOL: tfwrap.Bool,
-	typespb.DataType_DT_STRING: tfwrap.String,
-}
-
-func pbType(dt tfwrap.DType) typespb.DataType {
-	for k, v := range pbTypes {
-		if v == dt {
-			return k
-		}
-	}
-	return typespb.DataType_DT_INVALID
-}
-
 func pbShape(dims []int64) *shapepb.TensorShapeProto {
 	sh := &shapepb.TensorShapeProto{Dim: make([]*shapepb.TensorShapeProto_Dim, len(dims))}
 	for i, d := range dims {
@@ -156,7 +140,7 @@ func protoBytes[T tfwrap.Elem](name string, content []byte, typed []T, n int64) 
 // tensorHeader reads an input TensorProto's dtype and shape: what the
 // budget checks before any element is materialised.
 func tensorHeader(name string, tp *tensorpb.TensorProto) (tfwrap.DType, []int64, error) {
-	dt, ok := pbTypes[tp.GetDtype()]
+	dt, ok := dtype.FromProto(tp.GetDtype())
 	if !ok {
 		return 0, nil, fmt.Errorf("%w: input %q has dtype %v, which the server does not take", restjson.ErrBadRequest, name, tp.GetDtype())
 	}
@@ -224,7 +208,7 @@ func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dim
 // tensorToProto converts one output: numbers in tensor_content, strings
 // in string_val.
 func tensorToProto(t Tensor) (*tensorpb.TensorProto, error) {
-	tp := &tensorpb.TensorProto{Dtype: pbType(t.DType), TensorShape: pbShape(t.Shape)}
+	tp := &tensorpb.TensorProto{Dtype: t.DType.Proto(), TensorShape: pbShape(t.Shape)}
 	switch {
 	case t.DType == tfwrap.String:
 		tp.StringVal = make([][]byte, len(t.Strings))
@@ -326,7 +310,7 @@ func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetMod
 			for _, t := range part.from {
 				sh := pbShape(t.Shape)
 				sh.UnknownRank = t.Shape == nil
-				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Name}, Dtype: pbType(t.DType), TensorShape: sh}
+				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Name}, Dtype: t.DType.Proto(), TensorShape: sh}
 			}
 		}
 		sigs.SignatureDef[sig.Key] = def

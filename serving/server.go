@@ -19,7 +19,6 @@ import (
 
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
-	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // Config configures a Server. The zero value of each field means the
@@ -315,11 +314,6 @@ func (s *Server) modelStatus(w http.ResponseWriter, name string, version int64) 
 	writeJSON(w, http.StatusOK, b)
 }
 
-var dtypeNames = map[tfwrap.DType]string{
-	tfwrap.Float32: "DT_FLOAT", tfwrap.Float64: "DT_DOUBLE", tfwrap.Int32: "DT_INT32", tfwrap.Int64: "DT_INT64",
-	tfwrap.Uint8: "DT_UINT8", tfwrap.Bool: "DT_BOOL", tfwrap.String: "DT_STRING",
-}
-
 func tensorInfoJSON(t savedmodels.TensorInfo) map[string]any {
 	shape := map[string]any{"unknown_rank": t.Shape == nil}
 	var dims []map[string]string
@@ -329,11 +323,7 @@ func tensorInfoJSON(t savedmodels.TensorInfo) map[string]any {
 	if dims != nil {
 		shape["dim"] = dims
 	}
-	dt := dtypeNames[t.DType]
-	if dt == "" {
-		dt = "DT_INVALID"
-	}
-	return map[string]any{"dtype": dt, "tensor_shape": shape, "name": t.Name}
+	return map[string]any{"dtype": t.DType.Proto().String(), "tensor_shape": shape, "name": t.Name}
 }
 
 func (s *Server) metadata(w http.ResponseWriter, name string, version int64) {

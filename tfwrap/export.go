@@ -9,7 +9,6 @@ import (
 
 	graphpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
-	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -125,7 +124,7 @@ func (s *Session) WriteSavedModel(sv *Saver, dir string, signatures map[string]S
 func tensorInfo(o Output) *corepb.TensorInfo {
 	ti := &corepb.TensorInfo{
 		Encoding: &corepb.TensorInfo_Name{Name: o.Name()},
-		Dtype:    typespb.DataType(o.DType().tf()),
+		Dtype:    o.DType().Proto(),
 	}
 	if s := o.Shape(); s != nil {
 		sp := &shapepb.TensorShapeProto{}

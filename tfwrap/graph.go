@@ -341,7 +341,7 @@ func (g *Graph) Placeholder(name string, dt DType, dims ...int64) Output {
 		return Output{}
 	}
 	return g.add1("Placeholder", name, nil, map[string]any{
-		"dtype": dt.tf(),
+		"dtype": tfType(dt),
 		"shape": tf.MakeShape(dims...),
 	})
 }

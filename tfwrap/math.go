@@ -190,7 +190,7 @@ func (g *Graph) Cast(x Output, dt DType) Output {
 		g.failf("Cast of %s: cannot cast %v to %v", x.Name(), x.DType(), dt)
 		return Output{}
 	}
-	return g.add1("Cast", "Cast", []tf.Input{x.out}, map[string]any{"SrcT": x.out.DataType(), "DstT": dt.tf()})
+	return g.add1("Cast", "Cast", []tf.Input{x.out}, map[string]any{"SrcT": x.out.DataType(), "DstT": tfType(dt)})
 }
 
 // Reshape gives x a new shape with the same number of elements; one

@@ -166,7 +166,7 @@ func (g *Graph) RandomUniform(dims Output, dt DType, seed, seed2 int64) Output {
 		return Output{}
 	}
 	return g.add1("RandomUniform", "RandomUniform", []tf.Input{dims.out},
-		map[string]any{"dtype": dt.tf(), "seed": seed, "seed2": seed2})
+		map[string]any{"dtype": tfType(dt), "seed": seed, "seed2": seed2})
 }
 
 // CheckNumerics passes x through, but makes the Run fail with msg when x
@@ -194,5 +194,5 @@ func (g *Graph) StatelessRandomUniform(dims, seed Output, dt DType) Output {
 		return Output{}
 	}
 	return g.add1("StatelessRandomUniform", "StatelessRandomUniform", []tf.Input{dims.out, seed.out},
-		map[string]any{"dtype": dt.tf()})
+		map[string]any{"dtype": tfType(dt)})
 }

@@ -17,7 +17,7 @@ func (t *Tensor) raw() ([]byte, error) {
 		return nil, errors.New("tfwrap: row operations do not support string tensors")
 	}
 	var b bytes.Buffer
-	b.Grow(int(t.NumElements()) * t.dtype.size())
+	b.Grow(int(t.NumElements()) * t.dtype.ByteSize())
 	if _, err := t.t.WriteContentsTo(&b); err != nil {
 		return nil, fmt.Errorf("tfwrap: read tensor: %w", err)
 	}
@@ -28,7 +28,7 @@ func (t *Tensor) rowBytes() (int, error) {
 	if len(t.shape) == 0 {
 		return 0, errors.New("tfwrap: a scalar has no rows")
 	}
-	n := int64(t.dtype.size())
+	n := int64(t.dtype.ByteSize())
 	for _, d := range t.shape[1:] {
 		n *= d
 	}

@@ -75,7 +75,7 @@ func (g *Graph) NewSaver(vars []*Variable, keys []string) *Saver {
 	var dtypes []tf.DataType
 	for _, v := range vars {
 		values = append(values, v.read.out)
-		dtypes = append(dtypes, v.dtype.tf())
+		dtypes = append(dtypes, tfType(v.dtype))
 	}
 	if !sv.prefix.Valid() || !nameT.Valid() {
 		return sv
@@ -93,12 +93,12 @@ func (g *Graph) NewSaver(vars []*Variable, keys []string) *Saver {
 		// EnsureShape turns a checkpoint tensor of another shape into an
 		// error instead of a variable of the wrong shape.
 		checked := s.add("EnsureShape", "EnsureShape", []tf.Input{restored.Output(i)},
-			map[string]any{"shape": tf.MakeShape(v.shape...), "T": v.dtype.tf()})
+			map[string]any{"shape": tf.MakeShape(v.shape...), "T": tfType(v.dtype)})
 		if checked == nil {
 			return sv
 		}
 		a := s.add("AssignVariableOp", "Assign", []tf.Input{v.handle, checked.Output(0)},
-			map[string]any{"dtype": v.dtype.tf()})
+			map[string]any{"dtype": tfType(v.dtype)})
 		if a == nil {
 			return sv
 		}
@@ -271,7 +271,7 @@ func ReadCheckpoint(prefix string, want map[string]DType) (map[string]*Tensor, e
 		if !want[k].Valid() || want[k] == String {
 			return nil, fmt.Errorf("tfwrap: read checkpoint: unsupported dtype %v for %q", want[k], k)
 		}
-		dtypes = append(dtypes, want[k].tf())
+		dtypes = append(dtypes, tfType(want[k]))
 	}
 	g := NewGraph()
 	p, err := NewStrings([]string{prefix}, []int64{}...)

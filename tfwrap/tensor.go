@@ -64,10 +64,10 @@ func Zeros(dt DType, dims ...int64) (*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: zeros: %w", err)
 	}
-	if n > (1<<40)/int64(dt.size()) {
+	if n > (1<<40)/int64(dt.ByteSize()) {
 		return nil, fmt.Errorf("tfwrap: zeros: shape %s is too large", shape.String(dims))
 	}
-	return fromBytes(dt, append([]int64{}, dims...), make([]byte, n*int64(dt.size())))
+	return fromBytes(dt, append([]int64{}, dims...), make([]byte, n*int64(dt.ByteSize())))
 }
 
 // NewStrings copies data into a string tensor of the given shape (a vector
@@ -133,15 +133,15 @@ func asBytes[T Elem](data []T) []byte {
 // little-endian bytes in row-major order (the layout of a TensorProto's
 // tensor_content); len(raw) must be the shape's size in bytes.
 func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
-	if dt == String || dt.size() == 0 {
+	if dt == String || dt.ByteSize() == 0 {
 		return nil, fmt.Errorf("tfwrap: TensorFromBytes takes a numeric or bool dtype, not %v", dt)
 	}
 	n, err := shape.NumElements(dims)
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
 	}
-	if int64(len(raw)) != n*int64(dt.size()) {
-		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.size()))
+	if int64(len(raw)) != n*int64(dt.ByteSize()) {
+		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.ByteSize()))
 	}
 	return fromBytes(dt, slices.Clone(dims), raw)
 }
@@ -151,7 +151,7 @@ func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
 func (t *Tensor) Bytes() ([]byte, error) { return t.raw() }
 
 func fromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
-	t, err := tf.ReadTensor(dt.tf(), dims, bytes.NewReader(raw))
+	t, err := tf.ReadTensor(tfType(dt), dims, bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
 	}

@@ -60,7 +60,7 @@ func (g *Graph) ApplyGradientDescent(v *Variable, lr, grad Output) *Op {
 	if g.st.err != nil {
 		return nil
 	}
-	return g.apply(typ, []tf.Input{v.handle, lr.out, grad.out}, map[string]any{"T": v.dtype.tf()})
+	return g.apply(typ, []tf.Input{v.handle, lr.out, grad.out}, map[string]any{"T": tfType(v.dtype)})
 }
 
 // ApplyKerasMomentum runs Keras's SGD with momentum in TF's kernel:
@@ -73,7 +73,7 @@ func (g *Graph) ApplyKerasMomentum(v, accum *Variable, lr, grad, momentum Output
 		return nil
 	}
 	return g.apply(typ, []tf.Input{v.handle, accum.handle, lr.out, grad.out, momentum.out},
-		map[string]any{"T": v.dtype.tf(), "use_nesterov": nesterov})
+		map[string]any{"T": tfType(v.dtype), "use_nesterov": nesterov})
 }
 
 // ApplyAdam runs one Adam step in TF's kernel: m and vv are the first and
@@ -85,7 +85,7 @@ func (g *Graph) ApplyAdam(v, m, vv *Variable, beta1Power, beta2Power, lr, beta1,
 		return nil
 	}
 	return g.apply(typ, []tf.Input{v.handle, m.handle, vv.handle, beta1Power.out, beta2Power.out,
-		lr.out, beta1.out, beta2.out, epsilon.out, grad.out}, map[string]any{"T": v.dtype.tf()})
+		lr.out, beta1.out, beta2.out, epsilon.out, grad.out}, map[string]any{"T": tfType(v.dtype)})
 }
 
 // ApplyRMSProp runs one RMSprop step in TF's kernel: ms = rho·ms +
@@ -97,5 +97,5 @@ func (g *Graph) ApplyRMSProp(v, ms, mom *Variable, lr, rho, momentum, epsilon, g
 		return nil
 	}
 	return g.apply(typ, []tf.Input{v.handle, ms.handle, mom.handle, lr.out, rho.out, momentum.out,
-		epsilon.out, grad.out}, map[string]any{"T": v.dtype.tf()})
+		epsilon.out, grad.out}, map[string]any{"T": tfType(v.dtype)})
 }

@@ -84,7 +84,7 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		Type: "VarHandleOp",
 		Name: full,
 		Attrs: map[string]any{
-			"dtype":       v.dtype.tf(),
+			"dtype":       tfType(v.dtype),
 			"shape":       tf.MakeShape(v.shape...),
 			"shared_name": full,
 			"container":   "",
@@ -98,15 +98,15 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 	v.handle = handle.Output(0)
 	sub := g.under(full)
 	ph := sub.add("Placeholder", "initial_value", nil, map[string]any{
-		"dtype": v.dtype.tf(), "shape": tf.MakeShape(v.shape...),
+		"dtype": tfType(v.dtype), "shape": tf.MakeShape(v.shape...),
 	})
 	if ph == nil {
 		return v
 	}
 	v.initPH = ph.Output(0)
 	v.initOp = sub.add("AssignVariableOp", "Assign", []tf.Input{v.handle, v.initPH},
-		map[string]any{"dtype": v.dtype.tf()})
-	v.read = sub.add1("ReadVariableOp", "Read", []tf.Input{v.handle}, map[string]any{"dtype": v.dtype.tf()})
+		map[string]any{"dtype": tfType(v.dtype)})
+	v.read = sub.add1("ReadVariableOp", "Read", []tf.Input{v.handle}, map[string]any{"dtype": tfType(v.dtype)})
 	if v.initOp == nil || !v.read.Valid() {
 		return v
 	}
@@ -194,7 +194,7 @@ func (v *Variable) assignOp(g *Graph, typ string, x Output) *Op {
 		return nil
 	}
 	op := g.under(v.name).add(typ, strings.TrimSuffix(typ, "VariableOp"), []tf.Input{v.handle, x.out},
-		map[string]any{"dtype": v.dtype.tf()})
+		map[string]any{"dtype": tfType(v.dtype)})
 	if op == nil {
 		return nil
 	}

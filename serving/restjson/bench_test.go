@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
 func mnistBody() []byte {
@@ -29,7 +31,7 @@ func mnistBody() []byte {
 // BenchmarkDecodeMNIST decodes one 28×28×1 image in the row format.
 func BenchmarkDecodeMNIST(b *testing.B) {
 	body := mnistBody()
-	in := []Input{{Name: "inputs", Kind: Float32, Shape: []int64{-1, 28, 28, 1}}}
+	in := []Input{{Name: "inputs", DType: dtype.Float32, Shape: []int64{-1, 28, 28, 1}}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

@@ -9,34 +9,17 @@ import (
 	"math"
 	"sort"
 	"strconv"
+
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
 // ErrBadRequest wraps every decoding error (HTTP 400).
 var ErrBadRequest = errors.New("bad request")
 
-// Kind is the element type a signature input wants.
-type Kind int
-
-// The element kinds.
-const (
-	Float32 Kind = iota + 1
-	Float64
-	Int32
-	Int64
-	Uint8
-	Bool
-	String
-)
-
-// String returns the kind's dtype name.
-func (k Kind) String() string {
-	return [...]string{"?", "float32", "float64", "int32", "int64", "uint8", "bool", "string"}[min(int(k), 7)]
-}
-
 // Input is what the decoder needs to know of one signature input.
 type Input struct {
 	Name  string
-	Kind  Kind
+	DType dtype.DType
 	Shape []int64 // -1 for any size; nil for any rank
 }
 
@@ -44,8 +27,8 @@ type Input struct {
 // in row-major order.
 type Array struct {
 	Shape   []int64
-	Floats  []float64 // Float32, Float64
-	Ints    []int64   // Int32, Int64, Uint8
+	Floats  []float64 // dtype.Float32, dtype.Float64
+	Ints    []int64   // dtype.Int32, dtype.Int64, dtype.Uint8
 	Bools   []bool
 	Strings []string
 }
@@ -321,8 +304,8 @@ func (d *decoder) fill(v any, shape []int64, in Input, a *Array) error {
 }
 
 func scalar(v any, in Input, a *Array) error {
-	switch in.Kind {
-	case String:
+	switch in.DType {
+	case dtype.String:
 		switch x := v.(type) {
 		case string:
 			a.Strings = append(a.Strings, x)
@@ -339,40 +322,40 @@ func scalar(v any, in Input, a *Array) error {
 		default:
 			return bad("input %q wants strings, got %s", in.Name, jsonType(v))
 		}
-	case Bool:
+	case dtype.Bool:
 		b, ok := v.(bool)
 		if !ok {
 			return bad("input %q wants booleans, got %s", in.Name, jsonType(v))
 		}
 		a.Bools = append(a.Bools, b)
-	case Float32, Float64:
+	case dtype.Float32, dtype.Float64:
 		n, ok := v.(json.Number)
 		if !ok {
 			return bad("input %q wants numbers, got %s", in.Name, jsonType(v))
 		}
 		f, err := n.Float64()
-		if err != nil || math.IsInf(f, 0) || (in.Kind == Float32 && math.Abs(f) > math.MaxFloat32) {
-			return bad("input %q: %s is out of range for %v", in.Name, n, in.Kind)
+		if err != nil || math.IsInf(f, 0) || (in.DType == dtype.Float32 && math.Abs(f) > math.MaxFloat32) {
+			return bad("input %q: %s is out of range for %v", in.Name, n, in.DType)
 		}
 		a.Floats = append(a.Floats, f)
-	case Int32, Int64, Uint8:
+	case dtype.Int32, dtype.Int64, dtype.Uint8:
 		n, ok := v.(json.Number)
 		if !ok {
 			return bad("input %q wants integers, got %s", in.Name, jsonType(v))
 		}
 		i, err := strconv.ParseInt(string(n), 10, 64)
 		if err != nil {
-			return bad("input %q: %s is not an integer in range for %v", in.Name, n, in.Kind)
+			return bad("input %q: %s is not an integer in range for %v", in.Name, n, in.DType)
 		}
 		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-		switch in.Kind {
-		case Int32:
+		switch in.DType {
+		case dtype.Int32:
 			lo, hi = math.MinInt32, math.MaxInt32
-		case Uint8:
+		case dtype.Uint8:
 			lo, hi = 0, 255
 		}
 		if i < lo || i > hi {
-			return bad("input %q: %d is out of range for %v", in.Name, i, in.Kind)
+			return bad("input %q: %d is out of range for %v", in.Name, i, in.DType)
 		}
 		a.Ints = append(a.Ints, i)
 	default:

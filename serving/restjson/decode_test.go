@@ -5,9 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
-var image = Input{Name: "images", Kind: Float32, Shape: []int64{-1, 2, 2}}
+var image = Input{Name: "images", DType: dtype.Float32, Shape: []int64{-1, 2, 2}}
 
 func TestDecodeFormats(t *testing.T) {
 	tests := []struct {
@@ -28,18 +30,18 @@ func TestDecodeFormats(t *testing.T) {
 			}
 		}},
 		{"named rows", `{"instances": [{"a": 1, "b": "x"}, {"a": 2, "b": {"b64": "aGk="}}]}`,
-			[]Input{{Name: "a", Kind: Int64, Shape: []int64{-1}}, {Name: "b", Kind: String}}, func(t *testing.T, r *Request) {
+			[]Input{{Name: "a", DType: dtype.Int64, Shape: []int64{-1}}, {Name: "b", DType: dtype.String}}, func(t *testing.T, r *Request) {
 				if r.Inputs["a"].Ints[1] != 2 || r.Inputs["b"].Strings[1] != "hi" {
 					t.Fatalf("%+v %+v", r.Inputs["a"], r.Inputs["b"])
 				}
 			}},
 		{"named columns", `{"inputs": {"a": [true, false], "b": [[1],[2]]}}`,
-			[]Input{{Name: "a", Kind: Bool}, {Name: "b", Kind: Uint8}}, func(t *testing.T, r *Request) {
+			[]Input{{Name: "a", DType: dtype.Bool}, {Name: "b", DType: dtype.Uint8}}, func(t *testing.T, r *Request) {
 				if r.Inputs["a"].Bools[0] != true || r.Inputs["b"].Ints[1] != 2 {
 					t.Fatalf("%+v", r.Inputs)
 				}
 			}},
-		{"b64 scalar", `{"inputs": {"b64": "AAE="}}`, []Input{{Name: "x", Kind: String}}, func(t *testing.T, r *Request) {
+		{"b64 scalar", `{"inputs": {"b64": "AAE="}}`, []Input{{Name: "x", DType: dtype.String}}, func(t *testing.T, r *Request) {
 			if r.Inputs["x"].Strings[0] != "\x00\x01" || len(r.Inputs["x"].Shape) != 0 {
 				t.Fatalf("%+v", r.Inputs["x"])
 			}
@@ -57,7 +59,7 @@ func TestDecodeFormats(t *testing.T) {
 }
 
 func TestDecodeBadRequests(t *testing.T) {
-	two := []Input{{Name: "a", Kind: Float32}, {Name: "b", Kind: Float32}}
+	two := []Input{{Name: "a", DType: dtype.Float32}, {Name: "b", DType: dtype.Float32}}
 	tests := []struct {
 		name, body string
 		inputs     []Input
@@ -65,7 +67,7 @@ func TestDecodeBadRequests(t *testing.T) {
 	}{
 		{"not json", `{"instances": [1,`, []Input{image}, "not a JSON object"},
 		{"array body", `[1,2]`, []Input{image}, "not a JSON object"},
-		{"trailing", `{"inputs": 1} x`, []Input{{Name: "x", Kind: Float32}}, "trailing data"},
+		{"trailing", `{"inputs": 1} x`, []Input{{Name: "x", DType: dtype.Float32}}, "trailing data"},
 		{"both", `{"instances": [1], "inputs": [1]}`, []Input{image}, "not both"},
 		{"neither", `{"signature_name": "x"}`, []Input{image}, "missing instances or inputs"},
 		{"unknown field", `{"instance": [1]}`, []Input{image}, `unknown field "instance"`},
@@ -76,23 +78,23 @@ func TestDecodeBadRequests(t *testing.T) {
 		{"ragged deeper", `{"instances": [[[1,2],[3,4]], [[5,6],[7,[8]]]]}`, []Input{image}, "wants numbers, got a list"},
 		{"rank", `{"instances": [[1,2],[3,4]]}`, []Input{image}, "has rank 2"},
 		{"dimension", `{"instances": [[[1,2,3],[3,4,5]]]}`, []Input{image}, "dimension 2 is 3"},
-		{"empty dimension", `{"inputs": [[]]}`, []Input{{Name: "x", Kind: Float32}}, "is empty"},
-		{"string for float", `{"inputs": ["a"]}`, []Input{{Name: "x", Kind: Float32}}, "wants numbers, got a string"},
-		{"null", `{"inputs": [null]}`, []Input{{Name: "x", Kind: Float32}}, "got null"},
-		{"float overflow", `{"inputs": [1e39]}`, []Input{{Name: "x", Kind: Float32}}, "out of range for float32"},
-		{"huge", `{"inputs": [1e999]}`, []Input{{Name: "x", Kind: Float64}}, "out of range"},
-		{"int fraction", `{"inputs": [1.5]}`, []Input{{Name: "x", Kind: Int32}}, "not an integer"},
-		{"int32 overflow", `{"inputs": [3000000000]}`, []Input{{Name: "x", Kind: Int32}}, "out of range for int32"},
-		{"uint8 negative", `{"inputs": [-1]}`, []Input{{Name: "x", Kind: Uint8}}, "out of range for uint8"},
-		{"bool", `{"inputs": [1]}`, []Input{{Name: "x", Kind: Bool}}, "wants booleans"},
-		{"bad b64", `{"inputs": [{"b64": "!!"}]}`, []Input{{Name: "x", Kind: String}}, "bad base64"},
-		{"object element", `{"inputs": [{"c": 1}]}`, []Input{{Name: "x", Kind: String}}, "must be {\"b64\""},
+		{"empty dimension", `{"inputs": [[]]}`, []Input{{Name: "x", DType: dtype.Float32}}, "is empty"},
+		{"string for float", `{"inputs": ["a"]}`, []Input{{Name: "x", DType: dtype.Float32}}, "wants numbers, got a string"},
+		{"null", `{"inputs": [null]}`, []Input{{Name: "x", DType: dtype.Float32}}, "got null"},
+		{"float overflow", `{"inputs": [1e39]}`, []Input{{Name: "x", DType: dtype.Float32}}, "out of range for float32"},
+		{"huge", `{"inputs": [1e999]}`, []Input{{Name: "x", DType: dtype.Float64}}, "out of range"},
+		{"int fraction", `{"inputs": [1.5]}`, []Input{{Name: "x", DType: dtype.Int32}}, "not an integer"},
+		{"int32 overflow", `{"inputs": [3000000000]}`, []Input{{Name: "x", DType: dtype.Int32}}, "out of range for int32"},
+		{"uint8 negative", `{"inputs": [-1]}`, []Input{{Name: "x", DType: dtype.Uint8}}, "out of range for uint8"},
+		{"bool", `{"inputs": [1]}`, []Input{{Name: "x", DType: dtype.Bool}}, "wants booleans"},
+		{"bad b64", `{"inputs": [{"b64": "!!"}]}`, []Input{{Name: "x", DType: dtype.String}}, "bad base64"},
+		{"object element", `{"inputs": [{"c": 1}]}`, []Input{{Name: "x", DType: dtype.String}}, "must be {\"b64\""},
 		{"missing input", `{"inputs": {"a": [1]}}`, two, `missing input "b"`},
 		{"extra input", `{"inputs": {"a": [1], "b": [1], "c": [1]}}`, two, `unknown input "c"`},
 		{"unnamed for two", `{"instances": [1, 2]}`, two, "each instance must be an object"},
 		{"mixed instances", `{"instances": [{"a": 1, "b": 2}, 3]}`, two, "instance 1 is not an object"},
-		{"too many elements", `{"inputs": [1,2,3,4,5,6,7,8,9,10,11,12,13]}`, []Input{{Name: "x", Kind: Float32}}, "more than 12 elements"},
-		{"too deep", `{"inputs": ` + strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40) + `}`, []Input{{Name: "x", Kind: Float32}}, "nested deeper"},
+		{"too many elements", `{"inputs": [1,2,3,4,5,6,7,8,9,10,11,12,13]}`, []Input{{Name: "x", DType: dtype.Float32}}, "more than 12 elements"},
+		{"too deep", `{"inputs": ` + strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40) + `}`, []Input{{Name: "x", DType: dtype.Float32}}, "nested deeper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

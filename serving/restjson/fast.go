@@ -3,6 +3,8 @@ package restjson
 import (
 	"math"
 	"strconv"
+
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
 // fastArray decodes the common case straight from bytes: a nested list of
@@ -11,7 +13,7 @@ import (
 // else (strings, objects, nulls, malformed JSON), which the general
 // decoder then handles and explains.
 func fastArray(raw []byte, in Input, lim Limits, count *int) (a *Array, ok bool, err error) {
-	if in.Kind == String {
+	if in.DType == dtype.String {
 		return nil, false, nil
 	}
 	p := &fastParser{buf: raw, in: in, lim: lim, count: count, a: &Array{}}
@@ -128,7 +130,7 @@ func (p *fastParser) list(depth int) bool {
 
 func (p *fastParser) scalar() bool {
 	c := p.buf[p.pos]
-	if p.in.Kind == Bool {
+	if p.in.DType == dtype.Bool {
 		switch {
 		case c == 't' && p.literal("true"):
 			p.a.Bools = append(p.a.Bools, true)
@@ -145,29 +147,29 @@ func (p *fastParser) scalar() bool {
 		return false
 	}
 	tok := p.buf[start:p.pos]
-	switch p.in.Kind {
-	case Float32, Float64:
+	switch p.in.DType {
+	case dtype.Float32, dtype.Float64:
 		f, err := strconv.ParseFloat(string(tok), 64)
-		if err != nil || math.IsInf(f, 0) || (p.in.Kind == Float32 && math.Abs(f) > math.MaxFloat32) {
-			p.err = bad("input %q: %s is out of range for %v", p.in.Name, tok, p.in.Kind)
+		if err != nil || math.IsInf(f, 0) || (p.in.DType == dtype.Float32 && math.Abs(f) > math.MaxFloat32) {
+			p.err = bad("input %q: %s is out of range for %v", p.in.Name, tok, p.in.DType)
 			return false
 		}
 		p.a.Floats = append(p.a.Floats, f)
 	default:
 		i, err := strconv.ParseInt(string(tok), 10, 64)
 		if err != nil {
-			p.err = bad("input %q: %s is not an integer in range for %v", p.in.Name, tok, p.in.Kind)
+			p.err = bad("input %q: %s is not an integer in range for %v", p.in.Name, tok, p.in.DType)
 			return false
 		}
 		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-		switch p.in.Kind {
-		case Int32:
+		switch p.in.DType {
+		case dtype.Int32:
 			lo, hi = math.MinInt32, math.MaxInt32
-		case Uint8:
+		case dtype.Uint8:
 			lo, hi = 0, 255
 		}
 		if i < lo || i > hi {
-			p.err = bad("input %q: %d is out of range for %v", p.in.Name, i, p.in.Kind)
+			p.err = bad("input %q: %d is out of range for %v", p.in.Name, i, p.in.DType)
 			return false
 		}
 		p.a.Ints = append(p.a.Ints, i)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
 // FuzzDecode: any body either decodes into arrays that agree with their
@@ -16,9 +18,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	sigs := [][]Input{
-		{{Name: "images", Kind: Float32, Shape: []int64{-1, 2, 2}}},
-		{{Name: "a", Kind: Int32}, {Name: "b", Kind: String}},
-		{{Name: "x", Kind: Float64}},
+		{{Name: "images", DType: dtype.Float32, Shape: []int64{-1, 2, 2}}},
+		{{Name: "a", DType: dtype.Int32}, {Name: "b", DType: dtype.String}},
+		{{Name: "x", DType: dtype.Float64}},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, sig := range sigs {
