@@ -234,7 +234,7 @@ func (m *Sequential) session() (*compiled, error) {
 		return nil, ErrNotCompiled
 	}
 	if m.c.sess.Closed() {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("models: model is %w", ErrClosed)
 	}
 	return m.c, nil
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// ErrClosed is returned by every method of a closed model.
-var ErrClosed = errors.New("models: model is closed")
+// ErrClosed is tfwrap.ErrClosed: every method of a closed model returns
+// an error wrapping it.
+var ErrClosed = tfwrap.ErrClosed
 
 // Perceptron is the course's first model, exactly:
 //
@@ -152,7 +153,7 @@ func (p *Perceptron) checkXY(x, y *tfwrap.Tensor) error {
 
 func (p *Perceptron) session() (*tfwrap.Session, error) {
 	if p == nil || p.sess == nil || p.sess.Closed() {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("models: perceptron is %w", ErrClosed)
 	}
 	return p.sess, nil
 }

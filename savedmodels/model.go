@@ -11,8 +11,9 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// ErrClosed is returned by every method of a closed Model.
-var ErrClosed = errors.New("savedmodels: model is closed")
+// ErrClosed is tfwrap.ErrClosed: every method of a closed Model returns
+// an error wrapping it.
+var ErrClosed = tfwrap.ErrClosed
 
 // Model is a loaded SavedModel: one Session, shared by all callers.
 type Model struct {
@@ -71,8 +72,21 @@ func (m *Model) Signatures() []*Signature {
 	return out
 }
 
-// Signature returns the signature with the given key.
+// Signature returns the signature with the given key ("" means
+// DefaultSignature, as in TF Serving).
 func (m *Model) Signature(key string) (*Signature, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, fmt.Errorf("savedmodels: model %q is %w", m.dir, ErrClosed)
+	}
+	return m.signature(key)
+}
+
+func (m *Model) signature(key string) (*Signature, error) {
+	if key == "" {
+		key = DefaultSignature
+	}
 	s, ok := m.sigs[key]
 	if !ok {
 		var keys []string
@@ -80,7 +94,11 @@ func (m *Model) Signature(key string) (*Signature, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		return nil, fmt.Errorf("%w: %q (the model has %q)", ErrSignatureNotFound, key, keys)
+		hint := ""
+		if near := closest(key, keys); near != "" {
+			hint = fmt.Sprintf("; did you mean %q?", near)
+		}
+		return nil, fmt.Errorf("%w: %q (the model has %q%s)", ErrSignatureNotFound, key, keys, hint)
 	}
 	return s, nil
 }
@@ -107,9 +125,9 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("savedmodels: model %q is %w", m.dir, ErrClosed)
 	}
-	sig, err := m.Signature(key)
+	sig, err := m.signature(key)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +141,7 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	if err := sig.Check(specs); err != nil {
 		return nil, err
 	}
-	raw := m.sm.Signatures[key]
+	raw := m.sm.Signatures[sig.Key]
 	feeds := tfwrap.Feeds{}
 	for _, in := range raw.Inputs {
 		feeds[in.Output()] = inputs[in.Key]

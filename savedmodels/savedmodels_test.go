@@ -216,3 +216,40 @@ func TestPredictBadInput(t *testing.T) {
 		t.Fatalf("missing variables: %v", err)
 	}
 }
+
+// TestSignatureKeysAndClose: "" means serving_default, an unknown key gets
+// a did-you-mean, and after Close every method that can fail returns an
+// error wrapping the one tfwrap.ErrClosed.
+func TestSignatureKeysAndClose(t *testing.T) {
+	m := trained(t)
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := Export(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := map[string]*tfwrap.Tensor{"inputs": tensor(t, make([]float32, 36), 1, 6, 6, 1)}
+	byDefault, err := loaded.Predict("", x)
+	if err != nil {
+		t.Fatalf(`Predict(""): %v`, err)
+	}
+	named, err := loaded.Predict(DefaultSignature, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, `Predict("") = Predict(serving_default)`, values(t, byDefault["outputs"]), values(t, named["outputs"]), 0)
+	if _, err := loaded.Signature("serving_defualt"); !errors.Is(err, ErrSignatureNotFound) || !strings.Contains(err.Error(), `did you mean "serving_default"?`) {
+		t.Fatalf("misspelt key: %v", err)
+	}
+	if err := loaded.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.Signature(DefaultSignature); !errors.Is(err, tfwrap.ErrClosed) {
+		t.Fatalf("Signature after Close: %v, want tfwrap.ErrClosed", err)
+	}
+	if _, err := loaded.Predict("", x); !errors.Is(err, tfwrap.ErrClosed) || !errors.Is(err, ErrClosed) || !errors.Is(err, models.ErrClosed) {
+		t.Fatalf("Predict after Close: %v, want the one ErrClosed", err)
+	}
+}

@@ -135,16 +135,25 @@ func (s *Signature) inputNames() string {
 	return strings.Join(n, ", ")
 }
 
-// closest returns the input whose name is nearest to n (edit distance at
-// most 2, or the same ignoring case), or "".
+// closest returns the input whose name is nearest to n, or "".
 func (s *Signature) closest(n string) string {
+	names := make([]string, len(s.Inputs))
+	for i, in := range s.Inputs {
+		names[i] = in.Name
+	}
+	return closest(n, names)
+}
+
+// closest returns the name nearest to n (edit distance at most 2, or the
+// same ignoring case), or "".
+func closest(n string, names []string) string {
 	best, bestD := "", 3
-	for _, in := range s.Inputs {
-		if strings.EqualFold(in.Name, n) {
-			return in.Name
+	for _, c := range names {
+		if strings.EqualFold(c, n) {
+			return c
 		}
-		if d := editDistance(in.Name, n); d < bestD {
-			best, bestD = in.Name, d
+		if d := editDistance(c, n); d < bestD {
+			best, bestD = c, d
 		}
 	}
 	return best

@@ -15,8 +15,13 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// ErrClosed is returned by every method of a closed Session.
-var ErrClosed = errors.New("tfwrap: session is closed")
+// ErrClosed is the one sentinel for a closed object (Session, Model, a
+// compiled model, a summary writer): every method of one returns an error
+// wrapping it, with context. savedmodels.ErrClosed and models.ErrClosed
+// are the same value.
+var ErrClosed = errors.New("closed")
+
+var errSessionClosed = fmt.Errorf("tfwrap: session is %w", ErrClosed)
 
 // Feeds maps placeholders (or any Output) to the tensors they take in a Run.
 type Feeds map[Output]*Tensor
@@ -166,7 +171,7 @@ func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, target
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, errSessionClosed
 	}
 	tfFeeds := make(map[tf.Output]*tf.Tensor, len(feeds))
 	for o, t := range feeds {
@@ -314,7 +319,7 @@ func (s *Session) Devices() ([]Device, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, errSessionClosed
 	}
 	ds, err := s.s.ListDevices()
 	if err != nil {

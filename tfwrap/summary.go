@@ -70,7 +70,7 @@ func (w *SummaryWriter) Scalar(tag string, step int64, value float64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closedOnce {
-		return ErrClosed
+		return fmt.Errorf("tfwrap: summary writer is %w", ErrClosed)
 	}
 	t, err := NewStrings([]string{tag}, []int64{}...)
 	if err != nil {
@@ -85,7 +85,7 @@ func (w *SummaryWriter) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closedOnce {
-		return ErrClosed
+		return fmt.Errorf("tfwrap: summary writer is %w", ErrClosed)
 	}
 	_, err := w.sess.Run(nil, nil, w.flush)
 	return err
