@@ -42,6 +42,8 @@ rank):
                  (ConfigProto.operation_timeout_in_ms) ends it, with
                  DeadlineExceeded; the loop then stops using CPU and the
                  session stays usable.
+  strlen         s string [-1] -> n int32 [-1] = the byte length of each s:
+                 a model with a string input (broadcast string_val, batching).
   big_output     n int32 [1] -> y float32 [-1] = zeros([n[0]]): a tiny request
                  can ask for a huge response (n=[2**31-1] is 8 GiB).
   slow           x float32 [-1,4] -> y float32 [-1,4] = 2*x, computed after a
@@ -177,8 +179,15 @@ def slow():
     return {"x": x}, {"y": y}, None
 
 
+def strlen():
+    s = v1.placeholder(tf.string, [None], name="s")
+    n = tf.strings.length(s, name="n")
+    return {"s": s}, {"n": n}, None
+
+
 MODELS = {
     "good": good,
+    "strlen": strlen,
     "abort_init": abort_init,
     "abort_request": abort_request,
     "hang_init": hang_init,

@@ -54,8 +54,8 @@ func (b *batcher) stop() { close(b.jobs) }
 func batchable(sig *savedmodels.Signature) bool {
 	for _, list := range [][]savedmodels.TensorInfo{sig.Inputs, sig.Outputs} {
 		for _, t := range list {
-			if len(t.Shape) == 0 || t.Shape[0] != -1 {
-				return false
+			if len(t.Shape) == 0 || t.Shape[0] != -1 || t.DType == tfwrap.String {
+				return false // row operations need a batch axis and fixed-size elements
 			}
 		}
 	}

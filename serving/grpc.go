@@ -158,6 +158,23 @@ func tensorHeader(name string, tp *tensorpb.TensorProto) (tfwrap.DType, []int64,
 	return dt, dims, nil
 }
 
+// stringBytes is the bytes a string_val will take once broadcast to the
+// shape (its values' own bytes when it holds one per element).
+func stringBytes(vals [][]byte, dims []int64) int64 {
+	if len(vals) == 1 {
+		n, err := shape.NumElements(dims)
+		if err != nil {
+			return 0
+		}
+		return n * int64(len(vals[0]))
+	}
+	var sum int64
+	for _, v := range vals {
+		sum += int64(len(v))
+	}
+	return sum
+}
+
 // tensorFromProto materialises an input whose header has been admitted.
 func tensorFromProto(name string, tp *tensorpb.TensorProto, dt tfwrap.DType, dims []int64) (Tensor, error) {
 	n, err := shape.NumElements(dims)
@@ -248,6 +265,11 @@ func (p predictionService) Predict(ctx context.Context, req *tfspb.PredictReques
 				}
 				if err := b.admit(sig, k, dt, dims); err != nil {
 					return nil, err
+				}
+				if dt == tfwrap.String {
+					if err := b.payload(k, stringBytes(ins[k].GetStringVal(), dims)); err != nil {
+						return nil, err
+					}
 				}
 				hs[k] = header{dt, dims}
 			}

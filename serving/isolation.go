@@ -29,6 +29,8 @@ const (
 // loader loads versions where they will run.
 type loader interface {
 	load(group string, o loadOptions, model string) (runner, error)
+	// abandon makes loads in progress fail now and later ones refuse.
+	abandon()
 	close()
 }
 
@@ -66,6 +68,10 @@ func (l *inProcess) load(_ string, o loadOptions, model string) (runner, error) 
 
 func (l *inProcess) close() {}
 
+// abandon cannot stop a load inside this process; its deadline still
+// holds.
+func (l *inProcess) abandon() {}
+
 var errLoadTimeout = errors.New("load timed out")
 
 // processes runs every group of models in a worker process of its own.
@@ -75,9 +81,11 @@ type processes struct {
 	runTimeout  time.Duration // a reply later than this (plus grace) means a wedged worker
 	log         *slog.Logger
 	m           *metrics
+	rescan      func() // asks the registry to load lost versions again
 
 	mu     sync.Mutex
 	groups map[string]*workerGroup
+	probes map[*proc]bool // trial processes running now
 	closed bool
 }
 
@@ -89,7 +97,7 @@ func (ps *processes) group(name string) (*workerGroup, error) {
 	}
 	g := ps.groups[name]
 	if g == nil {
-		g = &workerGroup{name: name, ps: ps, loaded: map[uint64]loadRequest{}}
+		g = &workerGroup{name: name, ps: ps, loaded: map[uint64]loadRequest{}, lost: map[uint64]error{}}
 		ps.groups[name] = g
 	}
 	return g, nil
@@ -114,11 +122,24 @@ func (ps *processes) load(group string, o loadOptions, model string) (runner, er
 func (ps *processes) probe(req loadRequest) error {
 	opts := ps.opts
 	opts.label = "probe:" + req.model
+	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		return errors.New("serving: closed")
+	}
 	p, err := startProc(opts)
 	if err != nil {
+		ps.mu.Unlock()
 		return err
 	}
-	defer p.stop(time.Second)
+	ps.probes[p] = true
+	ps.mu.Unlock()
+	defer func() {
+		ps.mu.Lock()
+		delete(ps.probes, p)
+		ps.mu.Unlock()
+		p.stop(time.Second)
+	}()
 	_, err = p.call(msgLoad, req.body(0), time.Now().Add(ps.loadTimeout))
 	switch {
 	case errors.Is(err, errWedged):
@@ -129,9 +150,21 @@ func (ps *processes) probe(req loadRequest) error {
 	return err
 }
 
-func (ps *processes) close() {
+// abandon kills the trial processes (a load that would hang does not hold
+// up shutdown) and refuses new ones.
+func (ps *processes) abandon() {
 	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	ps.closed = true
+	for p := range ps.probes {
+		p.kill()
+	}
+}
+
+// close stops every worker.
+func (ps *processes) close() {
+	ps.abandon()
+	ps.mu.Lock()
 	groups := ps.groups
 	ps.mu.Unlock()
 	for _, g := range groups {
@@ -163,25 +196,32 @@ func (r loadRequest) body(handle uint64) []byte {
 }
 
 // workerGroup is one worker process and the versions loaded into it. When
-// the process dies, its requests fail with ErrWorkerDied, and it is
-// restarted with backoff and its versions loaded again.
+// the process dies, its requests fail with ErrWorkerDied and its versions
+// are lost: the registry drops them and loads them again the way it loads
+// any version (a trial process first), into a new process started after a
+// backoff. So a version that crashes its worker at every load ends as a
+// failed version, not as a crash loop.
 type workerGroup struct {
 	name string
 	ps   *processes
 
-	mu       sync.Mutex
-	p        *proc // nil while down
-	downErr  error
-	loaded   map[uint64]loadRequest
-	next     uint64
-	backoff  time.Duration
-	started  time.Time
-	closed   bool
-	starting bool
+	mu        sync.Mutex
+	p         *proc // nil while down
+	downErr   error
+	loaded    map[uint64]loadRequest
+	lost      map[uint64]error
+	next      uint64
+	backoff   time.Duration
+	notBefore time.Time // no new process before this (backoff)
+	started   time.Time
+	closed    bool
 }
 
-// ensure returns the running process, starting one if there is none and
-// no restart is pending.
+// errLost: the version's worker died; the registry loads it again.
+var errLost = errors.New("the version's worker process died")
+
+// ensure returns the running process, starting one unless the group is
+// backing off after a death.
 func (g *workerGroup) ensure() (*proc, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -191,20 +231,16 @@ func (g *workerGroup) ensure() (*proc, error) {
 	if g.p != nil {
 		return g.p, nil
 	}
-	if g.starting {
-		return nil, fmt.Errorf("%w: model group %q's worker is restarting after: %v", ErrNotReady, g.name, g.downErr)
+	if wait := time.Until(g.notBefore); wait > 0 {
+		return nil, fmt.Errorf("%w: model group %q's worker restarts in %v after: %v", ErrNotReady, g.name, wait.Round(time.Millisecond), g.downErr)
 	}
-	return g.startLocked()
-}
-
-func (g *workerGroup) startLocked() (*proc, error) {
 	opts := g.ps.opts
 	opts.label = g.name
 	p, err := startProc(opts)
 	if err != nil {
 		return nil, err
 	}
-	g.p, g.started, g.downErr = p, time.Now(), nil
+	g.p, g.started = p, time.Now()
 	go g.watch(p)
 	return p, nil
 }
@@ -219,6 +255,11 @@ func (g *workerGroup) load(req loadRequest) (runner, error) {
 	h := g.next
 	g.mu.Unlock()
 	f, err := p.call(msgLoad, req.body(h), time.Now().Add(g.ps.loadTimeout))
+	if errors.Is(err, ErrWorkerDied) {
+		// The process died (another version's request, or a kill) while
+		// loading a version that passed its trial: try again later.
+		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -227,12 +268,16 @@ func (g *workerGroup) load(req loadRequest) (runner, error) {
 		return nil, fmt.Errorf("serving: worker sent bad signatures: %w", err)
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.p != p {
+		return nil, fmt.Errorf("%w: the worker died while loading", ErrNotReady)
+	}
 	g.loaded[h] = req
-	g.mu.Unlock()
 	return &remoteRunner{g: g, h: h, sigs: sigs}, nil
 }
 
-// watch waits for p to end and, unless the group is closing, restarts it.
+// watch waits for p to end; unless the group is closing, its versions are
+// lost and the registry is asked to load them again after a backoff.
 func (g *workerGroup) watch(p *proc) {
 	<-p.done
 	g.mu.Lock()
@@ -241,6 +286,10 @@ func (g *workerGroup) watch(p *proc) {
 		return
 	}
 	g.p, g.downErr = nil, p.exitErr
+	for h := range g.loaded {
+		g.lost[h] = p.exitErr
+	}
+	g.loaded = map[uint64]loadRequest{}
 	if g.closed {
 		g.mu.Unlock()
 		return
@@ -249,57 +298,25 @@ func (g *workerGroup) watch(p *proc) {
 		g.backoff = 0
 	}
 	g.backoff = min(max(2*g.backoff, 100*time.Millisecond), 10*time.Second)
-	g.starting = true
+	g.notBefore = time.Now().Add(g.backoff)
 	wait := g.backoff
 	g.mu.Unlock()
 	g.ps.m.workerExits.WithLabelValues(g.name).Inc()
-	g.ps.log.Error("worker died; restarting", "group", g.name, "err", p.exitErr, "in", wait)
-	time.AfterFunc(wait, g.restart)
+	g.ps.log.Error("worker died; its versions load again", "group", g.name, "err", p.exitErr, "in", wait)
+	if g.ps.rescan != nil {
+		time.AfterFunc(wait, g.ps.rescan)
+	}
 }
 
-func (g *workerGroup) restart() {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return
-	}
-	p, err := g.startLocked()
-	loaded := make(map[uint64]loadRequest, len(g.loaded))
-	for h, r := range g.loaded {
-		loaded[h] = r
-	}
-	g.mu.Unlock()
-	if err != nil {
-		g.ps.log.Error("restart worker", "group", g.name, "err", err)
-		g.mu.Lock()
-		g.starting = false
-		g.mu.Unlock()
-		time.AfterFunc(g.backoff, g.restart)
-		return
-	}
-	for h, r := range loaded {
-		if _, err := p.call(msgLoad, r.body(h), time.Now().Add(g.ps.loadTimeout)); err != nil {
-			g.ps.log.Error("reload after restart", "group", g.name, "dir", r.opts.dir, "err", err)
-		}
-	}
-	g.mu.Lock()
-	if g.p == p { // else p died meanwhile, and a later restart is due
-		g.starting = false
-	}
-	g.mu.Unlock()
-	g.ps.log.Info("worker restarted", "group", g.name, "versions", len(loaded))
-}
-
-// current returns the process serving now, or why there is none.
-func (g *workerGroup) current() (*proc, error) {
+// current returns the process serving handle h, or why there is none.
+func (g *workerGroup) current(h uint64) (*proc, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.p == nil || g.starting {
-		why := g.downErr
-		if why == nil {
-			why = errors.New("not started")
-		}
-		return nil, fmt.Errorf("%w: the model's worker is restarting after: %v", ErrNotReady, why)
+	if err, ok := g.lost[h]; ok {
+		return nil, fmt.Errorf("%w (%w): %v", ErrWorkerDied, errLost, err)
+	}
+	if g.p == nil {
+		return nil, fmt.Errorf("%w: the model's worker is down: %v", ErrNotReady, g.downErr)
 	}
 	return g.p, nil
 }
@@ -307,8 +324,11 @@ func (g *workerGroup) current() (*proc, error) {
 func (g *workerGroup) unload(h uint64) {
 	g.mu.Lock()
 	delete(g.loaded, h)
+	_, lost := g.lost[h]
+	delete(g.lost, h)
+	p := g.p
 	g.mu.Unlock()
-	if p, err := g.current(); err == nil {
+	if p != nil && !lost {
 		var w wbuf
 		w.uv(h)
 		p.call(msgUnload, w.b, time.Now().Add(g.ps.loadTimeout))
@@ -335,12 +355,12 @@ type remoteRunner struct {
 func (r *remoteRunner) signatures() []*savedmodels.Signature { return r.sigs }
 
 func (r *remoteRunner) down() error {
-	_, err := r.g.current()
+	_, err := r.g.current(r.h)
 	return err
 }
 
 func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Tensor, filter []string, maxOut int64) (map[string]Tensor, error) {
-	p, err := r.g.current()
+	p, err := r.g.current(r.h)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +379,7 @@ func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Te
 	w.v(int64(timeout))
 	// TensorFlow cancels the run at the deadline; a worker silent for much
 	// longer than that is wedged and is killed.
-	f, err := p.call(msgPredict, w.b, time.Now().Add(timeout+5*time.Second))
+	f, err := p.callCtx(ctx, msgPredict, w.b, time.Now().Add(timeout+5*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,9 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 		opts := []grpc.ServerOption{
 			grpc.ConnectionTimeout(min(10*time.Second, lc.ReadTimeout)),
 			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: lc.IdleTimeout}),
+			// Streams whose messages trickle in hold their buffers: bound
+			// them per connection, as connections are bounded.
+			grpc.MaxConcurrentStreams(64),
 		}
 		if tlsCfg != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))

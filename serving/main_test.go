@@ -9,5 +9,9 @@ import (
 // under process isolation start (they run their own executable again).
 func TestMain(m *testing.M) {
 	RunWorkerIfChild()
-	os.Exit(m.Run())
+	code := m.Run()
+	if hostileDir != "" {
+		os.RemoveAll(hostileDir)
+	}
+	os.Exit(code)
 }

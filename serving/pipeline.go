@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tfgo-project/gotf/savedmodels"
@@ -47,18 +48,85 @@ var (
 	errDeadline = context.DeadlineExceeded
 	// errForbidden: a cross-site browser request.
 	errForbidden = errors.New("forbidden")
+	// errReadTimeout: the client did not send its request in time.
+	errReadTimeout = errors.New("request timeout")
 )
 
 func errOverloaded(n int) error {
 	return fmt.Errorf("%w: too many requests in flight (%d)", errBusy, n)
 }
 
-// budget bounds what one request's inputs may hold.
+// budget bounds what one request's inputs may hold, and takes the memory
+// they will use from the server's share for all requests in flight.
 type budget struct {
 	maxElements int64
 	maxBytes    int64
 	elements    int64
 	bytes       int64
+	mem         *memory
+	held        int64
+}
+
+// copies is how many times a request's input bytes are held at once in
+// the front end (decoded, encoded for the worker, framed) or in process
+// (decoded, and TensorFlow's copy).
+const copies = 3
+
+// reserve takes n bytes from the share of all requests; when it is spent
+// the request gets 429 rather than the server running out of memory.
+func (b *budget) reserve(n int64) error {
+	if b.mem == nil {
+		return nil
+	}
+	if err := b.mem.take(n); err != nil {
+		return err
+	}
+	b.held += n
+	return nil
+}
+
+// release gives back what the request reserved.
+func (b *budget) release() {
+	if b.mem != nil {
+		b.mem.give(b.held)
+		b.held = 0
+	}
+}
+
+// payload counts the bytes of an input's strings (known once they are
+// counted, before they are copied: a broadcast string_val repeats its one
+// value), against the request's limit and the share.
+func (b *budget) payload(name string, n int64) error {
+	b.bytes += n
+	if b.bytes > b.maxBytes {
+		return fmt.Errorf("%w: the request's inputs take %d bytes, more than the limit of %d (input %q)", errTooLarge, b.bytes, b.maxBytes, name)
+	}
+	return b.reserve(copies * n)
+}
+
+// memory is the bytes all requests in flight may hold at once.
+type memory struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+func (m *memory) take(n int64) error {
+	if n > m.limit {
+		return fmt.Errorf("%w: the request needs %d bytes, more than the server allows all requests in flight together (--max_in_flight_bytes %d)", errTooLarge, n, m.limit)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used+n > m.limit {
+		return fmt.Errorf("%w: requests in flight hold %d of the %d bytes allowed (--max_in_flight_bytes); this one needs %d more", errBusy, m.used, m.limit, n)
+	}
+	m.used += n
+	return nil
+}
+
+func (m *memory) give(n int64) {
+	m.mu.Lock()
+	m.used -= n
+	m.mu.Unlock()
 }
 
 // admit checks one input's declared dtype and shape against the signature
@@ -83,7 +151,7 @@ func (b *budget) admit(sig *savedmodels.Signature, name string, dt tfwrap.DType,
 	if b.bytes > b.maxBytes {
 		return fmt.Errorf("%w: the request's inputs take %d bytes, more than the limit of %d", errTooLarge, b.bytes, b.maxBytes)
 	}
-	return nil
+	return b.reserve(copies * size)
 }
 
 // checkInputs checks the whole set of inputs: every one present and of
@@ -136,7 +204,9 @@ func (s *Server) predict(ctx context.Context, c *predictCall) (res *predictResul
 	if err != nil {
 		return nil, err
 	}
-	in, err := c.decode(sig, &budget{maxElements: int64(s.cfg.MaxElements), maxBytes: s.cfg.MaxInputBytes})
+	b := &budget{maxElements: int64(s.cfg.MaxElements), maxBytes: s.cfg.MaxInputBytes, mem: s.mem}
+	defer b.release()
+	in, err := c.decode(sig, b)
 	if err != nil {
 		return nil, err
 	}
@@ -183,16 +253,18 @@ func codeOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrWorkerDied):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errTooLarge), errors.Is(err, restjson.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, restjson.ErrBadRequest), errors.Is(err, savedmodels.ErrBadInput), errors.Is(err, savedmodels.ErrSignatureNotFound):
 		return http.StatusBadRequest
 	case errors.Is(err, errDeadline), errors.Is(err, tfwrap.ErrRunTimeout):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errBusy), errors.Is(err, tfwrap.ErrOutOfMemory):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, errReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away
 	}
@@ -204,9 +276,12 @@ func codeOf(err error) int {
 func (r *registry) scrub(msg string) string {
 	for _, s := range r.models {
 		for _, p := range []string{s.base, absPath(s.base)} {
-			if p != "" && p != "." && p != "/" {
-				msg = strings.ReplaceAll(msg, p, s.name)
+			if p == "" || p == "." || p == "/" {
+				continue
 			}
+			q := strconv.Quote(p) // as %q prints it
+			msg = strings.ReplaceAll(msg, q[1:len(q)-1], s.name)
+			msg = strings.ReplaceAll(msg, p, s.name)
 		}
 	}
 	return msg

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +27,11 @@ type procOptions struct {
 	command  []string // the executable and its arguments; default: this one
 	memLimit uint64   // RLIMIT_AS of the worker in bytes; 0: inherited
 	maxFrame int      // the largest reply accepted
-	log      *slog.Logger
-	label    string // names the process in logs
+	// maxInFlight caps the runs a worker does at once (requests whose
+	// clients went away keep running there until their deadline).
+	maxInFlight int
+	log         *slog.Logger
+	label       string // names the process in logs
 }
 
 // proc is one running worker process and the socket to it. The socket is
@@ -57,9 +61,14 @@ type proc struct {
 func startProc(o procOptions) (*proc, error) {
 	cmdline := o.command
 	if len(cmdline) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("serving: find own executable for a worker: %w", err)
+		// /proc/self/exe still names this executable after its file is
+		// deleted or replaced (an upgrade in place): workers always run
+		// the front end's own code.
+		exe := "/proc/self/exe"
+		if _, err := os.Stat(exe); err != nil {
+			if exe, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("serving: find own executable for a worker: %w", err)
+			}
 		}
 		cmdline = []string{exe}
 	}
@@ -70,7 +79,7 @@ func startProc(o procOptions) (*proc, error) {
 	conn, child := os.NewFile(uintptr(fds[0]), "ipc"), os.NewFile(uintptr(fds[1]), "ipc-child")
 	defer child.Close()
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
-	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	cmd.Env = append(os.Environ(), workerEnv+"=1", fmt.Sprintf("%s=%d", workerInFlightEnv, max(o.maxInFlight, 1)))
 	cmd.ExtraFiles = []*os.File{child}
 	// The worker dies with the front end, and a terminal's ^C does not
 	// reach it directly: the front end decides when it stops.
@@ -171,6 +180,13 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 // call sends one request and waits for its reply until deadline; past it
 // the worker is taken to be wedged and is killed.
 func (p *proc) call(typ byte, body []byte, deadline time.Time) (frame, error) {
+	return p.callCtx(context.Background(), typ, body, deadline)
+}
+
+// callCtx is call that stops waiting, with context.Canceled, when ctx is
+// cancelled (the client went away): the worker finishes the run on its
+// own, within its deadline and its own cap on runs at once.
+func (p *proc) callCtx(ctx context.Context, typ byte, body []byte, deadline time.Time) (frame, error) {
 	ch := make(chan frame, 1)
 	p.mu.Lock()
 	if p.pending == nil {
@@ -197,7 +213,20 @@ func (p *proc) call(typ byte, body []byte, deadline time.Time) (frame, error) {
 	if err != nil {
 		p.kill()
 	}
-	f, ok := <-ch
+	var f frame
+	var ok bool
+	select {
+	case f, ok = <-ch:
+	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			f, ok = <-ch // a deadline: TensorFlow ends the run; wait for it
+			break
+		}
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+		return frame{}, ctx.Err()
+	}
 	switch {
 	case wedged.Load():
 		return frame{}, errWedged

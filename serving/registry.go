@@ -3,12 +3,14 @@ package serving
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,10 +50,29 @@ func (v *version) signature(key string) (*savedmodels.Signature, error) {
 	return nil, fmt.Errorf("%w: %q (the model has %q)", savedmodels.ErrSignatureNotFound, key, keys)
 }
 
-// failure remembers a version that did not load, until its folder changes.
+// failure remembers a version that did not load, until its files change.
 type failure struct {
-	err     error
-	modTime time.Time
+	err error
+	fp  string // fingerprint of the folder's files
+}
+
+// fingerprint sums up a version folder's files (names, sizes, times), so
+// a version that failed is tried again once anything in it changes, such
+// as a variables file copied in after the folder was made.
+func fingerprint(dir string) string {
+	var b strings.Builder
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || n > 10000 {
+			return filepath.SkipDir
+		}
+		n++
+		if info, err := d.Info(); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
+		}
+		return nil
+	})
+	return b.String()
 }
 
 // servable is one model name and its versions.
@@ -96,6 +117,9 @@ func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, op
 		if c.Name == "" || c.BasePath == "" {
 			return nil, fmt.Errorf("serving: a model needs a name and a base path, got %+v", c)
 		}
+		if !ValidModelName(c.Name) {
+			return nil, fmt.Errorf("serving: model name %q: use letters, digits and . _ - only", c.Name)
+		}
 		if _, dup := r.models[c.Name]; dup {
 			return nil, fmt.Errorf("serving: model %q is configured twice", c.Name)
 		}
@@ -110,6 +134,20 @@ func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, op
 			versions: map[int64]*version{}, failed: map[int64]failure{}}
 	}
 	return r, nil
+}
+
+// ValidModelName reports whether n is safe as a model name in URLs,
+// metrics and logs: letters, digits and . _ - only.
+func ValidModelName(n string) bool {
+	if n == "" || len(n) > 256 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // scan loads the version each model should serve and unloads the others,
@@ -174,7 +212,18 @@ func (s *servable) scan(r *registry) {
 			delete(s.failed, n)
 		}
 	}
+	// Versions whose worker died are dropped, to load again below.
+	var lost []*version
+	for n, v := range s.versions {
+		if errors.Is(v.run.down(), errLost) {
+			lost = append(lost, v)
+			delete(s.versions, n)
+		}
+	}
 	s.mu.Unlock()
+	for _, v := range lost {
+		go v.unload()
+	}
 	// The version to serve: the pinned one, or the newest that loads.
 	var want int64
 	for _, n := range avail {
@@ -190,12 +239,12 @@ func (s *servable) scan(r *registry) {
 			break
 		}
 		dir := filepath.Join(s.base, strconv.FormatInt(n, 10))
-		st, err := os.Stat(dir)
-		if err != nil {
+		if _, err := os.Stat(dir); err != nil {
 			continue
 		}
-		if failed && st.ModTime().Equal(f.modTime) {
-			continue // still the folder that failed; try an older one
+		fp := fingerprint(dir)
+		if failed && fp == f.fp {
+			continue // still the files that failed; try an older version
 		}
 		start := time.Now()
 		o := r.opts
@@ -209,7 +258,7 @@ func (s *servable) scan(r *registry) {
 		if err != nil {
 			log.Error("load version", "model", s.name, "version", n, "err", err)
 			s.mu.Lock()
-			s.failed[n] = failure{err: err, modTime: st.ModTime()}
+			s.failed[n] = failure{err: err, fp: fp}
 			s.mu.Unlock()
 			m.loadFailures.WithLabelValues(s.name).Inc()
 			continue

@@ -1,11 +1,13 @@
 package serving
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,6 +52,10 @@ type Config struct {
 	// MaxInputBytes bounds the memory one request's inputs take once
 	// decoded (0: 64 MiB).
 	MaxInputBytes int64
+	// MaxInFlightBytes bounds the memory all requests in flight may hold
+	// at once, counted from their declared shapes before decoding (0:
+	// 1 GiB); a request that would pass it gets 429.
+	MaxInFlightBytes int64
 	// MaxResponseBytes bounds the outputs of one response (0: 64 MiB);
 	// past it the request gets 413 instead of a giant body.
 	MaxResponseBytes int64
@@ -74,6 +80,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.MaxElements, 1<<24)
 	setDefault(&c.MaxInputBytes, 64<<20)
 	setDefault(&c.MaxResponseBytes, 64<<20)
+	setDefault(&c.MaxInFlightBytes, 1<<30)
 	setDefault(&c.BatchWait, time.Millisecond)
 	if c.Poll == 0 {
 		c.Poll = 2 * time.Second
@@ -106,6 +113,7 @@ type Server struct {
 	m        *metrics
 	log      *slog.Logger
 	slots    chan struct{}
+	mem      *memory
 	mux      *http.ServeMux
 	stop     chan struct{}
 	stopped  sync.Once
@@ -122,14 +130,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, m: newMetrics(), log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight),
+		mem:  &memory{limit: cfg.MaxInFlightBytes},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	var ld loader = &inProcess{timeout: cfg.LoadTimeout, m: s.m}
 	if cfg.Isolation == IsolationProcess {
 		ld = &processes{
-			opts: procOptions{command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger,
+			opts: procOptions{command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger, maxInFlight: cfg.MaxInFlight,
 				maxFrame: int(min(cfg.MaxResponseBytes+cfg.MaxBodyBytes+(1<<20), 1<<31-1-frameHeader))},
 			loadTimeout: cfg.LoadTimeout, runTimeout: cfg.Timeout, log: cfg.Logger, m: s.m,
-			groups: map[string]*workerGroup{},
+			groups: map[string]*workerGroup{}, probes: map[*proc]bool{},
 		}
 	}
 	var err error
@@ -137,6 +146,9 @@ func New(cfg Config) (*Server, error) {
 		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout})
 	if err != nil {
 		return nil, err
+	}
+	if ps, ok := ld.(*processes); ok {
+		ps.rescan = func() { go s.Rescan() }
 	}
 	s.m.declare(cfg.Models)
 	s.reg.scan()
@@ -179,6 +191,7 @@ func (s *Server) Close() error {
 	s.stopped.Do(func() {
 		s.beginShutdown()
 		close(s.stop)
+		s.reg.load.abandon() // a load in progress must not hold up the stop
 		<-s.done
 		s.reg.close()
 	})
@@ -371,7 +384,7 @@ func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string
 			}
 			// The JSON decoder checks names, ranks and dimensions as it
 			// goes, within the element limit; the body bounds the rest.
-			req, err := env.Decode(ins, restjson.Limits{MaxElements: int(b.maxElements)})
+			req, err := env.Decode(ins, restjson.Limits{MaxElements: int(b.maxElements), Reserve: b.reserve})
 			if err != nil {
 				return nil, err
 			}
@@ -416,22 +429,24 @@ func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Env
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
 		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return nil, fmt.Errorf("%w: the body did not arrive within the read timeout", errReadTimeout)
+		}
 		return nil, fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err)
 	}
 	return restjson.Parse(body)
 }
 
-// readBody reads a body into one buffer of its declared length when it
-// has one, rather than growing a buffer by doubling.
-func readBody(r io.Reader, n int64) ([]byte, error) {
-	if n <= 0 {
-		return io.ReadAll(r)
+// readBody reads a body as it arrives: memory follows the bytes a client
+// has sent, not the length it declared (a silent client declaring 16 MiB
+// holds 64 KiB).
+func readBody(r io.Reader, declared int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if declared > 0 {
+		buf.Grow(int(min(declared, 64<<10)))
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // encodeREST writes outputs in the request's format.

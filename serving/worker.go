@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,8 +15,11 @@ import (
 )
 
 // workerEnv marks a process started as a model worker; its socket to the
-// front end is file descriptor 3.
-const workerEnv = "GOTF_SERVING_WORKER"
+// front end is file descriptor 3. workerInFlightEnv caps its runs at once.
+const (
+	workerEnv         = "GOTF_SERVING_WORKER"
+	workerInFlightEnv = "GOTF_SERVING_WORKER_MAX_IN_FLIGHT"
+)
 
 // RunWorkerIfChild makes this process a model worker and exits, when a
 // Server with process isolation started it as one; otherwise it returns at
@@ -43,12 +47,17 @@ type worker struct {
 	bw     *bufio.Writer
 	mu     sync.RWMutex
 	models map[uint64]*localRunner
+	runs   chan struct{} // one token per run in progress
 }
 
 // serveWorker answers the front end until the socket closes (the front
 // end asked it to stop, or died).
 func serveWorker(conn io.ReadWriter) {
-	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}}
+	n, err := strconv.Atoi(os.Getenv(workerInFlightEnv))
+	if err != nil || n < 1 {
+		n = 64
+	}
+	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}, runs: make(chan struct{}, n)}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		f, err := readFrame(br, 1<<31-1-frameHeader)
@@ -137,6 +146,13 @@ func (w *worker) predict(f frame) {
 	w.mu.RUnlock()
 	if l == nil {
 		w.fail(f.id, fmt.Errorf("%w: the worker has no model %d", ErrNotReady, h))
+		return
+	}
+	select {
+	case w.runs <- struct{}{}:
+		defer func() { <-w.runs }()
+	default:
+		w.fail(f.id, errOverloaded(cap(w.runs)))
 		return
 	}
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})

@@ -119,13 +119,18 @@ func TestHostile(t *testing.T) {
 	})
 	t.Run("slow and idle clients hold no slot", func(t *testing.T) {
 		var conns []net.Conn
-		for range 40 { // more than the 16 slots
+		before := rss(t, pid)
+		for range 300 { // far more than the 16 slots, each declaring 16 MiB
 			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(c, "POST /v1/models/good:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+			fmt.Fprintf(c, "POST /v1/models/good:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 16777216\r\n\r\n{\"instances\": [")
 			conns = append(conns, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if grew := rss(t, pid) - before; grew > 100<<10 {
+			t.Fatalf("300 silent clients declaring 16 MiB grew the front end by %d MiB", grew>>10)
 		}
 		for range 20 { // idle keep-alive-style connections
 			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -51,6 +51,7 @@ func main() {
 	maxElements := flag.Int("max_elements", 1<<24, "most elements one request's inputs may hold")
 	maxInput := flag.Int64("max_input_bytes", 64<<20, "most memory one request's decoded inputs may take")
 	maxResponse := flag.Int64("max_response_bytes", 64<<20, "most bytes of outputs one response may hold (413 past it)")
+	maxInFlightBytes := flag.Int64("max_in_flight_bytes", 1<<30, "most memory all requests in flight may hold, counted from their declared shapes (429 past it)")
 	inflight := flag.Int("max_in_flight", 64, "predict requests served at once; more get 429")
 	timeout := flag.Duration("request_timeout", 30*time.Second, "deadline of each predict; TensorFlow cancels the run past it (504)")
 	readTimeout := flag.Duration("read_timeout", 30*time.Second, "deadline to read a whole request, body included")
@@ -72,7 +73,7 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := serving.Config{
 		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: *workerMem, LoadTimeout: *loadTimeout,
-		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse,
+		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait,
 	}
@@ -105,9 +106,14 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir string) er
 			return err
 		}
 		for _, e := range entries {
-			if e.IsDir() {
-				cfg.Models = append(cfg.Models, serving.ModelConfig{Name: e.Name(), BasePath: filepath.Join(dir, e.Name())})
+			if !e.IsDir() {
+				continue
 			}
+			if !serving.ValidModelName(e.Name()) {
+				cfg.Logger.Warn("skipping a folder whose name is not a valid model name", "name", fmt.Sprintf("%q", e.Name()))
+				continue
+			}
+			cfg.Models = append(cfg.Models, serving.ModelConfig{Name: e.Name(), BasePath: filepath.Join(dir, e.Name())})
 		}
 	default:
 		return errors.New("give --model_name and --model_base_path, or --models_dir")

@@ -37,6 +37,7 @@ SIGNATURES = {
     "runaway": ({"n": ("DT_INT64", [])}, {"y": ("DT_INT64", [])}, False),
     "big_output": ({"n": ("DT_INT32", [1])}, {"y": ("DT_FLOAT", [-1])}, False),
     "slow": ({"x": ("DT_FLOAT", [-1, 4])}, {"y": ("DT_FLOAT", [-1, 4])}, False),
+    "strlen": ({"s": ("DT_STRING", [-1])}, {"n": ("DT_INT32", [-1])}, False),
 }
 
 # The child: `child.py benign|load|scalar MODELS [NAME]`. Prints

@@ -44,7 +44,20 @@ type Request struct {
 type Limits struct {
 	MaxElements int // total elements over all inputs (0: 1<<24)
 	MaxDepth    int // nesting depth (0: 32)
+	// Reserve, if set, is asked for the memory the general decoder will
+	// take before it builds a tree of a value's JSON (about
+	// TreeBytesPerByte times the value's size); its error is returned.
+	// The fast path for numbers needs no reservation.
+	Reserve func(bytes int64) error
 }
+
+// TreeBytesPerByte bounds the memory encoding/json's tree of interface
+// values takes per byte of JSON (a one-digit number and its comma become
+// a json.Number in an interface and a slice slot: about 40 bytes).
+const TreeBytesPerByte = 48
+
+// ErrTooLarge wraps the error of a request over its element limit.
+var ErrTooLarge = errors.New("request too large")
 
 func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, args...)...)
@@ -79,6 +92,9 @@ func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) er
 	if done, err := d.single(raw, inputs, req, false); done || err != nil {
 		return err
 	}
+	if err := d.reserve(raw); err != nil {
+		return err
+	}
 	v, err := parse(raw)
 	if err != nil {
 		return bad("inputs: %v", err)
@@ -110,6 +126,9 @@ func (d *decoder) columnar(raw json.RawMessage, inputs []Input, req *Request) er
 
 func (d *decoder) rows(raw json.RawMessage, inputs []Input, req *Request) error {
 	if done, err := d.single(raw, inputs, req, true); done || err != nil {
+		return err
+	}
+	if err := d.reserve(raw); err != nil {
 		return err
 	}
 	v, err := parse(raw)
@@ -154,6 +173,14 @@ func (d *decoder) rows(raw json.RawMessage, inputs []Input, req *Request) error 
 		req.Inputs[in.Name] = a
 	}
 	return nil
+}
+
+// reserve asks for the memory of the general decoder's tree.
+func (d *decoder) reserve(raw []byte) error {
+	if d.lim.Reserve == nil {
+		return nil
+	}
+	return d.lim.Reserve(int64(len(raw)) * TreeBytesPerByte)
 }
 
 func isB64(obj map[string]any) bool {
@@ -283,7 +310,7 @@ func (d *decoder) fill(v any, shape []int64, in Input, a *Array) error {
 	if len(shape) == 0 {
 		d.count++
 		if d.count > d.lim.MaxElements {
-			return bad("the request holds more than %d elements", d.lim.MaxElements)
+			return fmt.Errorf("%w: the request holds more than %d elements", ErrTooLarge, d.lim.MaxElements)
 		}
 		return scalar(v, in, a)
 	}

@@ -99,8 +99,12 @@ func TestDecodeBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode([]byte(tt.body), tt.inputs, Limits{MaxElements: 12})
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("got %v, want %q", err, tt.want)
+			want := ErrBadRequest
+			if tt.name == "too many elements" {
+				want = ErrTooLarge
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, want) {
+				t.Fatalf("got %v, want %q (%v)", err, tt.want, want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package restjson
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -79,7 +80,7 @@ func (p *fastParser) value(depth int) bool {
 	}
 	*p.count++
 	if *p.count > p.lim.MaxElements {
-		p.err = bad("the request holds more than %d elements", p.lim.MaxElements)
+		p.err = fmt.Errorf("%w: the request holds more than %d elements", ErrTooLarge, p.lim.MaxElements)
 		return false
 	}
 	return p.scalar()

@@ -1,0 +1,195 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/serving/tfspb"
+)
+
+// The cases a reviewer's attack found after the first hardening; each
+// failed (or crashed the front end) before its fix.
+
+var (
+	hostileOnce sync.Once
+	hostileDir  string
+	hostileErr  error
+)
+
+// hostile returns the folder of scripts/make_hostile_models.py's models,
+// made once per test binary.
+func hostile(t *testing.T) string {
+	t.Helper()
+	hostileOnce.Do(func() {
+		if hostileDir, hostileErr = os.MkdirTemp("", "hostile-models"); hostileErr == nil {
+			hostileErr = pyref.Script("make_hostile_models.py", hostileDir)
+		}
+	})
+	if hostileErr != nil {
+		t.Fatal(hostileErr)
+	}
+	return hostileDir
+}
+
+func dims(d ...int64) *shapepb.TensorShapeProto {
+	sh := &shapepb.TensorShapeProto{}
+	for _, x := range d {
+		sh.Dim = append(sh.Dim, &shapepb.TensorShapeProto_Dim{Size: x})
+	}
+	return sh
+}
+
+// TestBroadcastIsCounted: one string_val of 1 MB broadcast to 4,000
+// elements (4 GB once copied) and one float_val broadcast past the
+// server's share for all requests are refused, not materialised.
+func TestBroadcastIsCounted(t *testing.T) {
+	gen := hostile(t)
+	srv, _ := start(t, Config{Models: []ModelConfig{
+		{Name: "strlen", BasePath: filepath.Join(gen, "strlen")}, {Name: "good", BasePath: filepath.Join(gen, "good")}},
+		MaxInFlightBytes: 128 << 20})
+	client := tfspb.NewPredictionServiceClient(serveGRPC(t, srv))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := vmRSS(t)
+	for _, c := range []struct {
+		model string
+		in    *tensorpb.TensorProto
+		code  codes.Code
+	}{
+		{"strlen", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_STRING, TensorShape: dims(4000), StringVal: [][]byte{bytes.Repeat([]byte("x"), 1<<20)}}, codes.ResourceExhausted},
+		{"good", &tensorpb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: dims(1<<22, 4), FloatVal: []float32{1}}, codes.ResourceExhausted},
+	} {
+		key := "s"
+		if c.model == "good" {
+			key = "x"
+		}
+		_, err := client.Predict(ctx, &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: c.model}, Inputs: map[string]*tensorpb.TensorProto{key: c.in}})
+		if status.Code(err) != c.code {
+			t.Fatalf("%s: %v, want %v", c.model, err, c.code)
+		}
+	}
+	if grew := vmRSS(t) - before; grew > 200<<20 {
+		t.Fatalf("RSS grew by %d MiB refusing two requests", grew>>20)
+	}
+	// A broadcast within the limits is served.
+	resp, err := client.Predict(ctx, &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "strlen"},
+		Inputs: map[string]*tensorpb.TensorProto{"s": {Dtype: typespb.DataType_DT_STRING, TensorShape: dims(3), StringVal: [][]byte{[]byte("abc")}}}})
+	if err != nil || len(resp.GetOutputs()["n"].GetTensorContent()) != 12 {
+		t.Fatalf("small broadcast: %v %v", resp, err)
+	}
+}
+
+// TestGeneralDecoderIsCounted: a JSON body the fast path cannot take (a
+// null among numbers) builds a tree about 48 times its size; that memory
+// is reserved first, so a large one is refused rather than decoded.
+func TestGeneralDecoderIsCounted(t *testing.T) {
+	gen := hostile(t)
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "good", BasePath: filepath.Join(gen, "good")}},
+		MaxInFlightBytes: 64 << 20})
+	big := `{"instances": [` + strings.Repeat("[0,0,0,0],", 200000) + `null]}` // 2 MB: 96 MB of tree
+	if code, out := call(t, "POST", hs.URL+"/v1/models/good:predict", big); code != 413 {
+		t.Fatalf("large body for the general decoder: %d %v, want 413", code, out)
+	}
+	if code, out := call(t, "POST", hs.URL+"/v1/models/good:predict", `{"instances": [[0,0,0,0], null]}`); code != 400 {
+		t.Fatalf("small body with a null: %d %v, want 400", code, out)
+	}
+}
+
+// TestBatchedStrings: server-side batching leaves string signatures alone
+// instead of answering 500.
+func TestBatchedStrings(t *testing.T) {
+	gen := hostile(t)
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "strlen", BasePath: filepath.Join(gen, "strlen")}},
+		Isolation: IsolationNone, BatchRows: 8, BatchWait: 20 * time.Millisecond})
+	var wg sync.WaitGroup
+	errs := make(chan string, 6)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(hs.URL+"/v1/models/strlen:predict", "application/json", strings.NewReader(`{"instances": ["ab", "c"]}`))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(b.String(), `"predictions":[2,1]`) {
+				errs <- b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("batched string request: %s", e)
+	}
+}
+
+// TestClientGoneFreesSlot: a client that hangs up frees its slot at once;
+// the worker finishes (or TensorFlow cancels) the run on its own.
+func TestClientGoneFreesSlot(t *testing.T) {
+	gen := hostile(t)
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "runaway", BasePath: filepath.Join(gen, "runaway")}},
+		MaxInFlight: 2, Timeout: 4 * time.Second})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", hs.URL+"/v1/models/runaway:predict", strings.NewReader(`{"inputs": 1}`))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(time.Second)
+	for len(srv.slots) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(srv.slots); n > 0 {
+		t.Fatalf("%d slots still held 1 s after their clients left (the runs take 4 s)", n)
+	}
+}
+
+// TestMemoryShare: the share is taken and given back exactly.
+func TestMemoryShare(t *testing.T) {
+	m := &memory{limit: 100}
+	b1 := &budget{mem: m}
+	if err := b1.reserve(60); err != nil {
+		t.Fatal(err)
+	}
+	b2 := &budget{mem: m}
+	if err := b2.reserve(60); codeOf(err) != 429 {
+		t.Fatalf("over the share: %v (code %d), want 429", err, codeOf(err))
+	}
+	if err := b2.reserve(101); codeOf(err) != 413 {
+		t.Fatalf("over the whole share: %v (code %d), want 413", err, codeOf(err))
+	}
+	b1.release()
+	if err := b2.reserve(60); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	b2.release()
+	if m.used != 0 {
+		t.Fatalf("used %d after every release", m.used)
+	}
+}
