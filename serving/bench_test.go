@@ -13,11 +13,18 @@ import (
 )
 
 // BenchmarkPredictHandler serves one 4-feature row per request through the
-// handler in process (no network): the server's own cost per request.
+// handler (no network), with the model in a worker process and in this
+// one: the server's own cost per request, and what isolation adds.
 func BenchmarkPredictHandler(b *testing.B) {
+	for _, iso := range []Isolation{IsolationProcess, IsolationNone} {
+		b.Run(string(iso), func(b *testing.B) { benchPredict(b, iso) })
+	}
+}
+
+func benchPredict(b *testing.B, iso Isolation) {
 	base := filepath.Join(b.TempDir(), "clf")
 	export(b, base, 1, 1)
-	srv, err := New(Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Poll: -1,
+	srv, err := New(Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Poll: -1, Isolation: iso,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
