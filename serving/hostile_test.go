@@ -193,3 +193,55 @@ func TestMemoryShare(t *testing.T) {
 		t.Fatalf("used %d after every release", m.used)
 	}
 }
+
+// TestWorkerGroups: models of one group share a worker process, and so its
+// fate; a model in another group does not notice.
+func TestWorkerGroups(t *testing.T) {
+	gen := hostile(t)
+	srv, hs := start(t, Config{Models: []ModelConfig{
+		{Name: "abort_request", BasePath: filepath.Join(gen, "abort_request"), Group: "shared"},
+		{Name: "good", BasePath: filepath.Join(gen, "good"), Group: "shared"},
+		{Name: "strlen", BasePath: filepath.Join(gen, "strlen")},
+	}})
+	srv.reg.load.(*processes).mu.Lock()
+	groups := len(srv.reg.load.(*processes).groups)
+	srv.reg.load.(*processes).mu.Unlock()
+	if groups != 2 {
+		t.Fatalf("%d worker groups, want 2", groups)
+	}
+	if code, out := call(t, "POST", hs.URL+"/v1/models/abort_request:predict", `{"inputs": 1.5}`); code != 503 {
+		t.Fatalf("CHECK failure: %d %v, want 503", code, out)
+	}
+	if code, out := call(t, "POST", hs.URL+"/v1/models/strlen:predict", `{"instances": ["abc"]}`); code != 200 {
+		t.Fatalf("model in another group: %d %v", code, out)
+	}
+	_, body := getMetrics(t, hs.URL)
+	if !strings.Contains(body, `gotf_serving_worker_exits_total{group="shared"} 1`) || !strings.Contains(body, `gotf_serving_worker_exits_total{group="strlen"} 0`) {
+		t.Fatalf("worker exits by group:\n%s", body)
+	}
+	// good shared the dead process: it is reloaded (trial first) and serves again.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		srv.Rescan()
+		code, _ := call(t, "POST", hs.URL+"/v1/models/good:predict", `{"instances": [[1,2,3,4]]}`)
+		if code == 200 {
+			break
+		}
+		if code != 503 || time.Now().After(deadline) {
+			t.Fatalf("good after its group's worker died: %d", code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func getMetrics(t *testing.T, base string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}

@@ -45,6 +45,7 @@ func main() {
 	base := flag.String("model_base_path", "", "...from this folder of numbered versions")
 	dir := flag.String("models_dir", "", "or serve every subfolder NAME of this folder as a model")
 	isolation := flag.String("isolation", "process", "where models run: process (a worker process per model, restarted if it dies) or none (inside the server)")
+	groups := flag.String("worker_groups", "", "models that share one worker process: 'a,b;c,d' puts a and b in one, c and d in another (default: a process per model)")
 	workerMem := flag.Uint64("worker_memory_bytes", 0, "address-space cap of each worker process (0: none)")
 	loadTimeout := flag.Duration("load_timeout", 2*time.Minute, "deadline to load and warm up one model version")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
@@ -90,13 +91,13 @@ func main() {
 	if *port > 0 {
 		lc.GRPCAddr = net.JoinHostPort(*grpcHost, fmt.Sprint(*port))
 	}
-	if err := run(cfg, lc, *name, *base, *dir); err != nil {
+	if err := run(cfg, lc, *name, *base, *dir, *groups); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir string) error {
+func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups string) error {
 	switch {
 	case name != "" && base != "":
 		cfg.Models = []serving.ModelConfig{{Name: name, BasePath: base}}
@@ -118,6 +119,9 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir string) er
 	default:
 		return errors.New("give --model_name and --model_base_path, or --models_dir")
 	}
+	if err := assignGroups(cfg.Models, groups); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := serving.New(cfg)
@@ -125,4 +129,29 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir string) er
 		return err
 	}
 	return srv.Serve(ctx, lc)
+}
+
+// assignGroups parses --worker_groups ("a,b;c,d") into the models' groups.
+func assignGroups(models []serving.ModelConfig, spec string) error {
+	if spec == "" {
+		return nil
+	}
+	index := map[string]int{}
+	for i, m := range models {
+		index[m.Name] = i
+	}
+	for g, group := range strings.Split(spec, ";") {
+		for _, name := range strings.Split(group, ",") {
+			name = strings.TrimSpace(name)
+			i, ok := index[name]
+			if !ok {
+				return fmt.Errorf("--worker_groups names %q, which is not a served model", name)
+			}
+			if models[i].Group != "" {
+				return fmt.Errorf("--worker_groups puts %q in two groups", name)
+			}
+			models[i].Group = fmt.Sprintf("group:%d", g+1) // ":" is in no model name
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/serving"
 )
 
 // TestGracefulShutdown runs the real binary: it serves, and on SIGTERM it
@@ -93,5 +94,21 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+func TestAssignGroups(t *testing.T) {
+	models := []serving.ModelConfig{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "group:1"}}
+	if err := assignGroups(models, "a, b;c"); err != nil {
+		t.Fatal(err)
+	}
+	if models[0].Group != models[1].Group || models[0].Group == models[2].Group || models[3].Group != "" {
+		t.Fatalf("groups: %+v", models)
+	}
+	for spec, want := range map[string]string{"a,x": `"x", which is not a served model`, "a;a": "in two groups"} {
+		ms := []serving.ModelConfig{{Name: "a"}}
+		if err := assignGroups(ms, spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", spec, err, want)
+		}
 	}
 }
