@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -349,24 +350,29 @@ func (t *Tensor) String() string {
 		if err != nil {
 			body = err.Error()
 		} else {
-			body = formatNested(v, t.shape)
+			bits := 64
+			if t.dtype == Float32 {
+				bits = 32 // 0.1 prints as 0.1, not 0.10000000149011612
+			}
+			body = formatNested(v, t.shape, bits)
 		}
 	}
 	return fmt.Sprintf("tf.Tensor(%s, shape=%s, dtype=%v)", body, shape.String(t.shape), t.dtype)
 }
 
-func formatNested(v []float64, dims []int64) string {
+func formatNested(v []float64, dims []int64, bits int) string {
+	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, bits) }
 	if len(dims) == 0 {
 		if len(v) == 0 {
 			return "[]"
 		}
-		return fmt.Sprint(v[0])
+		return num(v[0])
 	}
 	var b strings.Builder
 	var rec func(off int, d int) int
 	rec = func(off int, d int) int {
 		if d == len(dims) {
-			b.WriteString(fmt.Sprint(v[off]))
+			b.WriteString(num(v[off]))
 			return off + 1
 		}
 		b.WriteByte('[')

@@ -84,6 +84,14 @@ func TestTensorRoundTrip(t *testing.T) {
 		if s := mustTensor(t, []int32{1, 2, 3, 4}, 2, 2).String(); s != "tf.Tensor([[1 2] [3 4]], shape=(2, 2), dtype=int32)" {
 			t.Fatalf("got %s", s)
 		}
+
+		// float32 at float32 precision, as NumPy prints it; float64 at its own.
+		if s := mustTensor(t, []float32{0.1, 1.5e-8}).String(); s != "tf.Tensor([0.1 1.5e-08], shape=(2,), dtype=float32)" {
+			t.Fatalf("got %s", s)
+		}
+		if s := mustTensor(t, []float64{0.1}).String(); s != "tf.Tensor([0.1], shape=(1,), dtype=float64)" {
+			t.Fatalf("got %s", s)
+		}
 	})
 }
 
