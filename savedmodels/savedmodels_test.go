@@ -141,15 +141,7 @@ func TestExportReadByPython(t *testing.T) {
 }
 
 func TestPredictBadInput(t *testing.T) {
-	m := trained(t)
-	dir := filepath.Join(t.TempDir(), "m")
-	if err := Export(m, dir); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loaded := exportedAndLoaded(t)
 	good := tensor(t, make([]float32, 36), 1, 6, 6, 1)
 	in := func(name string, x *tfwrap.Tensor) map[string]*tfwrap.Tensor {
 		return map[string]*tfwrap.Tensor{name: x}
@@ -211,6 +203,7 @@ func TestPredictBadInput(t *testing.T) {
 			t.Fatalf("%s folder loaded", name)
 		}
 	}
+	dir := loaded.Dir()
 	os.RemoveAll(filepath.Join(dir, "variables"))
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "variables") {
 		t.Fatalf("missing variables: %v", err)
@@ -221,15 +214,7 @@ func TestPredictBadInput(t *testing.T) {
 // a did-you-mean, and after Close every method that can fail returns an
 // error wrapping the one tfwrap.ErrClosed.
 func TestSignatureKeysAndClose(t *testing.T) {
-	m := trained(t)
-	dir := filepath.Join(t.TempDir(), "m")
-	if err := Export(m, dir); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loaded := exportedAndLoaded(t)
 	x := map[string]*tfwrap.Tensor{"inputs": tensor(t, make([]float32, 36), 1, 6, 6, 1)}
 	byDefault, err := loaded.Predict("", x)
 	if err != nil {
@@ -252,4 +237,18 @@ func TestSignatureKeysAndClose(t *testing.T) {
 	if _, err := loaded.Predict("", x); !errors.Is(err, tfwrap.ErrClosed) || !errors.Is(err, ErrClosed) || !errors.Is(err, models.ErrClosed) {
 		t.Fatalf("Predict after Close: %v, want the one ErrClosed", err)
 	}
+}
+
+// exportedAndLoaded exports trained(t) and loads it back.
+func exportedAndLoaded(t *testing.T) *Model {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := Export(trained(t), dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaded
 }

@@ -61,26 +61,18 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // grpcStatus maps an error to a gRPC status, as codeOf to HTTP, with its
 // message scrubbed of file-system paths.
 func (s *Server) grpcStatus(err error) error {
-	msg := s.reg.scrub(err.Error())
-	switch codeOf(err) {
-	case 400:
-		return status.Error(codes.InvalidArgument, msg)
-	case 413:
-		return status.Error(codes.ResourceExhausted, msg)
-	case 403:
-		return status.Error(codes.PermissionDenied, msg)
-	case 404:
-		return status.Error(codes.NotFound, msg)
-	case 429:
-		return status.Error(codes.ResourceExhausted, msg)
-	case 499:
-		return status.Error(codes.Canceled, msg)
-	case 503:
-		return status.Error(codes.Unavailable, msg)
-	case 504:
-		return status.Error(codes.DeadlineExceeded, msg)
+	c, ok := grpcCodes[codeOf(err)]
+	if !ok {
+		c = codes.Internal
 	}
-	return status.Error(codes.Internal, msg)
+	return status.Error(c, s.reg.scrub(err.Error()))
+}
+
+// grpcCodes maps the HTTP statuses codeOf gives to gRPC codes.
+var grpcCodes = map[int]codes.Code{
+	400: codes.InvalidArgument, 403: codes.PermissionDenied, 404: codes.NotFound,
+	408: codes.DeadlineExceeded, 413: codes.ResourceExhausted, 429: codes.ResourceExhausted,
+	499: codes.Canceled, 503: codes.Unavailable, 504: codes.DeadlineExceeded,
 }
 
 // checkSpec rejects a model_spec the server cannot honour: one without a
