@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tfgo-project/gotf/internal/suggest"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -95,7 +96,7 @@ func (m *Model) signature(key string) (*Signature, error) {
 		}
 		sort.Strings(keys)
 		hint := ""
-		if near := closest(key, keys); near != "" {
+		if near := suggest.Closest(key, keys); near != "" {
 			hint = fmt.Sprintf("; did you mean %q?", near)
 		}
 		return nil, fmt.Errorf("%w: %q (the model has %q%s)", ErrSignatureNotFound, key, keys, hint)

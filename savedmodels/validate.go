@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tfgo-project/gotf/internal/suggest"
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
@@ -141,40 +142,5 @@ func (s *Signature) closest(n string) string {
 	for i, in := range s.Inputs {
 		names[i] = in.Name
 	}
-	return closest(n, names)
-}
-
-// closest returns the name nearest to n (edit distance at most 2, or the
-// same ignoring case), or "".
-func closest(n string, names []string) string {
-	best, bestD := "", 3
-	for _, c := range names {
-		if strings.EqualFold(c, n) {
-			return c
-		}
-		if d := editDistance(c, n); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return suggest.Closest(n, names)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -100,4 +102,61 @@ func ExampleTape_Gradient() {
 	fmt.Printf("y = %.4f, dy/dx = 2x·sin x + x²·cos x = %.4f\n", yv[0], dy[0])
 	// Output:
 	// y = 1.2701, dy/dx = 2x·sin x + x²·cos x = -8.0632
+}
+
+// tfwrap in one screen: a linear unit trained by gradient descent, with
+// ops by name from TensorFlow's registry (Apply, AddOp), the bindings' typed
+// op wrappers through Scope, TF's gradients, and one session.
+func Example() {
+	g := tfwrap.NewGraph()
+	x := g.Placeholder("x", tfwrap.Float32, -1, 2) // (None, 2)
+	y := g.Placeholder("y", tfwrap.Float32, -1, 1)
+	w0, _ := tfwrap.NewTensor([]float32{0.1, -0.1}, 2, 1)
+	W := g.Variable("W", w0)
+	b := g.Variable("b", tfwrap.Scalar(float32(0)))
+
+	// Any op TensorFlow registers, by name, checked against its definition.
+	pred := g.Apply("Relu", nil, g.Add(g.MatMul(x, W.Value()), b.Value()))
+	loss := g.Mean(g.Square(g.Sub(y, pred)))
+	grads, err := g.GradientTape().Gradient(loss, W, b)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lr := g.Scalar(0.1, tfwrap.Float32)
+	step := g.Group("step",
+		W.AssignSub(g, g.Mul(lr, grads[0])),
+		b.AssignSub(g, g.Mul(lr, grads[1])))
+
+	// The bindings' generated wrappers build into the same graph.
+	s := g.Scope()
+	wT := g.FromTF(op.Transpose(s, W.Value().TF(), op.Const(s, []int32{1, 0})))
+	both := g.Apply("ConcatV2", nil, tfwrap.OutputList{wT, wT}, g.Scalar(0, tfwrap.Int32))
+
+	sess, err := g.NewSession() // the first building error, if any
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.InitVariables(); err != nil {
+		log.Fatal(err)
+	}
+	xs, _ := tfwrap.NewTensor([]float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2)
+	ys, _ := tfwrap.NewTensor([]float32{1, 2, 3, 4}, 4, 1) // y = 2a + b + 1
+	feeds := tfwrap.Feeds{x: xs, y: ys}
+	for i := 0; i < 500; i++ {
+		if _, err := sess.Run(feeds, nil, step); err != nil {
+			log.Fatal(err)
+		}
+	}
+	res, err := sess.Run(feeds, []tfwrap.Output{loss, both})
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, _ := res[0].Float32s()
+	w, _ := res[1].Float32s()
+	fmt.Printf("loss %.4f\n", l[0])
+	fmt.Printf("W^T twice %v: %.2f\n", res[1].Shape(), w)
+	// Output:
+	// loss 0.0000
+	// W^T twice [2 2]: [2.00 1.00 2.00 1.00]
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
 
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
@@ -32,6 +33,7 @@ type graphState struct {
 	names   map[string]int
 	vars    []*Variable
 	varRead map[tf.Output]*Variable
+	scope   *op.Scope // the op package's root scope over g, once asked for
 }
 
 // NewGraph returns an empty graph.
@@ -48,13 +50,16 @@ func (g *Graph) Err() error {
 	if g == nil || g.st == nil {
 		return errors.New("tfwrap: nil graph")
 	}
-	return g.st.err
+	return g.syncErr()
 }
 
 // fail records err as the graph's error unless one is recorded already.
 func (g *Graph) fail(err error) {
 	if g.st.err == nil {
 		g.st.err = err
+		if g.st.scope != nil {
+			g.st.scope.UpdateErr("tfwrap", err)
+		}
 	}
 }
 
@@ -131,7 +136,7 @@ func (g *Graph) fullName(name string) string {
 
 // add creates one operation; on failure it records the error and returns nil.
 func (g *Graph) add(typ, name string, inputs []tf.Input, attrs map[string]any) *tf.Operation {
-	if g.st.err != nil {
+	if g.syncErr() != nil {
 		return nil
 	}
 	if name == "" {
@@ -167,7 +172,7 @@ func (g *Graph) check(opName string, ins ...Output) bool {
 	if g == nil || g.st == nil {
 		return false
 	}
-	if g.st.err != nil {
+	if g.syncErr() != nil {
 		return false
 	}
 	for i, in := range ins {
