@@ -232,3 +232,40 @@ func TestWrapBindings(t *testing.T) {
 		t.Fatal("WrapTensor(nil) gave no error")
 	}
 }
+
+// A func attr names a function built in Go: PartitionedCall runs it.
+func TestAddOpFuncAttr(t *testing.T) {
+	body := NewGraph()
+	a := body.Placeholder("a", Float32, -1)
+	b := body.Placeholder("b", Float32, -1)
+	sum := body.Add(body.Mul(a, a), b)
+	g := NewGraph()
+	if err := g.AddFunction("square_plus", body, []Output{a, b}, []Output{sum}); err != nil {
+		t.Fatal(err)
+	}
+	x := g.Const(mustTensor(t, []float32{1, 2, 3}, 3))
+	y := g.Const(mustTensor(t, []float32{10, 20, 30}, 3))
+	call := g.AddOp(OpSpec{Type: "PartitionedCall", Inputs: []Input{OutputList{x, y}},
+		Attrs: Attrs{"Tout": []DType{Float32}, "f": Func{Name: "square_plus"}}})
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, g, nil, call.Output(0))
+	assertClose(t, "square_plus", floats(t, res[0]), []float64{11, 24, 39}, 0)
+
+	wantErr(t, NewGraph().AddFunction("f", body, []Output{a}, []Output{x}), "output 0 is not an output of the body")
+	wantErr(t, g.AddFunction("bad name", body, nil, []Output{sum}), "invalid function name")
+	wantErr(t, g.AddFunction("self", g, nil, []Output{x}), "graph of its own")
+
+	// A func attr naming no function is an error when the op runs.
+	g2 := NewGraph()
+	bad := g2.AddOp(OpSpec{Type: "PartitionedCall", Inputs: []Input{OutputList{g2.Scalar(1, Float32)}},
+		Attrs: Attrs{"Tout": []DType{Float32}, "f": "no_such_function"}})
+	s, err := g2.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Run(nil, []Output{bad.Output(0)})
+	wantErr(t, err, "no_such_function")
+}
