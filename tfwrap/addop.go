@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -155,6 +156,7 @@ type opCheck struct {
 	def      *opdefpb.OpDef
 	inferred map[string]any // attr name -> tf.DataType, int64 or []tf.DataType
 	from     map[string]string
+	tensors  map[string]*tf.Tensor // tensor attrs, set without a copy
 }
 
 func (c *opCheck) errf(format string, args ...any) error {
@@ -180,7 +182,7 @@ func (g *Graph) addOp(spec OpSpec) (*Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &opCheck{spec: spec, def: def, inferred: map[string]any{}, from: map[string]string{}}
+	c := &opCheck{spec: spec, def: def, inferred: map[string]any{}, from: map[string]string{}, tensors: map[string]*tf.Tensor{}}
 	if len(spec.Inputs) != len(def.InputArg) {
 		return nil, c.errf("takes %d inputs (%s), got %d", len(def.InputArg), argNames(def.InputArg), len(spec.Inputs))
 	}
@@ -430,6 +432,10 @@ func (c *opCheck) checkAttrs() (map[string]*attrpb.AttrValue, error) {
 			}
 			return nil, c.errf("no attr %q; its attrs are %s", name, strings.Join(names, ", "))
 		}
+		if t := asTFTensor(v); ad.Type == "tensor" && t != nil {
+			c.tensors[name] = t
+			continue
+		}
 		av, plain, err := toAttrValue(ad.Type, v)
 		if err != nil {
 			return nil, c.errf("attr %s (%s): %v", name, ad.Type, err)
@@ -446,6 +452,9 @@ func (c *opCheck) checkAttrs() (map[string]*attrpb.AttrValue, error) {
 	}
 	for _, ad := range c.def.Attr {
 		if _, given := out[ad.Name]; given {
+			continue
+		}
+		if _, given := c.tensors[ad.Name]; given {
 			continue
 		}
 		if _, inf := c.inferred[ad.Name]; inf || ad.DefaultValue != nil {
@@ -508,6 +517,18 @@ func (g *Graph) finishOp(c *opCheck, name string, ins [][]tf.Output, attrs map[s
 			break
 		}
 	}
+	for an, t := range c.tensors {
+		if attrErr != nil {
+			break
+		}
+		can := C.CString(an)
+		C.TF_SetAttrTensor(desc, can, (*C.TF_Tensor)(firstPtr(t)), status)
+		C.free(unsafe.Pointer(can))
+		runtime.KeepAlive(t)
+		if C.TF_GetCode(status) != C.TF_OK {
+			attrErr = c.errf("attr %s: %s", an, C.GoString(C.TF_Message(status)))
+		}
+	}
 	// TF_FinishOperation frees the description, also after an attr error.
 	fin := C.TF_NewStatus()
 	defer C.TF_DeleteStatus(fin)
@@ -523,6 +544,20 @@ func (g *Graph) finishOp(c *opCheck, name string, ins [][]tf.Output, attrs map[s
 		return nil, c.errf("op %q vanished after it was added", name)
 	}
 	return &Op{st: g.st, op: op}, nil
+}
+
+// asTFTensor returns the bindings' tensor of a non-nil *Tensor or
+// *tf.Tensor value, else nil.
+func asTFTensor(v any) *tf.Tensor {
+	switch t := v.(type) {
+	case *Tensor:
+		if t != nil {
+			return t.t
+		}
+	case *tf.Tensor:
+		return t
+	}
+	return nil
 }
 
 func cOutput(o tf.Output) C.TF_Output {

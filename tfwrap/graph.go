@@ -134,27 +134,32 @@ func (g *Graph) fullName(name string) string {
 	}
 }
 
-// add creates one operation; on failure it records the error and returns nil.
+// add creates one operation through the generic builder (AddOp's checks
+// against the op's registered definition included); on failure it records
+// the error and returns nil.
 func (g *Graph) add(typ, name string, inputs []tf.Input, attrs map[string]any) *tf.Operation {
 	if g.syncErr() != nil {
 		return nil
 	}
-	if name == "" {
-		name = typ
+	ins := make([]Input, len(inputs))
+	for i, in := range inputs {
+		switch v := in.(type) {
+		case tf.Output:
+			ins[i] = Output{st: g.st, out: v}
+		case tf.OutputList:
+			l := make(OutputList, len(v))
+			for j, o := range v {
+				l[j] = Output{st: g.st, out: o}
+			}
+			ins[i] = l
+		}
 	}
-	op, err := g.st.g.AddOperation(tf.OpSpec{
-		Type:                typ,
-		Name:                g.fullName(name),
-		Input:               inputs,
-		Attrs:               attrs,
-		ControlDependencies: g.deps,
-		Device:              g.device,
-	})
+	op, err := g.addOp(OpSpec{Type: typ, Name: name, Inputs: ins, Attrs: attrs})
 	if err != nil {
-		g.failf("%s: %v", typ, err)
+		g.fail(err)
 		return nil
 	}
-	return op
+	return op.op
 }
 
 // add1 creates an op with one output and wraps it.
