@@ -20,7 +20,7 @@ var ErrClosed = tfwrap.ErrClosed
 type Model struct {
 	mu     sync.RWMutex
 	dir    string
-	sm     *tfwrap.SavedModel
+	sess   *tfwrap.Session
 	sigs   map[string]*Signature
 	closed bool
 }
@@ -42,22 +42,11 @@ type LoadOptions struct {
 
 // LoadWith is Load with options.
 func LoadWith(dir string, opts LoadOptions) (*Model, error) {
-	sm, err := tfwrap.LoadSavedModelWith(dir, opts.Tags, tfwrap.WithRunTimeout(opts.RunTimeout))
+	l, err := load(dir, opts.Tags, tfwrap.WithRunTimeout(opts.RunTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("savedmodels: %w", err)
 	}
-	m := &Model{dir: dir, sm: sm, sigs: map[string]*Signature{}}
-	for key, s := range sm.Signatures {
-		sig := &Signature{Key: key, Method: s.Method}
-		for _, in := range s.Inputs {
-			sig.Inputs = append(sig.Inputs, TensorInfo{Name: in.Key, DType: in.DType, Shape: in.Shape})
-		}
-		for _, out := range s.Outputs {
-			sig.Outputs = append(sig.Outputs, TensorInfo{Name: out.Key, DType: out.DType, Shape: out.Shape})
-		}
-		m.sigs[key] = sig
-	}
-	return m, nil
+	return &Model{dir: dir, sess: l.sess, sigs: l.sigs}, nil
 }
 
 // Dir returns the folder the model was loaded from.
@@ -142,27 +131,26 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	if err := sig.Check(specs); err != nil {
 		return nil, err
 	}
-	raw := m.sm.Signatures[sig.Key]
 	feeds := tfwrap.Feeds{}
-	for _, in := range raw.Inputs {
-		feeds[in.Output()] = inputs[in.Key]
+	for _, in := range sig.Inputs {
+		feeds[in.out] = inputs[in.Name]
 	}
-	outs := raw.Outputs
+	outs := sig.Outputs
 	if len(opts.Outputs) > 0 {
-		outs = make([]tfwrap.TensorSpec, 0, len(opts.Outputs))
+		outs = make([]TensorInfo, 0, len(opts.Outputs))
 		for _, name := range opts.Outputs {
-			i := slices.IndexFunc(raw.Outputs, func(o tfwrap.TensorSpec) bool { return o.Key == name })
+			i := slices.IndexFunc(sig.Outputs, func(o TensorInfo) bool { return o.Name == name })
 			if i < 0 {
 				return nil, badInput("signature %q has no output %q", key, name)
 			}
-			outs = append(outs, raw.Outputs[i])
+			outs = append(outs, sig.Outputs[i])
 		}
 	}
 	fetch := make([]tfwrap.Output, len(outs))
 	for i, out := range outs {
-		fetch[i] = out.Output()
+		fetch[i] = out.out
 	}
-	res, err := m.sm.Session.RunWith(tfwrap.RunOptions{Timeout: opts.Timeout}, feeds, fetch)
+	res, err := m.sess.RunWith(tfwrap.RunOptions{Timeout: opts.Timeout}, feeds, fetch)
 	if errors.Is(err, tfwrap.ErrInvalidArgument) {
 		return nil, fmt.Errorf("savedmodels: predict %q: %w: %w", key, ErrBadInput, err)
 	}
@@ -171,7 +159,7 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	}
 	out := make(map[string]*tfwrap.Tensor, len(res))
 	for i, r := range res {
-		out[outs[i].Key] = r
+		out[outs[i].Name] = r
 	}
 	return out, nil
 }
@@ -188,5 +176,5 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.sm.Close()
+	return m.sess.Close()
 }

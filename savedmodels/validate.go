@@ -23,7 +23,12 @@ type TensorInfo struct {
 	Name  string       // the signature's key for it
 	DType tfwrap.DType // 0 when the dtype is not one tfwrap converts
 	Shape []int64      // -1 for a dimension of any size; nil for any rank
+	out   tfwrap.Output
 }
+
+// Output returns the graph tensor the signature names, for building on a
+// loaded model's graph; invalid for a TensorInfo not read from a model.
+func (t TensorInfo) Output() tfwrap.Output { return t.out }
 
 // Signature is one entry point of a SavedModel.
 type Signature struct {

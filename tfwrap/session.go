@@ -65,8 +65,10 @@ func WithRunTimeout(d time.Duration) SessionOption {
 	}
 }
 
-// sessionConfig serializes the options as a ConfigProto.
-func sessionConfig(opts []SessionOption) ([]byte, error) {
+// SessionConfig serializes the options as the ConfigProto the bindings
+// take (tf.SessionOptions.Config), for sessions made outside tfwrap: a
+// SavedModel loaded with tf.LoadSavedModel, a tfgo model.
+func SessionConfig(opts ...SessionOption) ([]byte, error) {
 	cfg := &corepb.ConfigProto{}
 	for _, o := range opts {
 		o(cfg)
@@ -84,7 +86,7 @@ func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	raw, err := sessionConfig(opts)
+	raw, err := SessionConfig(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package tfwrap
+package savedmodels
 
 import (
 	"errors"
@@ -11,64 +11,43 @@ import (
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/dtype"
 )
 
-// TensorSpec describes one input or output of a SavedModel signature.
-type TensorSpec struct {
-	Key   string  // the signature's name for it, e.g. "inputs"
-	DType DType   // 0 when tfwrap does not support the dtype
-	Shape []int64 // -1 for unknown dimensions; nil for unknown rank
-	out   Output
+// loaded is a SavedModel in a Session, with its signatures.
+type loaded struct {
+	sess *tfwrap.Session
+	sigs map[string]*Signature
 }
 
-// Output returns the graph tensor the spec stands for.
-func (s TensorSpec) Output() Output { return s.out }
-
-// Signature is one of a SavedModel's entry points, e.g. "serving_default".
-type Signature struct {
-	Key     string
-	Method  string
-	Inputs  []TensorSpec // sorted by Key
-	Outputs []TensorSpec // sorted by Key
-}
-
-// SavedModel is a SavedModel loaded into a Session. Close it.
-type SavedModel struct {
-	Session    *Session
-	Signatures map[string]*Signature
-}
-
-// LoadSavedModel loads the SavedModel in dir with the given tags ("serve"
-// when none are given). A missing folder, a missing or truncated
+// load reads the SavedModel in dir through the bindings and adopts its
+// graph and session. A missing folder, a missing or truncated
 // saved_model.pb, missing variables or an unknown tag give an error.
-func LoadSavedModel(dir string, tags ...string) (*SavedModel, error) {
-	return LoadSavedModelWith(dir, tags)
-}
-
-// LoadSavedModelWith is LoadSavedModel with session options (a run
-// timeout, thread counts) for the model's Session.
-func LoadSavedModelWith(dir string, tags []string, opts ...SessionOption) (*SavedModel, error) {
+func load(dir string, tags []string, opts ...tfwrap.SessionOption) (*loaded, error) {
 	if len(tags) == 0 {
 		tags = []string{"serve"}
 	}
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("tfwrap: load saved model: %q is not a folder", dir)
+		return nil, fmt.Errorf("load saved model: %q is not a folder", dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err != nil {
 		if _, err2 := os.Stat(filepath.Join(dir, "saved_model.pbtxt")); err2 != nil {
-			return nil, fmt.Errorf("tfwrap: load saved model: %q holds no saved_model.pb", dir)
+			return nil, fmt.Errorf("load saved model: %q holds no saved_model.pb", dir)
 		}
 	}
-	cfg, err := sessionConfig(opts)
+	cfg, err := tfwrap.SessionConfig(opts...)
 	if err != nil {
 		return nil, err
 	}
 	m, err := tf.LoadSavedModel(dir, tags, &tf.SessionOptions{Config: cfg})
 	if err != nil {
-		return nil, fmt.Errorf("tfwrap: load saved model %q with tags %v: %v", dir, tags, err)
+		return nil, fmt.Errorf("load saved model %q with tags %v: %v", dir, tags, err)
 	}
 	// TF loads a SavedModel whose variables folder is gone without a word,
 	// and only its first Run fails: check here instead.
@@ -76,13 +55,17 @@ func LoadSavedModelWith(dir string, tags []string, opts ...SessionOption) (*Save
 		for _, op := range m.Graph.Operations() {
 			if op.Type() == "VarHandleOp" || op.Type() == "VariableV2" {
 				m.Session.Close()
-				return nil, fmt.Errorf("tfwrap: load saved model %q: the graph has variables but variables/variables.index is missing", dir)
+				return nil, fmt.Errorf("load saved model %q: the graph has variables but variables/variables.index is missing", dir)
 			}
 		}
 	}
-	gs := &graphState{g: m.Graph, names: map[string]int{}, varRead: map[tf.Output]*Variable{}}
-	sess := &Session{s: m.Session, st: gs}
-	out := &SavedModel{Session: sess, Signatures: map[string]*Signature{}}
+	g := tfwrap.WrapGraph(m.Graph)
+	sess, err := tfwrap.WrapSession(m.Session, g)
+	if err != nil {
+		m.Session.Close()
+		return nil, err
+	}
+	out := &loaded{sess: sess, sigs: map[string]*Signature{}}
 	for key, sig := range m.Signatures {
 		if strings.HasPrefix(key, "__") { // __saved_model_init_op: TF's own, not an entry point
 			continue
@@ -90,29 +73,33 @@ func LoadSavedModelWith(dir string, tags []string, opts ...SessionOption) (*Save
 		s := &Signature{Key: key, Method: sig.MethodName}
 		for _, part := range []struct {
 			infos map[string]tf.TensorInfo
-			dst   *[]TensorSpec
+			dst   *[]TensorInfo
 		}{{sig.Inputs, &s.Inputs}, {sig.Outputs, &s.Outputs}} {
 			for k, info := range part.infos {
 				o, err := outputByName(m.Graph, info.Name)
 				if err != nil {
 					sess.Close()
-					return nil, fmt.Errorf("tfwrap: saved model %q, signature %q, tensor %q: %w", dir, key, k, err)
+					return nil, fmt.Errorf("saved model %q, signature %q, tensor %q: %w", dir, key, k, err)
 				}
-				spec := TensorSpec{Key: k, out: Output{st: gs, out: o}}
-				spec.DType, _ = fromTF(info.DType)
+				ti := TensorInfo{Name: k, out: g.FromTF(o)}
+				ti.DType, _ = dtype.FromProto(typespb.DataType(info.DType))
 				if n := info.Shape.NumDimensions(); n >= 0 {
-					spec.Shape = make([]int64, n)
-					for i := range spec.Shape {
-						spec.Shape[i] = info.Shape.Size(i)
+					ti.Shape = make([]int64, n)
+					for i := range ti.Shape {
+						ti.Shape[i] = info.Shape.Size(i)
 					}
 				}
-				*part.dst = append(*part.dst, spec)
+				*part.dst = append(*part.dst, ti)
 			}
-			sort.Slice(*part.dst, func(i, j int) bool { return (*part.dst)[i].Key < (*part.dst)[j].Key })
+			sort.Slice(*part.dst, func(i, j int) bool { return (*part.dst)[i].Name < (*part.dst)[j].Name })
 		}
-		out.Signatures[key] = s
+		out.sigs[key] = s
 	}
-	markUnknownRanks(dir, tags, out.Signatures)
+	if err := g.Err(); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("saved model %q: %w", dir, err)
+	}
+	markUnknownRanks(dir, tags, out.sigs)
 	return out, nil
 }
 
@@ -139,10 +126,10 @@ func markUnknownRanks(dir string, tags []string, sigs map[string]*Signature) {
 			}
 			for _, part := range []struct {
 				infos map[string]*corepb.TensorInfo
-				specs []TensorSpec
+				specs []TensorInfo
 			}{{def.GetInputs(), s.Inputs}, {def.GetOutputs(), s.Outputs}} {
 				for i := range part.specs {
-					if info := part.infos[part.specs[i].Key]; info != nil && info.GetTensorShape().GetUnknownRank() {
+					if info := part.infos[part.specs[i].Name]; info != nil && info.GetTensorShape().GetUnknownRank() {
 						part.specs[i].Shape = nil
 					}
 				}
@@ -178,12 +165,4 @@ func outputByName(g *tf.Graph, name string) (tf.Output, error) {
 		return tf.Output{}, errors.New("no such tensor in the graph")
 	}
 	return o.Output(idx), nil
-}
-
-// Close releases the session. It is idempotent.
-func (m *SavedModel) Close() error {
-	if m == nil {
-		return nil
-	}
-	return m.Session.Close()
 }
