@@ -142,3 +142,21 @@ func TestScopesAndNames(t *testing.T) {
 		t.Fatalf("String: %s", a)
 	}
 }
+
+// A second variable of the same name is an error, not a silent rename
+// (checkpoints and SavedModels key variables by name).
+func TestDuplicateVariableName(t *testing.T) {
+	g := NewGraph()
+	g.Variable("w", Scalar(float32(1)))
+	g.WithScope("block").Variable("w", Scalar(float32(1))) // another scope: fine
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	g.Variable("w", Scalar(float32(2)))
+	wantErr(t, g.Err(), `a variable named "w" exists already`)
+
+	g2 := NewGraph()
+	g2.Placeholder("x", Float32)
+	g2.Variable("x", Scalar(float32(1)))
+	wantErr(t, g2.Err(), `the name "x" is taken by a Placeholder op`)
+}

@@ -78,21 +78,29 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		}
 		v.shape = v.declared
 	}
+	want := name
+	if g.prefix != "" {
+		want = g.prefix + "/" + name
+	}
+	for _, other := range g.st.vars {
+		if other.name == want {
+			g.failf("Variable %q: a variable named %q exists already in this graph; give it another name or a name scope (WithScope)", name, want)
+			return v
+		}
+	}
+	if op := g.st.g.Operation(want); op != nil {
+		g.failf("Variable %q: the name %q is taken by a %s op", name, want, op.Type())
+		return v
+	}
 	full := g.fullName(name)
 	v.name = full
-	handle, err := g.st.g.AddOperation(tf.OpSpec{
-		Type: "VarHandleOp",
-		Name: full,
-		Attrs: map[string]any{
-			"dtype":       tfType(v.dtype),
-			"shape":       tf.MakeShape(v.shape...),
-			"shared_name": full,
-			"container":   "",
-		},
-		Device: g.device,
+	handle := g.under("").add("VarHandleOp", full, nil, map[string]any{
+		"dtype":       tfType(v.dtype),
+		"shape":       tf.MakeShape(v.shape...),
+		"shared_name": full,
+		"container":   "",
 	})
-	if err != nil {
-		g.failf("Variable %q: %v", name, err)
+	if handle == nil {
 		return v
 	}
 	v.handle = handle.Output(0)
