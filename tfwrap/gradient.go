@@ -69,6 +69,8 @@ func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 		return nil, fmt.Errorf("tfwrap: gradient: no sources given")
 	}
 	xs := make([]tf.Output, len(sources))
+	starts := make([]tf.Output, len(sources))
+	reads := map[string]bool{}
 	for i, s := range sources {
 		if s == nil {
 			return nil, fmt.Errorf("tfwrap: gradient: source %d is nil", i)
@@ -90,8 +92,42 @@ func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 		if !x.DType().IsFloat() {
 			return nil, fmt.Errorf("tfwrap: gradient: source %d (%s) is %v; it must be float", i, name, x.DType())
 		}
-		xs[i] = x.out
+		xs[i], starts[i] = x.out, x.out
+		if v, isVar := s.(*Variable); isVar {
+			// Through its handle, so that ops reading the variable
+			// themselves (ResourceGather) count too.
+			starts[i] = v.handle
+			reads[x.out.Op.Name()] = true
+		}
 	}
+	plan := newGradPlan(starts, target.out)
+	if plan.cppOnly(reads) {
+		out, err := t.cppGradient(target, xs)
+		if err == nil {
+			return out, nil
+		}
+		// TF_AddGradients also walks integer edges, where an op without
+		// a gradient carries none; backprop skips those.
+	}
+	gv := g.under(g.fullName("gradients"))
+	out, err := backprop(gv, plan, starts, target.out)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: gradient of %s: %w", target.Name(), err)
+	}
+	for i, o := range out {
+		if !o.Valid() {
+			if out[i] = gv.add1("ZerosLike", "ZerosLike", []tf.Input{xs[i]}, nil); !out[i].Valid() {
+				return nil, g.Err()
+			}
+		}
+	}
+	return out, nil
+}
+
+// cppGradient differentiates target with respect to xs with one call to
+// TF_AddGradients, for paths on which every op has a C++ gradient.
+func (t *Tape) cppGradient(target Output, xs []tf.Output) ([]Output, error) {
+	g := t.g
 	// TF_AddGradients rejects sources the target does not depend on; those
 	// get zeros, the rest TF's gradients.
 	var reach []tf.Output
