@@ -8,6 +8,11 @@ import (
 
 // Tape computes gradients the way tf.GradientTape does, over TensorFlow's
 // graph gradients (TF_AddGradientsWithPrefix and its C++ gradient registry).
+// When every op between the sources and the target has a C++ gradient, one
+// TF_AddGradients call does the work; otherwise Tape backpropagates itself,
+// op by op in reverse topological order, taking each op's gradient from
+// RegisterGradient (tfwrap registers the Python-only ones Keras-style models
+// need; see GoGradientTypes) or from TF_AddGradients on that op alone.
 // Trainable variables are watched automatically; any other tensor, such as
 // a constant, must be watched with Watch before its gradient is asked for.
 // A Tape belongs to one Graph and, like it, is not safe for concurrent use.
@@ -48,9 +53,13 @@ func (v *Variable) gradSource() (Output, string) {
 // Gradient returns d(sum of target)/d(source) for each source, as
 // tape.gradient(target, sources). Where TensorFlow's tape returns None for a
 // source that target does not depend on, Gradient returns zeros of the
-// source's shape. It fails, naming the source, for an unwatched tensor, a
-// non-trainable variable, a non-float dtype, or an op on the path that has no
-// registered C++ gradient.
+// source's shape. The gradient with respect to a *Variable counts every use
+// of it: its value (Value) and ops that read its handle, such as an
+// embedding lookup's ResourceGather; with respect to v.Value() it counts
+// only that read, as in Python. It fails, naming the source, for an
+// unwatched tensor, a non-trainable variable or a non-float dtype, and,
+// naming the op's type and name, for an op on the path whose gradient is
+// neither in TensorFlow's C++ registry nor registered in Go.
 func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 	if t == nil || t.g == nil {
 		return nil, fmt.Errorf("tfwrap: gradient: nil tape")

@@ -251,3 +251,33 @@ func TestGradientMixedPathTrains(t *testing.T) {
 		t.Fatalf("loss went from %.4f to %.4f; want it to fall below a quarter", first, last)
 	}
 }
+
+func TestGradientCoverage(t *testing.T) {
+	ops, err := FloatOpTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := map[string]bool{}
+	for _, op := range ops {
+		has[op] = true
+	}
+	for _, tt := range []struct {
+		op    string
+		float bool
+		src   GradientSource
+	}{
+		{"MatMul", true, GradientCpp},
+		{"SparseSoftmaxCrossEntropyWithLogits", true, GradientGo},
+		{"Digamma", true, GradientMissing},
+		{"Shape", true, GradientCpp}, // declared not differentiable in C++
+		{"ResourceGather", false, GradientGo},
+		{"StringJoin", false, GradientMissing},
+	} {
+		if has[tt.op] != tt.float {
+			t.Errorf("FloatOpTypes has %s: %v, want %v", tt.op, has[tt.op], tt.float)
+		}
+		if got := GradientOf(tt.op); got != tt.src {
+			t.Errorf("GradientOf(%s) = %v, want %v", tt.op, got, tt.src)
+		}
+	}
+}
