@@ -193,6 +193,9 @@ func opGradient(gv *Graph, p *gradPlan, op *tf.Operation, dys []Output) ([]Outpu
 				return nil, fmt.Errorf("gradient of %s (op %q): gradient %d belongs to another graph", typ, op.Name(), j)
 			}
 			in := opInput(op, j)
+			if !p.carries(in) {
+				continue // dropped below: an index, a frozen variable's handle
+			}
 			want := in.DataType()
 			if !floatTF(want) && p.starts[keyOf(in)] {
 				want = dx.out.DataType() // a variable's gradient has its dtype

@@ -281,3 +281,19 @@ func TestGradientCoverage(t *testing.T) {
 		}
 	}
 }
+
+// A frozen embedding table: ResourceGather's gradient for its handle is
+// computed but flows nowhere, and the trainable weight still gets its own.
+func TestGradientFrozenEmbedding(t *testing.T) {
+	g := NewGraph()
+	emb := g.Variable("emb", mustTensor(t, []float32{1, 2, 3, 4, 5, 6}, 3, 2), NotTrainable())
+	w := g.Variable("w", mustTensor(t, []float32{0.5, -1}, 2, 1))
+	e := gop(g, "ResourceGather", map[string]any{"dtype": tf.Float}, emb.Handle(), g.Const(mustTensor(t, []int32{2, 0}, 2)))
+	loss := g.Sum(g.MatMul(e, w.Value()))
+	grads, err := g.GradientTape().Gradient(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d/dw = column sums of the gathered rows (5, 6) + (1, 2).
+	assertClose(t, "dw", floats(t, run(t, g, nil, grads[0])[0]), []float64{6, 8}, 1e-6)
+}
