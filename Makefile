@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check clean
+.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check gradients clean
 
 all: test
 
@@ -17,6 +17,10 @@ setup:
 
 check: setup
 	@$(ENV) go run ./cmd/tfcheck
+
+# Where Tape finds each float op's gradient: C++, Go or nowhere.
+gradients: setup
+	@$(ENV) go run ./cmd/tfgrads
 
 demo: setup
 	@$(ENV) go run ./cmd/tfcheck

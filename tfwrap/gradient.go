@@ -8,6 +8,11 @@ import (
 
 // Tape computes gradients the way tf.GradientTape does, over TensorFlow's
 // graph gradients (TF_AddGradientsWithPrefix and its C++ gradient registry).
+// When every op between the sources and the target has a C++ gradient, one
+// TF_AddGradients call does the work; otherwise Tape backpropagates itself,
+// op by op in reverse topological order, taking each op's gradient from
+// RegisterGradient (tfwrap registers the Python-only ones Keras-style models
+// need; see GoGradientTypes) or from TF_AddGradients on that op alone.
 // Trainable variables are watched automatically; any other tensor, such as
 // a constant, must be watched with Watch before its gradient is asked for.
 // A Tape belongs to one Graph and, like it, is not safe for concurrent use.
@@ -48,9 +53,13 @@ func (v *Variable) gradSource() (Output, string) {
 // Gradient returns d(sum of target)/d(source) for each source, as
 // tape.gradient(target, sources). Where TensorFlow's tape returns None for a
 // source that target does not depend on, Gradient returns zeros of the
-// source's shape. It fails, naming the source, for an unwatched tensor, a
-// non-trainable variable, a non-float dtype, or an op on the path that has no
-// registered C++ gradient.
+// source's shape. The gradient with respect to a *Variable counts every use
+// of it: its value (Value) and ops that read its handle, such as an
+// embedding lookup's ResourceGather; with respect to v.Value() it counts
+// only that read, as in Python. It fails, naming the source, for an
+// unwatched tensor, a non-trainable variable or a non-float dtype, and,
+// naming the op's type and name, for an op on the path whose gradient is
+// neither in TensorFlow's C++ registry nor registered in Go.
 func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 	if t == nil || t.g == nil {
 		return nil, fmt.Errorf("tfwrap: gradient: nil tape")
@@ -69,6 +78,8 @@ func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 		return nil, fmt.Errorf("tfwrap: gradient: no sources given")
 	}
 	xs := make([]tf.Output, len(sources))
+	starts := make([]tf.Output, len(sources))
+	reads := map[string]bool{}
 	for i, s := range sources {
 		if s == nil {
 			return nil, fmt.Errorf("tfwrap: gradient: source %d is nil", i)
@@ -90,8 +101,42 @@ func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 		if !x.DType().IsFloat() {
 			return nil, fmt.Errorf("tfwrap: gradient: source %d (%s) is %v; it must be float", i, name, x.DType())
 		}
-		xs[i] = x.out
+		xs[i], starts[i] = x.out, x.out
+		if v, isVar := s.(*Variable); isVar {
+			// Through its handle, so that ops reading the variable
+			// themselves (ResourceGather) count too.
+			starts[i] = v.handle
+			reads[x.out.Op.Name()] = true
+		}
 	}
+	plan := newGradPlan(starts, target.out)
+	if plan.cppOnly(reads) {
+		out, err := t.cppGradient(target, xs)
+		if err == nil {
+			return out, nil
+		}
+		// TF_AddGradients also walks integer edges, where an op without
+		// a gradient carries none; backprop skips those.
+	}
+	gv := g.under(g.fullName("gradients"))
+	out, err := backprop(gv, plan, starts, target.out)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: gradient of %s: %w", target.Name(), err)
+	}
+	for i, o := range out {
+		if !o.Valid() {
+			if out[i] = gv.add1("ZerosLike", "ZerosLike", []tf.Input{xs[i]}, nil); !out[i].Valid() {
+				return nil, g.Err()
+			}
+		}
+	}
+	return out, nil
+}
+
+// cppGradient differentiates target with respect to xs with one call to
+// TF_AddGradients, for paths on which every op has a C++ gradient.
+func (t *Tape) cppGradient(target Output, xs []tf.Output) ([]Output, error) {
+	g := t.g
 	// TF_AddGradients rejects sources the target does not depend on; those
 	// get zeros, the rest TF's gradients.
 	var reach []tf.Output

@@ -119,6 +119,32 @@ func (g *Graph) SoftmaxCrossEntropy(logits, labels Output) Output {
 	return Output{st: g.st, out: op.Output(0)}
 }
 
+// SparseSoftmaxCrossEntropy returns, per row, the cross-entropy between the
+// class ids in labels (int32 or int64, one per row) and softmax(logits),
+// from TensorFlow's fused kernel, whose gradient tfwrap registers in Go. An
+// id outside [0, classes) makes the run fail.
+func (g *Graph) SparseSoftmaxCrossEntropy(logits, labels Output) Output {
+	if !g.check("SparseSoftmaxCrossEntropyWithLogits", logits, labels) {
+		return Output{}
+	}
+	if !logits.DType().IsFloat() || (labels.DType() != Int32 && labels.DType() != Int64) {
+		g.failf("SparseSoftmaxCrossEntropyWithLogits: logits must be float (got %v), labels int32 or int64 (got %v)", logits.DType(), labels.DType())
+		return Output{}
+	}
+	if a, b := logits.Shape(), labels.Shape(); a != nil && b != nil {
+		if len(a) != 2 || len(b) != 1 || a[0] >= 0 && b[0] >= 0 && a[0] != b[0] {
+			g.failf("SparseSoftmaxCrossEntropyWithLogits: logits %s must be (batch, classes) and labels %s (batch)",
+				shape.String(a), shape.String(b))
+			return Output{}
+		}
+	}
+	op := g.add("SparseSoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", []tf.Input{logits.out, labels.out}, nil)
+	if op == nil {
+		return Output{}
+	}
+	return Output{st: g.st, out: op.Output(0)}
+}
+
 // BatchNorm is what FusedBatchNorm returns.
 type BatchNorm struct {
 	Y        Output // the normalized, scaled and shifted input

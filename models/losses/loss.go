@@ -116,9 +116,9 @@ func categorical(g *tfwrap.Graph, y tfwrap.Output, p Pred, fromLogits bool) tfwr
 }
 
 // SparseCategoricalCrossentropy is categorical cross-entropy against integer
-// class ids (int32 labels, one per sample). TF has no C++ gradient for
-// SparseSoftmaxCrossEntropyWithLogits, so the ids are one-hot encoded and
-// the dense kernel (whose gradient is registered) does the work.
+// class ids (int32 labels, one per sample). From logits it uses TF's
+// SparseSoftmaxCrossEntropyWithLogits, as Keras does (its gradient is
+// tfwrap's Go one); from probabilities the ids are one-hot encoded.
 type SparseCategoricalCrossentropy struct{ FromLogits bool }
 
 // Name implements Loss.
@@ -137,11 +137,14 @@ func (SparseCategoricalCrossentropy) LabelShape(out []int64) ([]int64, error) {
 
 // Build implements Loss.
 func (l SparseCategoricalCrossentropy) Build(g *tfwrap.Graph, ids tfwrap.Output, p Pred) tfwrap.Output {
+	switch {
+	case l.FromLogits:
+		return g.Mean(g.SparseSoftmaxCrossEntropy(p.Out, g.Reshape(ids, -1)))
+	case p.LogitsOf == layers.Softmax:
+		return g.Mean(g.SparseSoftmaxCrossEntropy(p.Logits, g.Reshape(ids, -1)))
+	}
 	classes := p.Out.Shape()[1]
 	y := g.OneHot(g.Reshape(ids, -1), int(classes), tfwrap.Float32)
-	if l.FromLogits || p.LogitsOf == layers.Softmax {
-		return g.Mean(categorical(g, y, p, l.FromLogits))
-	}
 	// Keras: clip, log, then a softmax cross-entropy of the log-probabilities.
 	return g.Mean(g.SoftmaxCrossEntropy(g.Log(clip(g, p.Out)), y))
 }

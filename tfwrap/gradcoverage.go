@@ -1,0 +1,105 @@
+package tfwrap
+
+import (
+	"fmt"
+	"sort"
+
+	opdefpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/op_def_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// GradientSource says where Tape.Gradient finds the gradient of an op type.
+type GradientSource int
+
+// Where a gradient comes from.
+const (
+	GradientMissing GradientSource = iota // nowhere: Tape.Gradient fails on the op
+	GradientCpp                           // TensorFlow's C++ registry (or declared not differentiable there)
+	GradientGo                            // RegisterGradient, tfwrap's own or the program's
+)
+
+// String returns "missing", "cpp" or "go".
+func (s GradientSource) String() string {
+	switch s {
+	case GradientCpp:
+		return "cpp"
+	case GradientGo:
+		return "go"
+	}
+	return "missing"
+}
+
+// GradientOf returns where Tape.Gradient finds opType's gradient: C++ first,
+// then Go. It is safe for concurrent use.
+func GradientOf(opType string) GradientSource {
+	if HasCppGradient(opType) {
+		return GradientCpp
+	}
+	if goGradient(opType) != nil {
+		return GradientGo
+	}
+	return GradientMissing
+}
+
+// FloatOpTypes returns, sorted, the op types of the loaded TensorFlow
+// library that take at least one float input (an input whose type is a
+// float type, or set by a type attribute that allows one): the ops a
+// gradient could flow through.
+func FloatOpTypes() ([]string, error) {
+	var list opdefpb.OpList
+	if err := proto.Unmarshal(allOpList(), &list); err != nil {
+		return nil, fmt.Errorf("tfwrap: op registry: %v", err)
+	}
+	var out []string
+	for _, op := range list.GetOp() {
+		if takesFloat(op) {
+			out = append(out, op.GetName())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isFloatPB(t typespb.DataType) bool {
+	switch t {
+	case typespb.DataType_DT_FLOAT, typespb.DataType_DT_DOUBLE, typespb.DataType_DT_HALF, typespb.DataType_DT_BFLOAT16:
+		return true
+	}
+	return false
+}
+
+// takesFloat reports whether some input of op can be a float tensor.
+func takesFloat(op *opdefpb.OpDef) bool {
+	attrs := map[string]*opdefpb.OpDef_AttrDef{}
+	for _, a := range op.GetAttr() {
+		attrs[a.GetName()] = a
+	}
+	allowsFloat := func(name string) bool {
+		a := attrs[name]
+		if a == nil {
+			return false
+		}
+		allowed := a.GetAllowedValues().GetList().GetType()
+		if len(allowed) == 0 {
+			return true // any type
+		}
+		for _, t := range allowed {
+			if isFloatPB(t) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, in := range op.GetInputArg() {
+		switch {
+		case isFloatPB(in.GetType()):
+			return true
+		case in.GetTypeAttr() != "" && allowsFloat(in.GetTypeAttr()):
+			return true
+		case in.GetTypeListAttr() != "" && allowsFloat(in.GetTypeListAttr()):
+			return true
+		}
+	}
+	return false
+}
