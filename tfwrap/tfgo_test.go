@@ -311,6 +311,7 @@ func TestBuildTfgoOps(t *testing.T) {
 	})
 	yInt := g.FromTF(cast)
 	batch := g.Build(func(s *op.Scope) tf.Output { return tg.Batchify(s, []tf.Output{x.TF(), x.TF(), x.TF()}) })
+	packed := g.Apply("Pack", nil, tfwrap.OutputList{x, x, x}) // the README's counterpart of Batchify
 	doubled := g.Mul(y, g.Scalar(2, tfwrap.Float32))
 	if err := g.Err(); err != nil {
 		t.Fatal(err)
@@ -320,7 +321,7 @@ func TestBuildTfgoOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	res, err := sess.Run(nil, []tfwrap.Output{y, yInt, batch, doubled})
+	res, err := sess.Run(nil, []tfwrap.Output{y, yInt, batch, doubled, packed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +334,11 @@ func TestBuildTfgoOps(t *testing.T) {
 		t.Fatalf("Batchify shape %v, want [3 2 2]", s)
 	}
 	near(t, "tfwrap on tfgo's output", f64s(t, res[3]), []float64{18, 18}, 0)
+	if fmt.Sprint(res[4].Shape()) != "[3 2 2]" {
+		t.Fatalf("Pack shape %v, want [3 2 2]", res[4].Shape())
+	}
+	near(t, "Pack vs Batchify", f64s(t, res[4]), f64s(t, res[2]), 0)
+	near(t, "Batchify", f64s(t, res[2]), []float64{1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}, 0)
 }
 
 // A linear model written with tfgo's tensor methods, over tfwrap
