@@ -17,7 +17,11 @@
 //     its cross-entropy, FusedBatchNorm, OneHot, Gather, RandomUniform,
 //     CheckNumerics) and TF's ResourceApply* training kernels;
 //   - Saver (TF checkpoints through SaveV2/RestoreV2, each file and the folder fsynced before the rename that publishes it)
-//     and SummaryWriter (TensorBoard events through TF's summary ops).
+//     and SummaryWriter (TensorBoard events through TF's summary ops);
+//   - interop with the Go bindings and tfgo (interop.go): WrapGraph,
+//     WrapTensor, WrapSession and TF() share the bindings' objects both
+//     ways without copying, Scope and AddOp reach every registered op, and
+//     Build runs tfgo code on a Graph, turning its panics into Err.
 //
 // No function panics on bad input. Graph builders record the first error
 // and return it from Graph.Err, NewSession and Tape.Gradient; shapes and

@@ -1,7 +1,11 @@
 package tfwrap
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"unsafe"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -124,13 +128,103 @@ func (g *Graph) Scope() *op.Scope {
 	return s
 }
 
+// ErrPanic is wrapped by the error Build records when its function
+// panics: tfgo reports every error by panicking, and the op package panics
+// on some misuse. Test with errors.Is.
+var ErrPanic = errors.New("panic")
+
+// Build is the boundary for code that panics on error, tfgo above all: it
+// runs fn with a scope over g (Scope) and adopts the output fn returns
+// (FromTF). A panic inside fn, from tfgo's checks, the op package or fn
+// itself, is recovered and recorded as g's error, which wraps ErrPanic
+// (and the panic value when that is an error) and names the function that
+// panicked; Build then returns an invalid Output. An error the scope
+// records without panicking becomes g's error as with Scope.
+//
+//	y := g.Build(func(s *op.Scope) tf.Output {
+//		return tg.NewTensor(s, x.TF()).MatMul(w.TF()).Add(b.TF()).Output
+//	})
+//	if err := g.Err(); err != nil { ... }
+//
+// Other outputs fn makes can be adopted with FromTF after Build returns.
+// When g already has an error, fn is not run. Ops fn added before a panic
+// stay in the graph, unused. A panic in a goroutine fn starts is not
+// recovered. Like every builder, Build is not safe for concurrent use.
+func (g *Graph) Build(fn func(s *op.Scope) tf.Output) Output {
+	if g == nil || g.st == nil || g.syncErr() != nil {
+		return Output{}
+	}
+	if fn == nil {
+		g.failf("Build: nil function")
+		return Output{}
+	}
+	out, err := guard(func() tf.Output { return fn(g.Scope()) })
+	if err != nil {
+		if g.st.err == nil { // the panic names the cause better than the scope's error
+			g.st.err = err
+		}
+		return Output{}
+	}
+	return g.FromTF(out)
+}
+
+// guard calls fn and turns a panic in it into an error.
+func guard(fn func() tf.Output) (out tf.Output, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			site := panicSite()
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("tfwrap: Build: %w in %s: %w", ErrPanic, site, e)
+			} else {
+				err = fmt.Errorf("tfwrap: Build: %w in %s: %s", ErrPanic, site, withoutStack(fmt.Sprint(r)))
+			}
+			out = tf.Output{}
+		}
+	}()
+	return fn(), nil
+}
+
+// panicSite names the function that panicked, as pkg.Func (file:line), from
+// inside the deferred function that recovers: the first frame below
+// runtime.gopanic that is not the runtime's own.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	below := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			below = true
+		case below && !strings.HasPrefix(f.Function, "runtime."):
+			name := f.Function
+			if i := strings.LastIndex(name, "/"); i >= 0 {
+				name = name[i+1:]
+			}
+			return fmt.Sprintf("%s (%s:%d)", name, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "an unknown function"
+		}
+	}
+}
+
+// withoutStack cuts the goroutine dump the op package appends to every
+// error it records (op.Scope.UpdateErr), which tfgo's panics repeat.
+func withoutStack(msg string) string {
+	if i := strings.Index(msg, " (Stacktrace: "); i >= 0 {
+		return msg[:i]
+	}
+	return msg
+}
+
 // syncErr folds the first error of g's op scopes into g's own and returns
 // g's error.
 func (g *Graph) syncErr() error {
 	st := g.st
 	if st.err == nil && st.scope != nil {
 		if err := st.scope.Err(); err != nil {
-			st.err = fmt.Errorf("tfwrap: op scope: %w", err)
+			st.err = fmt.Errorf("tfwrap: op scope: %s", withoutStack(err.Error()))
 		}
 	}
 	return st.err
