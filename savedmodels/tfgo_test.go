@@ -27,25 +27,25 @@ type tfgoName struct {
 
 func tfgoNames(t *testing.T, dir string) (ins, outs map[string]tfgoName) {
 	t.Helper()
-	sm, err := tfwrap.LoadSavedModel(dir)
+	m, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sm.Close()
-	sig, ok := sm.Signatures[DefaultSignature]
-	if !ok {
-		t.Fatalf("no %s signature", DefaultSignature)
+	defer m.Close()
+	sig, err := m.Signature(DefaultSignature)
+	if err != nil {
+		t.Fatal(err)
 	}
-	name := func(s tfwrap.TensorSpec) tfgoName {
+	name := func(s TensorInfo) tfgoName {
 		o := s.Output().TF()
 		return tfgoName{o.Op.Name(), o.Index}
 	}
 	ins, outs = map[string]tfgoName{}, map[string]tfgoName{}
 	for _, s := range sig.Inputs {
-		ins[s.Key] = name(s)
+		ins[s.Name] = name(s)
 	}
 	for _, s := range sig.Outputs {
-		outs[s.Key] = name(s)
+		outs[s.Name] = name(s)
 	}
 	return ins, outs
 }

@@ -115,31 +115,6 @@ func (g *Graph) Apply(typ string, attrs Attrs, inputs ...Input) Output {
 	return op.Output(0)
 }
 
-// Type returns the op's type, such as "MatMul".
-func (o *Op) Type() string {
-	if o == nil || o.op == nil {
-		return "<invalid>"
-	}
-	return o.op.Type()
-}
-
-// NumOutputs returns how many tensors the op produces.
-func (o *Op) NumOutputs() int {
-	if o == nil || o.op == nil {
-		return 0
-	}
-	return o.op.NumOutputs()
-}
-
-// Output returns the op's i-th output, or an invalid Output when there is
-// none (a nil op, i out of range).
-func (o *Op) Output(i int) Output {
-	if o == nil || o.op == nil || i < 0 || i >= o.op.NumOutputs() {
-		return Output{}
-	}
-	return Output{st: o.st, out: o.op.Output(i)}
-}
-
 // Outputs returns every output of the op.
 func (o *Op) Outputs() []Output {
 	out := make([]Output, o.NumOutputs())

@@ -1,12 +1,8 @@
 package tfwrap
 
 import (
-	"fmt"
-	"sort"
-
 	opdefpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/op_def_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
-	"google.golang.org/protobuf/proto"
 )
 
 // GradientSource says where Tape.Gradient finds the gradient of an op type.
@@ -47,17 +43,16 @@ func GradientOf(opType string) GradientSource {
 // float type, or set by a type attribute that allows one): the ops a
 // gradient could flow through.
 func FloatOpTypes() ([]string, error) {
-	var list opdefpb.OpList
-	if err := proto.Unmarshal(allOpList(), &list); err != nil {
-		return nil, fmt.Errorf("tfwrap: op registry: %v", err)
-	}
 	var out []string
-	for _, op := range list.GetOp() {
+	for _, name := range OpTypes() {
+		op, err := LookupOpDef(name)
+		if err != nil {
+			return nil, err
+		}
 		if takesFloat(op) {
-			out = append(out, op.GetName())
+			out = append(out, name)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 

@@ -123,11 +123,3 @@ func nodeDef(op *tf.Operation) ([]byte, error) {
 	return C.GoBytes(buf.data, C.int(buf.length)), nil
 }
 
-// allOpList returns the serialized OpList of every op the loaded TensorFlow
-// library registers (TF_GetAllOpList). A tfwrap function for the op registry
-// is being written elsewhere; this small reader can give way to it.
-func allOpList() []byte {
-	buf := C.TF_GetAllOpList()
-	defer C.TF_DeleteBuffer(buf)
-	return C.GoBytes(buf.data, C.int(buf.length))
-}
