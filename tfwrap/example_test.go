@@ -160,3 +160,41 @@ func Example() {
 	// loss 0.0000
 	// W^T twice [2 2]: [2.00 1.00 2.00 1.00]
 }
+
+// TensorFlow defines the gradient of some ops only in Python, so the C
+// API's registry has none. RegisterGradient adds one, written with graph
+// ops, for every Tape: here the exponential integral Ei, d/dx Ei(x) =
+// exp(x)/x.
+func ExampleRegisterGradient() {
+	err := tfwrap.RegisterGradient("Expint", func(g *tfwrap.Graph, op *tfwrap.Op, dys []tfwrap.Output) ([]tfwrap.Output, error) {
+		x := op.Input(0)
+		return []tfwrap.Output{g.Mul(dys[0], g.Div(g.Exp(x), x))}, g.Err()
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	g := tfwrap.NewGraph()
+	x := g.Const(tfwrap.Scalar(1.0))
+	tape := g.GradientTape()
+	tape.Watch(x)
+	y := g.Apply("Expint", nil, x)
+	dx, err := tape.Gradient(y, x)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := g.NewSession()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Eval(dx[0], nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, _ := out.Float64s()
+	fmt.Printf("dEi/dx at 1 = %.6f (e = 2.718282)\n", v[0])
+	fmt.Println(tfwrap.GradientOf("Expint"), tfwrap.GradientOf("MatMul"))
+	// Output:
+	// dEi/dx at 1 = 2.718282 (e = 2.718282)
+	// go cpp
+}
