@@ -30,15 +30,7 @@ func TestKerasApplicationExport(t *testing.T) {
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	sig, err := m.Signature(DefaultSignature)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, sig := loadSignature(t, dir, DefaultSignature)
 	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "images" || len(sig.Inputs[0].Shape) != 4 || sig.Inputs[0].Shape[3] != 3 {
 		t.Fatalf("signature %+v", sig)
 	}

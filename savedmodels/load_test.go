@@ -23,15 +23,7 @@ func TestLoadPythonSavedModel(t *testing.T) {
 	if err := pyref.Run("export_savedmodel.py", map[string]any{"dir": dir, "x": x}, &ref); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	sig, err := m.Signature("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, sig := loadSignature(t, dir, "")
 	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "x" || sig.Inputs[0].DType != tfwrap.Float32 ||
 		len(sig.Inputs[0].Shape) != 2 || sig.Inputs[0].Shape[0] != -1 || sig.Inputs[0].Shape[1] != 3 {
 		t.Fatalf("inputs: %+v", sig.Inputs)
@@ -112,21 +104,29 @@ func TestPredictTimeoutRunaway(t *testing.T) {
 	if err := pyref.Script("make_hostile_models.py", dir); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(filepath.Join(dir, "runaway", "1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	sig, err := m.Signature("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, sig := loadSignature(t, filepath.Join(dir, "runaway", "1"), "")
 	for range 2 {
 		start := time.Now()
-		_, err = m.PredictWith("", map[string]*tfwrap.Tensor{sig.Inputs[0].Name: tfwrap.Scalar(int64(1))},
+		_, err := m.PredictWith("", map[string]*tfwrap.Tensor{sig.Inputs[0].Name: tfwrap.Scalar(int64(1))},
 			PredictOptions{Timeout: 300 * time.Millisecond})
 		if !errors.Is(err, tfwrap.ErrRunTimeout) || time.Since(start) > 10*time.Second {
 			t.Fatalf("runaway graph: %v after %v, want ErrRunTimeout after about 300 ms", err, time.Since(start))
 		}
 	}
+}
+
+// loadSignature loads the SavedModel in dir, closed when the test ends,
+// and returns its signature key.
+func loadSignature(t *testing.T, dir, key string) (*Model, *Signature) {
+	t.Helper()
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	sig, err := m.Signature(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, sig
 }

@@ -27,15 +27,7 @@ type tfgoName struct {
 
 func tfgoNames(t *testing.T, dir string) (ins, outs map[string]tfgoName) {
 	t.Helper()
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	sig, err := m.Signature(DefaultSignature)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sig := loadSignature(t, dir, DefaultSignature)
 	name := func(s TensorInfo) tfgoName {
 		o := s.Output().TF()
 		return tfgoName{o.Op.Name(), o.Index}
@@ -138,15 +130,7 @@ func TestTfgoLoadModelExported(t *testing.T) {
 	if err := Export(trained(t), dir); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	sig, err := m.Signature("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, sig := loadSignature(t, dir, "")
 	if len(sig.Inputs) != 1 {
 		t.Fatalf("inputs: %+v", sig.Inputs)
 	}
