@@ -34,6 +34,22 @@ type common struct {
 	iter      *tfwrap.Variable
 	slots     []*tfwrap.Variable
 	scopeName string
+
+	clipNorm, globalClipNorm, clipValue, weightDecay float64
+	schedule                                         Schedule
+	// rate is the learning rate of the step being built: the learning
+	// rate variable, or the schedule at the iteration count.
+	rate tfwrap.Output
+}
+
+func newCommon(lr float64, opts []Option) common {
+	c := common{lr: lr}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
 }
 
 func (c *common) LearningRate() float64                  { return c.lr }
@@ -46,12 +62,29 @@ func (c *common) State() []*tfwrap.Variable {
 	return append([]*tfwrap.Variable{c.iter, c.lrVar}, c.slots...)
 }
 
-// begin validates the arguments and creates the iteration count and the
-// learning rate under the optimizer's scope.
-func (c *common) begin(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, grads []tfwrap.Output) (*tfwrap.Graph, error) {
+// begin validates the arguments, creates the iteration count and the
+// learning rate under the optimizer's scope, and clips the gradients and
+// decays the weights as configured. The updates go on the returned view
+// (after the decay), with the returned gradients and c.rate.
+func (c *common) begin(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, grads []tfwrap.Output) (s, up *tfwrap.Graph, clipped []tfwrap.Output, err error) {
 	if c.g != nil {
-		return nil, ErrReused
+		return nil, nil, nil, ErrReused
 	}
+	if err := c.checkOptions(name); err != nil {
+		return nil, nil, nil, err
+	}
+	s, err = c.start(name, g, vars, grads)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	up, clipped = c.prepare(g, vars, grads)
+	if err := g.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("optimizers: %w", err)
+	}
+	return s, up, clipped, nil
+}
+
+func (c *common) start(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, grads []tfwrap.Output) (*tfwrap.Graph, error) {
 	if !(c.lr > 0) {
 		return nil, fmt.Errorf("optimizers: %s: learning rate %v must be positive", name, c.lr)
 	}
@@ -75,7 +108,24 @@ func (c *common) begin(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, gr
 
 // slot makes a variable shaped like v, named after it, filled with zeros.
 func (c *common) slot(s *tfwrap.Graph, v *tfwrap.Variable, name string) (*tfwrap.Variable, error) {
-	z, err := tfwrap.Zeros(v.DType(), v.Shape()...)
+	return c.slotFilled(s, v, name, 0)
+}
+
+// slotFilled makes a float32 variable shaped like v, named after it,
+// filled with x.
+func (c *common) slotFilled(s *tfwrap.Graph, v *tfwrap.Variable, name string, x float64) (*tfwrap.Variable, error) {
+	n := int64(1)
+	for _, d := range v.Shape() {
+		n *= d
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("optimizers: variable %s has no fixed shape %v", v.Name(), v.Shape())
+	}
+	vals := make([]float32, n)
+	for i := range vals {
+		vals[i] = float32(x)
+	}
+	z, err := tfwrap.NewTensor(vals, v.Shape()...)
 	if err != nil {
 		return nil, err
 	}

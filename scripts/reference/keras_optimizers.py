@@ -1,7 +1,8 @@
 """Reference: Keras optimizer steps on a fixed batch.
 
 Reads {"weights": [{"shape", "data"}...], "x": {...}, "y": {...},
-"steps": n, "optimizers": [{"name", "lr", ...}]} and prints
+"steps": n, "optimizers": [{"name", "lr", "kind"?, "kw"?, "schedule"?}]}
+and prints
 {name: [[weights after n steps]...]} for a Dense(4, relu) → Dense(3,
 softmax) model trained with sparse categorical cross-entropy, one
 train_on_batch per step.
@@ -14,7 +15,15 @@ import keras
 
 
 def optimizer(spec):
-    n, lr = spec["name"], spec["lr"]
+    n, lr = spec.get("kind", spec["name"]), spec["lr"]
+    kw = spec.get("kw", {})
+    if "schedule" in spec:
+        sch = spec["schedule"]
+        lr = getattr(keras.optimizers.schedules, sch["type"])(**sch["kw"])
+    if kw or "kind" in spec:
+        cls = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "adagrad": keras.optimizers.Adagrad, "rmsprop": keras.optimizers.RMSprop}[n]
+        return cls(learning_rate=lr, **kw)
     if n == "sgd":
         return keras.optimizers.SGD(lr)
     if n == "momentum":
