@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -87,21 +86,4 @@ func (d *Dataset) Subset(idx []int) (*Dataset, error) {
 		return nil, err
 	}
 	return &Dataset{X: x, Y: y}, nil
-}
-
-// MNISTDataset turns MNIST digits into a Dataset: images of the per-sample
-// shape given ({784} or {28, 28, 1}), int32 class ids as labels.
-func MNISTDataset(s *mnist.Set, perSample ...int64) (*Dataset, error) {
-	if s == nil || s.Len() == 0 {
-		return nil, errors.New("models: no MNIST digits")
-	}
-	x, err := tfwrap.NewTensor(s.Images, append([]int64{int64(s.Len())}, perSample...)...)
-	if err != nil {
-		return nil, err
-	}
-	y, err := tfwrap.NewTensor(s.Labels)
-	if err != nil {
-		return nil, err
-	}
-	return NewDataset(x, y)
 }
