@@ -99,7 +99,7 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 	if err != nil {
 		return nil, err
 	}
-	if err := c.sess.SetValue(c.dataX, train.X); err != nil {
+	if err := c.sess.SetValue(c.dataX, train.x); err != nil {
 		return nil, fmt.Errorf("models: fit: upload inputs: %w", err)
 	}
 	if err := c.sess.SetValue(c.dataY, ytrain); err != nil {
@@ -259,28 +259,30 @@ func (c *compiled) running() (Logs, error) {
 }
 
 // checkData checks a dataset's inputs and labels against the model in Go,
-// so that no kernel sees a shape it would abort on.
+// before any TensorFlow call, so that no kernel sees a shape it would abort
+// on. It repeats NewDataset's checks, so the zero Dataset is refused too.
 func (c *compiled) checkData(what string, d *Dataset) error {
-	if d == nil || d.X == nil || d.Y == nil {
+	if d == nil {
 		return fmt.Errorf("models: %s is nil", what)
 	}
-	if d.Len() == 0 {
-		return fmt.Errorf("models: %s is empty", what)
+	if d.x == nil && d.y == nil {
+		return fmt.Errorf("models: %s is empty (build it with NewDataset)", what)
 	}
-	if d.X.DType() != tfwrap.Float32 {
-		return fmt.Errorf("models: %s: inputs are %v, the model takes float32", what, d.X.DType())
+	if err := checkPair(d.x, d.y); err != nil {
+		return fmt.Errorf("models: %s: %w", what, err)
 	}
-	in := c.x.Shape()
-	if !shape.Compatible(in, d.X.Shape()) {
-		return fmt.Errorf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(d.X.Shape()), shape.String(in))
+	in, xs := c.x.Shape(), d.x.Shape()
+	if !shape.Compatible(in, xs) {
+		msg := fmt.Sprintf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(xs), shape.String(in))
+		if len(in) != len(xs) {
+			msg += fmt.Sprintf(" (rank %d, the model takes rank %d)", len(xs), len(in))
+		}
+		return errors.New(msg)
 	}
-	if d.Y.DType() != c.labelDT {
-		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.Y.DType(), c.loss.Name(), c.labelDT)
+	if d.y.DType() != c.labelDT {
+		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.y.DType(), c.loss.Name(), c.labelDT)
 	}
-	ys := d.Y.Shape()
-	if ys[0] != d.X.Shape()[0] {
-		return fmt.Errorf("models: %s: %d inputs but %d labels", what, d.X.Shape()[0], ys[0])
-	}
+	ys := d.y.Shape()
 	want := append([]int64{ys[0]}, c.labelSh...)
 	sparseCol := len(c.labelSh) == 0 && len(ys) == 2 && ys[1] == 1
 	if !shape.Equal(ys, want) && !sparseCol {
@@ -288,7 +290,7 @@ func (c *compiled) checkData(what string, d *Dataset) error {
 			shape.String(append([]int64{-1}, c.labelSh...)))
 	}
 	if c.labelDT == tfwrap.Int32 {
-		ids, err := d.Y.Int32s()
+		ids, err := d.y.Int32s()
 		if err != nil {
 			return err
 		}
@@ -305,10 +307,10 @@ func (c *compiled) checkData(what string, d *Dataset) error {
 // labels returns d's labels in the shape the graph takes ((N, 1) ids
 // become (N)).
 func (c *compiled) labels(d *Dataset) (*tfwrap.Tensor, error) {
-	if len(c.labelSh) == 0 && d.Y.Rank() == 2 {
-		return d.Y.Reshaped(d.Y.Shape()[0])
+	if len(c.labelSh) == 0 && d.y.Rank() == 2 {
+		return d.y.Reshaped(d.y.Shape()[0])
 	}
-	return d.Y, nil
+	return d.y, nil
 }
 
 // EvaluateOptions configures Evaluate; the zero value means batches of 32.
@@ -344,7 +346,7 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 	sums := make([]float64, len(fetch))
 	n := d.Len()
 	sizes := tfwrap.Batches(n, batch)
-	xs, err := d.X.SplitRows(sizes...)
+	xs, err := d.x.SplitRows(sizes...)
 	if err != nil {
 		return nil, err
 	}

@@ -106,12 +106,12 @@ func TestFitLearnsAndEvaluates(t *testing.T) {
 		t.Fatalf("Evaluate loss %v, last val_loss %v", logs["loss"], v)
 	}
 	// Predict's argmax agrees with the accuracy.
-	p, err := m.Predict(test.X, PredictOptions{BatchSize: 48})
+	p, err := m.Predict(test.X(), PredictOptions{BatchSize: 48})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pv, _ := p.Float32s()
-	ids, _ := test.Y.Int32s()
+	ids, _ := test.Y().Int32s()
 	correct := 0
 	for i, id := range ids {
 		best := 0
@@ -230,10 +230,10 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 func TestNaNLossStopsTraining(t *testing.T) {
 	m := toyModel(t, 1)
 	d := toyData(t, 40, 1)
-	xs, _ := d.X.Float32s()
+	xs, _ := d.X().Float32s()
 	xs[0] = float32(math.NaN())
 	x, _ := tfwrap.NewTensor(xs, 40, 6)
-	bad, _ := NewDataset(x, d.Y)
+	bad, _ := NewDataset(x, d.Y())
 	before := weightsOf(t, m)
 	_, err := m.Fit(context.Background(), bad, fitOpts(1, 40, 1))
 	if err == nil || !strings.Contains(err.Error(), "NaN or infinite") {
@@ -261,7 +261,7 @@ func TestModelBadInput(t *testing.T) {
 		}
 		return x
 	}
-	ds := func(x, y *tfwrap.Tensor) *Dataset { return &Dataset{X: x, Y: y} }
+	ds := func(x, y *tfwrap.Tensor) *Dataset { return &Dataset{x: x, y: y} }
 	uncompiled, err := MLP()
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestModelBadInput(t *testing.T) {
 		want string
 	}{
 		{"fit before compile", func() error { _, err := uncompiled.Fit(ctx, good, quiet); return err }, "not compiled"},
-		{"predict before compile", func() error { _, err := uncompiled.Predict(good.X, PredictOptions{}); return err }, "not compiled"},
+		{"predict before compile", func() error { _, err := uncompiled.Predict(good.X(), PredictOptions{}); return err }, "not compiled"},
 		{"label out of range", func() error {
 			_, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{1, 3})), quiet)
 			return err
@@ -334,7 +334,7 @@ func TestModelBadInput(t *testing.T) {
 			return m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(1)})
 		}, "already compiled"},
 		{"learning rate", func() error { return m.SetLearningRate(-1) }, "must be positive"},
-		{"closed model", func() error { _, err := closed.Predict(good.X, PredictOptions{}); return err }, "closed"},
+		{"closed model", func() error { _, err := closed.Predict(good.X(), PredictOptions{}); return err }, "closed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,16 +157,22 @@ func run(c config) error {
 	logf("scratch:   %.4f (CNN from random weights, 40 epochs)\n", scratch)
 
 	// 2. Frozen: features from the loaded SavedModel, a new head on them.
-	fx, err := bb.Features(c.depth, train.X)
+	fx, err := bb.Features(c.depth, train.X())
 	if err != nil {
 		return err
 	}
-	ftx, err := bb.Features(c.depth, test.X)
+	ftx, err := bb.Features(c.depth, test.X())
 	if err != nil {
 		return err
 	}
-	ftrain, _ := models.NewDataset(fx, train.Y)
-	ftest, _ := models.NewDataset(ftx, test.Y)
+	ftrain, err := models.NewDataset(fx, train.Y())
+	if err != nil {
+		return fmt.Errorf("backbone features: %w", err)
+	}
+	ftest, err := models.NewDataset(ftx, test.Y())
+	if err != nil {
+		return fmt.Errorf("backbone features: %w", err)
+	}
 	var hl []layers.Layer
 	if fx.Rank() > 2 {
 		hl = append(hl, layers.Flatten())

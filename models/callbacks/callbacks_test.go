@@ -206,8 +206,8 @@ func TestCheckpointAndTensorBoardReadByPython(t *testing.T) {
 	if err := m.LoadWeights(ckpt.Saved[0]); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := first.Predict(d.X, models.PredictOptions{})
-	b, _ := m.Predict(d.X, models.PredictOptions{})
+	a, _ := first.Predict(d.X(), models.PredictOptions{})
+	b, _ := m.Predict(d.X(), models.PredictOptions{})
 	av, _ := a.Float32s()
 	bv, _ := b.Float32s()
 	for i := range av {
