@@ -175,7 +175,7 @@ func TestFitCancel(t *testing.T) {
 	m := toyModel(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	o := fitOpts(5, 10, 1)
-	o.Callbacks = []Callback{CallbackFuncs{BatchEnd: func(_ *Sequential, batch int, logs Logs) error {
+	o.Callbacks = []Callback{CallbackFuncs{BatchEnd: func(_ TrainingView, batch int, logs Logs) error {
 		if batch == 3 {
 			cancel()
 		}
@@ -199,14 +199,14 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	var batches, epochs int
 	o := fitOpts(3, 25, 1)
 	o.Callbacks = []Callback{CallbackFuncs{
-		BatchEnd: func(_ *Sequential, _ int, logs Logs) error {
+		BatchEnd: func(_ TrainingView, _ int, logs Logs) error {
 			batches++
 			if _, ok := logs["accuracy"]; !ok {
 				t.Errorf("batch logs lack accuracy: %v", logs)
 			}
 			return nil
 		},
-		EpochEnd: func(m *Sequential, e int, _ Logs) error {
+		EpochEnd: func(m TrainingView, e int, _ Logs) error {
 			epochs++
 			if e == 1 {
 				m.StopTraining()
@@ -221,7 +221,7 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	if batches != 8 || epochs != 2 || len(h.Epochs) != 2 {
 		t.Fatalf("batches %d epochs %d history %d; want 8, 2, 2", batches, epochs, len(h.Epochs))
 	}
-	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(*Sequential, int, Logs) error { return errors.New("boom") }}}
+	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(TrainingView, int, Logs) error { return errors.New("boom") }}}
 	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("callback error not returned: %v", err)
 	}
