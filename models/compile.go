@@ -45,7 +45,9 @@ type compiled struct {
 // Compile chooses the loss, optimizer and metrics, builds the model's graph
 // in TensorFlow and initializes its weights. A model compiles once.
 func (m *Sequential) Compile(opts CompileOptions) error {
-	m.mu.Lock()
+	if err := m.lockMutable("compile"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	if m.c != nil {
 		return errors.New("models: model is already compiled")
@@ -218,9 +220,13 @@ func (m *Sequential) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, 
 	return x, nil
 }
 
-// Close releases the model's TensorFlow session. It is idempotent.
+// Close releases the model's TensorFlow session. It is idempotent and safe
+// for concurrent use. While Fit trains the model, Close returns ErrTraining
+// and closes nothing: cancel Fit's context and wait for it first.
 func (m *Sequential) Close() error {
-	m.mu.Lock()
+	if err := m.lockMutable("close"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	if m.c == nil || m.c.sess == nil {
 		return nil
@@ -266,7 +272,9 @@ func (m *Sequential) GetWeights() ([]*tfwrap.Tensor, error) {
 // SetWeights assigns values to Weights, in the same order, as Keras's
 // set_weights; each must have its variable's dtype and shape.
 func (m *Sequential) SetWeights(values []*tfwrap.Tensor) error {
-	m.mu.Lock()
+	if err := m.lockMutable("set weights"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	c, err := m.session()
 	if err != nil {
@@ -298,7 +306,9 @@ func (m *Sequential) SaveWeights(prefix string) error {
 // LoadWeights reads weights saved by SaveWeights from a model of the same
 // architecture.
 func (m *Sequential) LoadWeights(prefix string) error {
-	m.mu.Lock()
+	if err := m.lockMutable("load weights"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	c, err := m.session()
 	if err != nil {
@@ -325,7 +335,9 @@ func (m *Sequential) SaveCheckpoint(prefix string) error {
 // RestoreCheckpoint reads what SaveCheckpoint wrote (from a model of the
 // same architecture, loss and optimizer) and returns the epochs done.
 func (m *Sequential) RestoreCheckpoint(prefix string) (epochs int, err error) {
-	m.mu.Lock()
+	if err := m.lockMutable("restore checkpoint"); err != nil {
+		return 0, err
+	}
 	defer m.mu.Unlock()
 	c, err := m.session()
 	if err != nil {
@@ -370,7 +382,9 @@ func (m *Sequential) Serving() (ServingGraph, error) {
 // backbone's weights go into a bigger model. Unknown names and tensors of
 // the wrong dtype or shape are errors, and then nothing is assigned.
 func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
-	m.mu.Lock()
+	if err := m.lockMutable("set weights"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	c, err := m.session()
 	if err != nil {
@@ -399,7 +413,9 @@ func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 
 // SetLearningRate changes the optimizer's learning rate for later Fits.
 func (m *Sequential) SetLearningRate(lr float64) error {
-	m.mu.Lock()
+	if err := m.lockMutable("set learning rate"); err != nil {
+		return err
+	}
 	defer m.mu.Unlock()
 	c, err := m.session()
 	if err != nil {
@@ -411,6 +427,26 @@ func (m *Sequential) SetLearningRate(lr float64) error {
 	return c.sess.SetValue(c.opts.Optimizer.LearningRateVariable(), tfwrap.Scalar(float32(lr)))
 }
 
+// LearningRate returns the optimizer's current learning rate, as
+// TensorFlow holds it. It is read-only, so callbacks may call it.
+func (m *Sequential) LearningRate() (float64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return 0, err
+	}
+	t, err := c.sess.Value(c.opts.Optimizer.LearningRateVariable())
+	if err != nil {
+		return 0, fmt.Errorf("models: learning rate: %w", err)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return 0, fmt.Errorf("models: learning rate: %w", err)
+	}
+	return float64(v[0]), nil
+}
+
 // StopTraining makes Fit stop after the current epoch (or batch, when
-// called from a batch callback).
+// called from a batch callback). It is safe for concurrent use.
 func (m *Sequential) StopTraining() { m.stop.Store(true) }

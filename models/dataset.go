@@ -4,41 +4,101 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// Dataset pairs inputs X with labels Y along their first axis. Fit uploads
-// it to TensorFlow once and then draws batches inside the graph, so no
-// batch is copied in Go during training. A Dataset is immutable.
+// Dataset pairs inputs with labels along their first (sample) axis. Fit
+// uploads it to TensorFlow once and then draws batches inside the graph,
+// so no batch is copied in Go during training.
+//
+// Build one with NewDataset, which checks what every model's Fit needs;
+// Fit then checks it against the model's input shape and loss. A Dataset
+// is immutable and safe for concurrent use. The zero value is an empty
+// dataset, which Fit and Evaluate refuse.
 type Dataset struct {
-	X, Y *tfwrap.Tensor
+	x, y *tfwrap.Tensor
 }
 
-// NewDataset checks that x and y hold the same number of samples (at least
-// one).
+// NewDataset pairs inputs x with labels y. It checks, before any
+// TensorFlow call, what Fit needs of every dataset:
+//
+//   - x is float32 with a sample axis and at least one feature axis,
+//     (samples, features...), as every model takes;
+//   - y has a sample axis and is int32 (class ids, shape (samples) or
+//     (samples, 1), for SparseCategoricalCrossentropy) or float32 (targets
+//     or one-hot rows, for the other losses);
+//   - both hold the same number of samples, at least one.
+//
+// Whether the shapes fit a particular model and loss is Fit's check.
 func NewDataset(x, y *tfwrap.Tensor) (*Dataset, error) {
-	if x == nil || y == nil {
-		return nil, errors.New("models: dataset: inputs or labels are nil")
+	if err := checkPair(x, y); err != nil {
+		return nil, fmt.Errorf("models: dataset: %w", err)
 	}
-	if x.Rank() < 1 || y.Rank() < 1 {
-		return nil, fmt.Errorf("models: dataset: inputs %v and labels %v need a sample axis", x.Shape(), y.Shape())
+	return &Dataset{x: x, y: y}, nil
+}
+
+// checkPair checks what NewDataset promises; Fit repeats it, so that a
+// Dataset built some other way (the zero value) gets an error too.
+func checkPair(x, y *tfwrap.Tensor) error {
+	switch {
+	case x == nil && y == nil:
+		return errors.New("inputs and labels are nil")
+	case x == nil:
+		return errors.New("inputs are nil")
+	case y == nil:
+		return errors.New("labels are nil")
 	}
-	if x.Shape()[0] != y.Shape()[0] {
-		return nil, fmt.Errorf("models: dataset: %d inputs but %d labels", x.Shape()[0], y.Shape()[0])
+	if x.DType() != tfwrap.Float32 {
+		return fmt.Errorf("inputs are %v; models take float32 inputs", x.DType())
+	}
+	if x.Rank() < 2 {
+		return fmt.Errorf("inputs have shape %s; they need a sample axis and at least one feature axis, (samples, features...)",
+			shape.String(x.Shape()))
+	}
+	if y.Rank() < 1 {
+		return fmt.Errorf("labels have shape %s; they need a sample axis", shape.String(y.Shape()))
+	}
+	switch y.DType() {
+	case tfwrap.Int32:
+		if ys := y.Shape(); len(ys) > 2 || (len(ys) == 2 && ys[1] != 1) {
+			return fmt.Errorf("int32 labels have shape %s; class ids have shape (samples) or (samples, 1)", shape.String(ys))
+		}
+	case tfwrap.Float32:
+	default:
+		return fmt.Errorf("labels are %v; losses take int32 class ids or float32 targets", y.DType())
+	}
+	if nx, ny := x.Shape()[0], y.Shape()[0]; nx != ny {
+		return fmt.Errorf("%d inputs but %d labels", nx, ny)
 	}
 	if x.Shape()[0] == 0 {
-		return nil, errors.New("models: dataset is empty")
+		return errors.New("dataset is empty")
 	}
-	return &Dataset{X: x, Y: y}, nil
+	return nil
+}
+
+// X returns the inputs, (samples, features...).
+func (d *Dataset) X() *tfwrap.Tensor {
+	if d == nil {
+		return nil
+	}
+	return d.x
+}
+
+// Y returns the labels, (samples, ...).
+func (d *Dataset) Y() *tfwrap.Tensor {
+	if d == nil {
+		return nil
+	}
+	return d.y
 }
 
 // Len returns the number of samples.
 func (d *Dataset) Len() int {
-	if d == nil || d.X == nil || d.X.Rank() == 0 {
+	if d == nil || d.x == nil || d.x.Rank() == 0 {
 		return 0
 	}
-	return int(d.X.Shape()[0])
+	return int(d.x.Shape()[0])
 }
 
 // Split returns the first 1-frac of the samples and the last frac, as
@@ -62,15 +122,15 @@ func (d *Dataset) Split(frac float64) (head, tail *Dataset, err error) {
 }
 
 func (d *Dataset) slice(a, b int) (*Dataset, error) {
-	x, err := d.X.SliceRows(a, b)
+	x, err := d.x.SliceRows(a, b)
 	if err != nil {
 		return nil, err
 	}
-	y, err := d.Y.SliceRows(a, b)
+	y, err := d.y.SliceRows(a, b)
 	if err != nil {
 		return nil, err
 	}
-	return &Dataset{X: x, Y: y}, nil
+	return NewDataset(x, y)
 }
 
 // Subset returns the samples at idx, in that order.
@@ -78,30 +138,16 @@ func (d *Dataset) Subset(idx []int) (*Dataset, error) {
 	if len(idx) == 0 {
 		return nil, errors.New("models: subset of no samples")
 	}
-	x, err := d.X.GatherRows(idx)
-	if err != nil {
-		return nil, err
+	if d.Len() == 0 {
+		return nil, errors.New("models: subset of an empty dataset")
 	}
-	y, err := d.Y.GatherRows(idx)
+	x, err := d.x.GatherRows(idx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("models: subset: %w", err)
 	}
-	return &Dataset{X: x, Y: y}, nil
-}
-
-// MNISTDataset turns MNIST digits into a Dataset: images of the per-sample
-// shape given ({784} or {28, 28, 1}), int32 class ids as labels.
-func MNISTDataset(s *mnist.Set, perSample ...int64) (*Dataset, error) {
-	if s == nil || s.Len() == 0 {
-		return nil, errors.New("models: no MNIST digits")
-	}
-	x, err := tfwrap.NewTensor(s.Images, append([]int64{int64(s.Len())}, perSample...)...)
+	y, err := d.y.GatherRows(idx)
 	if err != nil {
-		return nil, err
-	}
-	y, err := tfwrap.NewTensor(s.Labels)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("models: subset: %w", err)
 	}
 	return NewDataset(x, y)
 }

@@ -38,20 +38,72 @@ type FitOptions struct {
 	InitialEpoch int
 }
 
+// ErrTraining is returned (wrapped) by the calls that would change a model
+// or the data Fit has uploaded (Fit, Compile, SetWeights, SetWeightsByName,
+// LoadWeights, RestoreCheckpoint, SetLearningRate, Close) while Fit trains
+// it, whether they come from Fit's callbacks or from another goroutine.
+// Cancel Fit's context and wait for it to return first.
+var ErrTraining = errors.New("the model is training")
+
+// lockMutable takes the write lock for a call that changes the model, or
+// returns ErrTraining while Fit trains it. It checks before locking, so
+// that a caller is not held up behind a whole training run, and again
+// after, since Fit may have started in between.
+func (m *Sequential) lockMutable(what string) error {
+	if m.training.Load() {
+		return fmt.Errorf("models: %s: %w", what, ErrTraining)
+	}
+	m.mu.Lock()
+	if m.training.Load() {
+		m.mu.Unlock()
+		return fmt.Errorf("models: %s: %w", what, ErrTraining)
+	}
+	return nil
+}
+
 // Fit trains the model on train, as keras.Model.fit. The data is uploaded
 // to TensorFlow once; every batch is then drawn inside the graph, so the
 // training loop moves no tensors between Go and TF except the running
 // metrics when the progress display or a batch callback asks for them.
 //
+// Fit checks train (and the validation data) against the model's input
+// shape and loss before any TensorFlow call. While it runs, the calls that
+// would change the model return ErrTraining (see TrainingView); callbacks
+// get a read-only TrainingView, and read-only calls from other goroutines
+// wait for the current step.
+//
 // Cancelling ctx stops training between batches; Fit then returns the
 // history so far and ctx's error. A NaN or infinite loss stops training
 // with an error, leaving the weights of the last good step.
 func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lockMutable("fit"); err != nil {
+		return nil, err
+	}
+	m.training.Store(true)
+	hist, enders, err := func() (*History, []TrainEnder, error) {
+		// Deferred, so that a panicking callback does not leave the
+		// model locked and training forever.
+		defer func() {
+			m.training.Store(false)
+			m.mu.Unlock()
+		}()
+		return m.fit(ctx, train, opts)
+	}()
+	for _, te := range enders {
+		if eerr := te.OnTrainEnd(m, hist); eerr != nil && err == nil {
+			err = eerr
+		}
+	}
+	return hist, err
+}
+
+// fit runs with m.mu held and m.training set, and releases the lock only
+// around callbacks. It returns the TrainEnders to call once the model is
+// released: those whose training began.
+func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist *History, enders []TrainEnder, err error) {
 	c, err := m.session()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -63,54 +115,55 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 		opts.BatchSize = 32
 	}
 	if opts.Epochs < 0 || opts.BatchSize < 0 || opts.InitialEpoch < 0 {
-		return nil, fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
+		return nil, nil, fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
 			opts.Epochs, opts.BatchSize, opts.InitialEpoch)
 	}
 	if opts.InitialEpoch >= opts.Epochs {
-		return nil, fmt.Errorf("models: fit: initial epoch %d leaves nothing to do with epochs %d (epochs counts from the start, as in Keras)",
+		return nil, nil, fmt.Errorf("models: fit: initial epoch %d leaves nothing to do with epochs %d (epochs counts from the start, as in Keras)",
 			opts.InitialEpoch, opts.Epochs)
 	}
 	if opts.BatchSize > math.MaxInt32 {
-		return nil, fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
+		return nil, nil, fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
 	}
 	if opts.Progress < ProgressAuto || opts.Progress > ProgressSilent {
-		return nil, fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
+		return nil, nil, fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
 	}
 	if err := c.checkData("training data", train); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	val := opts.ValidationData
 	if val == nil && opts.ValidationSplit != 0 {
 		if train, val, err = train.Split(opts.ValidationSplit); err != nil {
-			return nil, fmt.Errorf("models: fit: validation split: %w", err)
+			return nil, nil, fmt.Errorf("models: fit: validation split: %w", err)
 		}
 	}
 	if val != nil {
 		if err := c.checkData("validation data", val); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for i, cb := range opts.Callbacks {
 		if cb == nil {
-			return nil, fmt.Errorf("models: fit: callback %d is nil", i)
+			return nil, nil, fmt.Errorf("models: fit: callback %d is nil", i)
 		}
 	}
 	ytrain, err := c.labels(train)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := c.sess.SetValue(c.dataX, train.X); err != nil {
-		return nil, fmt.Errorf("models: fit: upload inputs: %w", err)
-	}
-	if err := c.sess.SetValue(c.dataY, ytrain); err != nil {
-		return nil, fmt.Errorf("models: fit: upload labels: %w", err)
-	}
-	// Free the uploaded copy in TF when done; the model keeps no data.
+	// Free the uploaded copy in TF when done, before any OnTrainEnd; the
+	// model keeps no data.
 	defer func() {
 		c.sess.InitVariables(c.dataX, c.dataY, c.perm)
 	}()
+	if err := c.sess.SetValue(c.dataX, train.x); err != nil {
+		return nil, nil, fmt.Errorf("models: fit: upload inputs: %w", err)
+	}
+	if err := c.sess.SetValue(c.dataY, ytrain); err != nil {
+		return nil, nil, fmt.Errorf("models: fit: upload labels: %w", err)
+	}
 	if err := c.sess.SetValue(c.batch, tfwrap.Scalar(int32(opts.BatchSize))); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	n := train.Len()
@@ -120,24 +173,25 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 		out = os.Stdout
 	}
 	bar := newProgress(out, opts.Progress, opts.Epochs, steps)
-	var batchHooks []func(*Sequential, int, Logs) error
+	var batchHooks []func(TrainingView, int, Logs) error
 	for _, cb := range opts.Callbacks {
 		if f := batchFunc(cb); f != nil {
 			batchHooks = append(batchHooks, f)
 		}
 	}
 	m.stop.Store(false)
+	hist = &History{}
 	for _, cb := range opts.Callbacks {
 		if tb, ok := cb.(TrainBeginner); ok {
 			if err := m.unlocked(func() error { return tb.OnTrainBegin(m) }); err != nil {
-				return nil, err
+				return hist, enders, err
 			}
 		}
+		if te, ok := cb.(TrainEnder); ok {
+			enders = append(enders, te)
+		}
 	}
-	hist := &History{}
 	order := make([]int32, n)
-	var runErr error
-epochs:
 	for e := opts.InitialEpoch; e < opts.Epochs; e++ {
 		for i := range order {
 			order[i] = int32(i)
@@ -150,36 +204,34 @@ epochs:
 		}
 		perm, err := tfwrap.NewTensor(order)
 		if err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		if err := c.sess.SetValue(c.perm, perm); err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		if err := c.sess.SetValue(c.cursor, tfwrap.Scalar(int32(0))); err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		if _, err := c.sess.Run(nil, nil, c.reset); err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		bar.epochBegin(e)
 		for b := 0; b < steps; b++ {
 			if err := ctx.Err(); err != nil {
-				runErr = err
-				break epochs
+				return hist, enders, err
 			}
 			if _, err := c.sess.Run(nil, nil, c.step); err != nil {
-				runErr = fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
-				break epochs
+				return hist, enders, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
 			}
 			if len(batchHooks) > 0 || bar.due(b+1) {
 				logs, err := c.running()
 				if err != nil {
-					return hist, err
+					return hist, enders, err
 				}
 				bar.update(b+1, logs)
 				for _, f := range batchHooks {
 					if err := m.unlocked(func() error { return f(m, b, logs) }); err != nil {
-						return hist, err
+						return hist, enders, err
 					}
 				}
 				if m.stop.Load() {
@@ -189,12 +241,12 @@ epochs:
 		}
 		logs, err := c.running()
 		if err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		if val != nil {
 			vl, err := c.evaluate(val, opts.BatchSize)
 			if err != nil {
-				return hist, err
+				return hist, enders, err
 			}
 			for k, v := range vl {
 				logs["val_"+k] = v
@@ -203,29 +255,24 @@ epochs:
 		bar.epochEnd(logs)
 		hist.add(e, logs)
 		if err := c.sess.SetValue(c.epochVar, tfwrap.Scalar(int64(e+1))); err != nil {
-			return hist, err
+			return hist, enders, err
 		}
 		for _, cb := range opts.Callbacks {
 			if err := m.unlocked(func() error { return cb.OnEpochEnd(m, e, logs) }); err != nil {
-				return hist, err
+				return hist, enders, err
 			}
 		}
 		if m.stop.Load() {
 			break
 		}
 	}
-	for _, cb := range opts.Callbacks {
-		if te, ok := cb.(TrainEnder); ok {
-			if err := m.unlocked(func() error { return te.OnTrainEnd(m, hist) }); err != nil && runErr == nil {
-				runErr = err
-			}
-		}
-	}
-	return hist, runErr
+	return hist, enders, nil
 }
 
 // unlocked runs a user callback without Fit's lock, so that it may call
-// Predict, Evaluate, SaveWeights or SetWeights on the model.
+// the model's read-only methods (GetWeights, Predict, Evaluate,
+// SaveWeights, …) without deadlock; m.training stays set, so the mutating
+// ones return ErrTraining.
 func (m *Sequential) unlocked(f func() error) error {
 	m.mu.Unlock()
 	defer m.mu.Lock()
@@ -259,28 +306,30 @@ func (c *compiled) running() (Logs, error) {
 }
 
 // checkData checks a dataset's inputs and labels against the model in Go,
-// so that no kernel sees a shape it would abort on.
+// before any TensorFlow call, so that no kernel sees a shape it would abort
+// on. It repeats NewDataset's checks, so the zero Dataset is refused too.
 func (c *compiled) checkData(what string, d *Dataset) error {
-	if d == nil || d.X == nil || d.Y == nil {
+	if d == nil {
 		return fmt.Errorf("models: %s is nil", what)
 	}
-	if d.Len() == 0 {
-		return fmt.Errorf("models: %s is empty", what)
+	if d.x == nil && d.y == nil {
+		return fmt.Errorf("models: %s is empty (build it with NewDataset)", what)
 	}
-	if d.X.DType() != tfwrap.Float32 {
-		return fmt.Errorf("models: %s: inputs are %v, the model takes float32", what, d.X.DType())
+	if err := checkPair(d.x, d.y); err != nil {
+		return fmt.Errorf("models: %s: %w", what, err)
 	}
-	in := c.x.Shape()
-	if !shape.Compatible(in, d.X.Shape()) {
-		return fmt.Errorf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(d.X.Shape()), shape.String(in))
+	in, xs := c.x.Shape(), d.x.Shape()
+	if !shape.Compatible(in, xs) {
+		msg := fmt.Sprintf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(xs), shape.String(in))
+		if len(in) != len(xs) {
+			msg += fmt.Sprintf(" (rank %d, the model takes rank %d)", len(xs), len(in))
+		}
+		return errors.New(msg)
 	}
-	if d.Y.DType() != c.labelDT {
-		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.Y.DType(), c.loss.Name(), c.labelDT)
+	if d.y.DType() != c.labelDT {
+		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.y.DType(), c.loss.Name(), c.labelDT)
 	}
-	ys := d.Y.Shape()
-	if ys[0] != d.X.Shape()[0] {
-		return fmt.Errorf("models: %s: %d inputs but %d labels", what, d.X.Shape()[0], ys[0])
-	}
+	ys := d.y.Shape()
 	want := append([]int64{ys[0]}, c.labelSh...)
 	sparseCol := len(c.labelSh) == 0 && len(ys) == 2 && ys[1] == 1
 	if !shape.Equal(ys, want) && !sparseCol {
@@ -288,7 +337,7 @@ func (c *compiled) checkData(what string, d *Dataset) error {
 			shape.String(append([]int64{-1}, c.labelSh...)))
 	}
 	if c.labelDT == tfwrap.Int32 {
-		ids, err := d.Y.Int32s()
+		ids, err := d.y.Int32s()
 		if err != nil {
 			return err
 		}
@@ -305,10 +354,10 @@ func (c *compiled) checkData(what string, d *Dataset) error {
 // labels returns d's labels in the shape the graph takes ((N, 1) ids
 // become (N)).
 func (c *compiled) labels(d *Dataset) (*tfwrap.Tensor, error) {
-	if len(c.labelSh) == 0 && d.Y.Rank() == 2 {
-		return d.Y.Reshaped(d.Y.Shape()[0])
+	if len(c.labelSh) == 0 && d.y.Rank() == 2 {
+		return d.y.Reshaped(d.y.Shape()[0])
 	}
-	return d.Y, nil
+	return d.y, nil
 }
 
 // EvaluateOptions configures Evaluate; the zero value means batches of 32.
@@ -344,7 +393,7 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 	sums := make([]float64, len(fetch))
 	n := d.Len()
 	sizes := tfwrap.Batches(n, batch)
-	xs, err := d.X.SplitRows(sizes...)
+	xs, err := d.x.SplitRows(sizes...)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func TestOptimizersMatchKeras(t *testing.T) {
 		specs = append(specs, map[string]any{"name": c.name, "lr": lrs[c.name]})
 	}
 	var ref map[string][][]float64
-	in := map[string]any{"weights": weights, "x": toJSON(t, data.X), "y": toJSON(t, data.Y), "steps": steps, "optimizers": specs}
+	in := map[string]any{"weights": weights, "x": toJSON(t, data.X()), "y": toJSON(t, data.Y()), "steps": steps, "optimizers": specs}
 	if err := pyref.Run("keras_optimizers.py", in, &ref); err != nil {
 		t.Fatal(err)
 	}

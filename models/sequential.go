@@ -24,16 +24,21 @@ var ErrNotCompiled = errors.New("models: model is not compiled; call Compile fir
 // Fit, Evaluate and Predict. TensorFlow does all the math, including the
 // gradients and the weight updates.
 //
-// A compiled model owns a Session: Close it. Predict and Evaluate are safe
-// for concurrent use; Fit excludes them while it runs.
+// A compiled model owns a Session: Close it. Its methods are safe for
+// concurrent use: the read-only ones (Predict, Evaluate, GetWeights,
+// SaveWeights, …) run side by side; while Fit trains, they wait for the
+// current step, and the calls that would change the model return
+// ErrTraining instead of waiting for the whole run. Fit's callbacks get a
+// read-only TrainingView.
 type Sequential struct {
-	mu     sync.RWMutex
-	name   string
-	input  []int64
-	layers []layers.Layer
-	shapes [][]int64 // per-sample output shape of each layer
-	c      *compiled
-	stop   atomic.Bool
+	mu       sync.RWMutex
+	name     string
+	input    []int64
+	layers   []layers.Layer
+	shapes   [][]int64 // per-sample output shape of each layer
+	c        *compiled
+	stop     atomic.Bool
+	training atomic.Bool // set by Fit while it runs, under mu
 }
 
 // NewSequential checks, in Go, that the layers fit together on per-sample

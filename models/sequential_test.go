@@ -106,12 +106,12 @@ func TestFitLearnsAndEvaluates(t *testing.T) {
 		t.Fatalf("Evaluate loss %v, last val_loss %v", logs["loss"], v)
 	}
 	// Predict's argmax agrees with the accuracy.
-	p, err := m.Predict(test.X, PredictOptions{BatchSize: 48})
+	p, err := m.Predict(test.X(), PredictOptions{BatchSize: 48})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pv, _ := p.Float32s()
-	ids, _ := test.Y.Int32s()
+	ids, _ := test.Y().Int32s()
 	correct := 0
 	for i, id := range ids {
 		best := 0
@@ -175,7 +175,7 @@ func TestFitCancel(t *testing.T) {
 	m := toyModel(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	o := fitOpts(5, 10, 1)
-	o.Callbacks = []Callback{CallbackFuncs{BatchEnd: func(_ *Sequential, batch int, logs Logs) error {
+	o.Callbacks = []Callback{CallbackFuncs{BatchEnd: func(_ TrainingView, batch int, logs Logs) error {
 		if batch == 3 {
 			cancel()
 		}
@@ -199,14 +199,14 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	var batches, epochs int
 	o := fitOpts(3, 25, 1)
 	o.Callbacks = []Callback{CallbackFuncs{
-		BatchEnd: func(_ *Sequential, _ int, logs Logs) error {
+		BatchEnd: func(_ TrainingView, _ int, logs Logs) error {
 			batches++
 			if _, ok := logs["accuracy"]; !ok {
 				t.Errorf("batch logs lack accuracy: %v", logs)
 			}
 			return nil
 		},
-		EpochEnd: func(m *Sequential, e int, _ Logs) error {
+		EpochEnd: func(m TrainingView, e int, _ Logs) error {
 			epochs++
 			if e == 1 {
 				m.StopTraining()
@@ -221,7 +221,7 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	if batches != 8 || epochs != 2 || len(h.Epochs) != 2 {
 		t.Fatalf("batches %d epochs %d history %d; want 8, 2, 2", batches, epochs, len(h.Epochs))
 	}
-	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(*Sequential, int, Logs) error { return errors.New("boom") }}}
+	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(TrainingView, int, Logs) error { return errors.New("boom") }}}
 	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("callback error not returned: %v", err)
 	}
@@ -230,10 +230,10 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 func TestNaNLossStopsTraining(t *testing.T) {
 	m := toyModel(t, 1)
 	d := toyData(t, 40, 1)
-	xs, _ := d.X.Float32s()
+	xs, _ := d.X().Float32s()
 	xs[0] = float32(math.NaN())
 	x, _ := tfwrap.NewTensor(xs, 40, 6)
-	bad, _ := NewDataset(x, d.Y)
+	bad, _ := NewDataset(x, d.Y())
 	before := weightsOf(t, m)
 	_, err := m.Fit(context.Background(), bad, fitOpts(1, 40, 1))
 	if err == nil || !strings.Contains(err.Error(), "NaN or infinite") {
@@ -261,7 +261,7 @@ func TestModelBadInput(t *testing.T) {
 		}
 		return x
 	}
-	ds := func(x, y *tfwrap.Tensor) *Dataset { return &Dataset{X: x, Y: y} }
+	ds := func(x, y *tfwrap.Tensor) *Dataset { return &Dataset{x: x, y: y} }
 	uncompiled, err := MLP()
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestModelBadInput(t *testing.T) {
 		want string
 	}{
 		{"fit before compile", func() error { _, err := uncompiled.Fit(ctx, good, quiet); return err }, "not compiled"},
-		{"predict before compile", func() error { _, err := uncompiled.Predict(good.X, PredictOptions{}); return err }, "not compiled"},
+		{"predict before compile", func() error { _, err := uncompiled.Predict(good.X(), PredictOptions{}); return err }, "not compiled"},
 		{"label out of range", func() error {
 			_, err := m.Fit(ctx, ds(f32(make([]float32, 12), 2, 6), i32([]int32{1, 3})), quiet)
 			return err
@@ -334,7 +334,7 @@ func TestModelBadInput(t *testing.T) {
 			return m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(1)})
 		}, "already compiled"},
 		{"learning rate", func() error { return m.SetLearningRate(-1) }, "must be positive"},
-		{"closed model", func() error { _, err := closed.Predict(good.X, PredictOptions{}); return err }, "closed"},
+		{"closed model", func() error { _, err := closed.Predict(good.X(), PredictOptions{}); return err }, "closed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,11 +81,11 @@ func target(train, test *mnist.Set, perClass int) (*models.Dataset, *models.Data
 		return nil, nil, fmt.Errorf("found %d examples, want %d", few.Len(), 5*perClass)
 	}
 	all := test.Filter(func(l int32) bool { return l >= 5 }, func(l int32) int32 { return l - 5 })
-	a, err := models.MNISTDataset(few, 28, 28, 1)
+	a, err := dataset(few, 28, 28, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := models.MNISTDataset(all, 28, 28, 1)
+	b, err := dataset(all, 28, 28, 1)
 	return a, b, err
 }
 
@@ -157,16 +157,22 @@ func run(c config) error {
 	logf("scratch:   %.4f (CNN from random weights, 40 epochs)\n", scratch)
 
 	// 2. Frozen: features from the loaded SavedModel, a new head on them.
-	fx, err := bb.Features(c.depth, train.X)
+	fx, err := bb.Features(c.depth, train.X())
 	if err != nil {
 		return err
 	}
-	ftx, err := bb.Features(c.depth, test.X)
+	ftx, err := bb.Features(c.depth, test.X())
 	if err != nil {
 		return err
 	}
-	ftrain, _ := models.NewDataset(fx, train.Y)
-	ftest, _ := models.NewDataset(ftx, test.Y)
+	ftrain, err := models.NewDataset(fx, train.Y())
+	if err != nil {
+		return fmt.Errorf("backbone features: %w", err)
+	}
+	ftest, err := models.NewDataset(ftx, test.Y())
+	if err != nil {
+		return fmt.Errorf("backbone features: %w", err)
+	}
 	var hl []layers.Layer
 	if fx.Rank() > 2 {
 		hl = append(hl, layers.Flatten())
@@ -227,4 +233,23 @@ func run(c config) error {
 	logf("exported the fine-tuned model to %s\n", dir)
 	fmt.Printf("RESULT task=transfer scratch=%.4f frozen=%.4f finetuned=%.4f\n", scratch, frozen, finetuned)
 	return nil
+}
+
+// dataset turns MNIST digits into a models.Dataset: images of the
+// per-sample shape given ({784} or {28, 28, 1}), int32 class ids as labels.
+// It lives here, not in data/mnist, so that the reader needs no
+// libtensorflow and models does not depend on one data set.
+func dataset(s *mnist.Set, perSample ...int64) (*models.Dataset, error) {
+	if s == nil || s.Len() == 0 {
+		return nil, fmt.Errorf("no MNIST digits")
+	}
+	x, err := tfwrap.NewTensor(s.Images, append([]int64{int64(s.Len())}, perSample...)...)
+	if err != nil {
+		return nil, fmt.Errorf("mnist images: %w", err)
+	}
+	y, err := tfwrap.NewTensor(s.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("mnist labels: %w", err)
+	}
+	return models.NewDataset(x, y)
 }

@@ -206,8 +206,8 @@ func TestCheckpointAndTensorBoardReadByPython(t *testing.T) {
 	if err := m.LoadWeights(ckpt.Saved[0]); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := first.Predict(d.X, models.PredictOptions{})
-	b, _ := m.Predict(d.X, models.PredictOptions{})
+	a, _ := first.Predict(d.X(), models.PredictOptions{})
+	b, _ := m.Predict(d.X(), models.PredictOptions{})
 	av, _ := a.Float32s()
 	bv, _ := b.Float32s()
 	for i := range av {
@@ -233,5 +233,44 @@ func TestCheckpointBestOnly(t *testing.T) {
 	}
 	if err := (&ModelCheckpoint{}).OnTrainBegin(m); err == nil {
 		t.Fatal("empty path accepted")
+	}
+}
+
+// Inside Fit, EarlyStopping stops training and restores the best epoch's
+// weights: its OnTrainEnd changes the model once Fit has released it, so
+// the restore does not get models.ErrTraining.
+func TestEarlyStoppingInFit(t *testing.T) {
+	m := model(t)
+	// val_loss compared with Max mode: the first epoch stays the best.
+	es := &EarlyStopping{Monitor: "val_loss", Mode: Max, MinDelta: 1e9, Patience: 1, RestoreBestWeights: true}
+	var first []float32
+	cb := models.CallbackFuncs{EpochEnd: func(v models.TrainingView, epoch int, _ models.Logs) error {
+		if epoch == 0 {
+			ws, err := v.GetWeights()
+			if err != nil {
+				return err
+			}
+			for _, w := range ws {
+				f, _ := w.Float32s()
+				first = append(first, f...)
+			}
+		}
+		return nil
+	}}
+	h, err := m.Fit(context.Background(), data(t, 64), models.FitOptions{
+		Epochs: 10, ValidationSplit: 0.25, Callbacks: []models.Callback{cb, es},
+		Output: io.Discard, Progress: models.ProgressSilent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Epochs) != 3 || es.StoppedEpoch != 2 {
+		t.Fatalf("ran %d epochs, stopped after %d; want 3 and 2", len(h.Epochs), es.StoppedEpoch)
+	}
+	got := flat(t, m)
+	for i := range got {
+		if got[i] != first[i] {
+			t.Fatal("the best (first) epoch's weights were not restored")
+		}
 	}
 }

@@ -25,7 +25,7 @@ type ModelCheckpoint struct {
 }
 
 // OnTrainBegin implements models.TrainBeginner.
-func (c *ModelCheckpoint) OnTrainBegin(*models.Sequential) error {
+func (c *ModelCheckpoint) OnTrainBegin(models.TrainingView) error {
 	if c.Path == "" {
 		return fmt.Errorf("callbacks: model checkpoint: empty path")
 	}
@@ -37,7 +37,7 @@ func (c *ModelCheckpoint) OnTrainBegin(*models.Sequential) error {
 }
 
 // OnEpochEnd implements models.Callback.
-func (c *ModelCheckpoint) OnEpochEnd(m *models.Sequential, epoch int, logs models.Logs) error {
+func (c *ModelCheckpoint) OnEpochEnd(m models.TrainingView, epoch int, logs models.Logs) error {
 	if c.SaveBestOnly {
 		name := monitorOf(c.Monitor)
 		v, ok := logs[name]

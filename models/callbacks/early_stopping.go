@@ -58,7 +58,7 @@ func better(mode Mode, name string, v, best, delta float64) bool {
 }
 
 // OnTrainBegin implements models.TrainBeginner.
-func (c *EarlyStopping) OnTrainBegin(*models.Sequential) error {
+func (c *EarlyStopping) OnTrainBegin(models.TrainingView) error {
 	if c.Patience < 0 || c.MinDelta < 0 {
 		return fmt.Errorf("callbacks: early stopping: patience %d and min delta %v must not be negative", c.Patience, c.MinDelta)
 	}
@@ -67,7 +67,7 @@ func (c *EarlyStopping) OnTrainBegin(*models.Sequential) error {
 }
 
 // OnEpochEnd implements models.Callback.
-func (c *EarlyStopping) OnEpochEnd(m *models.Sequential, epoch int, logs models.Logs) error {
+func (c *EarlyStopping) OnEpochEnd(m models.TrainingView, epoch int, logs models.Logs) error {
 	name := monitorOf(c.Monitor)
 	v, ok := logs[name]
 	if !ok {

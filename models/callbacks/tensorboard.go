@@ -18,7 +18,7 @@ type TensorBoard struct {
 }
 
 // OnTrainBegin implements models.TrainBeginner.
-func (c *TensorBoard) OnTrainBegin(*models.Sequential) error {
+func (c *TensorBoard) OnTrainBegin(models.TrainingView) error {
 	var err error
 	if c.train, err = tfwrap.NewSummaryWriter(filepath.Join(c.LogDir, "train")); err != nil {
 		return err
@@ -31,7 +31,7 @@ func (c *TensorBoard) OnTrainBegin(*models.Sequential) error {
 }
 
 // OnEpochEnd implements models.Callback.
-func (c *TensorBoard) OnEpochEnd(_ *models.Sequential, epoch int, logs models.Logs) error {
+func (c *TensorBoard) OnEpochEnd(_ models.TrainingView, epoch int, logs models.Logs) error {
 	for _, k := range logs.Keys() {
 		w, tag := c.train, "epoch_"+k
 		if len(k) > 4 && k[:4] == "val_" {

@@ -7,16 +7,20 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// Activation is an elementwise (or, for Softmax, last-axis) function.
+// Activation is an elementwise (or, for Softmax, last-axis) function that
+// a layer applies to its output: Linear, ReLU, Sigmoid, Tanh or Softmax.
+// Pass one with WithActivation (layers.Dense(10,
+// layers.WithActivation(layers.Softmax))) or ActivationLayer. The zero
+// value is Linear.
 type Activation int
 
-// The activations Keras layers take.
+// The activations Keras layers take, by their Keras names.
 const (
-	Linear Activation = iota
-	ReLU
-	Sigmoid
-	Tanh
-	Softmax
+	Linear  Activation = iota // "linear": identity, the default
+	ReLU                      // "relu": max(x, 0)
+	Sigmoid                   // "sigmoid": 1 / (1 + exp(-x))
+	Tanh                      // "tanh"
+	Softmax                   // "softmax": over the last axis
 )
 
 // Padding is a Conv2D or pooling padding mode.

@@ -3,6 +3,15 @@
 // BatchNormalization and Activation, with Keras's default initializers
 // (Glorot uniform kernels, zero biases), seeded.
 //
+// Activations are values of type Activation: Linear (the default), ReLU,
+// Sigmoid, Tanh and Softmax. Pass one to a layer with WithActivation, as
+// Keras's activation= argument, or use ActivationLayer on its own:
+//
+//	layers.Dense(10, layers.WithActivation(layers.Softmax))
+//	layers.ActivationLayer(layers.ReLU)
+//
+// ParseActivation maps Keras's names ("relu", "softmax", …) to them.
+//
 // A layer checks shapes in Go (OutputShape) before any TensorFlow op is
 // built, creates its variables on its first Forward, and reuses them on
 // later ones (the training and the inference pass share weights). Layers
