@@ -77,7 +77,7 @@ func TestOptimizerControlsMatchKeras(t *testing.T) {
 		specs = append(specs, c.spec)
 	}
 	var ref map[string][][]float64
-	in := map[string]any{"weights": weights, "x": toJSON(t, data.X), "y": toJSON(t, data.Y), "steps": steps, "optimizers": specs}
+	in := map[string]any{"weights": weights, "x": toJSON(t, data.X()), "y": toJSON(t, data.Y()), "steps": steps, "optimizers": specs}
 	if err := pyref.Run("keras_optimizers.py", in, &ref); err != nil {
 		t.Fatal(err)
 	}
