@@ -39,6 +39,9 @@ type TrainingView interface {
 	Summary() string
 	GetWeights() ([]*tfwrap.Tensor, error)
 	LearningRate() (float64, error)
+	// SetLearningRate changes the learning rate from the next step on
+	// (ReduceLROnPlateau, a scheduler callback).
+	SetLearningRate(lr float64) error
 	Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Tensor, error)
 	Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error)
 	SaveWeights(prefix string) error

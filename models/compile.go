@@ -411,12 +411,14 @@ func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 	return nil
 }
 
-// SetLearningRate changes the optimizer's learning rate for later Fits.
+// SetLearningRate changes the optimizer's learning rate. It is the one
+// change allowed while Fit runs, as Keras's ReduceLROnPlateau and
+// LearningRateScheduler make it from a callback: the rate is a TF variable,
+// and the next step reads the new value. With a learning-rate schedule
+// (optimizers.WithSchedule) it has no effect.
 func (m *Sequential) SetLearningRate(lr float64) error {
-	if err := m.lockMutable("set learning rate"); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	c, err := m.session()
 	if err != nil {
 		return err

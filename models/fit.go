@@ -253,7 +253,6 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 			}
 		}
 		bar.epochEnd(logs)
-		hist.add(e, logs)
 		if err := c.sess.SetValue(c.epochVar, tfwrap.Scalar(int64(e+1))); err != nil {
 			return hist, enders, err
 		}
@@ -262,6 +261,9 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 				return hist, enders, err
 			}
 		}
+		// As Keras's History, which runs after the user's callbacks, the
+		// history keeps what they add to the logs (learning_rate).
+		hist.add(e, logs)
 		if m.stop.Load() {
 			break
 		}

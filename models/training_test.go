@@ -65,7 +65,6 @@ func TestCallbackCannotDisturbFit(t *testing.T) {
 		{"SetWeightsByName", func() error { return m.SetWeightsByName(map[string]*tfwrap.Tensor{m.Weights()[0].Name(): alien[0]}) }},
 		{"LoadWeights", func() error { return m.LoadWeights(initial) }},
 		{"RestoreCheckpoint", func() error { _, err := m.RestoreCheckpoint(initial + "_full"); return err }},
-		{"SetLearningRate", func() error { return m.SetLearningRate(0.5) }},
 		{"Compile", func() error {
 			return m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(1)})
 		}},
