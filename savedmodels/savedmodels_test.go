@@ -90,10 +90,10 @@ func trained(t *testing.T) *models.Sequential {
 func TestExportReadByPython(t *testing.T) {
 	m := trained(t)
 	dir := filepath.Join(t.TempDir(), "model", "1")
-	if err := Export(m, dir); err != nil {
+	if err := m.Export(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := Export(m, dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if err := m.Export(dir); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second export into the same folder: %v", err)
 	}
 	xs := make([]float32, 3*36)
@@ -243,7 +243,7 @@ func TestSignatureKeysAndClose(t *testing.T) {
 func exportedAndLoaded(t *testing.T) *Model {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "m")
-	if err := Export(trained(t), dir); err != nil {
+	if err := trained(t).Export(dir); err != nil {
 		t.Fatal(err)
 	}
 	loaded, err := Load(dir)

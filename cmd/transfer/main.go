@@ -221,7 +221,7 @@ func run(c config) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	if err := savedmodels.Export(fineM, dir); err != nil {
+	if err := fineM.Export(dir); err != nil {
 		return err
 	}
 	logf("exported the fine-tuned model to %s\n", dir)
