@@ -122,4 +122,3 @@ func nodeDef(op *tf.Operation) ([]byte, error) {
 	}
 	return C.GoBytes(buf.data, C.int(buf.length)), nil
 }
-
