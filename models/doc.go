@@ -1,10 +1,12 @@
 // Package models is the Keras-shaped layer of this module: Sequential
 // (define the layers, Compile with a loss, an optimizer and metrics, then
-// Fit, Evaluate, Predict), the Dataset it trains on, Fit's callbacks and
-// History, and the course's models: the perceptron (NewPerceptron: predict =
-// max(0, x·W + b), MSE loss, gradient step by assignment), Classifier, MLP
-// and CNN. The layers, losses, optimizers, metrics and callbacks live in
-// the sub-packages of the same names.
+// Fit, Evaluate, Predict, Export as a SavedModel), the Dataset it trains
+// on, Fit's callbacks and History, CheckpointManager for crash-safe,
+// resumable training checkpoints, and the course's models: the perceptron
+// (NewPerceptron: predict = max(0, x·W + b), MSE loss, gradient step by
+// assignment), Classifier, MLP and CNN. The layers, losses, optimizers,
+// metrics and callbacks live in the sub-packages of the same names, and
+// transfer learning from a pretrained backbone in models/transfer.
 //
 // TensorFlow's kernels do all the math, gradients and weight updates
 // included. Every model owns a TensorFlow session: Close it when done.

@@ -14,53 +14,6 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// layerSpec describes a layer both to Go (build) and to Keras (JSON).
-type layerSpec struct {
-	Type       string  `json:"type"`
-	Units      int     `json:"units,omitempty"`
-	Filters    int     `json:"filters,omitempty"`
-	Kernel     []int   `json:"kernel,omitempty"`
-	Size       []int   `json:"size,omitempty"`
-	Strides    []int   `json:"strides,omitempty"`
-	Padding    string  `json:"padding,omitempty"`
-	Activation string  `json:"activation,omitempty"`
-	Rate       float64 `json:"rate,omitempty"`
-}
-
-func (s layerSpec) build(t *testing.T) layers.Layer {
-	t.Helper()
-	act := layers.Linear
-	if s.Activation != "" {
-		a, err := layers.ParseActivation(s.Activation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		act = a
-	}
-	pad := layers.WithPadding(layers.Padding(s.Padding))
-	switch s.Type {
-	case "Dense":
-		return layers.Dense(s.Units, layers.WithActivation(act))
-	case "Conv2D":
-		return layers.Conv2D(s.Filters, s.Kernel[0], s.Kernel[1], layers.WithActivation(act),
-			layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
-	case "MaxPooling2D":
-		return layers.MaxPool2D(s.Size[0], s.Size[1], layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
-	case "AveragePooling2D":
-		return layers.AveragePooling2D(s.Size[0], s.Size[1], layers.WithStrides(int64(s.Strides[0]), int64(s.Strides[1])), pad)
-	case "Flatten":
-		return layers.Flatten()
-	case "Dropout":
-		return layers.Dropout(s.Rate)
-	case "BatchNormalization":
-		return layers.BatchNormalization()
-	case "Activation":
-		return layers.ActivationLayer(act)
-	}
-	t.Fatalf("unknown layer %s", s.Type)
-	return nil
-}
-
 type lossSpec struct {
 	Type       string `json:"type"`
 	FromLogits bool   `json:"from_logits"`
@@ -94,28 +47,28 @@ func toJSON(t *testing.T, x *tfwrap.Tensor) tensorJSON {
 }
 
 type parityCase struct {
-	Name    string       `json:"name"`
-	Input   []int64      `json:"input"`
-	Layers  []layerSpec  `json:"layers"`
-	Loss    lossSpec     `json:"loss"`
-	Weights []tensorJSON `json:"weights"`
-	X       tensorJSON   `json:"x"`
-	Y       tensorJSON   `json:"y"`
+	Name    string          `json:"name"`
+	Input   []int64         `json:"input"`
+	Layers  []layers.Config `json:"layers"`
+	Loss    lossSpec        `json:"loss"`
+	Weights []tensorJSON    `json:"weights"`
+	X       tensorJSON      `json:"x"`
+	Y       tensorJSON      `json:"y"`
 
 	model *Sequential
 	x, y  *tfwrap.Tensor
 }
 
-func dense(units int, act string) layerSpec {
-	return layerSpec{Type: "Dense", Units: units, Activation: act}
+func dense(units int, act string) layers.Config {
+	return layers.Config{Type: "Dense", Units: units, Activation: act}
 }
 
-func conv(filters, k, stride int, pad, act string) layerSpec {
-	return layerSpec{Type: "Conv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act}
+func conv(filters, k, stride int, pad, act string) layers.Config {
+	return layers.Config{Type: "Conv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act}
 }
 
-func pool(typ string, size, stride int, pad string) layerSpec {
-	return layerSpec{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
+func pool(typ string, size, stride int, pad string) layers.Config {
+	return layers.Config{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
 }
 
 // parityCases covers every layer, activation and loss.
@@ -123,20 +76,20 @@ func parityCases() []*parityCase {
 	flat := []int64{6}
 	img := []int64{7, 7, 2}
 	return []*parityCase{
-		{Name: "dense_relu_tanh_mse", Input: flat, Layers: []layerSpec{dense(5, "relu"), dense(3, "tanh")}, Loss: lossSpec{Type: "mse"}},
-		{Name: "dense_sigmoid_bce", Input: flat, Layers: []layerSpec{dense(4, "tanh"), dense(3, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
-		{Name: "bce_probabilities", Input: flat, Layers: []layerSpec{dense(3, "relu"), {Type: "Activation", Activation: "tanh"}}, Loss: lossSpec{Type: "bce"}},
-		{Name: "bce_from_logits", Input: flat, Layers: []layerSpec{dense(3, "")}, Loss: lossSpec{Type: "bce", FromLogits: true}},
-		{Name: "cce_softmax", Input: flat, Layers: []layerSpec{dense(5, "sigmoid"), dense(4, "softmax")}, Loss: lossSpec{Type: "cce"}},
-		{Name: "cce_probabilities", Input: flat, Layers: []layerSpec{dense(4, "relu")}, Loss: lossSpec{Type: "cce"}},
-		{Name: "cce_from_logits", Input: flat, Layers: []layerSpec{dense(4, "")}, Loss: lossSpec{Type: "cce", FromLogits: true}},
-		{Name: "scce_softmax_layer", Input: flat, Layers: []layerSpec{dense(4, ""), {Type: "Activation", Activation: "softmax"}}, Loss: lossSpec{Type: "scce"}},
-		{Name: "scce_probabilities", Input: flat, Layers: []layerSpec{dense(4, "relu")}, Loss: lossSpec{Type: "scce"}},
-		{Name: "scce_from_logits", Input: flat, Layers: []layerSpec{dense(4, "")}, Loss: lossSpec{Type: "scce", FromLogits: true}},
-		{Name: "conv_valid_maxpool", Input: img, Layers: []layerSpec{conv(3, 3, 1, "VALID", "relu"), pool("MaxPooling2D", 2, 2, "VALID"), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
-		{Name: "conv_same_strided_avgpool", Input: img, Layers: []layerSpec{conv(4, 3, 2, "SAME", "tanh"), pool("AveragePooling2D", 2, 1, "SAME"), {Type: "Flatten"}, {Type: "Dropout", Rate: 0}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
-		{Name: "batchnorm_images", Input: img, Layers: []layerSpec{conv(3, 3, 1, "VALID", ""), {Type: "BatchNormalization"}, {Type: "Activation", Activation: "relu"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
-		{Name: "batchnorm_vectors", Input: flat, Layers: []layerSpec{dense(5, ""), {Type: "BatchNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "dense_relu_tanh_mse", Input: flat, Layers: []layers.Config{dense(5, "relu"), dense(3, "tanh")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "dense_sigmoid_bce", Input: flat, Layers: []layers.Config{dense(4, "tanh"), dense(3, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "bce_probabilities", Input: flat, Layers: []layers.Config{dense(3, "relu"), {Type: "Activation", Activation: "tanh"}}, Loss: lossSpec{Type: "bce"}},
+		{Name: "bce_from_logits", Input: flat, Layers: []layers.Config{dense(3, "")}, Loss: lossSpec{Type: "bce", FromLogits: true}},
+		{Name: "cce_softmax", Input: flat, Layers: []layers.Config{dense(5, "sigmoid"), dense(4, "softmax")}, Loss: lossSpec{Type: "cce"}},
+		{Name: "cce_probabilities", Input: flat, Layers: []layers.Config{dense(4, "relu")}, Loss: lossSpec{Type: "cce"}},
+		{Name: "cce_from_logits", Input: flat, Layers: []layers.Config{dense(4, "")}, Loss: lossSpec{Type: "cce", FromLogits: true}},
+		{Name: "scce_softmax_layer", Input: flat, Layers: []layers.Config{dense(4, ""), {Type: "Activation", Activation: "softmax"}}, Loss: lossSpec{Type: "scce"}},
+		{Name: "scce_probabilities", Input: flat, Layers: []layers.Config{dense(4, "relu")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "scce_from_logits", Input: flat, Layers: []layers.Config{dense(4, "")}, Loss: lossSpec{Type: "scce", FromLogits: true}},
+		{Name: "conv_valid_maxpool", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", "relu"), pool("MaxPooling2D", 2, 2, "VALID"), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "conv_same_strided_avgpool", Input: img, Layers: []layers.Config{conv(4, 3, 2, "SAME", "tanh"), pool("AveragePooling2D", 2, 1, "SAME"), {Type: "Flatten"}, {Type: "Dropout", Rate: 0}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "batchnorm_images", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "BatchNormalization"}, {Type: "Activation", Activation: "relu"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "batchnorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "BatchNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 	}
 }
 
@@ -146,7 +99,11 @@ func (c *parityCase) prepare(t *testing.T, r *rand.Rand) {
 	t.Helper()
 	var ls []layers.Layer
 	for _, s := range c.Layers {
-		ls = append(ls, s.build(t))
+		l, err := layers.FromConfig(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
 	}
 	m, err := NewSequential(c.Input, ls...)
 	if err != nil {

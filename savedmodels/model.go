@@ -16,6 +16,11 @@ import (
 // an error wrapping it.
 var ErrClosed = tfwrap.ErrClosed
 
+// DefaultSignature is tfwrap.DefaultSignature, "serving_default": the
+// signature key TF Serving calls by default, and the one models' Export
+// writes.
+const DefaultSignature = tfwrap.DefaultSignature
+
 // Model is a loaded SavedModel: one Session, shared by all callers.
 type Model struct {
 	mu     sync.RWMutex

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
@@ -82,62 +81,6 @@ func trained(t *testing.T) *models.Sequential {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// TestExportReadByPython exports a Go-trained model; Python TensorFlow
-// loads it and computes the same outputs, saved_model_cli lists its
-// signature, and Load reads it back.
-func TestExportReadByPython(t *testing.T) {
-	m := trained(t)
-	dir := filepath.Join(t.TempDir(), "model", "1")
-	if err := Export(m, dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := Export(m, dir); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second export into the same folder: %v", err)
-	}
-	xs := make([]float32, 3*36)
-	for i := range xs {
-		xs[i] = float32(math.Cos(float64(i) * 0.11))
-	}
-	x := tensor(t, xs, 3, 6, 6, 1)
-	goOut, err := m.Predict(x, models.PredictOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Outputs map[string][]float64 `json:"outputs"`
-		CLI     string               `json:"cli"`
-	}
-	in := map[string]any{"dir": dir, "signature": DefaultSignature,
-		"inputs": map[string]any{"inputs": map[string]any{"shape": []int{3, 6, 6, 1}, "data": xs}}}
-	if err := pyref.Run("call_savedmodel.py", in, &ref); err != nil {
-		t.Fatal(err)
-	}
-	near(t, "Python's outputs", values(t, goOut), ref.Outputs["outputs"], 1e-5)
-	for _, want := range []string{"signature_def['serving_default']", "inputs['inputs'] tensor_info", "dtype: DT_FLOAT", "shape: (-1, 6, 6, 1)", "outputs['outputs'] tensor_info", "Method name is: tensorflow/serving/predict"} {
-		if !strings.Contains(ref.CLI, want) {
-			t.Fatalf("saved_model_cli output lacks %q:\n%s", want, ref.CLI)
-		}
-	}
-
-	loaded, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loaded.Close()
-	sig, err := loaded.Signature(DefaultSignature)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "inputs" || sig.Inputs[0].DType != tfwrap.Float32 || len(sig.Outputs) != 1 {
-		t.Fatalf("signature %+v", sig)
-	}
-	res, err := loaded.Predict(DefaultSignature, map[string]*tfwrap.Tensor{"inputs": x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	near(t, "reloaded outputs", values(t, res["outputs"]), values(t, goOut), 1e-6)
 }
 
 func TestPredictBadInput(t *testing.T) {
@@ -243,7 +186,7 @@ func TestSignatureKeysAndClose(t *testing.T) {
 func exportedAndLoaded(t *testing.T) *Model {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "m")
-	if err := Export(trained(t), dir); err != nil {
+	if err := trained(t).Export(dir); err != nil {
 		t.Fatal(err)
 	}
 	loaded, err := Load(dir)

@@ -123,11 +123,11 @@ func TestTfgoLoadModelPython(t *testing.T) {
 	}
 }
 
-// A SavedModel this project exports (Export of a trained CNN) loads in
+// A SavedModel this project exports (models' Export of a trained CNN) loads in
 // tfgo, which computes what Load and Predict compute.
 func TestTfgoLoadModelExported(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cnn")
-	if err := Export(trained(t), dir); err != nil {
+	if err := trained(t).Export(dir); err != nil {
 		t.Fatal(err)
 	}
 	m, sig := loadSignature(t, dir, "")

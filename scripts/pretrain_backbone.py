@@ -9,7 +9,9 @@ Writes, in OUT (default .cache/backbone):
   weights.*     the same weights as a TF checkpoint keyed as Go names them
                 ("block1_conv/kernel", ...): the trainable form Go rebuilds
                 and fine-tunes;
-  backbone.json the architecture, the source test accuracy, the seed.
+  backbone.json the architecture (each layer as Go's layers.Config reads it,
+                rebuilt by models/transfer's Backbone.Layers), the source
+                test accuracy, the seed.
 
 Usage: pretrain_backbone.py [--out DIR] [--epochs N] [--seed N] [--data DIR]
 """

@@ -15,7 +15,6 @@ import (
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
-	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving"
 )
 
@@ -29,7 +28,7 @@ func Example() {
 	m, _ := models.NewSequential([]int64{4}, layers.Dense(3, layers.WithActivation(layers.Softmax)))
 	m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1), Seed: 1})
 	defer m.Close()
-	if err := savedmodels.Export(m, filepath.Join(dir, "iris", "1")); err != nil {
+	if err := m.Export(filepath.Join(dir, "iris", "1")); err != nil {
 		fmt.Println(err)
 		return
 	}

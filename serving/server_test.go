@@ -22,7 +22,6 @@ import (
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
-	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -38,7 +37,7 @@ func export(t testing.TB, base string, version int, seed uint64) *models.Sequent
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	if err := savedmodels.Export(m, filepath.Join(base, fmt.Sprint(version))); err != nil {
+	if err := m.Export(filepath.Join(base, fmt.Sprint(version))); err != nil {
 		t.Fatal(err)
 	}
 	return m

@@ -15,6 +15,9 @@ import (
 	"github.com/tfgo-project/gotf/internal/fsync"
 )
 
+// DefaultSignature is the signature key TF Serving calls by default.
+const DefaultSignature = "serving_default"
+
 // SignatureDef names a SavedModel entry point's inputs and outputs.
 type SignatureDef struct {
 	Inputs  map[string]Output

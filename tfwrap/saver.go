@@ -122,7 +122,7 @@ func (sv *Saver) Keys() []string { return append([]string{}, sv.keys...) }
 // so a save that dies half-way leaves no checkpoint at prefix rather than
 // the old index over new data (which restores as DATA_LOSS). To keep the old
 // checkpoint until the new one is whole, save under a new prefix, as
-// savedmodels.CheckpointManager does. A save that is killed can leave its
+// models.CheckpointManager does. A save that is killed can leave its
 // temporary folder (".ckpt-tmp-*" beside prefix) behind; Save does not
 // remove other saves' folders, since they may still be running.
 func (s *Session) Save(sv *Saver, prefix string) error {

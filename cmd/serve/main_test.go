@@ -17,7 +17,6 @@ import (
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
-	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving"
 )
 
@@ -37,7 +36,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := savedmodels.Export(m, filepath.Join(dir, "models", "clf", "1")); err != nil {
+	if err := m.Export(filepath.Join(dir, "models", "clf", "1")); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -24,7 +24,6 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/models/plot"
-	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -201,7 +200,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	if c.export != "" {
-		if err := savedmodels.Export(m, c.export); err != nil {
+		if err := m.Export(c.export); err != nil {
 			return err
 		}
 		logf("exported the model as a SavedModel to %s\n", c.export)

@@ -30,7 +30,7 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
-	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/models/transfer"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -121,7 +121,7 @@ func run(c config) error {
 			fmt.Printf(format, args...)
 		}
 	}
-	bb, err := savedmodels.LoadBackbone(c.backbone)
+	bb, err := transfer.LoadBackbone(c.backbone)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func run(c config) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	if err := savedmodels.Export(fineM, dir); err != nil {
+	if err := fineM.Export(dir); err != nil {
 		return err
 	}
 	logf("exported the fine-tuned model to %s\n", dir)

@@ -16,4 +16,8 @@
 // built, creates its variables on its first Forward, and reuses them on
 // later ones (the training and the inference pass share weights). Layers
 // are not safe for concurrent building; the model that owns them is.
+//
+// Each layer describes itself as a Config (Keras's get_config), whose JSON
+// is the layer list of a backbone's backbone.json, and FromConfig rebuilds
+// it (Keras's from_config).
 package layers

@@ -27,6 +27,9 @@ type Layer interface {
 	// Weights returns the layer's variables in Keras's get_weights order,
 	// once Forward has created them.
 	Weights() []*tfwrap.Variable
+	// Config describes the layer, as Keras's get_config; FromConfig
+	// rebuilds it from the description.
+	Config() Config
 }
 
 // Context is what a layer's Forward builds with.

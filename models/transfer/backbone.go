@@ -1,4 +1,4 @@
-package savedmodels
+package transfer
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -17,51 +18,43 @@ import (
 //
 //   - Frozen: a SavedModel with one signature per feature depth, run as it
 //     is (its weights cannot change). Features computes them.
-//   - Trainable: the architecture (backbone.json) and its weights as a TF
-//     checkpoint keyed by layer name. Layers rebuilds the architecture in
-//     models/layers and LoadInto copies the weights, so the top of the
-//     backbone can be fine-tuned with the rest of a Go model.
+//   - Trainable: the architecture (backbone.json, each layer a
+//     layers.Config) and its weights as a TF checkpoint keyed by layer
+//     name. Layers rebuilds the architecture with layers.FromConfig and
+//     LoadInto copies the weights, so the top of the backbone can be
+//     fine-tuned with the rest of a Go model.
 //
 // TF's C API cannot train the variables inside a loaded SavedModel's
-// functions, hence the second form.
+// functions, hence the second form. A Backbone owns the SavedModel's
+// session until Close; Features is safe for concurrent use, as Predict is.
 type Backbone struct {
 	Dir   string
 	Spec  BackboneSpec
-	Saved *Model
+	Saved *savedmodels.Model
 }
 
 // BackboneSpec is backbone.json.
 type BackboneSpec struct {
-	Input  []int64     `json:"input"`
-	Layers []LayerSpec `json:"layers"`
-	Source []int       `json:"source_classes"`
-	Acc    float64     `json:"source_test_accuracy"`
-}
-
-// LayerSpec is one backbone layer.
-type LayerSpec struct {
-	Type       string `json:"type"`
-	Name       string `json:"name"`
-	Filters    int    `json:"filters"`
-	Kernel     []int  `json:"kernel"`
-	Size       []int  `json:"size"`
-	Activation string `json:"activation"`
+	Input  []int64         `json:"input"`
+	Layers []layers.Config `json:"layers"`
+	Source []int           `json:"source_classes"`
+	Acc    float64         `json:"source_test_accuracy"`
 }
 
 // LoadBackbone reads a backbone folder (savedmodel/, weights.*, backbone.json).
 func LoadBackbone(dir string) (*Backbone, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "backbone.json"))
 	if err != nil {
-		return nil, fmt.Errorf("savedmodels: backbone: %w (make one with scripts/pretrain_backbone.py)", err)
+		return nil, fmt.Errorf("transfer: backbone: %w (make one with scripts/pretrain_backbone.py)", err)
 	}
 	b := &Backbone{Dir: dir}
 	if err := json.Unmarshal(raw, &b.Spec); err != nil {
-		return nil, fmt.Errorf("savedmodels: backbone.json: %w", err)
+		return nil, fmt.Errorf("transfer: backbone.json: %w", err)
 	}
 	if len(b.Spec.Layers) == 0 || len(b.Spec.Input) == 0 {
-		return nil, errors.New("savedmodels: backbone.json lists no layers or no input shape")
+		return nil, errors.New("transfer: backbone.json lists no layers or no input shape")
 	}
-	if b.Saved, err = Load(filepath.Join(dir, "savedmodel")); err != nil {
+	if b.Saved, err = savedmodels.Load(filepath.Join(dir, "savedmodel")); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -83,10 +76,10 @@ func (b *Backbone) Features(depth string, images *tfwrap.Tensor) (*tfwrap.Tensor
 		return nil, err
 	}
 	if len(sig.Inputs) != 1 || len(sig.Outputs) != 1 {
-		return nil, fmt.Errorf("savedmodels: backbone signature %q has %d inputs and %d outputs, want 1 and 1", depth, len(sig.Inputs), len(sig.Outputs))
+		return nil, fmt.Errorf("transfer: backbone signature %q has %d inputs and %d outputs, want 1 and 1", depth, len(sig.Inputs), len(sig.Outputs))
 	}
 	if images == nil || images.Rank() == 0 {
-		return nil, badInput("backbone features: no images")
+		return nil, fmt.Errorf("transfer: backbone features: %w: no images", savedmodels.ErrBadInput)
 	}
 	batches, err := images.SplitRows(tfwrap.Batches(int(images.Shape()[0]), 256)...)
 	if err != nil {
@@ -108,46 +101,29 @@ func (b *Backbone) Features(depth string, images *tfwrap.Tensor) (*tfwrap.Tensor
 
 // Layers returns fresh layers rebuilding the backbone up to and including
 // the layer named upTo ("" for all), with the layers before trainableFrom
-// frozen ("" freezes none; a name past upTo freezes all).
+// frozen ("" freezes none; a name past upTo freezes all) and those that
+// backbone.json marks frozen.
 func (b *Backbone) Layers(upTo, trainableFrom string) ([]layers.Layer, error) {
 	var out []layers.Layer
 	frozen := trainableFrom != ""
 	found := upTo == ""
-	for _, s := range b.Spec.Layers {
-		if s.Name == trainableFrom {
+	for _, c := range b.Spec.Layers {
+		if c.Name == trainableFrom {
 			frozen = false
 		}
-		opts := []layers.Option{layers.WithName(s.Name)}
-		if frozen {
-			opts = append(opts, layers.Frozen())
+		c.Frozen = c.Frozen || frozen
+		l, err := layers.FromConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("transfer: backbone: %w", err)
 		}
-		switch s.Type {
-		case "Conv2D":
-			act, err := layers.ParseActivation(s.Activation)
-			if err != nil {
-				return nil, err
-			}
-			if len(s.Kernel) != 2 {
-				return nil, fmt.Errorf("savedmodels: backbone layer %s: kernel %v", s.Name, s.Kernel)
-			}
-			out = append(out, layers.Conv2D(s.Filters, s.Kernel[0], s.Kernel[1], append(opts, layers.WithActivation(act))...))
-		case "MaxPooling2D":
-			if len(s.Size) != 2 {
-				return nil, fmt.Errorf("savedmodels: backbone layer %s: size %v", s.Name, s.Size)
-			}
-			out = append(out, layers.MaxPool2D(s.Size[0], s.Size[1], opts...))
-		case "Flatten":
-			out = append(out, layers.Flatten(opts...))
-		default:
-			return nil, fmt.Errorf("savedmodels: backbone layer %s: unsupported type %q", s.Name, s.Type)
-		}
-		if s.Name == upTo {
+		out = append(out, l)
+		if c.Name == upTo {
 			found = true
 			break
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("savedmodels: backbone has no layer %q", upTo)
+		return nil, fmt.Errorf("transfer: backbone has no layer %q", upTo)
 	}
 	return out, nil
 }
@@ -164,7 +140,7 @@ func (b *Backbone) LoadInto(m *models.Sequential) error {
 		}
 	}
 	if len(want) == 0 {
-		return errors.New("savedmodels: the model has none of the backbone's layers")
+		return errors.New("transfer: the model has none of the backbone's layers")
 	}
 	vals, err := tfwrap.ReadCheckpoint(filepath.Join(b.Dir, "weights"), want)
 	if err != nil {

@@ -1,4 +1,4 @@
-package savedmodels
+package models
 
 import (
 	"bufio"
@@ -12,12 +12,11 @@ import (
 	"strings"
 
 	"github.com/tfgo-project/gotf/internal/fsync"
-	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // ErrNoCheckpoint is returned by Restore when the folder holds none.
-var ErrNoCheckpoint = errors.New("savedmodels: no checkpoint")
+var ErrNoCheckpoint = errors.New("models: no checkpoint")
 
 const (
 	stateName = "checkpoint"      // what tf.train.latest_checkpoint reads
@@ -143,11 +142,11 @@ func (c *CheckpointManager) writeState(latest string, all []string) error {
 // folder until the next Save or Restore publishes it.
 func (c *CheckpointManager) Latest() (string, error) {
 	if c == nil || c.Dir == "" {
-		return "", errors.New("savedmodels: latest checkpoint: the manager has no folder")
+		return "", errors.New("models: latest checkpoint: the manager has no folder")
 	}
 	latest, _, err := c.state()
 	if err != nil {
-		return "", fmt.Errorf("savedmodels: latest checkpoint: %w", err)
+		return "", fmt.Errorf("models: latest checkpoint: %w", err)
 	}
 	if latest == "" {
 		return "", nil
@@ -162,34 +161,34 @@ func (c *CheckpointManager) keep() int {
 	return c.MaxToKeep
 }
 
-// Save writes m's whole training state (models.Sequential.SaveCheckpoint)
+// Save writes m's whole training state (Sequential.SaveCheckpoint)
 // as checkpoint number n and makes it the latest. It returns the prefix.
 // Saving a number that exists replaces that checkpoint once the new one is
 // whole. A failed save leaves the previous latest checkpoint in place.
-func (c *CheckpointManager) Save(m *models.Sequential, n int) (string, error) {
+func (c *CheckpointManager) Save(m *Sequential, n int) (string, error) {
 	if c == nil || c.Dir == "" {
-		return "", errors.New("savedmodels: save checkpoint: the manager has no folder")
+		return "", errors.New("models: save checkpoint: the manager has no folder")
 	}
 	if m == nil {
-		return "", errors.New("savedmodels: save checkpoint: nil model")
+		return "", errors.New("models: save checkpoint: nil model")
 	}
 	if n < 0 {
-		return "", fmt.Errorf("savedmodels: save checkpoint: negative number %d", n)
+		return "", fmt.Errorf("models: save checkpoint: negative number %d", n)
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint: %w", err)
+		return "", fmt.Errorf("models: save checkpoint: %w", err)
 	}
 	if err := c.tidy(); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	_, all, err := c.state()
 	if err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	name := fmt.Sprintf("ckpt-%d", n)
 	folder, err := os.MkdirTemp(c.Dir, stagePref)
 	if err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	committing := false
 	defer func() {
@@ -202,7 +201,7 @@ func (c *CheckpointManager) Save(m *models.Sequential, n int) (string, error) {
 	staged := filepath.Join(filepath.Base(folder), name)
 	// tfwrap fsyncs the files and the folder they are in.
 	if err := m.SaveCheckpoint(filepath.Join(c.Dir, staged)); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	// The checkpoints to keep: the old ckpt-N, if any, is named no more, so
 	// publishing may replace it. Those beyond MaxToKeep are listed in the
@@ -219,25 +218,25 @@ func (c *CheckpointManager) Save(m *models.Sequential, n int) (string, error) {
 		drop, kept = kept[:len(kept)-k], kept[len(kept)-k:]
 	}
 	if err := writeSynced(filepath.Join(folder, dropName), strings.Join(drop, "\n")); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	// The folder's entries, then its own entry in Dir, are durable before
 	// the "checkpoint" file names it.
 	if err := fsync.Dir(folder); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	if err := fsync.Dir(c.Dir); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	stage("staged")
 	// The commit: the staged copy becomes the latest.
 	committing = true
 	if err := c.writeState(staged, kept); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	stage("committed")
 	if err := c.publish(staged, kept); err != nil {
-		return "", fmt.Errorf("savedmodels: save checkpoint %d: %w", n, err)
+		return "", fmt.Errorf("models: save checkpoint %d: %w", n, err)
 	}
 	return filepath.Join(c.Dir, name), nil
 }
@@ -404,12 +403,12 @@ func orphanData(dir, file string, named map[string]bool) bool {
 // there is none. It first tidies up after a save that died, as Save does;
 // if the folder cannot be written to, it restores what the "checkpoint"
 // file names as it is.
-func (c *CheckpointManager) Restore(m *models.Sequential) (int, error) {
+func (c *CheckpointManager) Restore(m *Sequential) (int, error) {
 	if c == nil || c.Dir == "" {
-		return 0, errors.New("savedmodels: restore checkpoint: the manager has no folder")
+		return 0, errors.New("models: restore checkpoint: the manager has no folder")
 	}
 	if m == nil {
-		return 0, errors.New("savedmodels: restore checkpoint: nil model")
+		return 0, errors.New("models: restore checkpoint: nil model")
 	}
 	if _, err := os.Stat(c.Dir); errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%w in %q", ErrNoCheckpoint, c.Dir)
@@ -425,9 +424,9 @@ func (c *CheckpointManager) Restore(m *models.Sequential) (int, error) {
 	epochs, err := m.RestoreCheckpoint(prefix)
 	if err != nil {
 		if tidyErr != nil {
-			return 0, fmt.Errorf("savedmodels: restore %q: %w (and tidy up: %w)", prefix, err, tidyErr)
+			return 0, fmt.Errorf("models: restore %q: %w (and tidy up: %w)", prefix, err, tidyErr)
 		}
-		return 0, fmt.Errorf("savedmodels: restore %q: %w", prefix, err)
+		return 0, fmt.Errorf("models: restore %q: %w", prefix, err)
 	}
 	return epochs, nil
 }

@@ -1,11 +1,14 @@
-package savedmodels
+package transfer
 
 import (
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -33,7 +36,10 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 	for i := range xs {
 		xs[i] = float32(i%29) / 29
 	}
-	x := tensor(t, xs, 3, 28, 28, 1)
+	x, err := tfwrap.NewTensor(xs, 3, 28, 28, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for depth, upTo := range map[string]string{"block1": "block1_pool", "block2": "block2_pool", "features": "features"} {
 		t.Run(depth, func(t *testing.T) {
 			frozen, err := bb.Features(depth, x)
@@ -48,7 +54,7 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			near(t, depth, values(t, rebuilt), values(t, frozen), 1e-5)
+			near(t, depth, rebuilt, frozen, 1e-5)
 		})
 	}
 	m := rebuild(t, bb, "", "block2_conv")
@@ -71,6 +77,48 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 	_, err = tfwrap.ReadCheckpoint(filepath.Join(dir, "weights"), map[string]tfwrap.DType{"no/such": tfwrap.Float32})
 	if err == nil {
 		t.Fatal("missing key read")
+	}
+}
+
+// TestBackboneLayersFromConfig rebuilds, in pure Go, the layers that
+// backbone.json describes, frozen below trainableFrom, and rejects what
+// layers.FromConfig rejects.
+func TestBackboneLayersFromConfig(t *testing.T) {
+	bb := &Backbone{Spec: BackboneSpec{Input: []int64{28, 28, 1}, Layers: []layers.Config{
+		{Type: "Conv2D", Name: "block1_conv", Filters: 32, Kernel: []int{3, 3}, Activation: "relu"},
+		{Type: "MaxPooling2D", Name: "block1_pool", Size: []int{2, 2}},
+		{Type: "Flatten", Name: "features"},
+	}}}
+	ls, err := bb.Layers("block1_pool", "block1_pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 || !ls[0].Config().Frozen || ls[1].Config().Frozen || ls[0].Config().Filters != 32 {
+		t.Fatalf("layers %v", ls)
+	}
+	bb.Spec.Layers[1].Size = []int{2}
+	if _, err := bb.Layers("", ""); err == nil || !strings.Contains(err.Error(), "block1_pool") {
+		t.Fatalf("a one-number pool size: %v", err)
+	}
+}
+
+func near(t *testing.T, what string, got, want *tfwrap.Tensor, tol float64) {
+	t.Helper()
+	g, err := got.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := want.Float64sAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g) != len(w) {
+		t.Fatalf("%s: %d values, want %d", what, len(g), len(w))
+	}
+	for i := range g {
+		if math.Abs(g[i]-w[i]) > tol*(1+math.Abs(w[i])) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, g[i], w[i])
+		}
 	}
 }
 

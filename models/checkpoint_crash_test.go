@@ -1,4 +1,4 @@
-package savedmodels
+package models
 
 import (
 	"bufio"
@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
-	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -40,14 +39,14 @@ func TestMain(m *testing.M) {
 
 // crashModel is the small compiled model the crash tests save: Adam's
 // slots make its checkpoint hold more than the weights.
-func crashModel() (*models.Sequential, error) {
-	m, err := models.NewSequential([]int64{8},
+func crashModel() (*Sequential, error) {
+	m, err := NewSequential([]int64{8},
 		layers.Dense(16, layers.WithActivation(layers.ReLU)),
 		layers.Dense(3, layers.WithActivation(layers.Softmax)))
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(0.01), Seed: 2}); err != nil {
+	if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(0.01), Seed: 2}); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -56,7 +55,7 @@ func crashModel() (*models.Sequential, error) {
 
 // patterned sets every weight of m to a value that encodes i: element j of
 // weight k is i + ((31k+j) mod 256)/256, exact in float32.
-func patterned(m *models.Sequential, i int) error {
+func patterned(m *Sequential, i int) error {
 	ws, err := m.GetWeights()
 	if err != nil {
 		return err
@@ -75,7 +74,7 @@ func patterned(m *models.Sequential, i int) error {
 
 // pattern returns the i that m's weights encode, or an error when they are
 // not exactly one pattern (a torn or mixed checkpoint).
-func pattern(m *models.Sequential) (int, error) {
+func pattern(m *Sequential) (int, error) {
 	ws, err := m.GetWeights()
 	if err != nil {
 		return 0, err

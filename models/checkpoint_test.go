@@ -1,4 +1,4 @@
-package savedmodels
+package models
 
 import (
 	"context"
@@ -10,16 +10,15 @@ import (
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
-	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-func resumable(t *testing.T) *models.Sequential {
+func resumable(t *testing.T) *Sequential {
 	t.Helper()
-	m, err := models.NewSequential([]int64{8},
+	m, err := NewSequential([]int64{8},
 		layers.Dense(16, layers.WithActivation(layers.ReLU)),
 		layers.BatchNormalization(),
 		layers.Dropout(0.3),
@@ -27,14 +26,14 @@ func resumable(t *testing.T) *models.Sequential {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(0.01), Seed: 2}); err != nil {
+	if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(0.01), Seed: 2}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
 }
 
-func dataset(t *testing.T) *models.Dataset {
+func dataset(t *testing.T) *Dataset {
 	t.Helper()
 	r := rand.New(rand.NewPCG(3, 4))
 	xs := make([]float32, 96*8)
@@ -45,15 +44,19 @@ func dataset(t *testing.T) *models.Dataset {
 	for i := range ys {
 		ys[i] = int32(r.IntN(3))
 	}
+	x, err := tfwrap.NewTensor(xs, 96, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
 	y, _ := tfwrap.NewTensor(ys)
-	d, err := models.NewDataset(tensor(t, xs, 96, 8), y)
+	d, err := NewDataset(x, y)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func allWeights(t *testing.T, m *models.Sequential) []float64 {
+func allWeights(t *testing.T, m *Sequential) []float64 {
 	t.Helper()
 	ws, err := m.GetWeights()
 	if err != nil {
@@ -61,7 +64,7 @@ func allWeights(t *testing.T, m *models.Sequential) []float64 {
 	}
 	var out []float64
 	for _, w := range ws {
-		out = append(out, values(t, w)...)
+		out = append(out, floats64(t, w)...)
 	}
 	return out
 }
@@ -72,7 +75,7 @@ func allWeights(t *testing.T, m *models.Sequential) []float64 {
 // shuffling included).
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	d := dataset(t)
-	opts := models.FitOptions{Epochs: 5, BatchSize: 16, Seed: 9, Progress: models.ProgressSilent, Output: io.Discard}
+	opts := FitOptions{Epochs: 5, BatchSize: 16, Seed: 9, Progress: ProgressSilent, Output: io.Discard}
 	whole := resumable(t)
 	if _, err := whole.Fit(context.Background(), d, opts); err != nil {
 		t.Fatal(err)
@@ -112,7 +115,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	if len(h.Epochs) != 3 || h.Epochs[0] != 2 {
 		t.Fatalf("resumed epochs %v, want [2 3 4]", h.Epochs)
 	}
-	near(t, "resumed weights", allWeights(t, second), want, 0)
+	closeTo(t, "resumed weights", allWeights(t, second), want, 0)
 
 	// Resuming from the weights alone (no Adam slots, step count or epoch)
 	// does not give the same run: the comparison above can fail.

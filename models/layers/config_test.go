@@ -1,0 +1,107 @@
+package layers
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestConfigRoundTrip describes each layer type, writes the description as
+// JSON, reads it back and rebuilds the layer: the rebuilt layer describes
+// itself the same way and has the same output shape.
+func TestConfigRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		l  Layer
+		in []int64
+	}{
+		{Dense(4, WithActivation(Softmax), WithName("head"), NoBias(), WithSeed(7)), []int64{6}},
+		{Conv2D(3, 3, 2, WithActivation(ReLU), WithStrides(2, 1), WithPadding(Same), Frozen()), []int64{8, 8, 1}},
+		{MaxPool2D(2, 2, WithName("pool")), []int64{8, 8, 3}},
+		{AveragePooling2D(3, 3, WithStrides(1, 1), WithPadding(Same)), []int64{8, 8, 3}},
+		{Flatten(WithName("features")), []int64{4, 4, 3}},
+		{Dropout(0.25, WithSeed(3)), []int64{5}},
+		{BatchNormalization(Frozen()), []int64{4, 4, 3}},
+		{ActivationLayer(Tanh), []int64{5}},
+	} {
+		t.Run(tc.l.Type(), func(t *testing.T) {
+			want := tc.l.Config()
+			if want.Type != tc.l.Type() || want.Name != tc.l.Name() {
+				t.Fatalf("config %+v of %s %q", want, tc.l.Type(), tc.l.Name())
+			}
+			raw, err := json.Marshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Config
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			l, err := FromConfig(got)
+			if err != nil {
+				t.Fatalf("FromConfig(%s): %v", raw, err)
+			}
+			if !reflect.DeepEqual(l.Config(), want) {
+				t.Fatalf("rebuilt from %s: %+v, want %+v", raw, l.Config(), want)
+			}
+			ws, werr := tc.l.OutputShape(tc.in)
+			gs, gerr := l.OutputShape(tc.in)
+			if werr != nil || gerr != nil || !reflect.DeepEqual(gs, ws) {
+				t.Fatalf("output shape: rebuilt %v (%v), original %v (%v)", gs, gerr, ws, werr)
+			}
+		})
+	}
+}
+
+// TestConfigReadsBackboneJSON reads the layers of the backbone.json that
+// scripts/pretrain_backbone.py writes.
+func TestConfigReadsBackboneJSON(t *testing.T) {
+	const raw = `[
+    {"type": "Conv2D", "name": "block1_conv", "filters": 32, "kernel": [3, 3], "activation": "relu"},
+    {"type": "MaxPooling2D", "name": "block1_pool", "size": [2, 2]},
+    {"type": "Conv2D", "name": "block2_conv", "filters": 64, "kernel": [3, 3], "activation": "relu"},
+    {"type": "MaxPooling2D", "name": "block2_pool", "size": [2, 2]},
+    {"type": "Flatten", "name": "features"}]`
+	var cs []Config
+	if err := json.Unmarshal([]byte(raw), &cs); err != nil {
+		t.Fatal(err)
+	}
+	in := []int64{28, 28, 1}
+	for _, c := range cs {
+		l, err := FromConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Name() != c.Name || l.Type() != c.Type {
+			t.Fatalf("%+v built %s %q", c, l.Type(), l.Name())
+		}
+		if in, err = l.OutputShape(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Keras: 28 → conv 26 → pool 13 → conv 11 → pool 5, 64 channels.
+	if !reflect.DeepEqual(in, []int64{5 * 5 * 64}) {
+		t.Fatalf("features shape %v", in)
+	}
+}
+
+func TestFromConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Type: "LSTM", Name: "x"}, `unsupported type "LSTM"`},
+		{Config{Type: "Conv2D", Filters: 2, Kernel: []int{3}}, "kernel [3]"},
+		{Config{Type: "MaxPooling2D"}, "size []"},
+		{Config{Type: "Dense", Units: 2, Activation: "gelu"}, `unknown activation "gelu"`},
+		{Config{Type: "Conv2D", Filters: 2, Kernel: []int{3, 3}, Padding: "causal"}, `unknown padding "causal"`},
+		{Config{Type: "MaxPooling2D", Size: []int{2, 2}, Strides: []int{1, 1, 1}}, "strides [1 1 1]"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := FromConfig(tc.c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("FromConfig(%+v) = %v, want an error with %q", tc.c, err, tc.want)
+			}
+		})
+	}
+}
