@@ -93,6 +93,25 @@ func (d *Dataset) Y() *tfwrap.Tensor {
 	return d.y
 }
 
+// ClassDataset builds a Dataset from flat float32 inputs, one per-sample
+// shape (e.g. 28, 28, 1) long each, and their int32 class ids: the form
+// image readers such as data/mnist return.
+func ClassDataset(x []float32, ids []int32, perSample ...int64) (*Dataset, error) {
+	n := int64(len(ids))
+	if n == 0 {
+		return nil, errors.New("models: dataset is empty")
+	}
+	xt, err := tfwrap.NewTensor(x, append([]int64{n}, perSample...)...)
+	if err != nil {
+		return nil, fmt.Errorf("models: dataset inputs for %d samples of shape %v: %w", n, perSample, err)
+	}
+	yt, err := tfwrap.NewTensor(ids)
+	if err != nil {
+		return nil, fmt.Errorf("models: dataset labels: %w", err)
+	}
+	return NewDataset(xt, yt)
+}
+
 // Len returns the number of samples.
 func (d *Dataset) Len() int {
 	if d == nil || d.x == nil || d.x.Rank() == 0 {

@@ -147,3 +147,22 @@ func TestZeroDataset(t *testing.T) {
 		t.Fatal("a nil *Dataset is not empty")
 	}
 }
+
+// ClassDataset shapes flat images and checks them against the labels.
+func TestClassDataset(t *testing.T) {
+	d, err := ClassDataset(make([]float32, 3*4), []int32{0, 1, 2}, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.X().Shape(); len(got) != 3 || got[0] != 3 || got[1] != 2 || got[2] != 2 {
+		t.Fatalf("inputs shape %v, want [3 2 2]", got)
+	}
+	for _, c := range []struct {
+		x   []float32
+		ids []int32
+	}{{make([]float32, 10), []int32{0, 1, 2}}, {nil, nil}, {make([]float32, 4), []int32{0}}} {
+		if _, err := ClassDataset(c.x, c.ids, 2, 2, 2); err == nil {
+			t.Errorf("ClassDataset(%d values, %d ids, 2x2x2) gave no error", len(c.x), len(c.ids))
+		}
+	}
+}

@@ -210,21 +210,11 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-// dataset turns MNIST digits into a models.Dataset: images of the
-// per-sample shape given ({784} or {28, 28, 1}), int32 class ids as labels.
-// It lives here, not in data/mnist, so that the reader needs no
-// libtensorflow and models does not depend on one data set.
+// dataset turns MNIST digits into a models.Dataset of the per-sample
+// shape given ({784} or {28, 28, 1}).
 func dataset(s *mnist.Set, perSample ...int64) (*models.Dataset, error) {
 	if s == nil || s.Len() == 0 {
 		return nil, fmt.Errorf("no MNIST digits")
 	}
-	x, err := tfwrap.NewTensor(s.Images, append([]int64{int64(s.Len())}, perSample...)...)
-	if err != nil {
-		return nil, fmt.Errorf("mnist images: %w", err)
-	}
-	y, err := tfwrap.NewTensor(s.Labels)
-	if err != nil {
-		return nil, fmt.Errorf("mnist labels: %w", err)
-	}
-	return models.NewDataset(x, y)
+	return models.ClassDataset(s.Images, s.Labels, perSample...)
 }
