@@ -90,6 +90,11 @@ func parityCases() []*parityCase {
 		{Name: "conv_same_strided_avgpool", Input: img, Layers: []layers.Config{conv(4, 3, 2, "SAME", "tanh"), pool("AveragePooling2D", 2, 1, "SAME"), {Type: "Flatten"}, {Type: "Dropout", Rate: 0}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "batchnorm_images", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "BatchNormalization"}, {Type: "Activation", Activation: "relu"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "batchnorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "BatchNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "global_avg_pool2d", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", "relu"), {Type: "GlobalAveragePooling2D"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "global_max_pool2d", Input: img, Layers: []layers.Config{conv(4, 3, 1, "SAME", "tanh"), {Type: "GlobalMaxPooling2D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "reshape_permute_global_avg_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{4, -1}}, {Type: "Permute", Dims: []int{2, 1}}, {Type: "GlobalAveragePooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "reshape_global_max_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{-1, 2}}, {Type: "GlobalMaxPooling1D"}, dense(3, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }
 

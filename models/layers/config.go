@@ -16,8 +16,10 @@ import (
 // field means the layer's default. Config is a plain value, safe to copy.
 type Config struct {
 	// Type is the Keras class name: "Dense", "Conv2D", "MaxPooling2D",
-	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization" or
-	// "Activation".
+	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
+	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
+	// "ZeroPadding2D" or "Rescaling".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -44,6 +46,15 @@ type Config struct {
 	Seed *uint64 `json:"seed,omitempty"`
 	// Frozen makes the layer's weights non-trainable (Frozen).
 	Frozen bool `json:"frozen,omitempty"`
+	// TargetShape is a Reshape layer's per-sample target (one -1 allowed).
+	TargetShape []int64 `json:"target_shape,omitempty"`
+	// Dims is a Permute layer's permutation, 1-based as in Keras.
+	Dims []int `json:"dims,omitempty"`
+	// PadWidths is a ZeroPadding2D layer's ((top, bottom), (left, right)).
+	PadWidths [][]int `json:"pad_widths,omitempty"`
+	// Scale and Offset are a Rescaling layer's x*scale + offset.
+	Scale  float64 `json:"scale,omitempty"`
+	Offset float64 `json:"offset,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -103,6 +114,37 @@ func (l *batchNorm) Config() Config { return l.describe("BatchNormalization") }
 func (l *activationLayer) Config() Config {
 	c := l.describe("Activation")
 	c.Activation = l.cfg.activation.String()
+	return c
+}
+
+// Config implements Layer.
+func (l *globalPool) Config() Config { return l.describe(l.typ) }
+
+// Config implements Layer.
+func (l *reshape) Config() Config {
+	c := l.describe("Reshape")
+	c.TargetShape = append([]int64{}, l.target...)
+	return c
+}
+
+// Config implements Layer.
+func (l *permute) Config() Config {
+	c := l.describe("Permute")
+	c.Dims = append([]int{}, l.dims...)
+	return c
+}
+
+// Config implements Layer.
+func (l *zeroPadding2D) Config() Config {
+	c := l.describe("ZeroPadding2D")
+	c.PadWidths = [][]int{{int(l.pad[0][0]), int(l.pad[0][1])}, {int(l.pad[1][0]), int(l.pad[1][1])}}
+	return c
+}
+
+// Config implements Layer.
+func (l *rescaling) Config() Config {
+	c := l.describe("Rescaling")
+	c.Scale, c.Offset = l.scale, l.offset
 	return c
 }
 
@@ -174,6 +216,26 @@ func fromConfig(c Config) (Layer, error) {
 		return BatchNormalization(opts...), nil
 	case "Activation":
 		return ActivationLayer(act, opts...), nil
+	case "GlobalAveragePooling2D":
+		return GlobalAveragePooling2D(opts...), nil
+	case "GlobalMaxPooling2D":
+		return GlobalMaxPooling2D(opts...), nil
+	case "GlobalAveragePooling1D":
+		return GlobalAveragePooling1D(opts...), nil
+	case "GlobalMaxPooling1D":
+		return GlobalMaxPooling1D(opts...), nil
+	case "Reshape":
+		return Reshape(c.TargetShape, opts...), nil
+	case "Permute":
+		return Permute(c.Dims, opts...), nil
+	case "ZeroPadding2D":
+		if len(c.PadWidths) != 2 || len(c.PadWidths[0]) != 2 || len(c.PadWidths[1]) != 2 {
+			return nil, fmt.Errorf("pad_widths %v: want ((top, bottom), (left, right))", c.PadWidths)
+		}
+		p := c.PadWidths
+		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
+	case "Rescaling":
+		return Rescaling(c.Scale, c.Offset, opts...), nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", c.Type)
 }

@@ -23,6 +23,14 @@ func TestConfigRoundTrip(t *testing.T) {
 		{Dropout(0.25, WithSeed(3)), []int64{5}},
 		{BatchNormalization(Frozen()), []int64{4, 4, 3}},
 		{ActivationLayer(Tanh), []int64{5}},
+		{GlobalAveragePooling2D(WithName("gap")), []int64{4, 4, 3}},
+		{GlobalMaxPooling2D(), []int64{4, 4, 3}},
+		{GlobalAveragePooling1D(), []int64{5, 3}},
+		{GlobalMaxPooling1D(Frozen()), []int64{5, 3}},
+		{Reshape([]int64{3, -1, 2}), []int64{4, 3}},
+		{Permute([]int{3, 1, 2}), []int64{4, 5, 6}},
+		{ZeroPadding2D(1, 2, 3, 4), []int64{4, 5, 6}},
+		{Rescaling(1.0/255, -0.5), []int64{4, 5, 6}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()
@@ -96,6 +104,7 @@ func TestFromConfigErrors(t *testing.T) {
 		{Config{Type: "Dense", Units: 2, Activation: "gelu"}, `unknown activation "gelu"`},
 		{Config{Type: "Conv2D", Filters: 2, Kernel: []int{3, 3}, Padding: "causal"}, `unknown padding "causal"`},
 		{Config{Type: "MaxPooling2D", Size: []int{2, 2}, Strides: []int{1, 1, 1}}, "strides [1 1 1]"},
+		{Config{Type: "ZeroPadding2D", PadWidths: [][]int{{1, 1}}}, "pad_widths [[1 1]]"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, err := FromConfig(tc.c)

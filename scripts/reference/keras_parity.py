@@ -39,6 +39,16 @@ def layer(spec):
         return keras.layers.BatchNormalization()
     if t == "Activation":
         return keras.layers.Activation(act)
+    if t in ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        return getattr(keras.layers, t)()
+    if t == "Reshape":
+        return keras.layers.Reshape(tuple(spec["target_shape"]))
+    if t == "Permute":
+        return keras.layers.Permute(tuple(spec["dims"]))
+    if t == "ZeroPadding2D":
+        return keras.layers.ZeroPadding2D(tuple(tuple(p) for p in spec["pad_widths"]))
+    if t == "Rescaling":
+        return keras.layers.Rescaling(spec.get("scale", 0.0), offset=spec.get("offset", 0.0))
     raise SystemExit(f"unknown layer {t}")
 
 
