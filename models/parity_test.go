@@ -94,6 +94,9 @@ func parityCases() []*parityCase {
 		{Name: "global_max_pool2d", Input: img, Layers: []layers.Config{conv(4, 3, 1, "SAME", "tanh"), {Type: "GlobalMaxPooling2D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "reshape_permute_global_avg_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{4, -1}}, {Type: "Permute", Dims: []int{2, 1}}, {Type: "GlobalAveragePooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "reshape_global_max_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{-1, 2}}, {Type: "GlobalMaxPooling1D"}, dense(3, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "layernorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "LayerNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "layernorm_images_no_center", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "LayerNormalization", NoCenter: true}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "layernorm_no_scale_epsilon", Input: flat, Layers: []layers.Config{dense(4, "relu"), {Type: "LayerNormalization", NoScale: true, Epsilon: 0.05}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }

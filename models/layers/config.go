@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D" or "Rescaling".
+	// "ZeroPadding2D", "Rescaling" or "LayerNormalization".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -55,6 +55,12 @@ type Config struct {
 	// Scale and Offset are a Rescaling layer's x*scale + offset.
 	Scale  float64 `json:"scale,omitempty"`
 	Offset float64 `json:"offset,omitempty"`
+	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
+	Epsilon float64 `json:"epsilon,omitempty"`
+	// NoCenter and NoScale leave out a LayerNormalization layer's beta
+	// and gamma (Keras's center=False, scale=False).
+	NoCenter bool `json:"no_center,omitempty"`
+	NoScale  bool `json:"no_scale,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -148,6 +154,13 @@ func (l *rescaling) Config() Config {
 	return c
 }
 
+// Config implements Layer.
+func (l *layerNorm) Config() Config {
+	c := l.describe("LayerNormalization")
+	c.Epsilon, c.NoCenter, c.NoScale = l.o.Epsilon, l.o.NoCenter, l.o.NoScale
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
@@ -236,6 +249,8 @@ func fromConfig(c Config) (Layer, error) {
 		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
 	case "Rescaling":
 		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "LayerNormalization":
+		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", c.Type)
 }

@@ -31,6 +31,8 @@ func TestConfigRoundTrip(t *testing.T) {
 		{Permute([]int{3, 1, 2}), []int64{4, 5, 6}},
 		{ZeroPadding2D(1, 2, 3, 4), []int64{4, 5, 6}},
 		{Rescaling(1.0/255, -0.5), []int64{4, 5, 6}},
+		{LayerNormalization(LayerNormOptions{}), []int64{4, 5}},
+		{LayerNormalization(LayerNormOptions{Epsilon: 1e-5, NoCenter: true, NoScale: true}, WithName("ln")), []int64{4, 5}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()

@@ -47,6 +47,9 @@ def layer(spec):
         return keras.layers.Permute(tuple(spec["dims"]))
     if t == "ZeroPadding2D":
         return keras.layers.ZeroPadding2D(tuple(tuple(p) for p in spec["pad_widths"]))
+    if t == "LayerNormalization":
+        return keras.layers.LayerNormalization(epsilon=spec.get("epsilon", 1e-3), center=not spec.get("no_center", False),
+                                               scale=not spec.get("no_scale", False))
     if t == "Rescaling":
         return keras.layers.Rescaling(spec.get("scale", 0.0), offset=spec.get("offset", 0.0))
     raise SystemExit(f"unknown layer {t}")
