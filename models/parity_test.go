@@ -67,6 +67,10 @@ func conv(filters, k, stride int, pad, act string) layers.Config {
 	return layers.Config{Type: "Conv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act}
 }
 
+func conv1D(filters, k, stride int, pad, act string, noBias bool) layers.Config {
+	return layers.Config{Type: "Conv1D", Filters: filters, Kernel: []int{k}, Strides: []int{stride}, Padding: pad, Activation: act, NoBias: noBias}
+}
+
 func pool(typ string, size, stride int, pad string) layers.Config {
 	return layers.Config{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
 }
@@ -75,6 +79,7 @@ func pool(typ string, size, stride int, pad string) layers.Config {
 func parityCases() []*parityCase {
 	flat := []int64{6}
 	img := []int64{7, 7, 2}
+	seq := []int64{10, 3}
 	return []*parityCase{
 		{Name: "dense_relu_tanh_mse", Input: flat, Layers: []layers.Config{dense(5, "relu"), dense(3, "tanh")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "dense_sigmoid_bce", Input: flat, Layers: []layers.Config{dense(4, "tanh"), dense(3, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
@@ -97,6 +102,9 @@ func parityCases() []*parityCase {
 		{Name: "layernorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "LayerNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "layernorm_images_no_center", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "LayerNormalization", NoCenter: true}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "layernorm_no_scale_epsilon", Input: flat, Layers: []layers.Config{dense(4, "relu"), {Type: "LayerNormalization", NoScale: true, Epsilon: 0.05}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "conv1d_valid_global_max", Input: seq, Layers: []layers.Config{conv1D(4, 3, 1, "valid", "relu", false), {Type: "GlobalMaxPooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "conv1d_same_strided_no_bias", Input: seq, Layers: []layers.Config{conv1D(3, 3, 2, "same", "tanh", true), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "conv1d_valid_strided_global_avg", Input: seq, Layers: []layers.Config{conv1D(2, 4, 3, "valid", "", false), {Type: "GlobalAveragePooling1D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }

@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling" or "LayerNormalization".
+	// "ZeroPadding2D", "Rescaling", "LayerNormalization" or "Conv1D".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -27,11 +27,13 @@ type Config struct {
 	Units int `json:"units,omitempty"`
 	// Filters is a Conv2D layer's number of output channels.
 	Filters int `json:"filters,omitempty"`
-	// Kernel is a Conv2D layer's kernel height and width.
+	// Kernel is a Conv2D layer's kernel height and width, a Conv1D
+	// layer's kernel size.
 	Kernel []int `json:"kernel,omitempty"`
 	// Size is a pooling layer's window height and width.
 	Size []int `json:"size,omitempty"`
-	// Strides are a Conv2D or pooling layer's strides (height, width).
+	// Strides are a Conv2D or pooling layer's strides (height, width), a
+	// Conv1D layer's one stride.
 	Strides []int `json:"strides,omitempty"`
 	// Padding is a Conv2D or pooling layer's padding, "valid" or "same".
 	Padding string `json:"padding,omitempty"`
@@ -161,6 +163,15 @@ func (l *layerNorm) Config() Config {
 	return c
 }
 
+// Config implements Layer.
+func (l *conv1D) Config() Config {
+	c := l.describe("Conv1D")
+	c.Filters, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
+	c.Kernel, c.Strides = []int{int(l.kernelSize)}, []int{int(l.cfg.strides[1])}
+	c.Padding = strings.ToLower(string(l.cfg.padding))
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
@@ -184,7 +195,12 @@ func fromConfig(c Config) (Layer, error) {
 	if c.NoBias {
 		opts = append(opts, NoBias())
 	}
-	if c.Strides != nil {
+	if c.Strides != nil && c.Type == "Conv1D" {
+		if len(c.Strides) != 1 {
+			return nil, fmt.Errorf("strides %v: want one number", c.Strides)
+		}
+		opts = append(opts, WithStride1D(c.Strides[0]))
+	} else if c.Strides != nil {
 		s, err := pair("strides", c.Strides)
 		if err != nil {
 			return nil, err
@@ -249,6 +265,11 @@ func fromConfig(c Config) (Layer, error) {
 		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
 	case "Rescaling":
 		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "Conv1D":
+		if len(c.Kernel) != 1 {
+			return nil, fmt.Errorf("kernel %v: want one number", c.Kernel)
+		}
+		return Conv1D(c.Filters, c.Kernel[0], append(opts, WithActivation(act))...), nil
 	case "LayerNormalization":
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}

@@ -20,11 +20,11 @@ def layer(spec):
     t = spec["type"]
     act = spec.get("activation", "linear")
     if t == "Dense":
-        return keras.layers.Dense(spec["units"], activation=act, use_bias=spec.get("use_bias", True))
+        return keras.layers.Dense(spec["units"], activation=act, use_bias=not spec.get("no_bias", False))
     if t == "Conv2D":
         return keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
                                    padding=spec["padding"].lower(), activation=act,
-                                   use_bias=spec.get("use_bias", True))
+                                   use_bias=not spec.get("no_bias", False))
     if t == "MaxPooling2D":
         return keras.layers.MaxPooling2D(tuple(spec["size"]), strides=tuple(spec["strides"]),
                                          padding=spec["padding"].lower())
@@ -47,6 +47,10 @@ def layer(spec):
         return keras.layers.Permute(tuple(spec["dims"]))
     if t == "ZeroPadding2D":
         return keras.layers.ZeroPadding2D(tuple(tuple(p) for p in spec["pad_widths"]))
+    if t == "Conv1D":
+        return keras.layers.Conv1D(spec["filters"], spec["kernel"][0], strides=spec["strides"][0],
+                                   padding=spec["padding"].lower(), activation=act,
+                                   use_bias=not spec.get("no_bias", False))
     if t == "LayerNormalization":
         return keras.layers.LayerNormalization(epsilon=spec.get("epsilon", 1e-3), center=not spec.get("no_center", False),
                                                scale=not spec.get("no_scale", False))
