@@ -54,6 +54,9 @@ type parityCase struct {
 	Weights []tensorJSON    `json:"weights"`
 	X       tensorJSON      `json:"x"`
 	Y       tensorJSON      `json:"y"`
+	// IDs, when set, draws the inputs as whole numbers in [0, IDs), for
+	// an Embedding.
+	IDs int `json:"-"`
 
 	model *Sequential
 	x, y  *tfwrap.Tensor
@@ -105,6 +108,8 @@ func parityCases() []*parityCase {
 		{Name: "conv1d_valid_global_max", Input: seq, Layers: []layers.Config{conv1D(4, 3, 1, "valid", "relu", false), {Type: "GlobalMaxPooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "conv1d_same_strided_no_bias", Input: seq, Layers: []layers.Config{conv1D(3, 3, 2, "same", "tanh", true), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "conv1d_valid_strided_global_avg", Input: seq, Layers: []layers.Config{conv1D(2, 4, 3, "valid", "", false), {Type: "GlobalAveragePooling1D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "embedding_global_avg", Input: []int64{5}, IDs: 7, Layers: []layers.Config{{Type: "Embedding", InputDim: 7, OutputDim: 4}, {Type: "GlobalAveragePooling1D"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "embedding_conv1d_flatten", Input: []int64{6}, IDs: 9, Layers: []layers.Config{{Type: "Embedding", InputDim: 9, OutputDim: 3}, conv1D(2, 3, 1, "same", "relu", false), {Type: "Flatten"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }
@@ -164,7 +169,11 @@ func (c *parityCase) prepare(t *testing.T, r *rand.Rand) {
 	const batch = 8
 	xs := make([]float32, batch*int(product(c.Input)))
 	for i := range xs {
-		xs[i] = float32(r.NormFloat64())
+		if c.IDs > 0 {
+			xs[i] = float32(r.IntN(c.IDs))
+		} else {
+			xs[i] = float32(r.NormFloat64())
+		}
 	}
 	if c.x, err = tfwrap.NewTensor(xs, append([]int64{batch}, c.Input...)...); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,8 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "LayerNormalization" or "Conv1D".
+	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D" or
+	// "Embedding".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -63,6 +64,10 @@ type Config struct {
 	// and gamma (Keras's center=False, scale=False).
 	NoCenter bool `json:"no_center,omitempty"`
 	NoScale  bool `json:"no_scale,omitempty"`
+	// InputDim and OutputDim are an Embedding layer's number of ids and
+	// vector size.
+	InputDim  int `json:"input_dim,omitempty"`
+	OutputDim int `json:"output_dim,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -172,6 +177,13 @@ func (l *conv1D) Config() Config {
 	return c
 }
 
+// Config implements Layer.
+func (l *embedding) Config() Config {
+	c := l.describe("Embedding")
+	c.InputDim, c.OutputDim = int(l.inputDim), int(l.outputDim)
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
@@ -270,6 +282,8 @@ func fromConfig(c Config) (Layer, error) {
 			return nil, fmt.Errorf("kernel %v: want one number", c.Kernel)
 		}
 		return Conv1D(c.Filters, c.Kernel[0], append(opts, WithActivation(act))...), nil
+	case "Embedding":
+		return Embedding(c.InputDim, c.OutputDim, opts...), nil
 	case "LayerNormalization":
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}

@@ -32,6 +32,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		{ZeroPadding2D(1, 2, 3, 4), []int64{4, 5, 6}},
 		{Rescaling(1.0/255, -0.5), []int64{4, 5, 6}},
 		{LayerNormalization(LayerNormOptions{}), []int64{4, 5}},
+		{Embedding(10, 3, WithName("emb"), WithSeed(2)), []int64{6}},
 		{Conv1D(4, 3, WithStride1D(2), WithPadding(Same), WithActivation(ReLU), NoBias()), []int64{9, 2}},
 		{LayerNormalization(LayerNormOptions{Epsilon: 1e-5, NoCenter: true, NoScale: true}, WithName("ln")), []int64{4, 5}},
 	} {

@@ -39,6 +39,8 @@ func TestShapeLayersOutputShape(t *testing.T) {
 		{"zero padding negative", ZeroPadding2D(-1, 0, 0, 0, WithName("z")), []int64{4, 5, 6}, nil, "z: padding"},
 		{"zero padding vectors", ZeroPadding2D(1, 1, 1, 1, WithName("z")), []int64{4}, nil, "z: ZeroPadding2D takes images"},
 		{"rescaling", Rescaling(2, 1), []int64{4, 5}, []int64{4, 5}, ""},
+		{"embedding", Embedding(10, 3), []int64{4, 5}, []int64{4, 5, 3}, ""},
+		{"embedding zero dim", Embedding(10, 0, WithName("e")), []int64{4}, nil, "e: input_dim 10 and output_dim 0 must be positive"},
 		{"layernorm", LayerNormalization(LayerNormOptions{}), []int64{4, 5}, []int64{4, 5}, ""},
 		{"layernorm negative epsilon", LayerNormalization(LayerNormOptions{Epsilon: -1}, WithName("n")), []int64{4}, nil, "n: epsilon -1 must be positive"},
 		{"layernorm scalar", LayerNormalization(LayerNormOptions{}, WithName("n")), []int64{}, nil, "n: LayerNormalization needs at least one axis"},
@@ -71,6 +73,7 @@ func TestShapeLayersConfig(t *testing.T) {
 		{Permute([]int{2, 1}, WithName("d")), Config{Type: "Permute", Name: "d", Dims: []int{2, 1}}},
 		{ZeroPadding2D(1, 2, 3, 4, WithName("e")), Config{Type: "ZeroPadding2D", Name: "e", PadWidths: [][]int{{1, 2}, {3, 4}}}},
 		{Rescaling(0.5, -1, WithName("f")), Config{Type: "Rescaling", Name: "f", Scale: 0.5, Offset: -1}},
+		{Embedding(10, 3, WithName("i")), Config{Type: "Embedding", Name: "i", InputDim: 10, OutputDim: 3}},
 		{LayerNormalization(LayerNormOptions{}, WithName("g")), Config{Type: "LayerNormalization", Name: "g", Epsilon: 1e-3}},
 		{LayerNormalization(LayerNormOptions{Epsilon: 0.1, NoCenter: true, NoScale: true}, WithName("h")), Config{Type: "LayerNormalization", Name: "h", Epsilon: 0.1, NoCenter: true, NoScale: true}},
 	} {

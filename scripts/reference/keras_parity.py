@@ -51,6 +51,8 @@ def layer(spec):
         return keras.layers.Conv1D(spec["filters"], spec["kernel"][0], strides=spec["strides"][0],
                                    padding=spec["padding"].lower(), activation=act,
                                    use_bias=not spec.get("no_bias", False))
+    if t == "Embedding":
+        return keras.layers.Embedding(spec["input_dim"], spec["output_dim"])
     if t == "LayerNormalization":
         return keras.layers.LayerNormalization(epsilon=spec.get("epsilon", 1e-3), center=not spec.get("no_center", False),
                                                scale=not spec.get("no_scale", False))
@@ -88,7 +90,7 @@ def run(case):
     return {
         "pred": np.asarray(pred).ravel().tolist(),
         "loss": float(value),
-        "grads": [np.asarray(g).ravel().tolist() for g in grads],
+        "grads": [np.asarray(tf.convert_to_tensor(g)).ravel().tolist() for g in grads],
         "moving": moving,
     }
 
