@@ -187,7 +187,11 @@ func (l *embedding) Config() Config {
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
-// activation, or a kernel, size or strides that is not two numbers.
+// activation, a kernel, size or strides that is not two numbers (one for
+// Conv1D), pad_widths that is not two pairs, or Permute dims that are not
+// a permutation of 1..n. Arguments that do not fit the input (a Reshape to
+// the wrong size) are errors from the layer's OutputShape, when the model
+// is built.
 func FromConfig(c Config) (Layer, error) {
 	l, err := fromConfig(c)
 	if err != nil {
@@ -268,6 +272,14 @@ func fromConfig(c Config) (Layer, error) {
 	case "Reshape":
 		return Reshape(c.TargetShape, opts...), nil
 	case "Permute":
+		// As Keras's Permute, which checks dims when it is made.
+		seen := make([]bool, len(c.Dims))
+		for _, d := range c.Dims {
+			if d < 1 || d > len(c.Dims) || seen[d-1] {
+				return nil, fmt.Errorf("dims %v: not a permutation of 1..%d", c.Dims, len(c.Dims))
+			}
+			seen[d-1] = true
+		}
 		return Permute(c.Dims, opts...), nil
 	case "ZeroPadding2D":
 		if len(c.PadWidths) != 2 || len(c.PadWidths[0]) != 2 || len(c.PadWidths[1]) != 2 {

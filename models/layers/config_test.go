@@ -110,6 +110,8 @@ func TestFromConfigErrors(t *testing.T) {
 		{Config{Type: "MaxPooling2D", Size: []int{2, 2}, Strides: []int{1, 1, 1}}, "strides [1 1 1]"},
 		{Config{Type: "Conv1D", Filters: 2, Kernel: []int{3, 3}}, "kernel [3 3]: want one number"},
 		{Config{Type: "Conv1D", Filters: 2, Kernel: []int{3}, Strides: []int{1, 1}}, "strides [1 1]: want one number"},
+		{Config{Type: "Permute", Dims: []int{1, 1}}, "dims [1 1]: not a permutation of 1..2"},
+		{Config{Type: "Permute", Dims: []int{0, 1}}, "dims [0 1]: not a permutation"},
 		{Config{Type: "ZeroPadding2D", PadWidths: [][]int{{1, 1}}}, "pad_widths [[1 1]]"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
