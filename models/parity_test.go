@@ -54,6 +54,9 @@ type parityCase struct {
 	Weights []tensorJSON    `json:"weights"`
 	X       tensorJSON      `json:"x"`
 	Y       tensorJSON      `json:"y"`
+	// IDs, when set, draws the inputs as whole numbers in [0, IDs), for
+	// an Embedding.
+	IDs int `json:"-"`
 
 	model *Sequential
 	x, y  *tfwrap.Tensor
@@ -67,6 +70,10 @@ func conv(filters, k, stride int, pad, act string) layers.Config {
 	return layers.Config{Type: "Conv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act}
 }
 
+func conv1D(filters, k, stride int, pad, act string, noBias bool) layers.Config {
+	return layers.Config{Type: "Conv1D", Filters: filters, Kernel: []int{k}, Strides: []int{stride}, Padding: pad, Activation: act, NoBias: noBias}
+}
+
 func pool(typ string, size, stride int, pad string) layers.Config {
 	return layers.Config{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
 }
@@ -75,6 +82,7 @@ func pool(typ string, size, stride int, pad string) layers.Config {
 func parityCases() []*parityCase {
 	flat := []int64{6}
 	img := []int64{7, 7, 2}
+	seq := []int64{10, 3}
 	return []*parityCase{
 		{Name: "dense_relu_tanh_mse", Input: flat, Layers: []layers.Config{dense(5, "relu"), dense(3, "tanh")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "dense_sigmoid_bce", Input: flat, Layers: []layers.Config{dense(4, "tanh"), dense(3, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
@@ -90,6 +98,19 @@ func parityCases() []*parityCase {
 		{Name: "conv_same_strided_avgpool", Input: img, Layers: []layers.Config{conv(4, 3, 2, "SAME", "tanh"), pool("AveragePooling2D", 2, 1, "SAME"), {Type: "Flatten"}, {Type: "Dropout", Rate: 0}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "batchnorm_images", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "BatchNormalization"}, {Type: "Activation", Activation: "relu"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "batchnorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "BatchNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "global_avg_pool2d", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", "relu"), {Type: "GlobalAveragePooling2D"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "global_max_pool2d", Input: img, Layers: []layers.Config{conv(4, 3, 1, "SAME", "tanh"), {Type: "GlobalMaxPooling2D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "reshape_permute_global_avg_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{4, -1}}, {Type: "Permute", Dims: []int{2, 1}}, {Type: "GlobalAveragePooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "reshape_global_max_pool1d", Input: flat, Layers: []layers.Config{dense(12, "tanh"), {Type: "Reshape", TargetShape: []int64{-1, 2}}, {Type: "GlobalMaxPooling1D"}, dense(3, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "layernorm_vectors", Input: flat, Layers: []layers.Config{dense(5, ""), {Type: "LayerNormalization"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "layernorm_images_no_center", Input: img, Layers: []layers.Config{conv(3, 3, 1, "VALID", ""), {Type: "LayerNormalization", NoCenter: true}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "layernorm_no_scale_epsilon", Input: flat, Layers: []layers.Config{dense(4, "relu"), {Type: "LayerNormalization", NoScale: true, Epsilon: 0.05}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "conv1d_valid_global_max", Input: seq, Layers: []layers.Config{conv1D(4, 3, 1, "valid", "relu", false), {Type: "GlobalMaxPooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "conv1d_same_strided_no_bias", Input: seq, Layers: []layers.Config{conv1D(3, 3, 2, "same", "tanh", true), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "conv1d_valid_strided_global_avg", Input: seq, Layers: []layers.Config{conv1D(2, 4, 3, "valid", "", false), {Type: "GlobalAveragePooling1D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "embedding_global_avg", Input: []int64{5}, IDs: 7, Layers: []layers.Config{{Type: "Embedding", InputDim: 7, OutputDim: 4}, {Type: "GlobalAveragePooling1D"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "embedding_conv1d_flatten", Input: []int64{6}, IDs: 9, Layers: []layers.Config{{Type: "Embedding", InputDim: 9, OutputDim: 3}, conv1D(2, 3, 1, "same", "relu", false), {Type: "Flatten"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }
 
@@ -148,7 +169,11 @@ func (c *parityCase) prepare(t *testing.T, r *rand.Rand) {
 	const batch = 8
 	xs := make([]float32, batch*int(product(c.Input)))
 	for i := range xs {
-		xs[i] = float32(r.NormFloat64())
+		if c.IDs > 0 {
+			xs[i] = float32(r.IntN(c.IDs))
+		} else {
+			xs[i] = float32(r.NormFloat64())
+		}
 	}
 	if c.x, err = tfwrap.NewTensor(xs, append([]int64{batch}, c.Input...)...); err != nil {
 		t.Fatal(err)

@@ -16,8 +16,11 @@ import (
 // field means the layer's default. Config is a plain value, safe to copy.
 type Config struct {
 	// Type is the Keras class name: "Dense", "Conv2D", "MaxPooling2D",
-	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization" or
-	// "Activation".
+	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
+	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
+	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D" or
+	// "Embedding".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -25,11 +28,13 @@ type Config struct {
 	Units int `json:"units,omitempty"`
 	// Filters is a Conv2D layer's number of output channels.
 	Filters int `json:"filters,omitempty"`
-	// Kernel is a Conv2D layer's kernel height and width.
+	// Kernel is a Conv2D layer's kernel height and width, a Conv1D
+	// layer's kernel size.
 	Kernel []int `json:"kernel,omitempty"`
 	// Size is a pooling layer's window height and width.
 	Size []int `json:"size,omitempty"`
-	// Strides are a Conv2D or pooling layer's strides (height, width).
+	// Strides are a Conv2D or pooling layer's strides (height, width), a
+	// Conv1D layer's one stride.
 	Strides []int `json:"strides,omitempty"`
 	// Padding is a Conv2D or pooling layer's padding, "valid" or "same".
 	Padding string `json:"padding,omitempty"`
@@ -44,6 +49,25 @@ type Config struct {
 	Seed *uint64 `json:"seed,omitempty"`
 	// Frozen makes the layer's weights non-trainable (Frozen).
 	Frozen bool `json:"frozen,omitempty"`
+	// TargetShape is a Reshape layer's per-sample target (one -1 allowed).
+	TargetShape []int64 `json:"target_shape,omitempty"`
+	// Dims is a Permute layer's permutation, 1-based as in Keras.
+	Dims []int `json:"dims,omitempty"`
+	// PadWidths is a ZeroPadding2D layer's ((top, bottom), (left, right)).
+	PadWidths [][]int `json:"pad_widths,omitempty"`
+	// Scale and Offset are a Rescaling layer's x*scale + offset.
+	Scale  float64 `json:"scale,omitempty"`
+	Offset float64 `json:"offset,omitempty"`
+	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
+	Epsilon float64 `json:"epsilon,omitempty"`
+	// NoCenter and NoScale leave out a LayerNormalization layer's beta
+	// and gamma (Keras's center=False, scale=False).
+	NoCenter bool `json:"no_center,omitempty"`
+	NoScale  bool `json:"no_scale,omitempty"`
+	// InputDim and OutputDim are an Embedding layer's number of ids and
+	// vector size.
+	InputDim  int `json:"input_dim,omitempty"`
+	OutputDim int `json:"output_dim,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -106,10 +130,68 @@ func (l *activationLayer) Config() Config {
 	return c
 }
 
+// Config implements Layer.
+func (l *globalPool) Config() Config { return l.describe(l.typ) }
+
+// Config implements Layer.
+func (l *reshape) Config() Config {
+	c := l.describe("Reshape")
+	c.TargetShape = append([]int64{}, l.target...)
+	return c
+}
+
+// Config implements Layer.
+func (l *permute) Config() Config {
+	c := l.describe("Permute")
+	c.Dims = append([]int{}, l.dims...)
+	return c
+}
+
+// Config implements Layer.
+func (l *zeroPadding2D) Config() Config {
+	c := l.describe("ZeroPadding2D")
+	c.PadWidths = [][]int{{int(l.pad[0][0]), int(l.pad[0][1])}, {int(l.pad[1][0]), int(l.pad[1][1])}}
+	return c
+}
+
+// Config implements Layer.
+func (l *rescaling) Config() Config {
+	c := l.describe("Rescaling")
+	c.Scale, c.Offset = l.scale, l.offset
+	return c
+}
+
+// Config implements Layer.
+func (l *layerNorm) Config() Config {
+	c := l.describe("LayerNormalization")
+	c.Epsilon, c.NoCenter, c.NoScale = l.o.Epsilon, l.o.NoCenter, l.o.NoScale
+	return c
+}
+
+// Config implements Layer.
+func (l *conv1D) Config() Config {
+	c := l.describe("Conv1D")
+	c.Filters, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
+	c.Kernel, c.Strides = []int{int(l.kernelSize)}, []int{int(l.cfg.strides[1])}
+	c.Padding = strings.ToLower(string(l.cfg.padding))
+	return c
+}
+
+// Config implements Layer.
+func (l *embedding) Config() Config {
+	c := l.describe("Embedding")
+	c.InputDim, c.OutputDim = int(l.inputDim), int(l.outputDim)
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
-// activation, or a kernel, size or strides that is not two numbers.
+// activation, a kernel, size or strides that is not two numbers (one for
+// Conv1D), pad_widths that is not two pairs, or Permute dims that are not
+// a permutation of 1..n. Arguments that do not fit the input (a Reshape to
+// the wrong size) are errors from the layer's OutputShape, when the model
+// is built.
 func FromConfig(c Config) (Layer, error) {
 	l, err := fromConfig(c)
 	if err != nil {
@@ -129,7 +211,12 @@ func fromConfig(c Config) (Layer, error) {
 	if c.NoBias {
 		opts = append(opts, NoBias())
 	}
-	if c.Strides != nil {
+	if c.Strides != nil && c.Type == "Conv1D" {
+		if len(c.Strides) != 1 {
+			return nil, fmt.Errorf("strides %v: want one number", c.Strides)
+		}
+		opts = append(opts, WithStride1D(c.Strides[0]))
+	} else if c.Strides != nil {
 		s, err := pair("strides", c.Strides)
 		if err != nil {
 			return nil, err
@@ -174,6 +261,43 @@ func fromConfig(c Config) (Layer, error) {
 		return BatchNormalization(opts...), nil
 	case "Activation":
 		return ActivationLayer(act, opts...), nil
+	case "GlobalAveragePooling2D":
+		return GlobalAveragePooling2D(opts...), nil
+	case "GlobalMaxPooling2D":
+		return GlobalMaxPooling2D(opts...), nil
+	case "GlobalAveragePooling1D":
+		return GlobalAveragePooling1D(opts...), nil
+	case "GlobalMaxPooling1D":
+		return GlobalMaxPooling1D(opts...), nil
+	case "Reshape":
+		return Reshape(c.TargetShape, opts...), nil
+	case "Permute":
+		// As Keras's Permute, which checks dims when it is made.
+		seen := make([]bool, len(c.Dims))
+		for _, d := range c.Dims {
+			if d < 1 || d > len(c.Dims) || seen[d-1] {
+				return nil, fmt.Errorf("dims %v: not a permutation of 1..%d", c.Dims, len(c.Dims))
+			}
+			seen[d-1] = true
+		}
+		return Permute(c.Dims, opts...), nil
+	case "ZeroPadding2D":
+		if len(c.PadWidths) != 2 || len(c.PadWidths[0]) != 2 || len(c.PadWidths[1]) != 2 {
+			return nil, fmt.Errorf("pad_widths %v: want ((top, bottom), (left, right))", c.PadWidths)
+		}
+		p := c.PadWidths
+		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
+	case "Rescaling":
+		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "Conv1D":
+		if len(c.Kernel) != 1 {
+			return nil, fmt.Errorf("kernel %v: want one number", c.Kernel)
+		}
+		return Conv1D(c.Filters, c.Kernel[0], append(opts, WithActivation(act))...), nil
+	case "Embedding":
+		return Embedding(c.InputDim, c.OutputDim, opts...), nil
+	case "LayerNormalization":
+		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", c.Type)
 }

@@ -23,6 +23,18 @@ func TestConfigRoundTrip(t *testing.T) {
 		{Dropout(0.25, WithSeed(3)), []int64{5}},
 		{BatchNormalization(Frozen()), []int64{4, 4, 3}},
 		{ActivationLayer(Tanh), []int64{5}},
+		{GlobalAveragePooling2D(WithName("gap")), []int64{4, 4, 3}},
+		{GlobalMaxPooling2D(), []int64{4, 4, 3}},
+		{GlobalAveragePooling1D(), []int64{5, 3}},
+		{GlobalMaxPooling1D(Frozen()), []int64{5, 3}},
+		{Reshape([]int64{3, -1, 2}), []int64{4, 3}},
+		{Permute([]int{3, 1, 2}), []int64{4, 5, 6}},
+		{ZeroPadding2D(1, 2, 3, 4), []int64{4, 5, 6}},
+		{Rescaling(1.0/255, -0.5), []int64{4, 5, 6}},
+		{LayerNormalization(LayerNormOptions{}), []int64{4, 5}},
+		{Embedding(10, 3, WithName("emb"), WithSeed(2)), []int64{6}},
+		{Conv1D(4, 3, WithStride1D(2), WithPadding(Same), WithActivation(ReLU), NoBias()), []int64{9, 2}},
+		{LayerNormalization(LayerNormOptions{Epsilon: 1e-5, NoCenter: true, NoScale: true}, WithName("ln")), []int64{4, 5}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()
@@ -96,6 +108,11 @@ func TestFromConfigErrors(t *testing.T) {
 		{Config{Type: "Dense", Units: 2, Activation: "gelu"}, `unknown activation "gelu"`},
 		{Config{Type: "Conv2D", Filters: 2, Kernel: []int{3, 3}, Padding: "causal"}, `unknown padding "causal"`},
 		{Config{Type: "MaxPooling2D", Size: []int{2, 2}, Strides: []int{1, 1, 1}}, "strides [1 1 1]"},
+		{Config{Type: "Conv1D", Filters: 2, Kernel: []int{3, 3}}, "kernel [3 3]: want one number"},
+		{Config{Type: "Conv1D", Filters: 2, Kernel: []int{3}, Strides: []int{1, 1}}, "strides [1 1]: want one number"},
+		{Config{Type: "Permute", Dims: []int{1, 1}}, "dims [1 1]: not a permutation of 1..2"},
+		{Config{Type: "Permute", Dims: []int{0, 1}}, "dims [0 1]: not a permutation"},
+		{Config{Type: "ZeroPadding2D", PadWidths: [][]int{{1, 1}}}, "pad_widths [[1 1]]"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, err := FromConfig(tc.c)

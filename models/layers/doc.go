@@ -1,7 +1,10 @@
 // Package layers holds the Keras-shaped layers of models.Sequential: Dense,
-// Conv2D, MaxPool2D, AveragePooling2D, Flatten, Dropout,
-// BatchNormalization and Activation, with Keras's default initializers
-// (Glorot uniform kernels, zero biases), seeded.
+// Conv2D, Conv1D, MaxPool2D, AveragePooling2D, the global poolings
+// (GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D), Flatten, Reshape,
+// Permute, ZeroPadding2D, Rescaling, Dropout, BatchNormalization,
+// LayerNormalization, Embedding and Activation, with Keras's default
+// initializers (Glorot uniform kernels, zero biases, uniform embeddings),
+// seeded.
 //
 // Activations are values of type Activation: Linear (the default), ReLU,
 // Sigmoid, Tanh and Softmax. Pass one to a layer with WithActivation, as

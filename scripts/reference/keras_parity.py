@@ -20,11 +20,11 @@ def layer(spec):
     t = spec["type"]
     act = spec.get("activation", "linear")
     if t == "Dense":
-        return keras.layers.Dense(spec["units"], activation=act, use_bias=spec.get("use_bias", True))
+        return keras.layers.Dense(spec["units"], activation=act, use_bias=not spec.get("no_bias", False))
     if t == "Conv2D":
         return keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
                                    padding=spec["padding"].lower(), activation=act,
-                                   use_bias=spec.get("use_bias", True))
+                                   use_bias=not spec.get("no_bias", False))
     if t == "MaxPooling2D":
         return keras.layers.MaxPooling2D(tuple(spec["size"]), strides=tuple(spec["strides"]),
                                          padding=spec["padding"].lower())
@@ -39,6 +39,25 @@ def layer(spec):
         return keras.layers.BatchNormalization()
     if t == "Activation":
         return keras.layers.Activation(act)
+    if t in ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        return getattr(keras.layers, t)()
+    if t == "Reshape":
+        return keras.layers.Reshape(tuple(spec["target_shape"]))
+    if t == "Permute":
+        return keras.layers.Permute(tuple(spec["dims"]))
+    if t == "ZeroPadding2D":
+        return keras.layers.ZeroPadding2D(tuple(tuple(p) for p in spec["pad_widths"]))
+    if t == "Conv1D":
+        return keras.layers.Conv1D(spec["filters"], spec["kernel"][0], strides=spec["strides"][0],
+                                   padding=spec["padding"].lower(), activation=act,
+                                   use_bias=not spec.get("no_bias", False))
+    if t == "Embedding":
+        return keras.layers.Embedding(spec["input_dim"], spec["output_dim"])
+    if t == "LayerNormalization":
+        return keras.layers.LayerNormalization(epsilon=spec.get("epsilon", 1e-3), center=not spec.get("no_center", False),
+                                               scale=not spec.get("no_scale", False))
+    if t == "Rescaling":
+        return keras.layers.Rescaling(spec.get("scale", 0.0), offset=spec.get("offset", 0.0))
     raise SystemExit(f"unknown layer {t}")
 
 
@@ -71,7 +90,7 @@ def run(case):
     return {
         "pred": np.asarray(pred).ravel().tolist(),
         "loss": float(value),
-        "grads": [np.asarray(g).ravel().tolist() for g in grads],
+        "grads": [np.asarray(tf.convert_to_tensor(g)).ravel().tolist() for g in grads],
         "moving": moving,
     }
 
