@@ -105,7 +105,7 @@ func (c *compiled) build(m *Sequential) error {
 	c.pred = g.Identity("predictions", pred)
 	c.yEval = g.Placeholder("labels", c.labelDT, append([]int64{-1}, c.labelSh...)...)
 	ev := g.WithScope("evaluate")
-	c.evalLoss = c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf})
+	c.evalLoss = withPenalties(ev, c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf}), ctx.Losses)
 	for _, mt := range c.metrics {
 		c.evalSums = append(c.evalSums, ev.Sum(mt.Build(ev, c.yEval, pred)))
 	}
@@ -149,7 +149,7 @@ func (c *compiled) build(m *Sequential) error {
 	if err != nil {
 		return err
 	}
-	loss := c.loss.Build(tg, c.yb, losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf})
+	loss := withPenalties(tg, c.loss.Build(tg, c.yb, losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf}), tctx.Losses)
 	c.trainLoss = tg.CheckNumerics(loss, "the training loss is NaN or infinite")
 	for _, w := range c.weights {
 		if w.Trainable() {
@@ -196,6 +196,20 @@ func (c *compiled) build(m *Sequential) error {
 		return fmt.Errorf("models: compile: %w", err)
 	}
 	return nil
+}
+
+// withPenalties adds the layers' regularization penalties to a batch's
+// loss, as Keras adds the sum of model.losses to the compiled loss; the
+// loss it reports includes them.
+func withPenalties(g *tfwrap.Graph, loss tfwrap.Output, penalties []tfwrap.Output) tfwrap.Output {
+	if len(penalties) == 0 {
+		return loss
+	}
+	sum := penalties[0]
+	for _, p := range penalties[1:] {
+		sum = g.Add(sum, p)
+	}
+	return g.Add(loss, sum)
 }
 
 func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {
