@@ -28,14 +28,15 @@ type compiled struct {
 	evalSums                 []tfwrap.Output
 
 	// Training.
-	dataX, dataY, perm, cursor, batch *tfwrap.Variable
-	stepVar, epochVar                 *tfwrap.Variable // training steps and epochs done
-	xb, yb, trainLoss                 tfwrap.Output
-	trainable                         []*tfwrap.Variable
-	grads                             []tfwrap.Output
-	step, reset                       *tfwrap.Op
-	accLoss, accCount                 *tfwrap.Variable
-	accMetrics                        []*tfwrap.Variable
+	dataX, dataY, dataW, perm, cursor, batch *tfwrap.Variable
+	stepVar, epochVar                        *tfwrap.Variable // training steps and epochs done
+	xb, yb, wb, trainLoss                    tfwrap.Output
+	weighted                                 bool // the loss weighs samples (a PerSampleLoss)
+	trainable                                []*tfwrap.Variable
+	grads                                    []tfwrap.Output
+	step, reset                              *tfwrap.Op
+	accLoss, accCount                        *tfwrap.Variable
+	accMetrics                               []*tfwrap.Variable
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
 	weightsSaver *tfwrap.Saver
@@ -127,8 +128,13 @@ func (c *compiled) build(m *Sequential) error {
 	if err != nil {
 		return err
 	}
+	emptyW, err := tfwrap.Zeros(f32, 0)
+	if err != nil {
+		return err
+	}
 	c.dataX = d.Variable("x", emptyX, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, m.input...)...))
 	c.dataY = d.Variable("y", emptyY, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, c.labelSh...)...))
+	c.dataW = d.Variable("sample_weights", emptyW, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.perm = d.Variable("permutation", emptyP, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.cursor = d.Variable("cursor", tfwrap.Scalar(int32(0)), tfwrap.NotTrainable())
 	c.batch = d.Variable("batch_size", tfwrap.Scalar(int32(32)), tfwrap.NotTrainable())
@@ -141,6 +147,8 @@ func (c *compiled) build(m *Sequential) error {
 	idx := d.Slice(c.perm.Value(), start, size)
 	c.xb = g.PlaceholderWithDefault("train_inputs", d.Gather(c.dataX.Value(), idx), append([]int64{-1}, m.input...)...)
 	c.yb = g.PlaceholderWithDefault("train_labels", d.Gather(c.dataY.Value(), idx), append([]int64{-1}, c.labelSh...)...)
+	// Per-sample weights, drawn with the same indices as the batch.
+	c.wb = g.PlaceholderWithDefault("train_sample_weights", d.Gather(c.dataW.Value(), idx), -1)
 
 	// Training pass, sharing the weights.
 	tg := g.WithScope("training")
@@ -149,7 +157,15 @@ func (c *compiled) build(m *Sequential) error {
 	if err != nil {
 		return err
 	}
-	loss := withPenalties(tg, c.loss.Build(tg, c.yb, losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf}), tctx.Losses)
+	tp := losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf}
+	var loss tfwrap.Output
+	if pl, ok := c.loss.(losses.PerSampleLoss); ok {
+		c.weighted = true
+		loss = losses.WeightedMean(tg, pl.PerSample(tg, c.yb, tp), c.wb)
+	} else {
+		loss = c.loss.Build(tg, c.yb, tp)
+	}
+	loss = withPenalties(tg, loss, tctx.Losses)
 	c.trainLoss = tg.CheckNumerics(loss, "the training loss is NaN or infinite")
 	for _, w := range c.weights {
 		if w.Trainable() {

@@ -1,0 +1,62 @@
+"""Reference: Keras training steps with sample weights, class weights and
+weight regularizers on a fixed batch.
+
+Reads {"weights": [{"shape", "data"}...], "x": {...}, "y": {...},
+"steps": n, "lr": lr, "cases": [{"name", "regs"?, "class_weight"?,
+"sample_weight"?}]} where regs is, per Dense layer, null or {"kernel":
+[l1, l2], "bias": [l1, l2]} (either may be left out), and prints
+{name: {"weights": [[weights after n steps]...], "losses": [loss of each
+step]}} for a Dense(4, relu) → Dense(3, softmax) model trained with SGD(lr)
+and sparse categorical cross-entropy, one train_on_batch per step.
+"""
+import json
+import sys
+
+import numpy as np
+import keras
+
+
+def regularizer(spec):
+    if spec is None:
+        return None
+    l1, l2 = spec
+    if l1 == 0:
+        return keras.regularizers.L2(l2)
+    if l2 == 0:
+        return keras.regularizers.L1(l1)
+    return keras.regularizers.L1L2(l1, l2)
+
+
+def tensor(spec, dtype=np.float32):
+    return np.asarray(spec["data"], dtype=dtype).reshape(spec["shape"])
+
+
+def main():
+    cfg = json.load(sys.stdin)
+    x, y = tensor(cfg["x"]), tensor(cfg["y"], np.int32)
+    out = {}
+    for case in cfg["cases"]:
+        regs = case.get("regs") or [None, None]
+        dense = []
+        for units, act, r in ((4, "relu", regs[0]), (3, "softmax", regs[1])):
+            r = r or {}
+            dense.append(keras.layers.Dense(units, activation=act,
+                                            kernel_regularizer=regularizer(r.get("kernel")),
+                                            bias_regularizer=regularizer(r.get("bias"))))
+        model = keras.Sequential([keras.Input((x.shape[1],))] + dense)
+        model.set_weights([tensor(w) for w in cfg["weights"]])
+        model.compile(optimizer=keras.optimizers.SGD(cfg["lr"]), loss="sparse_categorical_crossentropy")
+        kw = {}
+        if "class_weight" in case:
+            kw["class_weight"] = {int(k): v for k, v in case["class_weight"].items()}
+        if "sample_weight" in case:
+            kw["sample_weight"] = np.asarray(case["sample_weight"], dtype=np.float32)
+        losses = []
+        for _ in range(cfg["steps"]):
+            losses.append(float(model.train_on_batch(x, y, **kw)))
+        out[case["name"]] = {"weights": [w.ravel().tolist() for w in model.get_weights()], "losses": losses}
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
