@@ -44,6 +44,10 @@ type Config struct {
 	Seed *uint64 `json:"seed,omitempty"`
 	// Frozen makes the layer's weights non-trainable (Frozen).
 	Frozen bool `json:"frozen,omitempty"`
+	// KernelRegularizer and BiasRegularizer are a Dense or Conv2D layer's
+	// weight penalties (WithKernelRegularizer, WithBiasRegularizer).
+	KernelRegularizer *RegularizerConfig `json:"kernel_regularizer,omitempty"`
+	BiasRegularizer   *RegularizerConfig `json:"bias_regularizer,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -68,7 +72,7 @@ func (b *base) window(c Config) Config {
 func (l *dense) Config() Config {
 	c := l.describe("Dense")
 	c.Units, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
-	return c
+	return l.describeRegularizers(c)
 }
 
 // Config implements Layer.
@@ -76,7 +80,7 @@ func (l *conv2D) Config() Config {
 	c := l.window(l.describe("Conv2D"))
 	c.Filters, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
 	c.Kernel = []int{int(l.kernelSize[0]), int(l.kernelSize[1])}
-	return c
+	return l.describeRegularizers(c)
 }
 
 // Config implements Layer.
@@ -129,6 +133,7 @@ func fromConfig(c Config) (Layer, error) {
 	if c.NoBias {
 		opts = append(opts, NoBias())
 	}
+	opts = append(opts, regularizerOptions(c)...)
 	if c.Strides != nil {
 		s, err := pair("strides", c.Strides)
 		if err != nil {

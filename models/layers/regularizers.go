@@ -84,3 +84,37 @@ func (a *affine) addPenalties(ctx *Context) {
 		ctx.Losses = append(ctx.Losses, r.penalty(ctx.Graph, a.bias.Value()))
 	}
 }
+
+// RegularizerConfig is a Regularizer in a layer's Config (JSON {"l1": …,
+// "l2": …}, a factor left out being 0).
+type RegularizerConfig struct {
+	L1 float64 `json:"l1,omitempty"`
+	L2 float64 `json:"l2,omitempty"`
+}
+
+func regularizerConfig(r *Regularizer) *RegularizerConfig {
+	if r == nil {
+		return nil
+	}
+	return &RegularizerConfig{L1: r.l1, L2: r.l2}
+}
+
+// describeRegularizers adds a Dense or Conv2D layer's regularizers to its
+// Config.
+func (a *affine) describeRegularizers(c Config) Config {
+	c.KernelRegularizer, c.BiasRegularizer = regularizerConfig(a.cfg.kernelReg), regularizerConfig(a.cfg.biasReg)
+	return c
+}
+
+// regularizerOptions returns the options that give a layer c's
+// regularizers.
+func regularizerOptions(c Config) []Option {
+	var opts []Option
+	if r := c.KernelRegularizer; r != nil {
+		opts = append(opts, WithKernelRegularizer(L1L2(r.L1, r.L2)))
+	}
+	if r := c.BiasRegularizer; r != nil {
+		opts = append(opts, WithBiasRegularizer(L1L2(r.L1, r.L2)))
+	}
+	return opts
+}

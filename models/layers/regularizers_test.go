@@ -1,6 +1,8 @@
 package layers
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -71,3 +73,42 @@ func TestRegularizerFactorErrors(t *testing.T) {
 }
 
 func inf() float64 { var z float64; return 1 / z }
+
+// Regularizers survive Config → JSON → FromConfig, and a config without
+// them (older JSON) gives a layer without them.
+func TestRegularizerConfigRoundTrip(t *testing.T) {
+	for _, l := range []Layer{
+		Dense(4, WithName("d"), WithKernelRegularizer(L2(0.01)), WithBiasRegularizer(L1(0.5))),
+		Conv2D(3, 2, 2, WithName("c"), WithKernelRegularizer(L1L2(0.1, 0.2))),
+	} {
+		raw, err := json.Marshal(l.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), `"kernel_regularizer":{`) {
+			t.Errorf("%s: JSON %s has no kernel_regularizer", l.Type(), raw)
+		}
+		var c Config
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		r, err := FromConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(r.Config(), l.Config()) {
+			t.Errorf("%s: rebuilt %+v, want %+v", l.Type(), r.Config(), l.Config())
+		}
+	}
+	var c Config
+	if err := json.Unmarshal([]byte(`{"type": "Dense", "name": "old", "units": 3}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	l, err := FromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Config(); got.KernelRegularizer != nil || got.BiasRegularizer != nil {
+		t.Errorf("old JSON gave regularizers %+v", got)
+	}
+}
