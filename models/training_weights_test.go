@@ -26,7 +26,7 @@ type weightCase struct {
 // TestTrainingControlsMatchKeras: class weights, sample weights and L1/L2
 // regularizers take five SGD steps from the same weights on the same batch
 // in Go and in Keras; the weights after them and the loss each step reports
-// agree within 1e-5. Go shuffles its (one, full) batch, so weights drawn
+// agree within 1e-5, as does Evaluate's loss after them. Go shuffles its (one, full) batch, so weights drawn
 // with other indices than their samples would not match.
 func TestTrainingControlsMatchKeras(t *testing.T) {
 	const steps, lr = 5, 0.5
@@ -84,8 +84,9 @@ func TestTrainingControlsMatchKeras(t *testing.T) {
 		specs = append(specs, s)
 	}
 	var ref map[string]struct {
-		Weights [][]float64 `json:"weights"`
-		Losses  []float64   `json:"losses"`
+		Weights  [][]float64 `json:"weights"`
+		Losses   []float64   `json:"losses"`
+		EvalLoss float64     `json:"eval_loss"`
 	}
 	in := kw{"weights": weights, "x": toJSON(t, data.X()), "y": toJSON(t, data.Y()), "steps": steps, "lr": lr, "cases": specs}
 	if err := pyref.Run("keras_training_controls.py", in, &ref); err != nil {
@@ -126,9 +127,107 @@ func TestTrainingControlsMatchKeras(t *testing.T) {
 					moved = max(moved, math.Abs(v-before[j]))
 				}
 			}
+			// Evaluate, unweighted, includes the penalties, as Keras's.
+			ev, err := m.Evaluate(data, EvaluateOptions{BatchSize: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, "evaluate loss", []float64{ev["loss"]}, []float64{ref[c.name].EvalLoss}, 1e-5)
 			if moved < 1e-3 {
 				t.Fatalf("the weights barely moved (%g): the comparison proves nothing", moved)
 			}
 		})
+	}
+}
+
+// Bad sample weights, class weights and their combination are errors
+// naming what is wrong, before any training.
+func TestSampleWeightErrors(t *testing.T) {
+	data := toyData(t, 8, 1)
+	f32 := func(v ...float32) *tfwrap.Tensor {
+		x, err := tfwrap.NewTensor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	two, err := tfwrap.NewTensor([]float32{1, 1, 1, 1, 1, 1, 1, 1}, 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := tfwrap.NewTensor([]int32{1, 1, 1, 1, 1, 1, 1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		name string
+		w    *tfwrap.Tensor
+		want string
+	}{
+		{"nil", nil, "weights are nil"},
+		{"short", f32(1, 1, 1), "want (8), one per sample"},
+		{"rank 2", two, "want (8), one per sample"},
+		{"int32", ids, "weights are int32, want float32"},
+		{"negative", f32(1, 1, 1, -1, 1, 1, 1, 1), "weight -1 of sample 3"},
+		{"NaN", f32(1, 1, 1, 1, 1, nan, 1, 1), "of sample 5"},
+	} {
+		if _, err := data.WithSampleWeights(c.w); err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("%s: WithSampleWeights error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+	if _, err := (&Dataset{}).WithSampleWeights(f32(1)); err == nil {
+		t.Error("the zero Dataset took sample weights")
+	}
+	weighted, err := data.WithSampleWeights(f32(1, 2, 1, 2, 1, 2, 1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := toyModel(t, 1)
+	for _, c := range []struct {
+		name string
+		d    *Dataset
+		cw   map[int]float64
+		want string
+	}{
+		{"both", weighted, map[int]float64{0: 2}, "not both"},
+		{"class 3 of 3", data, map[int]float64{0: 1, 3: 2}, "class 3, outside the model's 3 classes"},
+		{"class -1", data, map[int]float64{-1: 2}, "class -1, outside"},
+		{"negative class weight", data, map[int]float64{1: -2}, "class weight -2 of class 1"},
+		{"infinite class weight", data, map[int]float64{1: math.Inf(1)}, "of class 1 is not a finite"},
+	} {
+		o := fitOpts(1, 4, 1)
+		o.ClassWeight = c.cw
+		if _, err := m.Fit(context.Background(), c.d, o); err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("%s: Fit error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+	// Split keeps each sample's weight: the head has the first six.
+	head, tail, err := weighted.Split(0.25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := floats64(t, head.SampleWeights()); len(got) != 6 || got[5] != 2 || floats64(t, tail.SampleWeights())[0] != 1 {
+		t.Errorf("split weights %v and %v", got, floats64(t, tail.SampleWeights()))
+	}
+}
+
+// An option a layer does not take, or a bad regularizer factor, is an
+// error from NewSequential naming the layer and the option.
+func TestLayerOptionErrors(t *testing.T) {
+	for _, c := range []struct {
+		ls   []layers.Layer
+		in   []int64
+		want string
+	}{
+		{[]layers.Layer{layers.Dense(3, layers.WithStrides(2, 2))}, []int64{4}, "layer dense: Dense does not take option WithStrides"},
+		{[]layers.Layer{layers.Dense(3, layers.WithPadding(layers.Same))}, []int64{4}, "Dense does not take option WithPadding"},
+		{[]layers.Layer{layers.MaxPool2D(2, 2, layers.WithKernelRegularizer(layers.L2(0.1))), layers.Flatten(), layers.Dense(2)}, []int64{4, 4, 1},
+			"layer max_pooling2d: MaxPooling2D does not take option WithKernelRegularizer"},
+		{[]layers.Layer{layers.Dense(3, layers.WithKernelRegularizer(layers.L2(-0.1)))}, []int64{4}, "dense: kernel regularizer factor l2 = -0.1"},
+	} {
+		if _, err := NewSequential(c.in, c.ls...); err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("NewSequential error %v, want one containing %q", err, c.want)
+		}
 	}
 }

@@ -6,7 +6,7 @@ Reads {"weights": [{"shape", "data"}...], "x": {...}, "y": {...},
 "sample_weight"?}]} where regs is, per Dense layer, null or {"kernel":
 [l1, l2], "bias": [l1, l2]} (either may be left out), and prints
 {name: {"weights": [[weights after n steps]...], "losses": [loss of each
-step]}} for a Dense(4, relu) → Dense(3, softmax) model trained with SGD(lr)
+step], "eval_loss": unweighted evaluate() loss after them}} for a Dense(4, relu) → Dense(3, softmax) model trained with SGD(lr)
 and sparse categorical cross-entropy, one train_on_batch per step.
 """
 import json
@@ -54,7 +54,8 @@ def main():
         losses = []
         for _ in range(cfg["steps"]):
             losses.append(float(model.train_on_batch(x, y, **kw)))
-        out[case["name"]] = {"weights": [w.ravel().tolist() for w in model.get_weights()], "losses": losses}
+        out[case["name"]] = {"weights": [w.ravel().tolist() for w in model.get_weights()], "losses": losses,
+                             "eval_loss": float(model.evaluate(x, y, batch_size=len(x), verbose=0))}
     json.dump(out, sys.stdout)
 
 
