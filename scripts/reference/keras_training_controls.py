@@ -3,11 +3,13 @@ weight regularizers on a fixed batch.
 
 Reads {"weights": [{"shape", "data"}...], "x": {...}, "y": {...},
 "steps": n, "lr": lr, "cases": [{"name", "regs"?, "class_weight"?,
-"sample_weight"?}]} where regs is, per Dense layer, null or {"kernel":
+"sample_weight"?}]} where regs is, per weighted layer, null or {"kernel":
 [l1, l2], "bias": [l1, l2]} (either may be left out), and prints
 {name: {"weights": [[weights after n steps]...], "losses": [loss of each
-step], "eval_loss": unweighted evaluate() loss after them}} for a Dense(4, relu) → Dense(3, softmax) model trained with SGD(lr)
-and sparse categorical cross-entropy, one train_on_batch per step.
+step], "eval_loss": unweighted evaluate() loss after them}} for a
+Dense(4, relu) → Dense(3, softmax) model, or for images x (n, h, w, c) a
+Conv2D(2, 3×3, relu) → Flatten → Dense(3, softmax) one, trained with
+SGD(lr) and sparse categorical cross-entropy, one train_on_batch per step.
 """
 import json
 import sys
@@ -37,13 +39,16 @@ def main():
     out = {}
     for case in cfg["cases"]:
         regs = case.get("regs") or [None, None]
-        dense = []
-        for units, act, r in ((4, "relu", regs[0]), (3, "softmax", regs[1])):
-            r = r or {}
-            dense.append(keras.layers.Dense(units, activation=act,
-                                            kernel_regularizer=regularizer(r.get("kernel")),
-                                            bias_regularizer=regularizer(r.get("bias"))))
-        model = keras.Sequential([keras.Input((x.shape[1],))] + dense)
+        r0, r1 = regs[0] or {}, regs[1] or {}
+        head = keras.layers.Dense(3, activation="softmax", kernel_regularizer=regularizer(r1.get("kernel")),
+                                  bias_regularizer=regularizer(r1.get("bias")))
+        if x.ndim == 4:
+            first = [keras.layers.Conv2D(2, 3, activation="relu", kernel_regularizer=regularizer(r0.get("kernel")),
+                                         bias_regularizer=regularizer(r0.get("bias"))), keras.layers.Flatten()]
+        else:
+            first = [keras.layers.Dense(4, activation="relu", kernel_regularizer=regularizer(r0.get("kernel")),
+                                        bias_regularizer=regularizer(r0.get("bias")))]
+        model = keras.Sequential([keras.Input(x.shape[1:])] + first + [head])
         model.set_weights([tensor(w) for w in cfg["weights"]])
         model.compile(optimizer=keras.optimizers.SGD(cfg["lr"]), loss="sparse_categorical_crossentropy")
         kw = {}
