@@ -26,9 +26,9 @@ type Dataset struct {
 // Keras's fit(sample_weight=w): each sample's loss is multiplied by its
 // weight and the batch's loss is sum(loss·weight) / batch size. w is a
 // float32 vector (samples) of finite, non-negative numbers. Split and
-// Subset keep the weights with their samples; Evaluate ignores them. The
-// running metrics (accuracy, …) stay unweighted, where Keras weighs them
-// too; the loss is weighted as Keras's.
+// Subset keep the weights with their samples; Evaluate ignores them. Only
+// the loss is weighted: the metrics (accuracy, …) are not, as Keras does
+// not weigh compile(metrics=…) (its weighted_metrics has no equivalent).
 func (d *Dataset) WithSampleWeights(w *tfwrap.Tensor) (*Dataset, error) {
 	if d == nil || (d.x == nil && d.y == nil) {
 		return nil, errors.New("models: sample weights: the dataset is empty (build it with NewDataset)")

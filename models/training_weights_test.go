@@ -10,6 +10,7 @@ import (
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -27,7 +28,8 @@ type weightCase struct {
 // TestTrainingControlsMatchKeras: class weights, sample weights and L1/L2
 // regularizers take five SGD steps from the same weights on the same batch
 // in Go and in Keras; the weights after them and the loss each step reports
-// agree within 1e-5, as does Evaluate's loss after them. Go shuffles its (one, full) batch, so weights drawn
+// agree within 1e-5, as do the accuracies (unweighted, as Keras's
+// compile(metrics=…)) and Evaluate's loss after them. Go shuffles its (one, full) batch, so weights drawn
 // with other indices than their samples would not match.
 func TestTrainingControlsMatchKeras(t *testing.T) {
 	data := toyData(t, 16, 5)
@@ -95,7 +97,8 @@ func checkControlsAgainstKeras(t *testing.T, data *Dataset, first func([]layers.
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(lr), Seed: 9}); err != nil {
+		if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(lr), Seed: 9,
+			Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.Close() })
@@ -128,9 +131,10 @@ func checkControlsAgainstKeras(t *testing.T, data *Dataset, first func([]layers.
 		specs = append(specs, s)
 	}
 	var ref map[string]struct {
-		Weights  [][]float64 `json:"weights"`
-		Losses   []float64   `json:"losses"`
-		EvalLoss float64     `json:"eval_loss"`
+		Weights    [][]float64 `json:"weights"`
+		Losses     []float64   `json:"losses"`
+		Accuracies []float64   `json:"accuracies"`
+		EvalLoss   float64     `json:"eval_loss"`
 	}
 	in := kw{"weights": weights, "x": toJSON(t, data.X()), "y": toJSON(t, data.Y()), "steps": steps, "lr": lr, "cases": specs}
 	if err := pyref.Run("keras_training_controls.py", in, &ref); err != nil {
@@ -159,6 +163,7 @@ func checkControlsAgainstKeras(t *testing.T, data *Dataset, first func([]layers.
 				t.Fatal(err)
 			}
 			closeTo(t, "loss", h.Metrics["loss"], ref[c.name].Losses, 1e-5)
+			closeTo(t, "accuracy", h.Metrics["accuracy"], ref[c.name].Accuracies, 1e-5)
 			got, err := m.GetWeights()
 			if err != nil {
 				t.Fatal(err)

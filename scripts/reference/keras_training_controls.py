@@ -6,7 +6,7 @@ Reads {"weights": [{"shape", "data"}...], "x": {...}, "y": {...},
 "sample_weight"?}]} where regs is, per weighted layer, null or {"kernel":
 [l1, l2], "bias": [l1, l2]} (either may be left out), and prints
 {name: {"weights": [[weights after n steps]...], "losses": [loss of each
-step], "eval_loss": unweighted evaluate() loss after them}} for a
+step], "accuracies": [(unweighted) accuracy of each step], "eval_loss": unweighted evaluate() loss after them}} for a
 Dense(4, relu) → Dense(3, softmax) model, or for images x (n, h, w, c) a
 Conv2D(2, 3×3, relu) → Flatten → Dense(3, softmax) one, trained with
 SGD(lr) and sparse categorical cross-entropy, one train_on_batch per step.
@@ -50,17 +50,20 @@ def main():
                                         bias_regularizer=regularizer(r0.get("bias")))]
         model = keras.Sequential([keras.Input(x.shape[1:])] + first + [head])
         model.set_weights([tensor(w) for w in cfg["weights"]])
-        model.compile(optimizer=keras.optimizers.SGD(cfg["lr"]), loss="sparse_categorical_crossentropy")
+        model.compile(optimizer=keras.optimizers.SGD(cfg["lr"]), loss="sparse_categorical_crossentropy",
+                      metrics=["sparse_categorical_accuracy"])
         kw = {}
         if "class_weight" in case:
             kw["class_weight"] = {int(k): v for k, v in case["class_weight"].items()}
         if "sample_weight" in case:
             kw["sample_weight"] = np.asarray(case["sample_weight"], dtype=np.float32)
-        losses = []
+        losses, accuracies = [], []
         for _ in range(cfg["steps"]):
-            losses.append(float(model.train_on_batch(x, y, **kw)))
-        out[case["name"]] = {"weights": [w.ravel().tolist() for w in model.get_weights()], "losses": losses,
-                             "eval_loss": float(model.evaluate(x, y, batch_size=len(x), verbose=0))}
+            loss, acc = model.train_on_batch(x, y, **kw)
+            losses.append(float(loss))
+            accuracies.append(float(acc))
+        out[case["name"]] = {"weights": [w.ravel().tolist() for w in model.get_weights()], "losses": losses, "accuracies": accuracies,
+                             "eval_loss": float(model.evaluate(x, y, batch_size=len(x), verbose=0)[0])}
     json.dump(out, sys.stdout)
 
 
