@@ -28,14 +28,15 @@ type compiled struct {
 	evalSums                 []tfwrap.Output
 
 	// Training.
-	dataX, dataY, perm, cursor, batch *tfwrap.Variable
-	stepVar, epochVar                 *tfwrap.Variable // training steps and epochs done
-	xb, yb, trainLoss                 tfwrap.Output
-	trainable                         []*tfwrap.Variable
-	grads                             []tfwrap.Output
-	step, reset                       *tfwrap.Op
-	accLoss, accCount                 *tfwrap.Variable
-	accMetrics                        []*tfwrap.Variable
+	dataX, dataY, dataW, perm, cursor, batch *tfwrap.Variable
+	stepVar, epochVar                        *tfwrap.Variable // training steps and epochs done
+	xb, yb, wb, trainLoss                    tfwrap.Output
+	weighted                                 bool // the loss weighs samples (a PerSampleLoss)
+	trainable                                []*tfwrap.Variable
+	grads                                    []tfwrap.Output
+	step, reset                              *tfwrap.Op
+	accLoss, accCount                        *tfwrap.Variable
+	accMetrics                               []*tfwrap.Variable
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
 	weightsSaver *tfwrap.Saver
@@ -105,7 +106,7 @@ func (c *compiled) build(m *Sequential) error {
 	c.pred = g.Identity("predictions", pred)
 	c.yEval = g.Placeholder("labels", c.labelDT, append([]int64{-1}, c.labelSh...)...)
 	ev := g.WithScope("evaluate")
-	c.evalLoss = c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf})
+	c.evalLoss = withPenalties(ev, c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf}), ctx.Losses)
 	for _, mt := range c.metrics {
 		c.evalSums = append(c.evalSums, ev.Sum(mt.Build(ev, c.yEval, pred)))
 	}
@@ -127,8 +128,13 @@ func (c *compiled) build(m *Sequential) error {
 	if err != nil {
 		return err
 	}
+	emptyW, err := tfwrap.Zeros(f32, 0)
+	if err != nil {
+		return err
+	}
 	c.dataX = d.Variable("x", emptyX, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, m.input...)...))
 	c.dataY = d.Variable("y", emptyY, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, c.labelSh...)...))
+	c.dataW = d.Variable("sample_weights", emptyW, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.perm = d.Variable("permutation", emptyP, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.cursor = d.Variable("cursor", tfwrap.Scalar(int32(0)), tfwrap.NotTrainable())
 	c.batch = d.Variable("batch_size", tfwrap.Scalar(int32(32)), tfwrap.NotTrainable())
@@ -141,6 +147,8 @@ func (c *compiled) build(m *Sequential) error {
 	idx := d.Slice(c.perm.Value(), start, size)
 	c.xb = g.PlaceholderWithDefault("train_inputs", d.Gather(c.dataX.Value(), idx), append([]int64{-1}, m.input...)...)
 	c.yb = g.PlaceholderWithDefault("train_labels", d.Gather(c.dataY.Value(), idx), append([]int64{-1}, c.labelSh...)...)
+	// Per-sample weights, drawn with the same indices as the batch.
+	c.wb = g.PlaceholderWithDefault("train_sample_weights", d.Gather(c.dataW.Value(), idx), -1)
 
 	// Training pass, sharing the weights.
 	tg := g.WithScope("training")
@@ -149,7 +157,15 @@ func (c *compiled) build(m *Sequential) error {
 	if err != nil {
 		return err
 	}
-	loss := c.loss.Build(tg, c.yb, losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf})
+	tp := losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf}
+	var loss tfwrap.Output
+	if pl, ok := c.loss.(losses.PerSampleLoss); ok {
+		c.weighted = true
+		loss = losses.WeightedMean(tg, pl.PerSample(tg, c.yb, tp), c.wb)
+	} else {
+		loss = c.loss.Build(tg, c.yb, tp)
+	}
+	loss = withPenalties(tg, loss, tctx.Losses)
 	c.trainLoss = tg.CheckNumerics(loss, "the training loss is NaN or infinite")
 	for _, w := range c.weights {
 		if w.Trainable() {
@@ -196,6 +212,20 @@ func (c *compiled) build(m *Sequential) error {
 		return fmt.Errorf("models: compile: %w", err)
 	}
 	return nil
+}
+
+// withPenalties adds the layers' regularization penalties to a batch's
+// loss, as Keras adds the sum of model.losses to the compiled loss; the
+// loss it reports includes them.
+func withPenalties(g *tfwrap.Graph, loss tfwrap.Output, penalties []tfwrap.Output) tfwrap.Output {
+	if len(penalties) == 0 {
+		return loss
+	}
+	sum := penalties[0]
+	for _, p := range penalties[1:] {
+		sum = g.Add(sum, p)
+	}
+	return g.Add(loss, sum)
 }
 
 func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {

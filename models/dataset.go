@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
@@ -18,6 +19,65 @@ import (
 // dataset, which Fit and Evaluate refuse.
 type Dataset struct {
 	x, y *tfwrap.Tensor
+	w    *tfwrap.Tensor // per-sample weights, or nil
+}
+
+// WithSampleWeights returns a copy of d whose samples Fit weighs by w, as
+// Keras's fit(sample_weight=w): each sample's loss is multiplied by its
+// weight and the batch's loss is sum(loss·weight) / batch size. w is a
+// float32 vector (samples) of finite, non-negative numbers. Split and
+// Subset keep the weights with their samples; Evaluate ignores them. Only
+// the loss is weighted: the metrics (accuracy, …) are not, as Keras does
+// not weigh compile(metrics=…) (its weighted_metrics has no equivalent).
+func (d *Dataset) WithSampleWeights(w *tfwrap.Tensor) (*Dataset, error) {
+	if d == nil || (d.x == nil && d.y == nil) {
+		return nil, errors.New("models: sample weights: the dataset is empty (build it with NewDataset)")
+	}
+	if err := checkWeights(w, d.Len()); err != nil {
+		return nil, fmt.Errorf("models: sample weights: %w", err)
+	}
+	return &Dataset{x: d.x, y: d.y, w: w}, nil
+}
+
+// NewWeightedDataset is NewDataset followed by WithSampleWeights.
+func NewWeightedDataset(x, y, w *tfwrap.Tensor) (*Dataset, error) {
+	d, err := NewDataset(x, y)
+	if err != nil {
+		return nil, err
+	}
+	return d.WithSampleWeights(w)
+}
+
+// checkWeights checks per-sample weights for n samples.
+func checkWeights(w *tfwrap.Tensor, n int) error {
+	if w == nil {
+		return errors.New("weights are nil")
+	}
+	if w.DType() != tfwrap.Float32 {
+		return fmt.Errorf("weights are %v, want float32", w.DType())
+	}
+	if w.Rank() != 1 || w.Shape()[0] != int64(n) {
+		return fmt.Errorf("weights have shape %s, want (%d), one per sample", shape.String(w.Shape()), n)
+	}
+	v, err := w.Float32s()
+	if err != nil {
+		return err
+	}
+	for i, f := range v {
+		if !(f >= 0) || math.IsInf(float64(f), 0) {
+			return fmt.Errorf("weight %v of sample %d is not a finite non-negative number", f, i)
+		}
+	}
+	return nil
+}
+
+// SampleWeights returns the per-sample weights, or nil when the samples
+// are not weighted.
+func (d *Dataset) SampleWeights() *tfwrap.Tensor {
+	if d == nil {
+		return nil
+	}
+	return d.w
 }
 
 // NewDataset pairs inputs x with labels y. It checks, before any
@@ -149,7 +209,14 @@ func (d *Dataset) slice(a, b int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewDataset(x, y)
+	if d.w == nil {
+		return NewDataset(x, y)
+	}
+	w, err := d.w.SliceRows(a, b)
+	if err != nil {
+		return nil, err
+	}
+	return NewWeightedDataset(x, y, w)
 }
 
 // Subset returns the samples at idx, in that order.
@@ -168,5 +235,12 @@ func (d *Dataset) Subset(idx []int) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models: subset: %w", err)
 	}
-	return NewDataset(x, y)
+	if d.w == nil {
+		return NewDataset(x, y)
+	}
+	w, err := d.w.GatherRows(idx)
+	if err != nil {
+		return nil, fmt.Errorf("models: subset: %w", err)
+	}
+	return NewWeightedDataset(x, y, w)
 }

@@ -36,6 +36,13 @@ type FitOptions struct {
 	// (what RestoreCheckpoint returns). As in Keras, Fit then runs epochs
 	// InitialEpoch+1 … Epochs.
 	InitialEpoch int
+	// ClassWeight weighs each training sample's loss by the weight of its
+	// class (its class id, or the argmax of a one-hot label, or the
+	// rounded label of a single-output model), as Keras's class_weight;
+	// classes left out weigh 1. Ids must be classes of the model's output.
+	// It cannot be combined with a Dataset's sample weights (Keras refuses
+	// both too), and validation ignores it.
+	ClassWeight map[int]float64
 }
 
 // ErrTraining is returned (wrapped) by the calls that would change a model
@@ -151,11 +158,18 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 	if err != nil {
 		return nil, nil, err
 	}
+	wtrain, err := c.sampleWeights(train, opts.ClassWeight)
+	if err != nil {
+		return nil, nil, err
+	}
 	// Free the uploaded copy in TF when done, before any OnTrainEnd; the
 	// model keeps no data.
 	defer func() {
-		c.sess.InitVariables(c.dataX, c.dataY, c.perm)
+		c.sess.InitVariables(c.dataX, c.dataY, c.dataW, c.perm)
 	}()
+	if err := c.sess.SetValue(c.dataW, wtrain); err != nil {
+		return nil, nil, fmt.Errorf("models: fit: upload sample weights: %w", err)
+	}
 	if err := c.sess.SetValue(c.dataX, train.x); err != nil {
 		return nil, nil, fmt.Errorf("models: fit: upload inputs: %w", err)
 	}
@@ -338,6 +352,11 @@ func (c *compiled) checkData(what string, d *Dataset) error {
 		return fmt.Errorf("models: %s: labels have shape %s, loss %s wants %s", what, shape.String(ys), c.loss.Name(),
 			shape.String(append([]int64{-1}, c.labelSh...)))
 	}
+	if d.w != nil {
+		if err := checkWeights(d.w, d.Len()); err != nil {
+			return fmt.Errorf("models: %s: sample weights: %w", what, err)
+		}
+	}
 	if c.labelDT == tfwrap.Int32 {
 		ids, err := d.y.Int32s()
 		if err != nil {
@@ -494,7 +513,11 @@ func (m *Sequential) Gradients(x, y *tfwrap.Tensor) ([]*tfwrap.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.sess.Run(tfwrap.Feeds{c.xb: x, c.yb: yl}, append([]tfwrap.Output{c.trainLoss}, c.grads...))
+	ones, err := c.sampleWeights(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.sess.Run(tfwrap.Feeds{c.xb: x, c.yb: yl, c.wb: ones}, append([]tfwrap.Output{c.trainLoss}, c.grads...))
 }
 
 // Trainable returns the weights the optimizer updates.

@@ -83,6 +83,9 @@ func NewSequential(input []int64, ls ...layers.Layer) (*Sequential, error) {
 	}
 	in := m.input
 	for i, l := range ls {
+		if err := layers.CheckOptions(l); err != nil {
+			return nil, fmt.Errorf("models: layer %d: %w", i, err)
+		}
 		out, err := l.OutputShape(in)
 		if err != nil {
 			return nil, fmt.Errorf("models: layer %d: %w", i, err)

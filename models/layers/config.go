@@ -68,6 +68,10 @@ type Config struct {
 	// vector size.
 	InputDim  int `json:"input_dim,omitempty"`
 	OutputDim int `json:"output_dim,omitempty"`
+	// KernelRegularizer and BiasRegularizer are a Dense or Conv2D layer's
+	// weight penalties (WithKernelRegularizer, WithBiasRegularizer).
+	KernelRegularizer *RegularizerConfig `json:"kernel_regularizer,omitempty"`
+	BiasRegularizer   *RegularizerConfig `json:"bias_regularizer,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -92,7 +96,7 @@ func (b *base) window(c Config) Config {
 func (l *dense) Config() Config {
 	c := l.describe("Dense")
 	c.Units, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
-	return c
+	return l.describeRegularizers(c)
 }
 
 // Config implements Layer.
@@ -100,7 +104,7 @@ func (l *conv2D) Config() Config {
 	c := l.window(l.describe("Conv2D"))
 	c.Filters, c.Activation, c.NoBias = int(l.units), l.cfg.activation.String(), l.cfg.noBias
 	c.Kernel = []int{int(l.kernelSize[0]), int(l.kernelSize[1])}
-	return c
+	return l.describeRegularizers(c)
 }
 
 // Config implements Layer.
@@ -211,6 +215,7 @@ func fromConfig(c Config) (Layer, error) {
 	if c.NoBias {
 		opts = append(opts, NoBias())
 	}
+	opts = append(opts, regularizerOptions(c)...)
 	if c.Strides != nil && c.Type == "Conv1D" {
 		if len(c.Strides) != 1 {
 			return nil, fmt.Errorf("strides %v: want one number", c.Strides)

@@ -37,6 +37,9 @@ func (l *conv2D) OutputShape(in []int64) ([]int64, error) {
 	if _, ok := activationNames[l.cfg.activation]; !ok {
 		return nil, fmt.Errorf("%s: unknown activation %v", l.name, l.cfg.activation)
 	}
+	if err := l.checkRegularizers(); err != nil {
+		return nil, err
+	}
 	out, err := shape.Conv2D(append([]int64{-1}, in...), []int64{l.kernelSize[0], l.kernelSize[1], in[2], l.units}, l.cfg.strides, l.cfg.padding)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.name, err)
@@ -60,5 +63,6 @@ func (l *conv2D) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	if err := l.create(ctx, kh*kw*cin, kh*kw*l.units, kh, kw, cin, l.units); err != nil {
 		return tfwrap.Output{}, err
 	}
+	l.addPenalties(ctx)
 	return l.finish(ctx, ctx.Graph.Conv2D(x, l.kernel.Value(), l.cfg.strides, l.cfg.padding))
 }

@@ -27,7 +27,9 @@ func Conv1D(filters, kernelSize int, opts ...Option) Layer {
 }
 
 // WithStride1D sets a Conv1D layer's stride.
-func WithStride1D(s int) Option { return func(c *config) { c.strides = [2]int64{1, int64(s)} } }
+func WithStride1D(s int) Option {
+	return func(c *config) { c.strides = [2]int64{1, int64(s)}; c.mark("WithStride1D") }
+}
 
 func (l *conv1D) Type() string { return "Conv1D" }
 

@@ -30,6 +30,9 @@ func (l *dense) OutputShape(in []int64) ([]int64, error) {
 	if _, ok := activationNames[l.cfg.activation]; !ok {
 		return nil, fmt.Errorf("%s: unknown activation %v", l.name, l.cfg.activation)
 	}
+	if err := l.checkRegularizers(); err != nil {
+		return nil, err
+	}
 	return []int64{l.units}, nil
 }
 
@@ -48,5 +51,6 @@ func (l *dense) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	if err := l.create(ctx, s[1], l.units, s[1], l.units); err != nil {
 		return tfwrap.Output{}, err
 	}
+	l.addPenalties(ctx)
 	return l.finish(ctx, ctx.Graph.MatMul(x, l.kernel.Value()))
 }

@@ -54,6 +54,10 @@ type Context struct {
 	Logits tfwrap.Output
 	// LogitsOf is the activation Logits went into.
 	LogitsOf Activation
+	// Losses collects float32 scalars the model adds to its loss: the
+	// layers' regularization penalties (WithKernelRegularizer), as Keras's
+	// model.losses.
+	Losses []tfwrap.Output
 }
 
 // Option configures a layer.
@@ -67,30 +71,119 @@ type config struct {
 	padding    Padding
 	seed       *uint64
 	frozen     bool
+	kernelReg  *Regularizer
+	biasReg    *Regularizer
+	given      []string // the options given, by name, for CheckOptions
+}
+
+// mark records that the option name was given.
+func (c *config) mark(name string) {
+	for _, g := range c.given {
+		if g == name {
+			return
+		}
+	}
+	c.given = append(c.given, name)
 }
 
 // WithName names the layer instead of the Keras-style default.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
-// WithActivation applies an activation to the layer's output.
-func WithActivation(a Activation) Option { return func(c *config) { c.activation = a } }
+// WithActivation applies an activation to a Dense, Conv2D or Activation
+// layer's output.
+func WithActivation(a Activation) Option {
+	return func(c *config) { c.activation = a; c.mark("WithActivation") }
+}
 
 // NoBias leaves out a Dense or Conv2D layer's bias.
-func NoBias() Option { return func(c *config) { c.noBias = true } }
+func NoBias() Option { return func(c *config) { c.noBias = true; c.mark("NoBias") } }
 
 // WithStrides sets a Conv2D or pooling layer's strides.
-func WithStrides(h, w int64) Option { return func(c *config) { c.strides = [2]int64{h, w} } }
+func WithStrides(h, w int64) Option {
+	return func(c *config) { c.strides = [2]int64{h, w}; c.mark("WithStrides") }
+}
 
 // WithPadding sets a Conv2D or pooling layer's padding (Valid by default).
-func WithPadding(p Padding) Option { return func(c *config) { c.padding = p } }
+func WithPadding(p Padding) Option { return func(c *config) { c.padding = p; c.mark("WithPadding") } }
 
-// WithSeed fixes the seed of the layer's initializers or dropout mask,
-// instead of the one the model derives from its own seed.
-func WithSeed(seed uint64) Option { return func(c *config) { c.seed = &seed } }
+// WithSeed fixes the seed of a Dense or Conv2D layer's initializers or a
+// Dropout layer's mask, instead of the one the model derives from its own
+// seed.
+func WithSeed(seed uint64) Option { return func(c *config) { c.seed = &seed; c.mark("WithSeed") } }
 
 // Frozen makes the layer's weights non-trainable, as layer.trainable =
 // False in Keras: the optimizer leaves them alone (a pretrained backbone).
+// Any layer takes it.
 func Frozen() Option { return func(c *config) { c.frozen = true } }
+
+// WithKernelRegularizer adds r's penalty on a Dense or Conv2D layer's
+// kernel to the training loss, as Keras's kernel_regularizer.
+func WithKernelRegularizer(r Regularizer) Option {
+	return func(c *config) { c.kernelReg = &r; c.mark("WithKernelRegularizer") }
+}
+
+// WithBiasRegularizer adds r's penalty on a Dense or Conv2D layer's bias
+// to the training loss, as Keras's bias_regularizer.
+func WithBiasRegularizer(r Regularizer) Option {
+	return func(c *config) { c.biasReg = &r; c.mark("WithBiasRegularizer") }
+}
+
+// takes lists, by Keras class name, the options beyond WithName and Frozen
+// that each layer type takes.
+var takes = map[string][]string{
+	"Dense":                  {"WithActivation", "NoBias", "WithSeed", "WithKernelRegularizer", "WithBiasRegularizer"},
+	"Conv2D":                 {"WithActivation", "NoBias", "WithSeed", "WithKernelRegularizer", "WithBiasRegularizer", "WithStrides", "WithPadding"},
+	"MaxPooling2D":           {"WithStrides", "WithPadding"},
+	"AveragePooling2D":       {"WithStrides", "WithPadding"},
+	"Flatten":                {},
+	"Dropout":                {"WithSeed"},
+	"BatchNormalization":     {},
+	"Activation":             {"WithActivation"},
+	"Conv1D":                 {"WithActivation", "NoBias", "WithSeed", "WithStride1D", "WithPadding"},
+	"Embedding":              {"WithSeed"},
+	"LayerNormalization":     {},
+	"Reshape":                {},
+	"Permute":                {},
+	"ZeroPadding2D":          {},
+	"Rescaling":              {},
+	"GlobalAveragePooling1D": {},
+	"GlobalAveragePooling2D": {},
+	"GlobalMaxPooling1D":     {},
+	"GlobalMaxPooling2D":     {},
+}
+
+// CheckOptions returns an error naming the layer and the option when l was
+// given an option its type does not take (WithStrides on a Dense layer,
+// WithKernelRegularizer on MaxPool2D), which would otherwise be ignored.
+// NewSequential calls it for every layer. Layers of types it does not know
+// (defined outside this package) pass.
+func CheckOptions(l Layer) error {
+	if l == nil {
+		return nil
+	}
+	o, ok := l.(interface{ options() *config })
+	if !ok {
+		return nil
+	}
+	allowed, ok := takes[l.Type()]
+	if !ok {
+		return nil
+	}
+	for _, g := range o.options().given {
+		found := false
+		for _, a := range allowed {
+			found = found || a == g
+		}
+		if !found {
+			name := l.Name()
+			if name == "" {
+				name = "(unnamed)"
+			}
+			return fmt.Errorf("layers: layer %s: %s does not take option %s", name, l.Type(), g)
+		}
+	}
+	return nil
+}
 
 // variable creates one of the layer's weights, frozen or not.
 func (b *base) variable(g *tfwrap.Graph, name string, init *tfwrap.Tensor) *tfwrap.Variable {
@@ -114,6 +207,7 @@ type base struct {
 	cfg  config
 }
 
+func (b *base) options() *config    { return &b.cfg }
 func (b *base) Name() string        { return b.name }
 func (b *base) SetName(name string) { b.name = name }
 

@@ -32,6 +32,38 @@ type Loss interface {
 	Build(g *tfwrap.Graph, labels tfwrap.Output, pred Pred) tfwrap.Output
 }
 
+// PerSampleLoss is a Loss that also gives each sample's loss, so that Fit
+// can weigh the samples (sample weights, class weights). The four losses
+// of this package are PerSampleLoss.
+type PerSampleLoss interface {
+	Loss
+	// PerSample returns the loss of each sample in the batch, a float32
+	// vector (batch); Build is its mean.
+	PerSample(g *tfwrap.Graph, labels tfwrap.Output, pred Pred) tfwrap.Output
+}
+
+// WeightedMean reduces per-sample losses with per-sample weights as Keras
+// 3's default "sum_over_batch_size" reduction: sum(loss·weight) / batch
+// size (not divided by the sum of the weights).
+func WeightedMean(g *tfwrap.Graph, perSample, weights tfwrap.Output) tfwrap.Output {
+	batch := g.Slice(g.ShapeOf(perSample), g.Scalar(0, tfwrap.Int32), g.Scalar(1, tfwrap.Int32))
+	n := g.Cast(g.Reshape(batch), tfwrap.Float32)
+	return g.Div(g.Sum(g.Mul(perSample, weights)), n)
+}
+
+// perSampleMean averages a per-element loss of shape (batch, ...) over
+// every axis but the batch axis.
+func perSampleMean(g *tfwrap.Graph, per tfwrap.Output) tfwrap.Output {
+	if r := len(per.Shape()); r > 1 {
+		axes := make([]int, r-1)
+		for i := range axes {
+			axes[i] = i + 1
+		}
+		return g.Mean(per, axes...)
+	}
+	return per
+}
+
 // MeanSquaredError is mean((labels - pred)^2).
 type MeanSquaredError struct{}
 
@@ -45,8 +77,13 @@ func (MeanSquaredError) LabelDType() tfwrap.DType { return tfwrap.Float32 }
 func (MeanSquaredError) LabelShape(out []int64) ([]int64, error) { return sameShape(out) }
 
 // Build implements Loss.
-func (MeanSquaredError) Build(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
-	return g.Mean(g.Mean(g.Square(g.Sub(y, p.Out)), -1))
+func (l MeanSquaredError) Build(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
+	return g.Mean(l.PerSample(g, y, p))
+}
+
+// PerSample implements PerSampleLoss.
+func (MeanSquaredError) PerSample(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
+	return perSampleMean(g, g.Mean(g.Square(g.Sub(y, p.Out)), -1))
 }
 
 // BinaryCrossentropy is Keras's binary cross-entropy on probabilities (or
@@ -64,6 +101,11 @@ func (BinaryCrossentropy) LabelShape(out []int64) ([]int64, error) { return same
 
 // Build implements Loss.
 func (l BinaryCrossentropy) Build(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
+	return g.Mean(l.PerSample(g, y, p))
+}
+
+// PerSample implements PerSampleLoss.
+func (l BinaryCrossentropy) PerSample(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
 	var per tfwrap.Output
 	if l.FromLogits || p.LogitsOf == layers.Sigmoid {
 		x := p.Out
@@ -78,7 +120,7 @@ func (l BinaryCrossentropy) Build(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwr
 		q := clip(g, p.Out)
 		per = g.Neg(g.Add(g.Mul(y, g.Log(q)), g.Mul(g.Sub(one, y), g.Log(g.Sub(one, q)))))
 	}
-	return g.Mean(g.Mean(per, -1))
+	return perSampleMean(g, g.Mean(per, -1))
 }
 
 // CategoricalCrossentropy is Keras's categorical cross-entropy against
@@ -101,7 +143,12 @@ func (CategoricalCrossentropy) LabelShape(out []int64) ([]int64, error) {
 
 // Build implements Loss.
 func (l CategoricalCrossentropy) Build(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
-	return g.Mean(categorical(g, y, p, l.FromLogits))
+	return g.Mean(l.PerSample(g, y, p))
+}
+
+// PerSample implements PerSampleLoss.
+func (l CategoricalCrossentropy) PerSample(g *tfwrap.Graph, y tfwrap.Output, p Pred) tfwrap.Output {
+	return categorical(g, y, p, l.FromLogits)
 }
 
 func categorical(g *tfwrap.Graph, y tfwrap.Output, p Pred, fromLogits bool) tfwrap.Output {
@@ -137,16 +184,21 @@ func (SparseCategoricalCrossentropy) LabelShape(out []int64) ([]int64, error) {
 
 // Build implements Loss.
 func (l SparseCategoricalCrossentropy) Build(g *tfwrap.Graph, ids tfwrap.Output, p Pred) tfwrap.Output {
+	return g.Mean(l.PerSample(g, ids, p))
+}
+
+// PerSample implements PerSampleLoss.
+func (l SparseCategoricalCrossentropy) PerSample(g *tfwrap.Graph, ids tfwrap.Output, p Pred) tfwrap.Output {
 	switch {
 	case l.FromLogits:
-		return g.Mean(g.SparseSoftmaxCrossEntropy(p.Out, g.Reshape(ids, -1)))
+		return g.SparseSoftmaxCrossEntropy(p.Out, g.Reshape(ids, -1))
 	case p.LogitsOf == layers.Softmax:
-		return g.Mean(g.SparseSoftmaxCrossEntropy(p.Logits, g.Reshape(ids, -1)))
+		return g.SparseSoftmaxCrossEntropy(p.Logits, g.Reshape(ids, -1))
 	}
 	classes := p.Out.Shape()[1]
 	y := g.OneHot(g.Reshape(ids, -1), int(classes), tfwrap.Float32)
 	// Keras: clip, log, then a softmax cross-entropy of the log-probabilities.
-	return g.Mean(g.SoftmaxCrossEntropy(g.Log(clip(g, p.Out)), y))
+	return g.SoftmaxCrossEntropy(g.Log(clip(g, p.Out)), y)
 }
 
 func clip(g *tfwrap.Graph, x tfwrap.Output) tfwrap.Output {
