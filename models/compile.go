@@ -238,16 +238,35 @@ func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {
 
 // forward adds every layer's ops for a batch x.
 func (m *Sequential) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, x tfwrap.Output) (tfwrap.Output, error) {
+	var mask tfwrap.Output
 	for _, l := range m.layers {
 		ctx.Graph = g.WithScope(l.Name())
 		ctx.Seed = seedFor(seed, l.Name())
+		ctx.Masks, ctx.OutMasks = []tfwrap.Output{mask}, nil
 		out, err := l.Forward(ctx, x)
 		if err != nil {
 			return tfwrap.Output{}, fmt.Errorf("models: %w", err)
 		}
+		mask = nextMask(l.Type(), ctx, mask)
 		x = out
 	}
+	ctx.Masks, ctx.OutMasks = nil, nil
 	return x, nil
+}
+
+// nextMask is the mask of a layer's first output: the one it set, or its
+// input's when its type hands masks on, or none.
+func nextMask(typ string, ctx *layers.Context, in tfwrap.Output) tfwrap.Output {
+	if ctx.OutMasks != nil {
+		if len(ctx.OutMasks) > 0 {
+			return ctx.OutMasks[0]
+		}
+		return tfwrap.Output{}
+	}
+	if layers.PassesMask(typ) {
+		return in
+	}
+	return tfwrap.Output{}
 }
 
 // Close releases the model's TensorFlow session. It is idempotent and safe

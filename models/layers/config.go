@@ -72,6 +72,8 @@ type Config struct {
 	// weight penalties (WithKernelRegularizer, WithBiasRegularizer).
 	KernelRegularizer *RegularizerConfig `json:"kernel_regularizer,omitempty"`
 	BiasRegularizer   *RegularizerConfig `json:"bias_regularizer,omitempty"`
+	// Axis is a Concatenate layer's axis, Keras-style (-1 is the last).
+	Axis *int `json:"axis,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and

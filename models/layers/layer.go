@@ -58,6 +58,16 @@ type Context struct {
 	// layers' regularization penalties (WithKernelRegularizer), as Keras's
 	// model.losses.
 	Losses []tfwrap.Output
+	// Masks are the masks of the layer's inputs, one per input, as Keras
+	// passes mask= to call: a bool [batch, steps] tensor (true: a real
+	// step) or the zero Output for none. Embedding with mask_zero makes
+	// them; recurrent layers and GlobalAveragePooling1D read them.
+	Masks []tfwrap.Output
+	// OutMasks, set by a layer's Forward, are the masks of its outputs.
+	// The model clears it before each call; a layer that leaves it nil
+	// hands its first input's mask on if PassesMask(its type), and drops
+	// it otherwise.
+	OutMasks []tfwrap.Output
 }
 
 // Option configures a layer.
@@ -150,6 +160,9 @@ var takes = map[string][]string{
 	"GlobalAveragePooling2D": {},
 	"GlobalMaxPooling1D":     {},
 	"GlobalMaxPooling2D":     {},
+	"Add":                    {},
+	"Multiply":               {},
+	"Concatenate":            {},
 }
 
 // CheckOptions returns an error naming the layer and the option when l was
@@ -157,7 +170,10 @@ var takes = map[string][]string{
 // WithKernelRegularizer on MaxPool2D), which would otherwise be ignored.
 // NewSequential calls it for every layer. Layers of types it does not know
 // (defined outside this package) pass.
-func CheckOptions(l Layer) error {
+func CheckOptions(l interface {
+	Name() string
+	Type() string
+}) error {
 	if l == nil {
 		return nil
 	}
