@@ -23,7 +23,7 @@ func (l Logs) Keys() []string {
 // a Keras callback sees self.model: its shape and summary, its weights and
 // learning rate, inference (Predict, Evaluate), saving (SaveWeights,
 // SaveCheckpoint) and a request to stop (StopTraining). Nothing in it
-// changes the model. *Sequential implements it; while Fit runs, the
+// changes the model. *Model implements it; while Fit runs, the
 // Sequential's own mutating methods (Fit, Compile, SetWeights,
 // SetWeightsByName, LoadWeights, RestoreCheckpoint, SetLearningRate,
 // Close) return ErrTraining, also to a callback that holds the model
@@ -51,7 +51,7 @@ type TrainingView interface {
 	StopTraining()
 }
 
-var _ TrainingView = (*Sequential)(nil)
+var _ TrainingView = (*Model)(nil)
 
 // Callback is called by Fit at the end of each epoch with a read-only view
 // of the model. A callback may also implement TrainBeginner, BatchEnder and
@@ -83,7 +83,7 @@ type BatchEnder interface {
 // returns after the last OnTrainEnd; the first error, Fit's own first,
 // is returned.
 type TrainEnder interface {
-	OnTrainEnd(m *Sequential, h *History) error
+	OnTrainEnd(m *Model, h *History) error
 }
 
 // CallbackFuncs adapts plain functions to a Callback; nil fields are

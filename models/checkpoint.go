@@ -165,7 +165,7 @@ func (c *CheckpointManager) keep() int {
 // as checkpoint number n and makes it the latest. It returns the prefix.
 // Saving a number that exists replaces that checkpoint once the new one is
 // whole. A failed save leaves the previous latest checkpoint in place.
-func (c *CheckpointManager) Save(m *Sequential, n int) (string, error) {
+func (c *CheckpointManager) Save(m *Model, n int) (string, error) {
 	if c == nil || c.Dir == "" {
 		return "", errors.New("models: save checkpoint: the manager has no folder")
 	}
@@ -403,7 +403,7 @@ func orphanData(dir, file string, named map[string]bool) bool {
 // there is none. It first tidies up after a save that died, as Save does;
 // if the folder cannot be written to, it restores what the "checkpoint"
 // file names as it is.
-func (c *CheckpointManager) Restore(m *Sequential) (int, error) {
+func (c *CheckpointManager) Restore(m *Model) (int, error) {
 	if c == nil || c.Dir == "" {
 		return 0, errors.New("models: restore checkpoint: the manager has no folder")
 	}

@@ -3,6 +3,11 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/tfgo-project/gotf/internal/suggest"
 
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
@@ -18,34 +23,57 @@ type compiled struct {
 	g       *tfwrap.Graph
 	sess    *tfwrap.Session
 	opts    CompileOptions
-	loss    losses.Loss
-	metrics []metrics.Metric
-	labelDT tfwrap.DType
-	labelSh []int64
+	inNames []string
+	outs    []*outputSpec
 
 	// Inference.
-	x, pred, yEval, evalLoss tfwrap.Output
-	evalSums                 []tfwrap.Output
+	xs       []tfwrap.Output // one placeholder per input
+	evalLoss tfwrap.Output   // the total
+	evalLogs []tfwrap.Output // per output loss (several outputs), then metric sums
+	logNames []string        // the keys of evalLogs and accLogs
 
 	// Training.
-	dataX, dataY, dataW, perm, cursor, batch *tfwrap.Variable
-	stepVar, epochVar                        *tfwrap.Variable // training steps and epochs done
-	xb, yb, wb, trainLoss                    tfwrap.Output
-	weighted                                 bool // the loss weighs samples (a PerSampleLoss)
-	trainable                                []*tfwrap.Variable
-	grads                                    []tfwrap.Output
-	step, reset                              *tfwrap.Op
-	accLoss, accCount                        *tfwrap.Variable
-	accMetrics                               []*tfwrap.Variable
+	dataX, dataY               []*tfwrap.Variable
+	dataW, perm, cursor, batch *tfwrap.Variable
+	stepVar, epochVar          *tfwrap.Variable // training steps and epochs done
+	xb, yb                     []tfwrap.Output
+	wb, trainLoss              tfwrap.Output
+	weighted                   bool // every loss weighs samples (a PerSampleLoss)
+	trainable                  []*tfwrap.Variable
+	grads                      []tfwrap.Output
+	step, reset                *tfwrap.Op
+	accLoss, accCount          *tfwrap.Variable
+	accLogs                    []*tfwrap.Variable // sums behind logNames
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
 	weightsSaver *tfwrap.Saver
 	fullSaver    *tfwrap.Saver // weights and optimizer state
 }
 
+// outputSpec is what Compile chose for one output.
+type outputSpec struct {
+	name    string
+	loss    losses.Loss
+	weight  float64
+	metrics []metrics.Metric
+	labelDT tfwrap.DType
+	labelSh []int64
+	pred    tfwrap.Output // the inference pass's output
+	yEval   tfwrap.Output // its labels placeholder
+}
+
+// logName is the key of an output's loss or metric in the logs: the bare
+// name for a one-output model, output_name for several, as Keras 3.
+func (c *compiled) logName(o *outputSpec, name string) string {
+	if len(c.outs) == 1 {
+		return name
+	}
+	return o.name + "_" + name
+}
+
 // Compile chooses the loss, optimizer and metrics, builds the model's graph
 // in TensorFlow and initializes its weights. A model compiles once.
-func (m *Sequential) Compile(opts CompileOptions) error {
+func (m *Model) Compile(opts CompileOptions) error {
 	if err := m.lockMutable("compile"); err != nil {
 		return err
 	}
@@ -53,22 +81,15 @@ func (m *Sequential) Compile(opts CompileOptions) error {
 	if m.c != nil {
 		return errors.New("models: model is already compiled")
 	}
-	if opts.Loss == nil || opts.Optimizer == nil {
-		return errors.New("models: compile needs a Loss and an Optimizer")
+	if opts.Optimizer == nil {
+		return errors.New("models: compile needs an Optimizer")
 	}
-	out := m.OutputShape()
-	labelSh, err := opts.Loss.LabelShape(out)
-	if err != nil {
-		return fmt.Errorf("models: loss %s: %w", opts.Loss.Name(), err)
+	c := &compiled{opts: opts}
+	for _, s := range m.inputs {
+		c.inNames = append(c.inNames, s.name)
 	}
-	c := &compiled{opts: opts, loss: opts.Loss, metrics: opts.Metrics, labelDT: opts.Loss.LabelDType(), labelSh: labelSh}
-	for _, mt := range opts.Metrics {
-		if mt == nil {
-			return errors.New("models: a metric is nil")
-		}
-		if err := mt.Check(c.labelDT, out); err != nil {
-			return fmt.Errorf("models: metric %s: %w", mt.Name(), err)
-		}
+	if err := c.chooseOutputs(m); err != nil {
+		return err
 	}
 	if err := c.build(m); err != nil {
 		return err
@@ -77,6 +98,7 @@ func (m *Sequential) Compile(opts CompileOptions) error {
 	if opts.Threads > 0 {
 		sopts = append(sopts, tfwrap.WithThreads(opts.Threads, 1))
 	}
+	var err error
 	if c.sess, err = c.g.NewSession(sopts...); err != nil {
 		return fmt.Errorf("models: compile: %w", err)
 	}
@@ -88,7 +110,85 @@ func (m *Sequential) Compile(opts CompileOptions) error {
 	return nil
 }
 
-func (c *compiled) build(m *Sequential) error {
+// chooseOutputs picks each output's loss, weight and metrics and checks
+// them against its shape, in Go.
+func (c *compiled) chooseOutputs(m *Model) error {
+	opts := c.opts
+	known := map[string]bool{}
+	for _, n := range m.outNames {
+		known[n] = true
+	}
+	check := func(what string, names []string) error {
+		sort.Strings(names)
+		for _, n := range names {
+			if !known[n] {
+				return fmt.Errorf("models: compile: %s names output %q; the model's outputs are %s%s",
+					what, n, strings.Join(m.outNames, ", "), suggest.Hint(n, m.outNames))
+			}
+		}
+		return nil
+	}
+	if err := check("Losses", mapKeys(opts.Losses)); err != nil {
+		return err
+	}
+	if err := check("LossWeights", mapKeys(opts.LossWeights)); err != nil {
+		return err
+	}
+	if err := check("OutputMetrics", mapKeys(opts.OutputMetrics)); err != nil {
+		return err
+	}
+	for i, name := range m.outNames {
+		o := &outputSpec{name: name, loss: opts.Loss, weight: 1}
+		if l, ok := opts.Losses[name]; ok {
+			o.loss = l
+		}
+		if o.loss == nil {
+			if len(m.outNames) == 1 {
+				return errors.New("models: compile needs a Loss and an Optimizer")
+			}
+			return fmt.Errorf("models: compile: output %q has no loss; give Loss (for every output) or Losses[%q]", name, name)
+		}
+		if w, ok := opts.LossWeights[name]; ok {
+			if !(w >= 0) || math.IsInf(w, 0) {
+				return fmt.Errorf("models: compile: loss weight %v of output %q is not a finite non-negative number", w, name)
+			}
+			o.weight = w
+		}
+		out := m.outputs[i].shape
+		sh, err := o.loss.LabelShape(out)
+		if err != nil {
+			if len(m.outNames) == 1 {
+				return fmt.Errorf("models: loss %s: %w", o.loss.Name(), err)
+			}
+			return fmt.Errorf("models: output %q: loss %s: %w", name, o.loss.Name(), err)
+		}
+		o.labelDT, o.labelSh = o.loss.LabelDType(), sh
+		o.metrics = append(append([]metrics.Metric{}, opts.Metrics...), opts.OutputMetrics[name]...)
+		for _, mt := range o.metrics {
+			if mt == nil {
+				return errors.New("models: a metric is nil")
+			}
+			if err := mt.Check(o.labelDT, out); err != nil {
+				if len(m.outNames) == 1 {
+					return fmt.Errorf("models: metric %s: %w", mt.Name(), err)
+				}
+				return fmt.Errorf("models: output %q: metric %s: %w", name, mt.Name(), err)
+			}
+		}
+		c.outs = append(c.outs, o)
+	}
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (c *compiled) build(m *Model) error {
 	g := tfwrap.NewGraph()
 	if c.opts.Device != "" {
 		g = g.OnDevice(c.opts.Device)
@@ -97,45 +197,79 @@ func (c *compiled) build(m *Sequential) error {
 	f32 := tfwrap.Float32
 
 	// Inference pass: creates the weights, named layer/kernel as in Keras.
-	c.x = g.Placeholder("inputs", f32, append([]int64{-1}, m.input...)...)
+	for _, s := range m.inputs {
+		c.xs = append(c.xs, g.Placeholder(s.name, f32, append([]int64{-1}, s.shape...)...))
+	}
 	ctx := &layers.Context{}
-	pred, err := m.forward(g, ctx, c.opts.Seed, c.x)
+	res, err := m.forward(g, ctx, c.opts.Seed, c.xs, nil)
 	if err != nil {
 		return err
 	}
-	c.pred = g.Identity("predictions", pred)
-	c.yEval = g.Placeholder("labels", c.labelDT, append([]int64{-1}, c.labelSh...)...)
 	ev := g.WithScope("evaluate")
-	c.evalLoss = withPenalties(ev, c.loss.Build(ev, c.yEval, losses.Pred{Out: pred, Logits: ctx.Logits, LogitsOf: ctx.LogitsOf}), ctx.Losses)
-	for _, mt := range c.metrics {
-		c.evalSums = append(c.evalSums, ev.Sum(mt.Build(ev, c.yEval, pred)))
+	var evalLosses []tfwrap.Output
+	for i, o := range c.outs {
+		if m.seq {
+			o.pred = g.Identity("predictions", res[i].pred.Out)
+			o.yEval = g.Placeholder("labels", o.labelDT, append([]int64{-1}, o.labelSh...)...)
+		} else {
+			o.pred = g.Identity(o.name+"_predictions", res[i].pred.Out)
+			o.yEval = g.Placeholder(o.name+"_labels", o.labelDT, append([]int64{-1}, o.labelSh...)...)
+		}
+		evalLosses = append(evalLosses, o.loss.Build(ev, o.yEval, res[i].pred))
 	}
-	for _, l := range m.layers {
-		c.weights = append(c.weights, l.Weights()...)
+	c.evalLoss = withPenalties(ev, c.total(ev, evalLosses), ctx.Losses)
+	if len(c.outs) > 1 {
+		for i, o := range c.outs {
+			c.evalLogs = append(c.evalLogs, evalLosses[i])
+			c.logNames = append(c.logNames, c.logName(o, "loss"))
+		}
 	}
+	for i, o := range c.outs {
+		for _, mt := range o.metrics {
+			c.evalLogs = append(c.evalLogs, ev.Sum(mt.Build(ev, o.yEval, res[i].pred.Out)))
+			c.logNames = append(c.logNames, c.logName(o, mt.Name()))
+		}
+	}
+	c.weights = m.Weights()
 
 	// Data held in TF, and a cursor over a per-epoch permutation.
 	d := g.WithScope("data")
-	emptyX, err := tfwrap.Zeros(f32, append([]int64{0}, m.input...)...)
-	if err != nil {
+	dataVar := func(name string, dt tfwrap.DType, perSample []int64) (*tfwrap.Variable, error) {
+		empty, err := tfwrap.Zeros(dt, append([]int64{0}, perSample...)...)
+		if err != nil {
+			return nil, err
+		}
+		return d.Variable(name, empty, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, perSample...)...)), nil
+	}
+	for i, s := range m.inputs {
+		name := "x"
+		if !m.seq {
+			name = "x_" + s.name
+		}
+		v, err := dataVar(name, f32, s.shape)
+		if err != nil {
+			return err
+		}
+		c.dataX = append(c.dataX, v)
+		_ = i
+	}
+	for _, o := range c.outs {
+		name := "y"
+		if !m.seq {
+			name = "y_" + o.name
+		}
+		v, err := dataVar(name, o.labelDT, o.labelSh)
+		if err != nil {
+			return err
+		}
+		c.dataY = append(c.dataY, v)
+	}
+	if c.dataW, err = dataVar("sample_weights", f32, nil); err != nil {
 		return err
 	}
-	emptyY, err := tfwrap.Zeros(c.labelDT, append([]int64{0}, c.labelSh...)...)
-	if err != nil {
+	if c.perm, err = dataVar("permutation", tfwrap.Int32, nil); err != nil {
 		return err
 	}
-	emptyP, err := tfwrap.Zeros(tfwrap.Int32, 0)
-	if err != nil {
-		return err
-	}
-	emptyW, err := tfwrap.Zeros(f32, 0)
-	if err != nil {
-		return err
-	}
-	c.dataX = d.Variable("x", emptyX, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, m.input...)...))
-	c.dataY = d.Variable("y", emptyY, tfwrap.NotTrainable(), tfwrap.WithShape(append([]int64{-1}, c.labelSh...)...))
-	c.dataW = d.Variable("sample_weights", emptyW, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
-	c.perm = d.Variable("permutation", emptyP, tfwrap.NotTrainable(), tfwrap.WithShape(-1))
 	c.cursor = d.Variable("cursor", tfwrap.Scalar(int32(0)), tfwrap.NotTrainable())
 	c.batch = d.Variable("batch_size", tfwrap.Scalar(int32(32)), tfwrap.NotTrainable())
 	progress := g.WithScope("progress")
@@ -145,27 +279,45 @@ func (c *compiled) build(m *Sequential) error {
 	n := d.Reshape(d.ShapeOf(c.perm.Value()))
 	size := d.Minimum(c.batch.Value(), d.Sub(n, start))
 	idx := d.Slice(c.perm.Value(), start, size)
-	c.xb = g.PlaceholderWithDefault("train_inputs", d.Gather(c.dataX.Value(), idx), append([]int64{-1}, m.input...)...)
-	c.yb = g.PlaceholderWithDefault("train_labels", d.Gather(c.dataY.Value(), idx), append([]int64{-1}, c.labelSh...)...)
+	for i, s := range m.inputs {
+		name := "train_inputs"
+		if !m.seq {
+			name = "train_" + s.name
+		}
+		c.xb = append(c.xb, g.PlaceholderWithDefault(name, d.Gather(c.dataX[i].Value(), idx), append([]int64{-1}, s.shape...)...))
+	}
+	for i, o := range c.outs {
+		name := "train_labels"
+		if !m.seq {
+			name = "train_" + o.name + "_labels"
+		}
+		c.yb = append(c.yb, g.PlaceholderWithDefault(name, d.Gather(c.dataY[i].Value(), idx), append([]int64{-1}, o.labelSh...)...))
+	}
 	// Per-sample weights, drawn with the same indices as the batch.
 	c.wb = g.PlaceholderWithDefault("train_sample_weights", d.Gather(c.dataW.Value(), idx), -1)
 
 	// Training pass, sharing the weights.
 	tg := g.WithScope("training")
 	tctx := &layers.Context{Training: true, Step: c.stepVar.Value()}
-	tpred, err := m.forward(tg, tctx, c.opts.Seed, c.xb)
+	tres, err := m.forward(tg, tctx, c.opts.Seed, c.xb, nil)
 	if err != nil {
 		return err
 	}
-	tp := losses.Pred{Out: tpred, Logits: tctx.Logits, LogitsOf: tctx.LogitsOf}
-	var loss tfwrap.Output
-	if pl, ok := c.loss.(losses.PerSampleLoss); ok {
-		c.weighted = true
-		loss = losses.WeightedMean(tg, pl.PerSample(tg, c.yb, tp), c.wb)
-	} else {
-		loss = c.loss.Build(tg, c.yb, tp)
+	c.weighted = true
+	for _, o := range c.outs {
+		if _, ok := o.loss.(losses.PerSampleLoss); !ok {
+			c.weighted = false
+		}
 	}
-	loss = withPenalties(tg, loss, tctx.Losses)
+	trainLosses := make([]tfwrap.Output, len(c.outs))
+	for i, o := range c.outs {
+		if c.weighted {
+			trainLosses[i] = losses.WeightedMean(tg, o.loss.(losses.PerSampleLoss).PerSample(tg, c.yb[i], tres[i].pred), c.wb)
+		} else {
+			trainLosses[i] = o.loss.Build(tg, c.yb[i], tres[i].pred)
+		}
+	}
+	loss := withPenalties(tg, c.total(tg, trainLosses), tctx.Losses)
 	c.trainLoss = tg.CheckNumerics(loss, "the training loss is NaN or infinite")
 	for _, w := range c.weights {
 		if w.Trainable() {
@@ -188,7 +340,7 @@ func (c *compiled) build(m *Sequential) error {
 	zero := tfwrap.Scalar(float32(0))
 	c.accLoss = acc.Variable("loss_sum", zero, tfwrap.NotTrainable())
 	c.accCount = acc.Variable("count", zero, tfwrap.NotTrainable())
-	nb := tg.Cast(tg.Reshape(tg.Slice(tg.ShapeOf(c.xb), tg.Scalar(0, tfwrap.Int32), tg.Scalar(1, tfwrap.Int32))), f32)
+	nb := tg.Cast(tg.Reshape(tg.Slice(tg.ShapeOf(c.xb[0]), tg.Scalar(0, tfwrap.Int32), tg.Scalar(1, tfwrap.Int32))), f32)
 	updates := append([]*tfwrap.Op{apply}, tctx.Updates...)
 	updates = append(updates,
 		c.accLoss.AssignAdd(tg, tg.Mul(c.trainLoss, nb)),
@@ -196,10 +348,21 @@ func (c *compiled) build(m *Sequential) error {
 		c.cursor.AssignAdd(tg, size),
 		c.stepVar.AssignAdd(tg.After(apply), tg.Scalar(1, tfwrap.Int64)))
 	resets := []*tfwrap.Op{c.accLoss.Assign(acc, acc.Scalar(0, f32)), c.accCount.Assign(acc, acc.Scalar(0, f32))}
-	for _, mt := range c.metrics {
-		v := acc.Variable(mt.Name()+"_sum", zero, tfwrap.NotTrainable())
-		c.accMetrics = append(c.accMetrics, v)
-		updates = append(updates, v.AssignAdd(tg, tg.Sum(mt.Build(tg, c.yb, tpred))))
+	var trainLogs []tfwrap.Output // batch sums behind logNames
+	if len(c.outs) > 1 {
+		for _, l := range trainLosses {
+			trainLogs = append(trainLogs, tg.Mul(l, nb))
+		}
+	}
+	for i, o := range c.outs {
+		for _, mt := range o.metrics {
+			trainLogs = append(trainLogs, tg.Sum(mt.Build(tg, c.yb[i], tres[i].pred.Out)))
+		}
+	}
+	for i, name := range c.logNames {
+		v := acc.Variable(name+"_sum", zero, tfwrap.NotTrainable())
+		c.accLogs = append(c.accLogs, v)
+		updates = append(updates, v.AssignAdd(tg, trainLogs[i]))
 		resets = append(resets, v.Assign(acc, acc.Scalar(0, f32)))
 	}
 	c.step = g.Group("train", updates...)
@@ -212,6 +375,26 @@ func (c *compiled) build(m *Sequential) error {
 		return fmt.Errorf("models: compile: %w", err)
 	}
 	return nil
+}
+
+// total is the loss training minimizes: the outputs' losses, each times
+// its weight, summed, as Keras's loss_weights.
+func (c *compiled) total(g *tfwrap.Graph, ls []tfwrap.Output) tfwrap.Output {
+	if len(ls) == 1 && c.outs[0].weight == 1 {
+		return ls[0]
+	}
+	var sum tfwrap.Output
+	for i, l := range ls {
+		if w := c.outs[i].weight; w != 1 {
+			l = g.Mul(l, g.Scalar(w, tfwrap.Float32))
+		}
+		if i == 0 {
+			sum = l
+		} else {
+			sum = g.Add(sum, l)
+		}
+	}
+	return sum
 }
 
 // withPenalties adds the layers' regularization penalties to a batch's
@@ -236,43 +419,10 @@ func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {
 	return out
 }
 
-// forward adds every layer's ops for a batch x.
-func (m *Sequential) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, x tfwrap.Output) (tfwrap.Output, error) {
-	var mask tfwrap.Output
-	for _, l := range m.layers {
-		ctx.Graph = g.WithScope(l.Name())
-		ctx.Seed = seedFor(seed, l.Name())
-		ctx.Masks, ctx.OutMasks = []tfwrap.Output{mask}, nil
-		out, err := l.Forward(ctx, x)
-		if err != nil {
-			return tfwrap.Output{}, fmt.Errorf("models: %w", err)
-		}
-		mask = nextMask(l.Type(), ctx, mask)
-		x = out
-	}
-	ctx.Masks, ctx.OutMasks = nil, nil
-	return x, nil
-}
-
-// nextMask is the mask of a layer's first output: the one it set, or its
-// input's when its type hands masks on, or none.
-func nextMask(typ string, ctx *layers.Context, in tfwrap.Output) tfwrap.Output {
-	if ctx.OutMasks != nil {
-		if len(ctx.OutMasks) > 0 {
-			return ctx.OutMasks[0]
-		}
-		return tfwrap.Output{}
-	}
-	if layers.PassesMask(typ) {
-		return in
-	}
-	return tfwrap.Output{}
-}
-
 // Close releases the model's TensorFlow session. It is idempotent and safe
 // for concurrent use. While Fit trains the model, Close returns ErrTraining
 // and closes nothing: cancel Fit's context and wait for it first.
-func (m *Sequential) Close() error {
+func (m *Model) Close() error {
 	if err := m.lockMutable("close"); err != nil {
 		return err
 	}
@@ -284,7 +434,7 @@ func (m *Sequential) Close() error {
 }
 
 // session returns the compiled model or ErrNotCompiled / ErrClosed.
-func (m *Sequential) session() (*compiled, error) {
+func (m *Model) session() (*compiled, error) {
 	if m.c == nil {
 		return nil, ErrNotCompiled
 	}
@@ -295,16 +445,19 @@ func (m *Sequential) session() (*compiled, error) {
 }
 
 // Weights returns the model's variables in Keras's get_weights order
-// (layer by layer: kernel, bias; gamma, beta, moving mean, moving variance).
-func (m *Sequential) Weights() []*tfwrap.Variable {
-	if m.c == nil {
-		return nil
+// (layer by layer, in call order: kernel, bias; gamma, beta, moving mean,
+// moving variance), once they exist: after Compile, or after the model
+// was built as a layer of a compiled one.
+func (m *Model) Weights() []*tfwrap.Variable {
+	var out []*tfwrap.Variable
+	for _, l := range m.layerList {
+		out = append(out, l.Weights()...)
 	}
-	return append([]*tfwrap.Variable{}, m.c.weights...)
+	return out
 }
 
 // GetWeights returns the current values of Weights.
-func (m *Sequential) GetWeights() ([]*tfwrap.Tensor, error) {
+func (m *Model) GetWeights() ([]*tfwrap.Tensor, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -320,7 +473,7 @@ func (m *Sequential) GetWeights() ([]*tfwrap.Tensor, error) {
 
 // SetWeights assigns values to Weights, in the same order, as Keras's
 // set_weights; each must have its variable's dtype and shape.
-func (m *Sequential) SetWeights(values []*tfwrap.Tensor) error {
+func (m *Model) SetWeights(values []*tfwrap.Tensor) error {
 	if err := m.lockMutable("set weights"); err != nil {
 		return err
 	}
@@ -342,7 +495,7 @@ func (m *Sequential) SetWeights(values []*tfwrap.Tensor) error {
 
 // SaveWeights writes the weights to a TensorFlow checkpoint at prefix
 // (prefix.index and prefix.data-*), atomically.
-func (m *Sequential) SaveWeights(prefix string) error {
+func (m *Model) SaveWeights(prefix string) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -354,7 +507,7 @@ func (m *Sequential) SaveWeights(prefix string) error {
 
 // LoadWeights reads weights saved by SaveWeights from a model of the same
 // architecture.
-func (m *Sequential) LoadWeights(prefix string) error {
+func (m *Model) LoadWeights(prefix string) error {
 	if err := m.lockMutable("load weights"); err != nil {
 		return err
 	}
@@ -371,7 +524,7 @@ func (m *Sequential) LoadWeights(prefix string) error {
 // learning rate, the step count that seeds dropout, and the epochs done.
 // A model restored from it with RestoreCheckpoint and fitted on with
 // FitOptions.InitialEpoch continues exactly as an uninterrupted run.
-func (m *Sequential) SaveCheckpoint(prefix string) error {
+func (m *Model) SaveCheckpoint(prefix string) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -383,7 +536,7 @@ func (m *Sequential) SaveCheckpoint(prefix string) error {
 
 // RestoreCheckpoint reads what SaveCheckpoint wrote (from a model of the
 // same architecture, loss and optimizer) and returns the epochs done.
-func (m *Sequential) RestoreCheckpoint(prefix string) (epochs int, err error) {
+func (m *Model) RestoreCheckpoint(prefix string) (epochs int, err error) {
 	if err := m.lockMutable("restore checkpoint"); err != nil {
 		return 0, err
 	}
@@ -407,30 +560,42 @@ func (m *Sequential) RestoreCheckpoint(prefix string) (epochs int, err error) {
 }
 
 // ServingGraph is what an exporter needs from a compiled model: its session,
-// the saver of its weights, and the inference pass's input and output.
+// the saver of its weights, and the inference pass's inputs and outputs,
+// by the names the serving signature gives them (InputNames and
+// OutputNames; "inputs" and "outputs" for a Sequential model). Input and
+// Output are the first of each.
 type ServingGraph struct {
-	Session       *tfwrap.Session
-	Saver         *tfwrap.Saver
-	Input, Output tfwrap.Output
+	Session         *tfwrap.Session
+	Saver           *tfwrap.Saver
+	Input, Output   tfwrap.Output
+	Inputs, Outputs map[string]tfwrap.Output
 }
 
 // Serving returns the model's ServingGraph. The model owns everything in
 // it; it is valid until Close.
-func (m *Sequential) Serving() (ServingGraph, error) {
+func (m *Model) Serving() (ServingGraph, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
 	if err != nil {
 		return ServingGraph{}, err
 	}
-	return ServingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.x, Output: c.pred}, nil
+	sg := ServingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.xs[0], Output: c.outs[0].pred,
+		Inputs: map[string]tfwrap.Output{}, Outputs: map[string]tfwrap.Output{}}
+	for i, x := range c.xs {
+		sg.Inputs[c.inNames[i]] = x
+	}
+	for i, o := range c.outs {
+		sg.Outputs[m.outNames[i]] = o.pred
+	}
+	return sg, nil
 }
 
 // SetWeightsByName assigns tensors to the weights of those names (e.g.
 // "block1_conv/kernel"), leaving the others as they are: how a pretrained
 // backbone's weights go into a bigger model. Unknown names and tensors of
 // the wrong dtype or shape are errors, and then nothing is assigned.
-func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
+func (m *Model) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 	if err := m.lockMutable("set weights"); err != nil {
 		return err
 	}
@@ -465,7 +630,7 @@ func (m *Sequential) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
 // LearningRateScheduler make it from a callback: the rate is a TF variable,
 // and the next step reads the new value. With a learning-rate schedule
 // (optimizers.WithSchedule) it has no effect.
-func (m *Sequential) SetLearningRate(lr float64) error {
+func (m *Model) SetLearningRate(lr float64) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -480,7 +645,7 @@ func (m *Sequential) SetLearningRate(lr float64) error {
 
 // LearningRate returns the optimizer's current learning rate, as
 // TensorFlow holds it. It is read-only, so callbacks may call it.
-func (m *Sequential) LearningRate() (float64, error) {
+func (m *Model) LearningRate() (float64, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -500,4 +665,4 @@ func (m *Sequential) LearningRate() (float64, error) {
 
 // StopTraining makes Fit stop after the current epoch (or batch, when
 // called from a batch callback). It is safe for concurrent use.
-func (m *Sequential) StopTraining() { m.stop.Store(true) }
+func (m *Model) StopTraining() { m.stop.Store(true) }

@@ -4,22 +4,35 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// Dataset pairs inputs with labels along their first (sample) axis. Fit
-// uploads it to TensorFlow once and then draws batches inside the graph,
-// so no batch is copied in Go during training.
+// Dataset pairs inputs with labels along their first (sample) axis: one
+// input and one label tensor for most models (NewDataset), one per input
+// and per output for a functional model that has several, by position
+// (NewMultiDataset) or by name (NewNamedDataset). Fit uploads it to
+// TensorFlow once and then draws batches inside the graph, so no batch is
+// copied in Go during training.
 //
-// Build one with NewDataset, which checks what every model's Fit needs;
-// Fit then checks it against the model's input shape and loss. A Dataset
-// is immutable and safe for concurrent use. The zero value is an empty
-// dataset, which Fit and Evaluate refuse.
+// Build one with NewDataset, NewMultiDataset or NewNamedDataset, which
+// check what every model's Fit needs; Fit then checks it against the
+// model's inputs, outputs and losses. A Dataset is immutable and safe for
+// concurrent use. The zero value is an empty dataset, which Fit and
+// Evaluate refuse.
 type Dataset struct {
-	x, y *tfwrap.Tensor
-	w    *tfwrap.Tensor // per-sample weights, or nil
+	x, y           []*tfwrap.Tensor
+	xNames, yNames []string         // by name (NewNamedDataset), sorted; nil by position
+	w              *tfwrap.Tensor // per-sample weights, or nil
+}
+
+func (d *Dataset) empty() bool { return d == nil || len(d.x) == 0 }
+
+// with returns a dataset of d's names holding x, y and w.
+func (d *Dataset) with(x, y []*tfwrap.Tensor, w *tfwrap.Tensor) *Dataset {
+	return &Dataset{x: x, y: y, xNames: d.xNames, yNames: d.yNames, w: w}
 }
 
 // WithSampleWeights returns a copy of d whose samples Fit weighs by w, as
@@ -30,13 +43,13 @@ type Dataset struct {
 // the loss is weighted: the metrics (accuracy, …) are not, as Keras does
 // not weigh compile(metrics=…) (its weighted_metrics has no equivalent).
 func (d *Dataset) WithSampleWeights(w *tfwrap.Tensor) (*Dataset, error) {
-	if d == nil || (d.x == nil && d.y == nil) {
+	if d.empty() {
 		return nil, errors.New("models: sample weights: the dataset is empty (build it with NewDataset)")
 	}
 	if err := checkWeights(w, d.Len()); err != nil {
 		return nil, fmt.Errorf("models: sample weights: %w", err)
 	}
-	return &Dataset{x: d.x, y: d.y, w: w}, nil
+	return d.with(d.x, d.y, w), nil
 }
 
 // NewWeightedDataset is NewDataset followed by WithSampleWeights.
@@ -95,7 +108,67 @@ func NewDataset(x, y *tfwrap.Tensor) (*Dataset, error) {
 	if err := checkPair(x, y); err != nil {
 		return nil, fmt.Errorf("models: dataset: %w", err)
 	}
-	return &Dataset{x: x, y: y}, nil
+	return &Dataset{x: []*tfwrap.Tensor{x}, y: []*tfwrap.Tensor{y}}, nil
+}
+
+// NewMultiDataset pairs several inputs with several labels, in the order
+// of a functional model's inputs and outputs (InputNames, OutputNames).
+// Each input and label is checked as NewDataset checks its one pair, and
+// all hold the same number of samples.
+func NewMultiDataset(x, y []*tfwrap.Tensor) (*Dataset, error) {
+	if err := checkSet(x, y, nil, nil); err != nil {
+		return nil, fmt.Errorf("models: dataset: %w", err)
+	}
+	return &Dataset{x: append([]*tfwrap.Tensor{}, x...), y: append([]*tfwrap.Tensor{}, y...)}, nil
+}
+
+// NewNamedDataset pairs inputs and labels by name: x by the model's input
+// names, y by its output names, as Keras's fit({"a": …}, {"cls": …}).
+// Fit matches the names against the model and says which are missing or
+// unknown.
+func NewNamedDataset(x, y map[string]*tfwrap.Tensor) (*Dataset, error) {
+	xn, yn := mapKeys(x), mapKeys(y)
+	sort.Strings(xn)
+	sort.Strings(yn)
+	d := &Dataset{xNames: xn, yNames: yn}
+	for _, n := range xn {
+		d.x = append(d.x, x[n])
+	}
+	for _, n := range yn {
+		d.y = append(d.y, y[n])
+	}
+	if err := checkSet(d.x, d.y, xn, yn); err != nil {
+		return nil, fmt.Errorf("models: dataset: %w", err)
+	}
+	return d, nil
+}
+
+// checkSet checks each input and label as checkPair does, and that they
+// hold one number of samples.
+func checkSet(x, y []*tfwrap.Tensor, xn, yn []string) error {
+	if len(x) == 0 {
+		return errors.New("no inputs")
+	}
+	if len(y) == 0 {
+		return errors.New("no labels")
+	}
+	name := func(names []string, what string, i int) string {
+		if names != nil {
+			return fmt.Sprintf("%s %q", what, names[i])
+		}
+		return fmt.Sprintf("%s %d", what, i)
+	}
+	for i, xi := range x {
+		for j, yj := range y {
+			if i > 0 && j > 0 {
+				break
+			}
+			if err := checkPair(xi, yj); err != nil {
+				return fmt.Errorf("%s, %s: %w", name(xn, "input", i), name(yn, "label", j), err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkPair checks what NewDataset promises; Fit repeats it, so that a
@@ -137,20 +210,38 @@ func checkPair(x, y *tfwrap.Tensor) error {
 	return nil
 }
 
-// X returns the inputs, (samples, features...).
+// X returns the (first) inputs, (samples, features...).
 func (d *Dataset) X() *tfwrap.Tensor {
-	if d == nil {
+	if d.empty() {
 		return nil
 	}
-	return d.x
+	return d.x[0]
 }
 
-// Y returns the labels, (samples, ...).
+// Y returns the (first) labels, (samples, ...).
 func (d *Dataset) Y() *tfwrap.Tensor {
-	if d == nil {
+	if d.empty() || len(d.y) == 0 {
 		return nil
 	}
-	return d.y
+	return d.y[0]
+}
+
+// Inputs returns every input tensor, in the order given (sorted by name
+// for NewNamedDataset).
+func (d *Dataset) Inputs() []*tfwrap.Tensor {
+	if d.empty() {
+		return nil
+	}
+	return append([]*tfwrap.Tensor{}, d.x...)
+}
+
+// Labels returns every label tensor, in the order given (sorted by name
+// for NewNamedDataset).
+func (d *Dataset) Labels() []*tfwrap.Tensor {
+	if d.empty() {
+		return nil
+	}
+	return append([]*tfwrap.Tensor{}, d.y...)
 }
 
 // ClassDataset builds a Dataset from flat float32 inputs, one per-sample
@@ -174,10 +265,10 @@ func ClassDataset(x []float32, ids []int32, perSample ...int64) (*Dataset, error
 
 // Len returns the number of samples.
 func (d *Dataset) Len() int {
-	if d == nil || d.x == nil || d.x.Rank() == 0 {
+	if d.empty() || d.x[0] == nil || d.x[0].Rank() == 0 {
 		return 0
 	}
-	return int(d.x.Shape()[0])
+	return int(d.x[0].Shape()[0])
 }
 
 // Split returns the first 1-frac of the samples and the last frac, as
@@ -201,22 +292,36 @@ func (d *Dataset) Split(frac float64) (head, tail *Dataset, err error) {
 }
 
 func (d *Dataset) slice(a, b int) (*Dataset, error) {
-	x, err := d.x.SliceRows(a, b)
+	return d.rows(func(t *tfwrap.Tensor) (*tfwrap.Tensor, error) { return t.SliceRows(a, b) })
+}
+
+// rows applies f to every tensor of d.
+func (d *Dataset) rows(f func(*tfwrap.Tensor) (*tfwrap.Tensor, error)) (*Dataset, error) {
+	each := func(ts []*tfwrap.Tensor) ([]*tfwrap.Tensor, error) {
+		out := make([]*tfwrap.Tensor, len(ts))
+		for i, t := range ts {
+			var err error
+			if out[i], err = f(t); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	x, err := each(d.x)
 	if err != nil {
 		return nil, err
 	}
-	y, err := d.y.SliceRows(a, b)
+	y, err := each(d.y)
 	if err != nil {
 		return nil, err
 	}
-	if d.w == nil {
-		return NewDataset(x, y)
+	var w *tfwrap.Tensor
+	if d.w != nil {
+		if w, err = f(d.w); err != nil {
+			return nil, err
+		}
 	}
-	w, err := d.w.SliceRows(a, b)
-	if err != nil {
-		return nil, err
-	}
-	return NewWeightedDataset(x, y, w)
+	return d.with(x, y, w), nil
 }
 
 // Subset returns the samples at idx, in that order.
@@ -227,20 +332,9 @@ func (d *Dataset) Subset(idx []int) (*Dataset, error) {
 	if d.Len() == 0 {
 		return nil, errors.New("models: subset of an empty dataset")
 	}
-	x, err := d.x.GatherRows(idx)
+	out, err := d.rows(func(t *tfwrap.Tensor) (*tfwrap.Tensor, error) { return t.GatherRows(idx) })
 	if err != nil {
 		return nil, fmt.Errorf("models: subset: %w", err)
 	}
-	y, err := d.y.GatherRows(idx)
-	if err != nil {
-		return nil, fmt.Errorf("models: subset: %w", err)
-	}
-	if d.w == nil {
-		return NewDataset(x, y)
-	}
-	w, err := d.w.GatherRows(idx)
-	if err != nil {
-		return nil, fmt.Errorf("models: subset: %w", err)
-	}
-	return NewWeightedDataset(x, y, w)
+	return out, nil
 }

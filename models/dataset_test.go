@@ -103,10 +103,10 @@ func TestFitRefusesMismatchedData(t *testing.T) {
 		{"inputs of rank 2, wrong width", must(f32(4, 5), i32(4)), "inputs have shape (4, 5), the model takes (None, 6)"},
 		{"one-hot labels for a sparse loss", must(f32(4, 6), f32(4, 3)), "labels are float32, loss sparse_categorical_crossentropy wants int32"},
 		{"zero dataset", &Dataset{}, "is empty (build it with NewDataset)"},
-		{"scalar labels", &Dataset{x: f32(4, 6), y: i32()}, "labels have shape (); they need a sample axis"},
-		{"rank-1 inputs", &Dataset{x: f32(6), y: i32(6)}, "inputs have shape (6,)"},
-		{"nil labels", &Dataset{x: f32(4, 6)}, "labels are nil"},
-		{"int labels as rows", &Dataset{x: f32(4, 6), y: i32(4, 3)}, "int32 labels have shape (4, 3)"},
+		{"scalar labels", raw(f32(4, 6), i32()), "labels have shape (); they need a sample axis"},
+		{"rank-1 inputs", raw(f32(6), i32(6)), "inputs have shape (6,)"},
+		{"nil labels", raw(f32(4, 6), nil), "labels are nil"},
+		{"int labels as rows", raw(f32(4, 6), i32(4, 3)), "int32 labels have shape (4, 3)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,4 +165,10 @@ func TestClassDataset(t *testing.T) {
 			t.Errorf("ClassDataset(%d values, %d ids, 2x2x2) gave no error", len(c.x), len(c.ids))
 		}
 	}
+}
+
+// raw builds a Dataset without NewDataset's checks, as a caller could
+// not, to test that Fit checks again.
+func raw(x, y *tfwrap.Tensor) *Dataset {
+	return &Dataset{x: []*tfwrap.Tensor{x}, y: []*tfwrap.Tensor{y}}
 }

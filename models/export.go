@@ -8,19 +8,21 @@ import (
 
 // Export writes the compiled model as a SavedModel in dir (which must not
 // exist yet), as Keras's model.export, with one signature,
-// tfwrap.DefaultSignature ("serving_default"), taking "inputs" and
-// returning "outputs" (the model's predictions, in inference mode).
+// tfwrap.DefaultSignature ("serving_default"), taking the model's inputs
+// by their names (InputNames) and returning its outputs by theirs
+// (OutputNames), in inference mode; a Sequential model's are "inputs" and
+// "outputs".
 // Python's tf.saved_model.load, saved_model_cli, TF Serving and
 // savedmodels.Load read it. The folder is whole or absent. Safe to call
 // while other goroutines predict.
-func (m *Sequential) Export(dir string) error {
+func (m *Model) Export(dir string) error {
 	sg, err := m.Serving()
 	if err != nil {
 		return fmt.Errorf("models: export: %w", err)
 	}
 	sig := tfwrap.SignatureDef{
-		Inputs:  map[string]tfwrap.Output{"inputs": sg.Input},
-		Outputs: map[string]tfwrap.Output{"outputs": sg.Output},
+		Inputs:  sg.Inputs,
+		Outputs: sg.Outputs,
 	}
 	if err := sg.Session.WriteSavedModel(sg.Saver, dir, map[string]tfwrap.SignatureDef{tfwrap.DefaultSignature: sig}); err != nil {
 		return fmt.Errorf("models: export: %w", err)

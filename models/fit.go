@@ -8,6 +8,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
+
+	"github.com/tfgo-project/gotf/internal/suggest"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
@@ -56,7 +60,7 @@ var ErrTraining = errors.New("the model is training")
 // returns ErrTraining while Fit trains it. It checks before locking, so
 // that a caller is not held up behind a whole training run, and again
 // after, since Fit may have started in between.
-func (m *Sequential) lockMutable(what string) error {
+func (m *Model) lockMutable(what string) error {
 	if m.training.Load() {
 		return fmt.Errorf("models: %s: %w", what, ErrTraining)
 	}
@@ -82,7 +86,7 @@ func (m *Sequential) lockMutable(what string) error {
 // Cancelling ctx stops training between batches; Fit then returns the
 // history so far and ctx's error. A NaN or infinite loss stops training
 // with an error, leaving the weights of the last good step.
-func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
+func (m *Model) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
 	if err := m.lockMutable("fit"); err != nil {
 		return nil, err
 	}
@@ -107,7 +111,7 @@ func (m *Sequential) Fit(ctx context.Context, train *Dataset, opts FitOptions) (
 // fit runs with m.mu held and m.training set, and releases the lock only
 // around callbacks. It returns the TrainEnders to call once the model is
 // released: those whose training began.
-func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist *History, enders []TrainEnder, err error) {
+func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist *History, enders []TrainEnder, err error) {
 	c, err := m.session()
 	if err != nil {
 		return nil, nil, err
@@ -135,7 +139,7 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 	if opts.Progress < ProgressAuto || opts.Progress > ProgressSilent {
 		return nil, nil, fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
 	}
-	if err := c.checkData("training data", train); err != nil {
+	if _, _, err := c.checkData("training data", train); err != nil {
 		return nil, nil, err
 	}
 	val := opts.ValidationData
@@ -145,7 +149,7 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 		}
 	}
 	if val != nil {
-		if err := c.checkData("validation data", val); err != nil {
+		if _, _, err := c.checkData("validation data", val); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -154,27 +158,32 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 			return nil, nil, fmt.Errorf("models: fit: callback %d is nil", i)
 		}
 	}
-	ytrain, err := c.labels(train)
+	xtrain, ytrain, err := c.checkData("training data", train)
 	if err != nil {
 		return nil, nil, err
 	}
-	wtrain, err := c.sampleWeights(train, opts.ClassWeight)
+	wtrain, err := c.sampleWeights(train, ytrain, opts.ClassWeight)
 	if err != nil {
 		return nil, nil, err
 	}
 	// Free the uploaded copy in TF when done, before any OnTrainEnd; the
 	// model keeps no data.
 	defer func() {
-		c.sess.InitVariables(c.dataX, c.dataY, c.dataW, c.perm)
+		vs := append(append([]*tfwrap.Variable{c.dataW, c.perm}, c.dataX...), c.dataY...)
+		c.sess.InitVariables(vs...)
 	}()
 	if err := c.sess.SetValue(c.dataW, wtrain); err != nil {
 		return nil, nil, fmt.Errorf("models: fit: upload sample weights: %w", err)
 	}
-	if err := c.sess.SetValue(c.dataX, train.x); err != nil {
-		return nil, nil, fmt.Errorf("models: fit: upload inputs: %w", err)
+	for i, x := range xtrain {
+		if err := c.sess.SetValue(c.dataX[i], x); err != nil {
+			return nil, nil, fmt.Errorf("models: fit: upload inputs: %w", err)
+		}
 	}
-	if err := c.sess.SetValue(c.dataY, ytrain); err != nil {
-		return nil, nil, fmt.Errorf("models: fit: upload labels: %w", err)
+	for i, y := range ytrain {
+		if err := c.sess.SetValue(c.dataY[i], y); err != nil {
+			return nil, nil, fmt.Errorf("models: fit: upload labels: %w", err)
+		}
 	}
 	if err := c.sess.SetValue(c.batch, tfwrap.Scalar(int32(opts.BatchSize))); err != nil {
 		return nil, nil, err
@@ -289,7 +298,7 @@ func (m *Sequential) fit(ctx context.Context, train *Dataset, opts FitOptions) (
 // the model's read-only methods (GetWeights, Predict, Evaluate,
 // SaveWeights, …) without deadlock; m.training stays set, so the mutating
 // ones return ErrTraining.
-func (m *Sequential) unlocked(f func() error) error {
+func (m *Model) unlocked(f func() error) error {
 	m.mu.Unlock()
 	defer m.mu.Lock()
 	return f()
@@ -298,7 +307,7 @@ func (m *Sequential) unlocked(f func() error) error {
 // running fetches the epoch's running means from TensorFlow.
 func (c *compiled) running() (Logs, error) {
 	outs := []tfwrap.Output{c.accLoss.Value(), c.accCount.Value()}
-	for _, v := range c.accMetrics {
+	for _, v := range c.accLogs {
 		outs = append(outs, v.Value())
 	}
 	res, err := c.sess.Run(nil, outs)
@@ -315,70 +324,126 @@ func (c *compiled) running() (Logs, error) {
 	}
 	count := math.Max(vals[1], 1)
 	logs := Logs{"loss": vals[0] / count}
-	for i, mt := range c.metrics {
-		logs[mt.Name()] = vals[2+i] / count
+	for i, name := range c.logNames {
+		logs[name] = vals[2+i] / count
 	}
 	return logs, nil
 }
 
+// arrange returns d's inputs and labels in the order of the model's
+// inputs and outputs, matching names for a NewNamedDataset.
+func (c *compiled) arrange(what string, d *Dataset) (xs, ys []*tfwrap.Tensor, err error) {
+	outNames := make([]string, len(c.outs))
+	for i, o := range c.outs {
+		outNames[i] = o.name
+	}
+	order := func(kind string, got []*tfwrap.Tensor, names, want []string) ([]*tfwrap.Tensor, error) {
+		if names == nil {
+			if len(got) != len(want) {
+				return nil, fmt.Errorf("models: %s: %d %s tensors, the model has %d (%s)", what, len(got), kind, len(want), strings.Join(want, ", "))
+			}
+			return got, nil
+		}
+		by := map[string]*tfwrap.Tensor{}
+		for i, n := range names {
+			by[n] = got[i]
+		}
+		for _, n := range names {
+			if !slices.Contains(want, n) {
+				return nil, fmt.Errorf("models: %s: the model has no %s named %q; its %ss are %s%s", what, kind, n, kind, strings.Join(want, ", "), suggest.Hint(n, want))
+			}
+		}
+		out := make([]*tfwrap.Tensor, len(want))
+		for i, n := range want {
+			t, ok := by[n]
+			if !ok {
+				return nil, fmt.Errorf("models: %s: no %s for the model's %s %q", what, kind, kind, n)
+			}
+			out[i] = t
+		}
+		return out, nil
+	}
+	if xs, err = order("input", d.x, d.xNames, c.inNames); err != nil {
+		return nil, nil, err
+	}
+	if ys, err = order("output", d.y, d.yNames, outNames); err != nil {
+		return nil, nil, err
+	}
+	return xs, ys, nil
+}
+
 // checkData checks a dataset's inputs and labels against the model in Go,
 // before any TensorFlow call, so that no kernel sees a shape it would abort
-// on. It repeats NewDataset's checks, so the zero Dataset is refused too.
-func (c *compiled) checkData(what string, d *Dataset) error {
+// on, and returns them in the model's order and in the shapes the graph
+// takes ((N, 1) class ids become (N)). It repeats NewDataset's checks, so
+// the zero Dataset is refused too.
+func (c *compiled) checkData(what string, d *Dataset) (xs, ys []*tfwrap.Tensor, err error) {
 	if d == nil {
-		return fmt.Errorf("models: %s is nil", what)
+		return nil, nil, fmt.Errorf("models: %s is nil", what)
 	}
-	if d.x == nil && d.y == nil {
-		return fmt.Errorf("models: %s is empty (build it with NewDataset)", what)
+	if d.empty() {
+		return nil, nil, fmt.Errorf("models: %s is empty (build it with NewDataset)", what)
 	}
-	if err := checkPair(d.x, d.y); err != nil {
-		return fmt.Errorf("models: %s: %w", what, err)
+	if err := checkSet(d.x, d.y, d.xNames, d.yNames); err != nil {
+		return nil, nil, fmt.Errorf("models: %s: %w", what, err)
 	}
-	in, xs := c.x.Shape(), d.x.Shape()
-	if !shape.Compatible(in, xs) {
-		msg := fmt.Sprintf("models: %s: inputs have shape %s, the model takes %s", what, shape.String(xs), shape.String(in))
-		if len(in) != len(xs) {
-			msg += fmt.Sprintf(" (rank %d, the model takes rank %d)", len(xs), len(in))
-		}
-		return errors.New(msg)
+	if xs, ys, err = c.arrange(what, d); err != nil {
+		return nil, nil, err
 	}
-	if d.y.DType() != c.labelDT {
-		return fmt.Errorf("models: %s: labels are %v, loss %s wants %v", what, d.y.DType(), c.loss.Name(), c.labelDT)
-	}
-	ys := d.y.Shape()
-	want := append([]int64{ys[0]}, c.labelSh...)
-	sparseCol := len(c.labelSh) == 0 && len(ys) == 2 && ys[1] == 1
-	if !shape.Equal(ys, want) && !sparseCol {
-		return fmt.Errorf("models: %s: labels have shape %s, loss %s wants %s", what, shape.String(ys), c.loss.Name(),
-			shape.String(append([]int64{-1}, c.labelSh...)))
-	}
-	if d.w != nil {
-		if err := checkWeights(d.w, d.Len()); err != nil {
-			return fmt.Errorf("models: %s: sample weights: %w", what, err)
+	for i, x := range xs {
+		in, got := c.xs[i].Shape(), x.Shape()
+		if !shape.Compatible(in, got) {
+			name := "inputs"
+			if len(xs) > 1 {
+				name = fmt.Sprintf("input %q", c.inNames[i])
+			}
+			msg := fmt.Sprintf("models: %s: %s have shape %s, the model takes %s", what, name, shape.String(got), shape.String(in))
+			if len(in) != len(got) {
+				msg += fmt.Sprintf(" (rank %d, the model takes rank %d)", len(got), len(in))
+			}
+			return nil, nil, errors.New(msg)
 		}
 	}
-	if c.labelDT == tfwrap.Int32 {
-		ids, err := d.y.Int32s()
-		if err != nil {
-			return err
+	for i, o := range c.outs {
+		y := ys[i]
+		name := "labels"
+		if len(c.outs) > 1 {
+			name = fmt.Sprintf("labels of output %q", o.name)
 		}
-		classes := c.pred.Shape()[1]
-		for i, id := range ids {
-			if id < 0 || int64(id) >= classes {
-				return fmt.Errorf("models: %s: label %d of sample %d is outside the %d classes [0, %d)", what, id, i, classes, classes)
+		if y.DType() != o.labelDT {
+			return nil, nil, fmt.Errorf("models: %s: %s are %v, loss %s wants %v", what, name, y.DType(), o.loss.Name(), o.labelDT)
+		}
+		got := y.Shape()
+		want := append([]int64{got[0]}, o.labelSh...)
+		sparseCol := len(o.labelSh) == 0 && len(got) == 2 && got[1] == 1
+		if !shape.Equal(got, want) && !sparseCol {
+			return nil, nil, fmt.Errorf("models: %s: %s have shape %s, loss %s wants %s", what, name, shape.String(got), o.loss.Name(),
+				shape.String(append([]int64{-1}, o.labelSh...)))
+		}
+		if o.labelDT == tfwrap.Int32 {
+			ids, err := y.Int32s()
+			if err != nil {
+				return nil, nil, err
+			}
+			classes := o.pred.Shape()[1]
+			for j, id := range ids {
+				if id < 0 || int64(id) >= classes {
+					return nil, nil, fmt.Errorf("models: %s: label %d of sample %d is outside the %d classes [0, %d)", what, id, j, classes, classes)
+				}
+			}
+		}
+		if sparseCol {
+			if ys[i], err = y.Reshaped(got[0]); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
-	return nil
-}
-
-// labels returns d's labels in the shape the graph takes ((N, 1) ids
-// become (N)).
-func (c *compiled) labels(d *Dataset) (*tfwrap.Tensor, error) {
-	if len(c.labelSh) == 0 && d.y.Rank() == 2 {
-		return d.y.Reshaped(d.y.Shape()[0])
+	if d.w != nil {
+		if err := checkWeights(d.w, d.Len()); err != nil {
+			return nil, nil, fmt.Errorf("models: %s: sample weights: %w", what, err)
+		}
 	}
-	return d.y, nil
+	return xs, ys, nil
 }
 
 // EvaluateOptions configures Evaluate; the zero value means batches of 32.
@@ -386,7 +451,7 @@ type EvaluateOptions struct{ BatchSize int }
 
 // Evaluate returns the loss and metrics on d, as keras.Model.evaluate:
 // means over all samples, in inference mode.
-func (m *Sequential) Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error) {
+func (m *Model) Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
@@ -396,7 +461,7 @@ func (m *Sequential) Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error) {
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("models: evaluate: batch size %d is negative", opts.BatchSize)
 	}
-	if err := c.checkData("evaluation data", d); err != nil {
+	if _, _, err := c.checkData("evaluation data", d); err != nil {
 		return nil, err
 	}
 	return c.evaluate(d, opts.BatchSize)
@@ -406,24 +471,40 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 	if batch == 0 {
 		batch = 32
 	}
-	y, err := c.labels(d)
+	xs, ys, err := c.checkData("evaluation data", d)
 	if err != nil {
 		return nil, err
 	}
-	fetch := append([]tfwrap.Output{c.evalLoss}, c.evalSums...)
+	fetch := append([]tfwrap.Output{c.evalLoss}, c.evalLogs...)
 	sums := make([]float64, len(fetch))
 	n := d.Len()
 	sizes := tfwrap.Batches(n, batch)
-	xs, err := d.x.SplitRows(sizes...)
-	if err != nil {
-		return nil, err
+	var feeds []tfwrap.Output
+	var parts [][]*tfwrap.Tensor
+	for i, x := range xs {
+		p, err := x.SplitRows(sizes...)
+		if err != nil {
+			return nil, err
+		}
+		feeds, parts = append(feeds, c.xs[i]), append(parts, p)
 	}
-	ys, err := y.SplitRows(sizes...)
-	if err != nil {
-		return nil, err
+	for i, y := range ys {
+		p, err := y.SplitRows(sizes...)
+		if err != nil {
+			return nil, err
+		}
+		feeds, parts = append(feeds, c.outs[i].yEval), append(parts, p)
+	}
+	nLosses := 0
+	if len(c.outs) > 1 {
+		nLosses = len(c.outs)
 	}
 	for b, size := range sizes {
-		res, err := c.sess.Run(tfwrap.Feeds{c.x: xs[b], c.yEval: ys[b]}, fetch)
+		feed := tfwrap.Feeds{}
+		for i, f := range feeds {
+			feed[f] = parts[i][b]
+		}
+		res, err := c.sess.Run(feed, fetch)
 		if err != nil {
 			return nil, fmt.Errorf("models: evaluate: %w", err)
 		}
@@ -432,16 +513,17 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 			if err != nil {
 				return nil, err
 			}
-			if i == 0 {
-				sums[0] += float64(v[0]) * float64(size)
+			if i <= nLosses {
+				// Batch means.
+				sums[i] += float64(v[0]) * float64(size)
 			} else {
 				sums[i] += float64(v[0])
 			}
 		}
 	}
 	logs := Logs{"loss": sums[0] / float64(n)}
-	for i, mt := range c.metrics {
-		logs[mt.Name()] = sums[1+i] / float64(n)
+	for i, name := range c.logNames {
+		logs[name] = sums[1+i] / float64(n)
 	}
 	return logs, nil
 }
@@ -449,25 +531,82 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 // PredictOptions configures Predict; the zero value means batches of 32.
 type PredictOptions struct{ BatchSize int }
 
-// Predict returns the model's outputs for the inputs x, (N, ...), in
-// inference mode, as keras.Model.predict.
-func (m *Sequential) Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Tensor, error) {
+// Predict returns the outputs of a model of one input and one output for
+// the inputs x, (N, ...), in inference mode, as keras.Model.predict.
+// PredictAll and PredictNamed serve models of several.
+func (m *Model) Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Tensor, error) {
+	if len(m.inputs) != 1 || len(m.outputs) != 1 {
+		return nil, fmt.Errorf("models: predict: the model has %d inputs and %d outputs; use PredictAll or PredictNamed", len(m.inputs), len(m.outputs))
+	}
+	out, err := m.PredictAll([]*tfwrap.Tensor{x}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PredictNamed is PredictAll with inputs and outputs by name
+// (InputNames, OutputNames).
+func (m *Model) PredictNamed(x map[string]*tfwrap.Tensor, opts PredictOptions) (map[string]*tfwrap.Tensor, error) {
+	names := m.InputNames()
+	for n := range x {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("models: predict: the model has no input named %q; its inputs are %s%s", n, strings.Join(names, ", "), suggest.Hint(n, names))
+		}
+	}
+	xs := make([]*tfwrap.Tensor, len(names))
+	for i, n := range names {
+		t, ok := x[n]
+		if !ok {
+			return nil, fmt.Errorf("models: predict: no tensor for input %q", n)
+		}
+		xs[i] = t
+	}
+	outs, err := m.PredictAll(xs, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]*tfwrap.Tensor{}
+	for i, n := range m.outNames {
+		res[n] = outs[i]
+	}
+	return res, nil
+}
+
+// PredictAll returns every output of the model for its inputs xs, one
+// (N, ...) tensor per input in the order of InputNames, in inference
+// mode.
+func (m *Model) PredictAll(xs []*tfwrap.Tensor, opts PredictOptions) ([]*tfwrap.Tensor, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
 	if err != nil {
 		return nil, err
 	}
-	if x == nil {
-		return nil, errors.New("models: predict: inputs are nil")
+	if len(xs) != len(c.xs) {
+		return nil, fmt.Errorf("models: predict: %d input tensors, the model has %d (%s)", len(xs), len(c.xs), strings.Join(c.inNames, ", "))
 	}
-	if x.DType() != tfwrap.Float32 {
-		return nil, fmt.Errorf("models: predict: inputs are %v, the model takes float32", x.DType())
+	n := -1
+	for i, x := range xs {
+		name := "inputs"
+		if len(xs) > 1 {
+			name = fmt.Sprintf("input %q", c.inNames[i])
+		}
+		if x == nil {
+			return nil, fmt.Errorf("models: predict: %s are nil", name)
+		}
+		if x.DType() != tfwrap.Float32 {
+			return nil, fmt.Errorf("models: predict: %s are %v, the model takes float32", name, x.DType())
+		}
+		if in := c.xs[i].Shape(); !shape.Compatible(in, x.Shape()) {
+			return nil, fmt.Errorf("models: predict: %s have shape %s, the model takes %s", name, shape.String(x.Shape()), shape.String(in))
+		}
+		if k := int(x.Shape()[0]); n < 0 {
+			n = k
+		} else if k != n {
+			return nil, fmt.Errorf("models: predict: %s has %d samples, input %q has %d", name, k, c.inNames[0], n)
+		}
 	}
-	if in := c.x.Shape(); !shape.Compatible(in, x.Shape()) {
-		return nil, fmt.Errorf("models: predict: inputs have shape %s, the model takes %s", shape.String(x.Shape()), shape.String(in))
-	}
-	n := int(x.Shape()[0])
 	if n == 0 {
 		return nil, errors.New("models: predict: no inputs")
 	}
@@ -475,53 +614,83 @@ func (m *Sequential) Predict(x *tfwrap.Tensor, opts PredictOptions) (*tfwrap.Ten
 	if batch <= 0 {
 		batch = 32
 	}
-	xs, err := x.SplitRows(tfwrap.Batches(n, batch)...)
-	if err != nil {
-		return nil, err
-	}
-	parts := make([]*tfwrap.Tensor, len(xs))
-	for i, xb := range xs {
-		if parts[i], err = c.sess.Eval(c.pred, tfwrap.Feeds{c.x: xb}); err != nil {
-			return nil, fmt.Errorf("models: predict: %w", err)
+	sizes := tfwrap.Batches(n, batch)
+	split := make([][]*tfwrap.Tensor, len(xs))
+	for i, x := range xs {
+		if split[i], err = x.SplitRows(sizes...); err != nil {
+			return nil, err
 		}
 	}
-	if len(parts) == 1 {
-		return parts[0], nil
+	fetch := make([]tfwrap.Output, len(c.outs))
+	for i, o := range c.outs {
+		fetch[i] = o.pred
 	}
-	return tfwrap.ConcatRows(parts...)
+	parts := make([][]*tfwrap.Tensor, len(fetch))
+	for b := range sizes {
+		feed := tfwrap.Feeds{}
+		for i := range xs {
+			feed[c.xs[i]] = split[i][b]
+		}
+		res, err := c.sess.Run(feed, fetch)
+		if err != nil {
+			return nil, fmt.Errorf("models: predict: %w", err)
+		}
+		for i, r := range res {
+			parts[i] = append(parts[i], r)
+		}
+	}
+	out := make([]*tfwrap.Tensor, len(fetch))
+	for i, p := range parts {
+		if len(p) == 1 {
+			out[i] = p[0]
+		} else if out[i], err = tfwrap.ConcatRows(p...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Gradients returns the loss on one batch (x, y), followed by its gradients
 // with respect to the trainable weights (in the order of Trainable), in
 // training mode, without applying them: what tf.GradientTape gives for the
-// same model in Python.
-func (m *Sequential) Gradients(x, y *tfwrap.Tensor) ([]*tfwrap.Tensor, error) {
+// same model in Python. BatchGradients takes a batch of any model.
+func (m *Model) Gradients(x, y *tfwrap.Tensor) ([]*tfwrap.Tensor, error) {
+	d, err := NewDataset(x, y)
+	if err != nil {
+		return nil, err
+	}
+	return m.BatchGradients(d)
+}
+
+// BatchGradients is Gradients for a batch given as a Dataset (several
+// inputs and outputs, sample weights).
+func (m *Model) BatchGradients(d *Dataset) ([]*tfwrap.Tensor, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, err := m.session()
 	if err != nil {
 		return nil, err
 	}
-	d, err := NewDataset(x, y)
+	xs, ys, err := c.checkData("batch", d)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkData("batch", d); err != nil {
-		return nil, err
-	}
-	yl, err := c.labels(d)
+	w, err := c.sampleWeights(d, ys, nil)
 	if err != nil {
 		return nil, err
 	}
-	ones, err := c.sampleWeights(d, nil)
-	if err != nil {
-		return nil, err
+	feed := tfwrap.Feeds{c.wb: w}
+	for i, x := range xs {
+		feed[c.xb[i]] = x
 	}
-	return c.sess.Run(tfwrap.Feeds{c.xb: x, c.yb: yl, c.wb: ones}, append([]tfwrap.Output{c.trainLoss}, c.grads...))
+	for i, y := range ys {
+		feed[c.yb[i]] = y
+	}
+	return c.sess.Run(feed, append([]tfwrap.Output{c.trainLoss}, c.grads...))
 }
 
 // Trainable returns the weights the optimizer updates.
-func (m *Sequential) Trainable() []*tfwrap.Variable {
+func (m *Model) Trainable() []*tfwrap.Variable {
 	if m.c == nil {
 		return nil
 	}

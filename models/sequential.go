@@ -19,10 +19,13 @@ import (
 // methods of a model that has not been compiled.
 var ErrNotCompiled = errors.New("models: model is not compiled; call Compile first")
 
-// Sequential is a stack of layers, as keras.Sequential: define the layers
-// (NewSequential), choose the loss, optimizer and metrics (Compile), then
-// Fit, Evaluate and Predict. TensorFlow does all the math, including the
-// gradients and the weight updates.
+// Model is a Keras model: a functional one (NewModel: several named
+// inputs and outputs, shared layers, skip connections, models used as
+// layers) or a stack of layers (NewSequential, the special case of one
+// input, one output and one layer after the other). Choose the loss,
+// optimizer and metrics (Compile), then Fit, Evaluate and Predict.
+// TensorFlow does all the math, including the gradients and the weight
+// updates.
 //
 // A compiled model owns a Session: Close it. Its methods are safe for
 // concurrent use: the read-only ones (Predict, Evaluate, GetWeights,
@@ -30,20 +33,28 @@ var ErrNotCompiled = errors.New("models: model is not compiled; call Compile fir
 // current step, and the calls that would change the model return
 // ErrTraining instead of waiting for the whole run. Fit's callbacks get a
 // read-only TrainingView.
-type Sequential struct {
-	mu       sync.RWMutex
-	name     string
-	input    []int64
-	layers   []layers.Layer
-	shapes   [][]int64 // per-sample output shape of each layer
-	c        *compiled
-	stop     atomic.Bool
-	training atomic.Bool // set by Fit while it runs, under mu
+type Model struct {
+	mu        sync.RWMutex
+	name      string
+	seq       bool // made by NewSequential
+	inputs    []*Symbol
+	outputs   []*Symbol
+	outNames  []string
+	nodes     []*node         // the layer calls, in topological order
+	layerList []layers.Common // each layer once, in call order
+	c         *compiled
+	stop      atomic.Bool
+	training  atomic.Bool // set by Fit while it runs, under mu
 }
+
+// Sequential is a Model made by NewSequential, as keras.Sequential: a
+// stack of layers from one input to one output.
+type Sequential = Model
 
 // NewSequential checks, in Go, that the layers fit together on per-sample
 // inputs of shape input (e.g. {784} or {28, 28, 1}) and names unnamed
-// layers as Keras does (dense, dense_1, …).
+// layers as Keras does (dense, dense_1, …). Its input is named "inputs"
+// and its output "outputs", the names its SavedModel signature has.
 func NewSequential(input []int64, ls ...layers.Layer) (*Sequential, error) {
 	if len(input) == 0 {
 		return nil, errors.New("models: the input shape is empty; give the shape of one sample, e.g. {784}")
@@ -56,12 +67,16 @@ func NewSequential(input []int64, ls ...layers.Layer) (*Sequential, error) {
 	if len(ls) == 0 {
 		return nil, errors.New("models: a Sequential model needs at least one layer")
 	}
-	m := &Sequential{name: "sequential", input: append([]int64{}, input...), layers: ls}
 	used := map[string]int{}
+	seen := map[layers.Layer]bool{}
 	for _, l := range ls {
 		if l == nil {
 			return nil, errors.New("models: a layer is nil")
 		}
+		if seen[l] {
+			return nil, fmt.Errorf("models: layer %s is given twice; a Sequential model calls each layer once (share layers in a functional model)", describe(l))
+		}
+		seen[l] = true
 		if l.Name() != "" {
 			if used[l.Name()] > 0 {
 				return nil, fmt.Errorf("models: two layers are named %q", l.Name())
@@ -81,18 +96,24 @@ func NewSequential(input []int64, ls ...layers.Layer) (*Sequential, error) {
 		used[name]++
 		l.SetName(name)
 	}
-	in := m.input
+	in := &Symbol{name: "inputs", shape: append([]int64{}, input...)}
+	m := &Model{name: "sequential", seq: true, inputs: []*Symbol{in}, outNames: []string{"outputs"}}
+	x := in
 	for i, l := range ls {
 		if err := layers.CheckOptions(l); err != nil {
 			return nil, fmt.Errorf("models: layer %d: %w", i, err)
 		}
-		out, err := l.OutputShape(in)
+		out, err := l.OutputShape(x.shape)
 		if err != nil {
 			return nil, fmt.Errorf("models: layer %d: %w", i, err)
 		}
-		m.shapes = append(m.shapes, out)
-		in = out
+		n := &node{id: nodeIDs.Add(1), layer: single{l}, given: l, in: []*Symbol{x}, inShapes: [][]int64{x.shape}}
+		n.out = []*Symbol{{node: n, shape: out}}
+		m.nodes = append(m.nodes, n)
+		m.layerList = append(m.layerList, l)
+		x = n.out[0]
 	}
+	m.outputs = []*Symbol{x}
 	return m, nil
 }
 
@@ -113,52 +134,121 @@ func snake(typ string) string {
 	return b.String()
 }
 
-// Layers returns the model's layers.
-func (m *Sequential) Layers() []layers.Layer { return append([]layers.Layer{}, m.layers...) }
+// Layers returns the model's layers, each once, in the order they are
+// called: layers.Layer or layers.MultiLayer values (a model used as a
+// layer is a MultiLayer).
+func (m *Model) Layers() []layers.Common { return append([]layers.Common{}, m.layerList...) }
 
-// InputShape returns the per-sample input shape.
-func (m *Sequential) InputShape() []int64 { return append([]int64{}, m.input...) }
+// InputShape returns the per-sample shape of the (first) input.
+func (m *Model) InputShape() []int64 { return m.inputs[0].Shape() }
 
-// OutputShape returns the per-sample output shape.
-func (m *Sequential) OutputShape() []int64 {
-	return append([]int64{}, m.shapes[len(m.shapes)-1]...)
+// OutputShape returns the per-sample shape of the (first) output.
+func (m *Model) OutputShape() []int64 { return m.outputs[0].Shape() }
+
+// firstCalls maps each layer to its first call.
+func (m *Model) firstCalls() map[layers.Common]*node {
+	first := map[layers.Common]*node{}
+	for _, n := range m.nodes {
+		if _, ok := first[n.given]; !ok {
+			first[n.given] = n
+		}
+	}
+	return first
 }
 
 // ParamCount returns the numbers of trainable and non-trainable parameters.
-func (m *Sequential) ParamCount() (trainable, nonTrainable int64) {
-	in := m.input
-	for i, l := range m.layers {
-		t, n := l.ParamCount(in)
+func (m *Model) ParamCount() (trainable, nonTrainable int64) {
+	first := m.firstCalls()
+	for _, l := range m.layerList {
+		n := first[l]
+		t, nt := n.layer.ParamCounts(n.inShapes)
 		trainable += t
-		nonTrainable += n
-		in = m.shapes[i]
+		nonTrainable += nt
 	}
 	return trainable, nonTrainable
 }
 
 // Summary returns the table keras.Model.summary() prints: each layer's
-// name and type, output shape and parameter count, then the totals.
-func (m *Sequential) Summary() string {
-	const w1, w2, w3 = 33, 24, 15
+// name and type, output shape and parameter count, then the totals; a
+// functional model's table has the inputs and a "Connected to" column
+// (layer[call][output], as Keras writes it).
+func (m *Model) Summary() string {
+	cols := []string{"Layer (type)", "Output Shape", "Param #"}
+	var rows [][]string
+	if !m.seq {
+		cols = append(cols, "Connected to")
+		for _, s := range m.inputs {
+			rows = append(rows, []string{s.name + " (InputLayer)", shape.String(append([]int64{-1}, s.shape...)), "0", "-"})
+		}
+	}
+	first := m.firstCalls()
+	calls := map[*node]int{}
+	count := map[layers.Common]int{}
+	for _, n := range m.nodes {
+		calls[n] = count[n.given]
+		count[n.given]++
+	}
+	for _, l := range m.layerList {
+		n := first[l]
+		t, nt := n.layer.ParamCounts(n.inShapes)
+		row := []string{fmt.Sprintf("%s (%s)", l.Name(), l.Type()), shape.String(append([]int64{-1}, n.out[0].shape...)), commas(t + nt)}
+		if !m.seq {
+			var conn []string
+			for _, c := range m.nodes {
+				if c.given != l {
+					continue
+				}
+				for _, in := range c.in {
+					if in.node == nil {
+						conn = append(conn, in.name+"[0][0]")
+					} else {
+						conn = append(conn, fmt.Sprintf("%s[%d][%d]", in.node.given.Name(), calls[in.node], in.index))
+					}
+				}
+			}
+			row = append(row, strings.Join(conn, ", "))
+		}
+		rows = append(rows, row)
+	}
+	widths := []int{33, 24, 15, 24}
+	for _, r := range rows {
+		for i, c := range r {
+			if n := len([]rune(c)) + 2; n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	widths = widths[:len(cols)]
 	var b strings.Builder
 	line := func(l, mid, r, fill string) {
-		b.WriteString(l + strings.Repeat(fill, w1) + mid + strings.Repeat(fill, w2) + mid + strings.Repeat(fill, w3) + r + "\n")
+		b.WriteString(l)
+		for i, w := range widths {
+			if i > 0 {
+				b.WriteString(mid)
+			}
+			b.WriteString(strings.Repeat(fill, w))
+		}
+		b.WriteString(r + "\n")
 	}
-	row := func(edge, a, s, p string) {
-		fmt.Fprintf(&b, "%s %-*s %s %-*s %s %*s %s\n", edge, w1-2, a, edge, w2-2, s, edge, w3-2, p, edge)
+	row := func(edge string, cells []string) {
+		for i, c := range cells {
+			if i == 2 {
+				fmt.Fprintf(&b, "%s %*s ", edge, widths[i]-2, c)
+			} else {
+				fmt.Fprintf(&b, "%s %-*s ", edge, widths[i]-2, c)
+			}
+		}
+		b.WriteString(edge + "\n")
 	}
 	fmt.Fprintf(&b, "Model: %q\n", m.name)
 	line("┏", "┳", "┓", "━")
-	row("┃", "Layer (type)", "Output Shape", "Param #")
+	row("┃", cols)
 	line("┡", "╇", "┩", "━")
-	in := m.input
-	for i, l := range m.layers {
-		t, n := l.ParamCount(in)
-		row("│", fmt.Sprintf("%s (%s)", l.Name(), l.Type()), shape.String(append([]int64{-1}, m.shapes[i]...)), commas(t+n))
-		if i < len(m.layers)-1 {
+	for i, r := range rows {
+		row("│", r)
+		if i < len(rows)-1 {
 			line("├", "┼", "┤", "─")
 		}
-		in = m.shapes[i]
 	}
 	line("└", "┴", "┘", "─")
 	t, n := m.ParamCount()
@@ -195,9 +285,24 @@ func seedFor(seed uint64, layer string) uint64 {
 
 // CompileOptions configures Compile. Loss and Optimizer are required.
 type CompileOptions struct {
+	// Loss is every output's loss, unless Losses gives it one; a model of
+	// one output needs it.
 	Loss      losses.Loss
 	Optimizer optimizers.Optimizer
-	Metrics   []metrics.Metric
+	// Metrics are computed on every output.
+	Metrics []metrics.Metric
+	// Losses gives outputs of a functional model their own losses, by
+	// output name (OutputNames), as Keras's loss={"name": …}.
+	Losses map[string]losses.Loss
+	// LossWeights weighs each output's loss in the total that training
+	// minimizes (and the "loss" log reports), by output name; 1 by
+	// default, as Keras's loss_weights. The per-output logs
+	// (name_loss) are unweighted.
+	LossWeights map[string]float64
+	// OutputMetrics adds metrics for one output, by output name, as
+	// Keras's metrics={"name": […]}. With several outputs the logs name
+	// them name_metric (cls_accuracy), and each output's loss name_loss.
+	OutputMetrics map[string][]metrics.Metric
 	// Seed seeds the initial weights and the dropout masks; the same seed
 	// gives the same model.
 	Seed uint64

@@ -261,7 +261,7 @@ func TestModelBadInput(t *testing.T) {
 		}
 		return x
 	}
-	ds := func(x, y *tfwrap.Tensor) *Dataset { return &Dataset{x: x, y: y} }
+	ds := raw
 	uncompiled, err := MLP()
 	if err != nil {
 		t.Fatal(err)

@@ -11,13 +11,16 @@ import (
 
 // sampleWeights returns the per-sample weights Fit uploads for d: d's own
 // sample weights, or those classWeight gives each sample's class, or ones.
-func (c *compiled) sampleWeights(d *Dataset, classWeight map[int]float64) (*tfwrap.Tensor, error) {
+func (c *compiled) sampleWeights(d *Dataset, ys []*tfwrap.Tensor, classWeight map[int]float64) (*tfwrap.Tensor, error) {
 	n := d.Len()
+	if len(classWeight) > 0 && len(c.outs) > 1 {
+		return nil, errors.New("models: fit: class weights need a model of one output (Keras refuses them for several too); give sample weights")
+	}
 	if d.w != nil && len(classWeight) > 0 {
 		return nil, errors.New("models: fit: give class weights or sample weights, not both (Keras refuses both too)")
 	}
 	if (d.w != nil || len(classWeight) > 0) && !c.weighted {
-		return nil, fmt.Errorf("models: fit: loss %s cannot weigh samples (it is not a losses.PerSampleLoss)", c.loss.Name())
+		return nil, fmt.Errorf("models: fit: loss %s cannot weigh samples (it is not a losses.PerSampleLoss)", c.outs[0].loss.Name())
 	}
 	if d.w != nil {
 		return d.w, nil
@@ -27,7 +30,7 @@ func (c *compiled) sampleWeights(d *Dataset, classWeight map[int]float64) (*tfwr
 		w[i] = 1
 	}
 	if len(classWeight) > 0 {
-		ids, err := c.classIDs(d)
+		ids, err := c.classIDs(ys[0])
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +49,7 @@ func (c *compiled) sampleWeights(d *Dataset, classWeight map[int]float64) (*tfwr
 // classes is the number of classes of the model's output: its width, or 2
 // for a single output (binary labels).
 func (c *compiled) classes() (int, error) {
-	out := c.pred.Shape()
+	out := c.outs[0].pred.Shape()
 	if len(out) != 2 || out[1] < 1 {
 		return 0, fmt.Errorf("models: fit: class weights need a model whose output is a vector of class scores per sample, got per-sample shape %v", out[1:])
 	}
@@ -82,11 +85,11 @@ func (c *compiled) checkClassWeight(cw map[int]float64) error {
 // classIDs returns each sample's class as Keras's class_weight reads it:
 // the id itself, the argmax of a one-hot (or soft) row, or a single
 // label rounded.
-func (c *compiled) classIDs(d *Dataset) ([]int, error) {
-	n := d.Len()
+func (c *compiled) classIDs(y *tfwrap.Tensor) ([]int, error) {
+	n := int(y.Shape()[0])
 	ids := make([]int, n)
-	if d.y.DType() == tfwrap.Int32 {
-		v, err := d.y.Int32s()
+	if y.DType() == tfwrap.Int32 {
+		v, err := y.Int32s()
 		if err != nil {
 			return nil, err
 		}
@@ -95,11 +98,11 @@ func (c *compiled) classIDs(d *Dataset) ([]int, error) {
 		}
 		return ids, nil
 	}
-	ys := d.y.Shape()
+	ys := y.Shape()
 	if len(ys) > 2 {
 		return nil, fmt.Errorf("models: fit: class weights need class ids or one-hot labels, got labels of shape %v", ys)
 	}
-	v, err := d.y.Float32s()
+	v, err := y.Float32s()
 	if err != nil {
 		return nil, err
 	}

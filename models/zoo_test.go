@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models/layers"
 )
 
 // TestModelsMatchKeras checks the course's models layer by layer against
@@ -40,8 +41,9 @@ func TestModelsMatchKeras(t *testing.T) {
 			}
 			summary := m.Summary()
 			in := m.InputShape()
-			for i, l := range m.Layers() {
+			for i, c := range m.Layers() {
 				w := want.Layers[i]
+				l := c.(layers.Layer)
 				tr, nt := l.ParamCount(in)
 				shape, _ := l.OutputShape(in)
 				in = shape

@@ -48,3 +48,12 @@ func editDistance(a, b string, limit int) int {
 	}
 	return min(prev[len(b)], limit)
 }
+
+// Hint returns " (did you mean "x"?)" for the candidate nearest to n, or
+// "" when none is near.
+func Hint(n string, candidates []string) string {
+	if c := Closest(n, candidates); c != "" {
+		return ` (did you mean "` + c + `"?)`
+	}
+	return ""
+}

@@ -14,12 +14,7 @@ import (
 // Layer and a MultiLayer; a functional model calls MultiLayer's methods
 // when a layer has them, Layer's otherwise. Sequential takes Layer only.
 type MultiLayer interface {
-	// Name, Type, SetName, Weights and Config are as in Layer.
-	Name() string
-	Type() string
-	SetName(name string)
-	Weights() []*tfwrap.Variable
-	Config() Config
+	Common
 	// OutputShapes returns the per-sample shapes of the outputs for the
 	// per-sample shapes of the inputs, or an error naming what does not
 	// fit. Pure Go.
@@ -30,6 +25,16 @@ type MultiLayer interface {
 	// ForwardAll adds the layer's ops for the batches xs to ctx.Graph and
 	// returns its outputs, as many as OutputShapes says.
 	ForwardAll(ctx *Context, xs []tfwrap.Output) ([]tfwrap.Output, error)
+}
+
+// Common is what every Layer and MultiLayer has.
+type Common interface {
+	// Name, Type, SetName, Weights and Config are as in Layer.
+	Name() string
+	Type() string
+	SetName(name string)
+	Weights() []*tfwrap.Variable
+	Config() Config
 }
 
 // InputMask returns the mask of the layer's input i (see Context.Masks),
