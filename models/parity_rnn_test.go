@@ -124,3 +124,24 @@ func TestKerasParityRecurrent(t *testing.T) {
 		})
 	}
 }
+
+// A recurrent layer that returns its states has several outputs: a
+// Sequential model refuses it, as it refuses an option the layer does
+// not take or a sequence of unknown length, with errors and no panic.
+func TestSequentialRecurrentErrors(t *testing.T) {
+	for _, c := range []struct {
+		input []int64
+		l     layers.Layer
+		want  string
+	}{
+		{[]int64{5, 3}, layers.LSTM(2, layers.ReturnState()), "lstm: LSTM with ReturnState gives 3 outputs"},
+		{[]int64{5, 3}, layers.Bidirectional(layers.GRU(2, layers.ReturnState())), "bidirectional: Bidirectional of GRU with ReturnState gives 3 outputs"},
+		{[]int64{5, 3}, layers.LSTM(2, layers.WithStrides(2, 2)), "LSTM does not take option WithStrides"},
+		{[]int64{5, 3}, layers.Bidirectional(layers.LSTM(2), layers.ReturnState()), "Bidirectional does not take option ReturnState"},
+		{[]int64{15}, layers.GRU(2), "gru: GRU takes sequences (steps, features) per sample, got per-sample shape [15]"},
+	} {
+		if _, err := NewSequential(c.input, c.l); err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("NewSequential(%v, %s) = %v, want an error with %q", c.input, c.l.Type(), err, c.want)
+		}
+	}
+}
