@@ -19,12 +19,12 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D" or
-	// "Embedding".
+	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D",
+	// "Embedding", "LSTM", "GRU" or "Bidirectional".
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
-	// Units is a Dense layer's output size.
+	// Units is a Dense, LSTM or GRU layer's output size.
 	Units int `json:"units,omitempty"`
 	// Filters is a Conv2D layer's number of output channels.
 	Filters int `json:"filters,omitempty"`
@@ -74,6 +74,14 @@ type Config struct {
 	BiasRegularizer   *RegularizerConfig `json:"bias_regularizer,omitempty"`
 	// Axis is a Concatenate layer's axis, Keras-style (-1 is the last).
 	Axis *int `json:"axis,omitempty"`
+	// ReturnSequences and ReturnState are an LSTM or GRU layer's
+	// (ReturnSequences, ReturnState).
+	ReturnSequences bool `json:"return_sequences,omitempty"`
+	ReturnState     bool `json:"return_state,omitempty"`
+	// MaskZero makes an Embedding layer mask id 0 (MaskZero).
+	MaskZero bool `json:"mask_zero,omitempty"`
+	// Layer is the layer a Bidirectional layer wraps.
+	Layer *Config `json:"layer,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -186,7 +194,7 @@ func (l *conv1D) Config() Config {
 // Config implements Layer.
 func (l *embedding) Config() Config {
 	c := l.describe("Embedding")
-	c.InputDim, c.OutputDim = int(l.inputDim), int(l.outputDim)
+	c.InputDim, c.OutputDim, c.MaskZero = int(l.inputDim), int(l.outputDim), l.cfg.maskZero
 	return c
 }
 
@@ -302,7 +310,30 @@ func fromConfig(c Config) (Layer, error) {
 		}
 		return Conv1D(c.Filters, c.Kernel[0], append(opts, WithActivation(act))...), nil
 	case "Embedding":
+		if c.MaskZero {
+			opts = append(opts, MaskZero())
+		}
 		return Embedding(c.InputDim, c.OutputDim, opts...), nil
+	case "LSTM", "GRU":
+		if c.ReturnSequences {
+			opts = append(opts, ReturnSequences())
+		}
+		if c.ReturnState {
+			opts = append(opts, ReturnState())
+		}
+		if c.Type == "LSTM" {
+			return LSTM(c.Units, opts...), nil
+		}
+		return GRU(c.Units, opts...), nil
+	case "Bidirectional":
+		if c.Layer == nil {
+			return nil, fmt.Errorf("no layer to wrap")
+		}
+		inner, err := FromConfig(*c.Layer)
+		if err != nil {
+			return nil, err
+		}
+		return Bidirectional(inner, opts...), nil
 	case "LayerNormalization":
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}

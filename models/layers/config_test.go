@@ -35,6 +35,10 @@ func TestConfigRoundTrip(t *testing.T) {
 		{Embedding(10, 3, WithName("emb"), WithSeed(2)), []int64{6}},
 		{Conv1D(4, 3, WithStride1D(2), WithPadding(Same), WithActivation(ReLU), NoBias()), []int64{9, 2}},
 		{LayerNormalization(LayerNormOptions{Epsilon: 1e-5, NoCenter: true, NoScale: true}, WithName("ln")), []int64{4, 5}},
+		{LSTM(4, ReturnSequences(), WithSeed(1)), []int64{5, 3}},
+		{GRU(3, WithName("gru")), []int64{5, 3}},
+		{Bidirectional(GRU(2, ReturnSequences()), WithName("bi")), []int64{5, 3}},
+		{Embedding(10, 3, MaskZero()), []int64{6}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()
@@ -102,7 +106,7 @@ func TestFromConfigErrors(t *testing.T) {
 		c    Config
 		want string
 	}{
-		{Config{Type: "LSTM", Name: "x"}, `unsupported type "LSTM"`},
+		{Config{Type: "SimpleRNN", Name: "x"}, `unsupported type "SimpleRNN"`},
 		{Config{Type: "Conv2D", Filters: 2, Kernel: []int{3}}, "kernel [3]"},
 		{Config{Type: "MaxPooling2D"}, "size []"},
 		{Config{Type: "Dense", Units: 2, Activation: "gelu"}, `unknown activation "gelu"`},

@@ -2,9 +2,10 @@
 // Conv2D, Conv1D, MaxPool2D, AveragePooling2D, the global poolings
 // (GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D), Flatten, Reshape,
 // Permute, ZeroPadding2D, Rescaling, Dropout, BatchNormalization,
-// LayerNormalization, Embedding and Activation, with Keras's default
-// initializers (Glorot uniform kernels, zero biases, uniform embeddings),
-// seeded.
+// LayerNormalization, Embedding and Activation, and the recurrent LSTM,
+// GRU and Bidirectional (unrolled over a fixed number of steps), with
+// Keras's default initializers (Glorot uniform kernels, zero biases,
+// uniform embeddings, orthogonal recurrent kernels), seeded.
 //
 // Activations are values of type Activation: Linear (the default), ReLU,
 // Sigmoid, Tanh and Softmax. Pass one to a layer with WithActivation, as

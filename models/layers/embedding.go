@@ -14,16 +14,23 @@ type embedding struct {
 }
 
 // Embedding maps each integer id in [0, inputDim) to a learned vector of
-// outputDim values, as keras.layers.Embedding (mask_zero=False): a sample
+// outputDim values, as keras.layers.Embedding: a sample
 // of shape s becomes s + (outputDim). Its one weight, "embeddings", is
 // (inputDim, outputDim), drawn uniformly from [-0.05, 0.05] as Keras's
 // default. Like Keras it casts float inputs to int32 (truncating), so it
 // works on a Sequential's float32 input holding ids; an id outside
-// [0, inputDim) is an error from the session at run time.
+// [0, inputDim) is an error from the session at run time. With MaskZero,
+// id 0 is padding: the layer's output mask marks it, for the recurrent
+// layers after it to skip.
 func Embedding(inputDim, outputDim int, opts ...Option) Layer {
 	c := newConfig(opts)
 	return &embedding{base: base{name: c.name, cfg: c}, inputDim: int64(inputDim), outputDim: int64(outputDim)}
 }
+
+// MaskZero makes an Embedding layer treat id 0 as padding, as Keras's
+// mask_zero=True: its output mask is ids != 0 (see Context.Masks), which
+// LSTM, GRU and Bidirectional read to skip the padded steps.
+func MaskZero() Option { return func(c *config) { c.maskZero = true; c.mark("MaskZero") } }
 
 func (l *embedding) Type() string { return "Embedding" }
 
@@ -73,6 +80,11 @@ func (l *embedding) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error
 	ids := x
 	if x.DType() != tfwrap.Int32 && x.DType() != tfwrap.Int64 {
 		ids = g.Cast(x, tfwrap.Int32)
+	}
+	if l.cfg.maskZero {
+		// As Keras's compute_mask: not_equal(inputs, 0), on the inputs
+		// as given.
+		ctx.OutMasks = []tfwrap.Output{g.Apply("NotEqual", nil, x, g.Scalar(0, x.DType()))}
 	}
 	return built(l.name, g, g.Gather(l.emb.Value(), ids))
 }

@@ -74,16 +74,19 @@ type Context struct {
 type Option func(*config)
 
 type config struct {
-	name       string
-	activation Activation
-	noBias     bool
-	strides    [2]int64
-	padding    Padding
-	seed       *uint64
-	frozen     bool
-	kernelReg  *Regularizer
-	biasReg    *Regularizer
-	given      []string // the options given, by name, for CheckOptions
+	name        string
+	activation  Activation
+	noBias      bool
+	strides     [2]int64
+	padding     Padding
+	seed        *uint64
+	frozen      bool
+	kernelReg   *Regularizer
+	biasReg     *Regularizer
+	returnSeq   bool     // ReturnSequences
+	returnState bool     // ReturnState
+	maskZero    bool     // MaskZero
+	given       []string // the options given, by name, for CheckOptions
 }
 
 // mark records that the option name was given.
@@ -150,7 +153,7 @@ var takes = map[string][]string{
 	"BatchNormalization":     {},
 	"Activation":             {"WithActivation"},
 	"Conv1D":                 {"WithActivation", "NoBias", "WithSeed", "WithStride1D", "WithPadding"},
-	"Embedding":              {"WithSeed"},
+	"Embedding":              {"WithSeed", "MaskZero"},
 	"LayerNormalization":     {},
 	"Reshape":                {},
 	"Permute":                {},
@@ -163,6 +166,9 @@ var takes = map[string][]string{
 	"Add":                    {},
 	"Multiply":               {},
 	"Concatenate":            {},
+	"LSTM":                   {"WithSeed", "ReturnSequences", "ReturnState"},
+	"GRU":                    {"WithSeed", "ReturnSequences", "ReturnState"},
+	"Bidirectional":          {},
 }
 
 // CheckOptions returns an error naming the layer and the option when l was
