@@ -83,7 +83,10 @@ type config struct {
 	frozen     bool
 	kernelReg  *Regularizer
 	biasReg    *Regularizer
-	given      []string // the options given, by name, for CheckOptions
+	// depthMultiplier is a DepthwiseConv2D or SeparableConv2D layer's
+	// channels out per channel in.
+	depthMultiplier int64
+	given           []string // the options given, by name, for CheckOptions
 }
 
 // mark records that the option name was given.
@@ -163,6 +166,9 @@ var takes = map[string][]string{
 	"Add":                    {},
 	"Multiply":               {},
 	"Concatenate":            {},
+	"DepthwiseConv2D":        {"WithActivation", "NoBias", "WithSeed", "WithStrides", "WithPadding", "WithDepthMultiplier"},
+	"SeparableConv2D":        {"WithActivation", "NoBias", "WithSeed", "WithStrides", "WithPadding", "WithDepthMultiplier"},
+	"MultiHeadAttention":     {"NoBias", "WithSeed"},
 }
 
 // CheckOptions returns an error naming the layer and the option when l was

@@ -25,6 +25,16 @@ def layer(spec):
         return keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
                                    padding=spec["padding"].lower(), activation=act,
                                    use_bias=not spec.get("no_bias", False))
+    if t == "DepthwiseConv2D":
+        return keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                            padding=spec["padding"].lower(),
+                                            depth_multiplier=spec.get("depth_multiplier", 1), activation=act,
+                                            use_bias=not spec.get("no_bias", False))
+    if t == "SeparableConv2D":
+        return keras.layers.SeparableConv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                            padding=spec["padding"].lower(),
+                                            depth_multiplier=spec.get("depth_multiplier", 1), activation=act,
+                                            use_bias=not spec.get("no_bias", False))
     if t == "MaxPooling2D":
         return keras.layers.MaxPooling2D(tuple(spec["size"]), strides=tuple(spec["strides"]),
                                          padding=spec["padding"].lower())
