@@ -218,6 +218,13 @@ func (l *separableConv2D) Config() Config {
 	return c
 }
 
+// Config implements Layer and MultiLayer.
+func (l *multiHeadAttention) Config() Config {
+	c := l.describe("MultiHeadAttention")
+	c.NumHeads, c.KeyDim, c.NoBias = int(l.heads), int(l.keyDim), l.cfg.noBias
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
@@ -346,6 +353,8 @@ func fromConfig(c Config) (Layer, error) {
 			return nil, err
 		}
 		return SeparableConv2D(c.Filters, k[0], k[1], append(opts, WithActivation(act))...), nil
+	case "MultiHeadAttention":
+		return MultiHeadAttention(c.NumHeads, c.KeyDim, opts...), nil
 	case "LayerNormalization":
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}
