@@ -35,6 +35,9 @@ func TestConfigRoundTrip(t *testing.T) {
 		{Embedding(10, 3, WithName("emb"), WithSeed(2)), []int64{6}},
 		{Conv1D(4, 3, WithStride1D(2), WithPadding(Same), WithActivation(ReLU), NoBias()), []int64{9, 2}},
 		{LayerNormalization(LayerNormOptions{Epsilon: 1e-5, NoCenter: true, NoScale: true}, WithName("ln")), []int64{4, 5}},
+		{DepthwiseConv2D(3, 2, WithDepthMultiplier(2), WithStrides(2, 1), WithPadding(Same), WithActivation(ReLU)), []int64{8, 8, 3}},
+		{SeparableConv2D(4, 3, 3, WithName("sep"), NoBias(), WithActivation(Tanh)), []int64{8, 8, 3}},
+		{MultiHeadAttention(2, 3, WithName("att"), NoBias(), WithSeed(5)), []int64{4, 5}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()
