@@ -123,6 +123,8 @@ func parityCases() []*parityCase {
 		{Name: "depthwise_valid_strided_no_bias", Input: img, Layers: []layers.Config{depthwise(2, 2, 3, "VALID", "", true), {Type: "Flatten"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
 		{Name: "separable_same_strided_mult2", Input: img, Layers: []layers.Config{separable(4, 3, 2, 2, "SAME", "relu", false), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "separable_valid_no_bias", Input: img, Layers: []layers.Config{separable(3, 2, 1, 1, "VALID", "tanh", true), {Type: "GlobalMaxPooling2D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "self_attention_global_avg", Input: []int64{5, 4}, Layers: []layers.Config{{Type: "MultiHeadAttention", NumHeads: 2, KeyDim: 3}, {Type: "GlobalAveragePooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "self_attention_no_bias_layernorm", Input: []int64{4, 3}, Layers: []layers.Config{{Type: "MultiHeadAttention", NumHeads: 3, KeyDim: 2, NoBias: true}, {Type: "LayerNormalization"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }
