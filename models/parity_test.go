@@ -74,6 +74,14 @@ func conv1D(filters, k, stride int, pad, act string, noBias bool) layers.Config 
 	return layers.Config{Type: "Conv1D", Filters: filters, Kernel: []int{k}, Strides: []int{stride}, Padding: pad, Activation: act, NoBias: noBias}
 }
 
+func depthwise(k, stride, mult int, pad, act string, noBias bool) layers.Config {
+	return layers.Config{Type: "DepthwiseConv2D", Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act, NoBias: noBias, DepthMultiplier: mult}
+}
+
+func separable(filters, k, stride, mult int, pad, act string, noBias bool) layers.Config {
+	return layers.Config{Type: "SeparableConv2D", Filters: filters, Kernel: []int{k, k}, Strides: []int{stride, stride}, Padding: pad, Activation: act, NoBias: noBias, DepthMultiplier: mult}
+}
+
 func pool(typ string, size, stride int, pad string) layers.Config {
 	return layers.Config{Type: typ, Size: []int{size, size}, Strides: []int{stride, stride}, Padding: pad}
 }
@@ -110,6 +118,13 @@ func parityCases() []*parityCase {
 		{Name: "conv1d_valid_strided_global_avg", Input: seq, Layers: []layers.Config{conv1D(2, 4, 3, "valid", "", false), {Type: "GlobalAveragePooling1D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
 		{Name: "embedding_global_avg", Input: []int64{5}, IDs: 7, Layers: []layers.Config{{Type: "Embedding", InputDim: 7, OutputDim: 4}, {Type: "GlobalAveragePooling1D"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "embedding_conv1d_flatten", Input: []int64{6}, IDs: 9, Layers: []layers.Config{{Type: "Embedding", InputDim: 9, OutputDim: 3}, conv1D(2, 3, 1, "same", "relu", false), {Type: "Flatten"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "depthwise_valid_relu", Input: img, Layers: []layers.Config{depthwise(3, 1, 1, "VALID", "relu", false), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "depthwise_same_strided_mult2", Input: img, Layers: []layers.Config{depthwise(3, 2, 2, "SAME", "tanh", false), {Type: "GlobalAveragePooling2D"}, dense(2, "sigmoid")}, Loss: lossSpec{Type: "bce"}},
+		{Name: "depthwise_valid_strided_no_bias", Input: img, Layers: []layers.Config{depthwise(2, 2, 3, "VALID", "", true), {Type: "Flatten"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "separable_same_strided_mult2", Input: img, Layers: []layers.Config{separable(4, 3, 2, 2, "SAME", "relu", false), {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
+		{Name: "separable_valid_no_bias", Input: img, Layers: []layers.Config{separable(3, 2, 1, 1, "VALID", "tanh", true), {Type: "GlobalMaxPooling2D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "self_attention_global_avg", Input: []int64{5, 4}, Layers: []layers.Config{{Type: "MultiHeadAttention", NumHeads: 2, KeyDim: 3}, {Type: "GlobalAveragePooling1D"}, dense(2, "")}, Loss: lossSpec{Type: "mse"}},
+		{Name: "self_attention_no_bias_layernorm", Input: []int64{4, 3}, Layers: []layers.Config{{Type: "MultiHeadAttention", NumHeads: 3, KeyDim: 2, NoBias: true}, {Type: "LayerNormalization"}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 		{Name: "rescaling_zeropad_permute", Input: img, Layers: []layers.Config{{Type: "Rescaling", Scale: 0.5, Offset: 0.1}, {Type: "ZeroPadding2D", PadWidths: [][]int{{1, 2}, {0, 1}}}, conv(3, 3, 1, "VALID", "relu"), {Type: "Permute", Dims: []int{3, 1, 2}}, {Type: "Flatten"}, dense(3, "softmax")}, Loss: lossSpec{Type: "scce"}},
 	}
 }

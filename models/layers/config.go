@@ -20,7 +20,10 @@ type Config struct {
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
 	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D",
-	// "Embedding", "LSTM", "GRU" or "Bidirectional".
+	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
+	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
+	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
+	// does not build them).
 	Type string `json:"type"`
 	// Name is the layer's name ("" lets the model name it).
 	Name string `json:"name,omitempty"`
@@ -82,6 +85,13 @@ type Config struct {
 	MaskZero bool `json:"mask_zero,omitempty"`
 	// Layer is the layer a Bidirectional layer wraps.
 	Layer *Config `json:"layer,omitempty"`
+	// DepthMultiplier is a DepthwiseConv2D or SeparableConv2D layer's
+	// output channels per input channel (0: Keras's 1).
+	DepthMultiplier int `json:"depth_multiplier,omitempty"`
+	// NumHeads and KeyDim are a MultiHeadAttention layer's number of
+	// heads and size of each head's query and key (and value).
+	NumHeads int `json:"num_heads,omitempty"`
+	KeyDim   int `json:"key_dim,omitempty"`
 }
 
 // describe returns what every layer's Config holds: type, name, seed and
@@ -198,6 +208,31 @@ func (l *embedding) Config() Config {
 	return c
 }
 
+// Config implements Layer.
+func (l *depthwiseConv2D) Config() Config {
+	c := l.window(l.describe("DepthwiseConv2D"))
+	c.Activation, c.NoBias = l.cfg.activation.String(), l.cfg.noBias
+	c.Kernel = []int{int(l.kernelSize[0]), int(l.kernelSize[1])}
+	c.DepthMultiplier = int(l.mult())
+	return c
+}
+
+// Config implements Layer.
+func (l *separableConv2D) Config() Config {
+	c := l.window(l.describe("SeparableConv2D"))
+	c.Filters, c.Activation, c.NoBias = int(l.filters), l.cfg.activation.String(), l.cfg.noBias
+	c.Kernel = []int{int(l.kernelSize[0]), int(l.kernelSize[1])}
+	c.DepthMultiplier = int(l.mult())
+	return c
+}
+
+// Config implements Layer and MultiLayer.
+func (l *multiHeadAttention) Config() Config {
+	c := l.describe("MultiHeadAttention")
+	c.NumHeads, c.KeyDim, c.NoBias = int(l.heads), int(l.keyDim), l.cfg.noBias
+	return c
+}
+
 // FromConfig builds a fresh layer (no weights yet) from its description,
 // as Keras's from_config: FromConfig(l.Config()) is a layer configured as l
 // is. It returns an error, naming the layer, for an unknown type or
@@ -226,6 +261,9 @@ func fromConfig(c Config) (Layer, error) {
 		opts = append(opts, NoBias())
 	}
 	opts = append(opts, regularizerOptions(c)...)
+	if c.DepthMultiplier != 0 {
+		opts = append(opts, WithDepthMultiplier(c.DepthMultiplier))
+	}
 	if c.Strides != nil && c.Type == "Conv1D" {
 		if len(c.Strides) != 1 {
 			return nil, fmt.Errorf("strides %v: want one number", c.Strides)
@@ -334,6 +372,20 @@ func fromConfig(c Config) (Layer, error) {
 			return nil, err
 		}
 		return Bidirectional(inner, opts...), nil
+	case "DepthwiseConv2D":
+		k, err := pair("kernel", c.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		return DepthwiseConv2D(k[0], k[1], append(opts, WithActivation(act))...), nil
+	case "SeparableConv2D":
+		k, err := pair("kernel", c.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		return SeparableConv2D(c.Filters, k[0], k[1], append(opts, WithActivation(act))...), nil
+	case "MultiHeadAttention":
+		return MultiHeadAttention(c.NumHeads, c.KeyDim, opts...), nil
 	case "LayerNormalization":
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}

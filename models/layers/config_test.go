@@ -39,6 +39,9 @@ func TestConfigRoundTrip(t *testing.T) {
 		{GRU(3, WithName("gru")), []int64{5, 3}},
 		{Bidirectional(GRU(2, ReturnSequences()), WithName("bi")), []int64{5, 3}},
 		{Embedding(10, 3, MaskZero()), []int64{6}},
+		{DepthwiseConv2D(3, 2, WithDepthMultiplier(2), WithStrides(2, 1), WithPadding(Same), WithActivation(ReLU)), []int64{8, 8, 3}},
+		{SeparableConv2D(4, 3, 3, WithName("sep"), NoBias(), WithActivation(Tanh)), []int64{8, 8, 3}},
+		{MultiHeadAttention(2, 3, WithName("att"), NoBias(), WithSeed(5)), []int64{4, 5}},
 	} {
 		t.Run(tc.l.Type(), func(t *testing.T) {
 			want := tc.l.Config()

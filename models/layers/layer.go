@@ -83,10 +83,13 @@ type config struct {
 	frozen      bool
 	kernelReg   *Regularizer
 	biasReg     *Regularizer
-	returnSeq   bool     // ReturnSequences
-	returnState bool     // ReturnState
-	maskZero    bool     // MaskZero
-	given       []string // the options given, by name, for CheckOptions
+	returnSeq   bool // ReturnSequences
+	returnState bool // ReturnState
+	maskZero    bool // MaskZero
+	// depthMultiplier is a DepthwiseConv2D or SeparableConv2D layer's
+	// channels out per channel in.
+	depthMultiplier int64
+	given           []string // the options given, by name, for CheckOptions
 }
 
 // mark records that the option name was given.
@@ -169,6 +172,9 @@ var takes = map[string][]string{
 	"LSTM":                   {"WithSeed", "ReturnSequences", "ReturnState"},
 	"GRU":                    {"WithSeed", "ReturnSequences", "ReturnState"},
 	"Bidirectional":          {},
+	"DepthwiseConv2D":        {"WithActivation", "NoBias", "WithSeed", "WithStrides", "WithPadding", "WithDepthMultiplier"},
+	"SeparableConv2D":        {"WithActivation", "NoBias", "WithSeed", "WithStrides", "WithPadding", "WithDepthMultiplier"},
+	"MultiHeadAttention":     {"NoBias", "WithSeed"},
 }
 
 // CheckOptions returns an error naming the layer and the option when l was

@@ -27,6 +27,10 @@ func TestCheckOptions(t *testing.T) {
 		{GlobalAveragePooling2D(NoBias()), "GlobalAveragePooling2D does not take option NoBias"},
 		{Reshape([]int64{4}, WithPadding(Same)), "Reshape does not take option WithPadding"},
 		{LayerNormalization(LayerNormOptions{}, WithSeed(1)), "LayerNormalization does not take option WithSeed"},
+		{Conv2D(3, 3, 3, WithDepthMultiplier(2)), "Conv2D does not take option WithDepthMultiplier"},
+		{DepthwiseConv2D(3, 3, WithKernelRegularizer(L2(0.1)), WithName("dw")), "layer dw: DepthwiseConv2D does not take option WithKernelRegularizer"},
+		{SeparableConv2D(4, 3, 3, WithStride1D(2)), "SeparableConv2D does not take option WithStride1D"},
+		{MultiHeadAttention(2, 3, WithActivation(ReLU)), "MultiHeadAttention does not take option WithActivation"},
 	}
 	for _, c := range bad {
 		err := CheckOptions(c.l)
@@ -47,6 +51,9 @@ func TestCheckOptions(t *testing.T) {
 		Embedding(10, 4, WithSeed(1), Frozen()),
 		LayerNormalization(LayerNormOptions{}, Frozen()),
 		GlobalMaxPooling1D(WithName("g")),
+		DepthwiseConv2D(3, 3, WithDepthMultiplier(2), WithStrides(2, 2), WithPadding(Same), WithActivation(ReLU), NoBias(), WithSeed(1), Frozen()),
+		SeparableConv2D(4, 3, 3, WithDepthMultiplier(2), WithStrides(2, 2), WithPadding(Same), WithActivation(Tanh), NoBias(), WithSeed(1)),
+		MultiHeadAttention(2, 3, NoBias(), WithSeed(4), Frozen()),
 	}
 	for _, l := range good {
 		if err := CheckOptions(l); err != nil {

@@ -16,6 +16,21 @@ import tensorflow as tf
 import keras
 
 
+class SelfAttention(keras.layers.Layer):
+    """mha(x, x), so that a Sequential model can hold a MultiHeadAttention
+    as gotf's Sequential does; its weights are the attention layer's."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.mha = keras.layers.MultiHeadAttention(**kwargs)
+
+    def build(self, shape):
+        self.mha.build(shape, shape)
+
+    def call(self, x):
+        return self.mha(x, x)
+
+
 def layer(spec):
     t = spec["type"]
     act = spec.get("activation", "linear")
@@ -25,6 +40,19 @@ def layer(spec):
         return keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
                                    padding=spec["padding"].lower(), activation=act,
                                    use_bias=not spec.get("no_bias", False))
+    if t == "DepthwiseConv2D":
+        return keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                            padding=spec["padding"].lower(),
+                                            depth_multiplier=spec.get("depth_multiplier", 1), activation=act,
+                                            use_bias=not spec.get("no_bias", False))
+    if t == "SeparableConv2D":
+        return keras.layers.SeparableConv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                            padding=spec["padding"].lower(),
+                                            depth_multiplier=spec.get("depth_multiplier", 1), activation=act,
+                                            use_bias=not spec.get("no_bias", False))
+    if t == "MultiHeadAttention":
+        return SelfAttention(num_heads=spec["num_heads"], key_dim=spec["key_dim"],
+                             use_bias=not spec.get("no_bias", False))
     if t == "MaxPooling2D":
         return keras.layers.MaxPooling2D(tuple(spec["size"]), strides=tuple(spec["strides"]),
                                          padding=spec["padding"].lower())
