@@ -206,6 +206,12 @@ func (c *compiled) batchFeeds(what string, b Batch, classWeight map[int]float64)
 	if err != nil {
 		return nil, fmt.Errorf("models: %s: %w", what, err)
 	}
+	if d.w != nil && len(classWeight) > 0 {
+		return nil, fmt.Errorf("models: %s: the batch has sample weights and FitOptions has class weights; give one (Keras refuses both too)", what)
+	}
+	if d.w != nil && !c.weighted {
+		return nil, fmt.Errorf("models: %s: the batch has sample weights, but loss %s cannot weigh samples (it is not a losses.PerSampleLoss)", what, c.loss.Name())
+	}
 	w, err := c.sampleWeights(d, classWeight)
 	if err != nil {
 		return nil, fmt.Errorf("models: %s: %w", what, err)
@@ -336,8 +342,9 @@ type FuncSource struct {
 // batches of that epoch (from 0), and a non-nil error ends training.
 // FitStream ranges over fn(epoch) directly, in its prefetching goroutine,
 // and stops ranging (the yield returns false) when training ends early, so
-// the generator's deferred clean-up runs. The generator must watch no
-// context: FitStream stops pulling when its context is done.
+// the generator's deferred clean-up runs. FitStream can stop a generator
+// only at a yield: one that may block for long (on the network, say) is
+// better a BatchSource, whose Next gets FitStream's context.
 //
 // Next and Reset serve callers other than FitStream: Next pulls from the
 // current epoch (epoch 0 until Reset), and Reset moves to the next. Call

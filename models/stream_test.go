@@ -33,13 +33,15 @@ func noLeak(t *testing.T, before int) {
 }
 
 // FitStream over FromDataset trains exactly as Fit on the same data, batch
-// size, order and seed: in order, and shuffled with sample weights.
+// size, order and seed: in order, shuffled with sample weights, and with
+// class weights.
 func TestStreamMatchesFit(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		shuffle  bool
-		weighted bool
-	}{{"in order", false, false}, {"shuffled, weighted", true, true}} {
+		name         string
+		shuffle      bool
+		weighted     bool
+		classWeights bool
+	}{{"in order", false, false, false}, {"shuffled, weighted", true, true, false}, {"class weights", true, false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := toyData(t, 150, 4)
 			if tc.weighted {
@@ -55,6 +57,9 @@ func TestStreamMatchesFit(t *testing.T) {
 			}
 			o := fitOpts(3, 32, 5)
 			o.NoShuffle = !tc.shuffle
+			if tc.classWeights {
+				o.ClassWeight = map[int]float64{0: 2, 2: 0.5}
+			}
 			a := toyModel(t, 2, layers.Dropout(0.2))
 			ha, err := a.Fit(context.Background(), d, o)
 			if err != nil {
@@ -268,6 +273,13 @@ func TestStreamBadBatch(t *testing.T) {
 				t.Fatalf("got %v, want an error about epoch 1, batch 4: %s", err, tc.want)
 			}
 		})
+	}
+	// Sample weights in a batch and class weights in the options.
+	o := fitOpts(1, 8, 1)
+	o.ClassWeight = map[int]float64{1: 2}
+	_, err := m.FitStream(context.Background(), badAt(t, 1, func(b Batch) Batch { b.W = tensorOf[float32](t, 8); return b }), o)
+	if err == nil || !strings.Contains(err.Error(), "epoch 1, batch 2: the batch has sample weights and FitOptions has class weights") {
+		t.Fatalf("sample and class weights: %v", err)
 	}
 	usable(t, m)
 	noLeak(t, before)
