@@ -47,6 +47,10 @@ type FitOptions struct {
 	// It cannot be combined with a Dataset's sample weights (Keras refuses
 	// both too), and validation ignores it.
 	ClassWeight map[int]float64
+	// Prefetch is how many batches FitStream reads ahead of the training
+	// step (0 means 2; negative means none: each batch is read when the
+	// step wants it). Fit ignores it.
+	Prefetch int
 }
 
 // ErrTraining is returned (wrapped) by the calls that would change a model
@@ -87,7 +91,14 @@ func (m *Model) lockMutable(what string) error {
 // history so far and ctx's error. A NaN or infinite loss stops training
 // with an error, leaving the weights of the last good step.
 func (m *Model) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
-	if err := m.lockMutable("fit"); err != nil {
+	return m.train("fit", func() (*History, []TrainEnder, error) { return m.fit(ctx, train, opts) })
+}
+
+// train runs a training run (Fit's or FitStream's) with the model locked
+// and marked training, then calls the TrainEnders it returns once the
+// model is released.
+func (m *Model) train(what string, run func() (*History, []TrainEnder, error)) (*History, error) {
+	if err := m.lockMutable(what); err != nil {
 		return nil, err
 	}
 	m.training.Store(true)
@@ -98,7 +109,7 @@ func (m *Model) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*Hist
 			m.training.Store(false)
 			m.mu.Unlock()
 		}()
-		return m.fit(ctx, train, opts)
+		return run()
 	}()
 	for _, te := range enders {
 		if eerr := te.OnTrainEnd(m, hist); eerr != nil && err == nil {
@@ -119,25 +130,8 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if opts.Epochs == 0 {
-		opts.Epochs = 1
-	}
-	if opts.BatchSize == 0 {
-		opts.BatchSize = 32
-	}
-	if opts.Epochs < 0 || opts.BatchSize < 0 || opts.InitialEpoch < 0 {
-		return nil, nil, fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
-			opts.Epochs, opts.BatchSize, opts.InitialEpoch)
-	}
-	if opts.InitialEpoch >= opts.Epochs {
-		return nil, nil, fmt.Errorf("models: fit: initial epoch %d leaves nothing to do with epochs %d (epochs counts from the start, as in Keras)",
-			opts.InitialEpoch, opts.Epochs)
-	}
-	if opts.BatchSize > math.MaxInt32 {
-		return nil, nil, fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
-	}
-	if opts.Progress < ProgressAuto || opts.Progress > ProgressSilent {
-		return nil, nil, fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
+	if err := checkFitOptions(&opts); err != nil {
+		return nil, nil, err
 	}
 	if _, _, err := c.checkData("training data", train); err != nil {
 		return nil, nil, err
@@ -151,11 +145,6 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 	if val != nil {
 		if _, _, err := c.checkData("validation data", val); err != nil {
 			return nil, nil, err
-		}
-	}
-	for i, cb := range opts.Callbacks {
-		if cb == nil {
-			return nil, nil, fmt.Errorf("models: fit: callback %d is nil", i)
 		}
 	}
 	xtrain, ytrain, err := c.checkData("training data", train)
@@ -191,6 +180,72 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 
 	n := train.Len()
 	steps := (n + opts.BatchSize - 1) / opts.BatchSize
+	return m.trainLoop(ctx, c, opts, val, steps, &inGraph{c: c, n: n, steps: steps, shuffle: !opts.NoShuffle, seed: opts.Seed})
+}
+
+// epochFeed is where the training loop gets its batches: Fit's data held
+// in TensorFlow (inGraph) or FitStream's source.
+type epochFeed interface {
+	// begin prepares epoch e (from 0).
+	begin(e int) error
+	// step runs batch b (from 0) of epoch e, or reports false when the
+	// epoch has no more batches. It returns ctx's error, unwrapped, when
+	// ctx is done before the batch runs.
+	step(ctx context.Context, e, b int) (bool, error)
+}
+
+// inGraph feeds Fit: each epoch sets the permutation of the uploaded
+// samples, and each step draws its batch inside the graph.
+type inGraph struct {
+	c        *compiled
+	n, steps int
+	shuffle  bool
+	seed     uint64
+}
+
+func (f *inGraph) begin(e int) error {
+	perm, err := tfwrap.NewTensor(epochOrder(f.n, f.shuffle, f.seed, e))
+	if err != nil {
+		return err
+	}
+	if err := f.c.sess.SetValue(f.c.perm, perm); err != nil {
+		return err
+	}
+	return f.c.sess.SetValue(f.c.cursor, tfwrap.Scalar(int32(0)))
+}
+
+func (f *inGraph) step(ctx context.Context, e, b int) (bool, error) {
+	if b == f.steps {
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if _, err := f.c.sess.Run(nil, nil, f.c.step); err != nil {
+		return false, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
+	}
+	return true, nil
+}
+
+// epochOrder is the order in which Fit visits n samples in epoch e: in
+// order, or shuffled by a permutation that depends on the seed and the
+// epoch alone, so that a resumed run shuffles as the uninterrupted one did.
+func epochOrder(n int, shuffle bool, seed uint64, e int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if shuffle {
+		rng := rand.New(rand.NewPCG(seed, 0x853c49e6748fea9b^uint64(e)))
+		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	return order
+}
+
+// trainLoop is the epoch loop Fit and FitStream share: callbacks, progress,
+// running metrics, validation and history, with batches from feed. steps
+// is the number of batches per epoch, or 0 when unknown.
+func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val *Dataset, steps int, feed epochFeed) (hist *History, enders []TrainEnder, err error) {
 	out := opts.Output
 	if out == nil {
 		out = os.Stdout
@@ -214,38 +269,24 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 			enders = append(enders, te)
 		}
 	}
-	order := make([]int32, n)
 	for e := opts.InitialEpoch; e < opts.Epochs; e++ {
-		for i := range order {
-			order[i] = int32(i)
-		}
-		if !opts.NoShuffle {
-			// Each epoch's order depends on the seed and the epoch alone,
-			// so a resumed run shuffles as the uninterrupted one did.
-			rng := rand.New(rand.NewPCG(opts.Seed, 0x853c49e6748fea9b^uint64(e)))
-			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
-		}
-		perm, err := tfwrap.NewTensor(order)
-		if err != nil {
-			return hist, enders, err
-		}
-		if err := c.sess.SetValue(c.perm, perm); err != nil {
-			return hist, enders, err
-		}
-		if err := c.sess.SetValue(c.cursor, tfwrap.Scalar(int32(0))); err != nil {
+		if err := feed.begin(e); err != nil {
 			return hist, enders, err
 		}
 		if _, err := c.sess.Run(nil, nil, c.reset); err != nil {
 			return hist, enders, err
 		}
 		bar.epochBegin(e)
-		for b := 0; b < steps; b++ {
-			if err := ctx.Err(); err != nil {
+		done := 0
+		for b := 0; ; b++ {
+			more, err := feed.step(ctx, e, b)
+			if err != nil {
 				return hist, enders, err
 			}
-			if _, err := c.sess.Run(nil, nil, c.step); err != nil {
-				return hist, enders, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
+			if !more {
+				break
 			}
+			done = b + 1
 			if len(batchHooks) > 0 || bar.due(b+1) {
 				logs, err := c.running()
 				if err != nil {
@@ -275,7 +316,7 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 				logs["val_"+k] = v
 			}
 		}
-		bar.epochEnd(logs)
+		bar.epochEnd(done, logs)
 		if err := c.sess.SetValue(c.epochVar, tfwrap.Scalar(int64(e+1))); err != nil {
 			return hist, enders, err
 		}
@@ -292,6 +333,37 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 		}
 	}
 	return hist, enders, nil
+}
+
+// checkFitOptions fills in the defaults of opts and checks what Fit and
+// FitStream share, before any TensorFlow call.
+func checkFitOptions(opts *FitOptions) error {
+	if opts.Epochs == 0 {
+		opts.Epochs = 1
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 32
+	}
+	if opts.Epochs < 0 || opts.BatchSize < 0 || opts.InitialEpoch < 0 {
+		return fmt.Errorf("models: fit: epochs (%d), batch size (%d) and initial epoch (%d) must not be negative",
+			opts.Epochs, opts.BatchSize, opts.InitialEpoch)
+	}
+	if opts.InitialEpoch >= opts.Epochs {
+		return fmt.Errorf("models: fit: initial epoch %d leaves nothing to do with epochs %d (epochs counts from the start, as in Keras)",
+			opts.InitialEpoch, opts.Epochs)
+	}
+	if opts.BatchSize > math.MaxInt32 {
+		return fmt.Errorf("models: fit: batch size %d is too large", opts.BatchSize)
+	}
+	if opts.Progress < ProgressAuto || opts.Progress > ProgressSilent {
+		return fmt.Errorf("models: fit: unknown progress mode %d", opts.Progress)
+	}
+	for i, cb := range opts.Callbacks {
+		if cb == nil {
+			return fmt.Errorf("models: fit: callback %d is nil", i)
+		}
+	}
+	return nil
 }
 
 // unlocked runs a user callback without Fit's lock, so that it may call

@@ -64,7 +64,7 @@ func (p *progress) due(step int) bool {
 
 func (p *progress) bar(step int) string {
 	const width = 20
-	done := width * step / max(p.steps, 1)
+	done := min(width*step/max(p.steps, 1), width)
 	return strings.Repeat("━", done) + strings.Repeat("─", width-done)
 }
 
@@ -82,19 +82,30 @@ func (p *progress) update(step int, logs Logs) {
 	}
 	p.lastDraw = time.Now()
 	el := time.Since(p.start)
-	eta := time.Duration(float64(el) / float64(step) * float64(p.steps-step))
+	if p.steps == 0 {
+		// FitStream's source does not know its length: Keras's "Unknown".
+		fmt.Fprintf(p.w, "\r\x1b[K%d/Unknown %s %s/step%s", step, secs(el), ms(el/time.Duration(step)), metricsText(logs))
+		return
+	}
+	eta := time.Duration(float64(el) / float64(step) * float64(max(p.steps-step, 0)))
 	w := len(fmt.Sprint(p.steps))
 	fmt.Fprintf(p.w, "\r\x1b[K%*d/%d %s %s%s", w, step, p.steps, p.bar(step), eta.Round(time.Second), metricsText(logs))
 }
 
-func (p *progress) epochEnd(logs Logs) {
+// epochEnd draws the epoch's last line; done is the number of steps run,
+// shown when the number of steps is unknown.
+func (p *progress) epochEnd(done int, logs Logs) {
+	steps := p.steps
+	if steps == 0 {
+		steps = done
+	}
 	el := time.Since(p.start)
-	perStep := el / time.Duration(max(p.steps, 1))
+	perStep := el / time.Duration(max(steps, 1))
 	switch p.mode {
 	case ProgressBar:
-		fmt.Fprintf(p.w, "\r\x1b[K%d/%d %s %s %s/step%s\n", p.steps, p.steps, p.bar(p.steps), secs(el), ms(perStep), metricsText(logs))
+		fmt.Fprintf(p.w, "\r\x1b[K%d/%d %s %s %s/step%s\n", steps, steps, p.bar(steps), secs(el), ms(perStep), metricsText(logs))
 	case ProgressLines:
-		fmt.Fprintf(p.w, "%d/%d - %s - %s/step%s\n", p.steps, p.steps, secs(el), ms(perStep), metricsText(logs))
+		fmt.Fprintf(p.w, "%d/%d - %s - %s/step%s\n", steps, steps, secs(el), ms(perStep), metricsText(logs))
 	}
 }
 
