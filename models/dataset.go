@@ -24,7 +24,7 @@ import (
 // Evaluate refuse.
 type Dataset struct {
 	x, y           []*tfwrap.Tensor
-	xNames, yNames []string         // by name (NewNamedDataset), sorted; nil by position
+	xNames, yNames []string       // by name (NewNamedDataset), sorted; nil by position
 	w              *tfwrap.Tensor // per-sample weights, or nil
 }
 
