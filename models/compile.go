@@ -203,7 +203,7 @@ func (c *compiled) build(m *Model) error {
 	ctx := &layers.Context{}
 	res, err := m.forward(g, ctx, c.opts.Seed, c.xs, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("models: %w", err)
 	}
 	ev := g.WithScope("evaluate")
 	var evalLosses []tfwrap.Output
@@ -301,7 +301,7 @@ func (c *compiled) build(m *Model) error {
 	tctx := &layers.Context{Training: true, Step: c.stepVar.Value()}
 	tres, err := m.forward(tg, tctx, c.opts.Seed, c.xb, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("models: %w", err)
 	}
 	c.weighted = true
 	for _, o := range c.outs {

@@ -479,7 +479,7 @@ func (m *Model) ForwardAll(ctx *layers.Context, xs []tfwrap.Output) ([]tfwrap.Ou
 	g, seed := ctx.Graph, ctx.Seed
 	outs, err := m.forward(g, ctx, seed, xs, ctx.Masks)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer %s: %w", m.name, err)
 	}
 	res := make([]tfwrap.Output, len(outs))
 	masks := make([]tfwrap.Output, len(outs))
@@ -500,7 +500,8 @@ type result struct {
 }
 
 // forward adds every call's ops for the batches xs (with their masks, if
-// any) and returns the model's outputs.
+// any) and returns the model's outputs. Its errors name the layer; the
+// caller adds its own prefix.
 func (m *Model) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, xs, masks []tfwrap.Output) ([]result, error) {
 	vals := map[*Symbol]result{}
 	for i, s := range m.inputs {
@@ -523,10 +524,10 @@ func (m *Model) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, xs, m
 		ctx.Logits, ctx.LogitsOf = tfwrap.Output{}, layers.Linear
 		outs, err := n.layer.ForwardAll(ctx, ins)
 		if err != nil {
-			return nil, fmt.Errorf("models: %w", err)
+			return nil, err
 		}
 		if len(outs) != len(n.out) {
-			return nil, fmt.Errorf("models: layer %s gave %d outputs, its output shapes say %d", name, len(outs), len(n.out))
+			return nil, fmt.Errorf("layer %s gave %d outputs, its output shapes say %d", name, len(outs), len(n.out))
 		}
 		for i, s := range n.out {
 			r := result{pred: losses.Pred{Out: outs[i]}}
@@ -542,7 +543,7 @@ func (m *Model) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, xs, m
 				r.pred.Logits, r.pred.LogitsOf = ctx.Logits, ctx.LogitsOf
 			}
 			if got := outs[i].Shape(); len(got) > 0 && !shape.Compatible(append([]int64{-1}, s.shape...), got) {
-				return nil, fmt.Errorf("models: layer %s: output %d has shape %s, its output shapes say %s",
+				return nil, fmt.Errorf("layer %s: output %d has shape %s, its output shapes say %s",
 					name, i, shape.String(got), shape.String(append([]int64{-1}, s.shape...)))
 			}
 			vals[s] = r
