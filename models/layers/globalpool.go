@@ -63,6 +63,9 @@ func (l *globalPool) OutputShape(in []int64) ([]int64, error) {
 func (l *globalPool) ParamCount([]int64) (int64, int64) { return 0, 0 }
 func (l *globalPool) Weights() []*tfwrap.Variable       { return nil }
 
+// Forward pools x; GlobalAveragePooling1D averages over the steps its
+// input's mask keeps (Embedding with MaskZero, a recurrent layer's
+// sequences), as Keras does.
 func (l *globalPool) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
 	ctx.Logits = tfwrap.Output{}
 	if x.Rank() != l.rank+1 {
@@ -72,11 +75,23 @@ func (l *globalPool) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, erro
 	if l.rank == 2 {
 		axes = []int{1}
 	}
+	g := ctx.Graph
 	var out tfwrap.Output
-	if l.max {
-		out = ctx.Graph.Max(x, axes...)
-	} else {
-		out = ctx.Graph.Mean(x, axes...)
+	mask := ctx.InputMask(0)
+	switch {
+	case l.max:
+		out = g.Max(x, axes...)
+	case l.rank == 2 && mask.Valid():
+		// Keras's masked mean: the mean over the real steps only.
+		s := x.Shape()
+		if ms := mask.Shape(); len(ms) != 2 || (ms[1] >= 0 && s[1] >= 0 && ms[1] != s[1]) {
+			return tfwrap.Output{}, fmt.Errorf("layer %s: mask %v does not fit input %v", l.name, mask, x)
+		}
+		m := g.ExpandDims(g.Cast(mask, x.DType()), 2)
+		out = g.Div(g.Sum(g.Mul(x, m), 1), g.Sum(m, 1))
+	default:
+		out = g.Mean(x, axes...)
 	}
-	return built(l.name, ctx.Graph, out)
+	ctx.OutMasks = []tfwrap.Output{}
+	return built(l.name, g, out)
 }
