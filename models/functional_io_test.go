@@ -233,3 +233,23 @@ func TestFunctionalExportNamedSignature(t *testing.T) {
 	closeTo(t, "reloaded digit", floats64(t, res["digit"]), floats64(t, goOut[0]), 1e-6)
 	closeTo(t, "reloaded size", floats64(t, res["size"]), floats64(t, goOut[1]), 1e-6)
 }
+
+// TestFrozenParamsCountAsKeras: a frozen layer's weights count as
+// non-trainable, as Keras's summary counts them after trainable = False
+// (Dense 4→3 frozen: 15; Dense 3→2: 8 trainable; BatchNormalization on 3:
+// 6 trainable, 6 not).
+func TestFrozenParamsCountAsKeras(t *testing.T) {
+	a := Input("a", 4)
+	h := Call(layers.Dense(3, layers.Frozen()), a)
+	h = Call(layers.BatchNormalization(), h)
+	m, err := NewModel("", []*Symbol{a}, []*Symbol{Call(layers.Dense(2), h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, nt := m.ParamCount(); tr != 14 || nt != 21 {
+		t.Fatalf("params: %d trainable, %d not; Keras: 14, 21", tr, nt)
+	}
+	if s := m.Summary(); !strings.Contains(s, "Trainable params: 14 ") || !strings.Contains(s, "Non-trainable params: 21 ") {
+		t.Fatalf("summary:\n%s", s)
+	}
+}

@@ -161,11 +161,21 @@ func (m *Model) ParamCount() (trainable, nonTrainable int64) {
 	first := m.firstCalls()
 	for _, l := range m.layerList {
 		n := first[l]
-		t, nt := n.layer.ParamCounts(n.inShapes)
+		t, nt := layerParams(n)
 		trainable += t
 		nonTrainable += nt
 	}
 	return trainable, nonTrainable
+}
+
+// layerParams counts a call's layer's parameters, a frozen layer's all as
+// non-trainable, as Keras counts them once layer.trainable = False.
+func layerParams(n *node) (trainable, nonTrainable int64) {
+	t, nt := n.layer.ParamCounts(n.inShapes)
+	if _, isModel := n.given.(*Model); !isModel && n.given.Config().Frozen {
+		return 0, t + nt
+	}
+	return t, nt
 }
 
 // Summary returns the table keras.Model.summary() prints: each layer's
@@ -190,7 +200,7 @@ func (m *Model) Summary() string {
 	}
 	for _, l := range m.layerList {
 		n := first[l]
-		t, nt := n.layer.ParamCounts(n.inShapes)
+		t, nt := layerParams(n)
 		row := []string{fmt.Sprintf("%s (%s)", l.Name(), l.Type()), shape.String(append([]int64{-1}, n.out[0].shape...)), commas(t + nt)}
 		if !m.seq {
 			var conn []string
