@@ -497,7 +497,8 @@ func (c *compiled) checkData(what string, d *Dataset) (xs, ys []*tfwrap.Tensor, 
 			if err != nil {
 				return nil, nil, err
 			}
-			classes := o.pred.Shape()[1]
+			ps := o.pred.Shape()
+			classes := ps[len(ps)-1]
 			for j, id := range ids {
 				if id < 0 || int64(id) >= classes {
 					return nil, nil, fmt.Errorf("models: %s: label %d of sample %d is outside the %d classes [0, %d)", what, id, j, classes, classes)
