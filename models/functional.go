@@ -312,7 +312,58 @@ func NewModel(name string, inputs, outputs []*Symbol) (*Model, error) {
 		return nil, err
 	}
 	m.nameOutputs()
+	m.layerList = m.kerasOrder()
 	return m, nil
+}
+
+// kerasOrder lists the layers as Keras's functional model.layers does,
+// and so its get_weights: by depth from the outputs, deepest (nearest the
+// inputs) first, and layers of one depth in the order a depth-first walk
+// from the outputs meets them (Keras's map_graph). A skip connection's
+// projection then comes where Keras has it, and SetWeights takes Keras's
+// get_weights list as it is.
+func (m *Model) kerasOrder() []layers.Common {
+	var post []*node // Keras's nodes_in_decreasing_depth
+	index := map[layers.Common]int{}
+	seen := map[*node]bool{}
+	var walk func(s *Symbol)
+	walk = func(s *Symbol) {
+		n := s.node
+		if n == nil || seen[n] {
+			return
+		}
+		if _, ok := index[n.given]; !ok {
+			index[n.given] = len(index)
+		}
+		seen[n] = true
+		for _, in := range n.in {
+			walk(in)
+		}
+		post = append(post, n)
+	}
+	for _, s := range m.outputs {
+		walk(s)
+	}
+	nodeDepth := map[*node]int{}
+	layerDepth := map[layers.Common]int{}
+	for i := len(post) - 1; i >= 0; i-- {
+		n := post[i]
+		d := max(nodeDepth[n], layerDepth[n.given])
+		layerDepth[n.given], nodeDepth[n] = d, d
+		for _, in := range n.in {
+			if in.node != nil {
+				nodeDepth[in.node] = max(nodeDepth[in.node], d+1)
+			}
+		}
+	}
+	out := append([]layers.Common{}, m.layerList...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if di, dj := layerDepth[out[i]], layerDepth[out[j]]; di != dj {
+			return di > dj
+		}
+		return index[out[i]] < index[out[j]]
+	})
+	return out
 }
 
 // nameLayers lists the model's layers in call order and gives the ones

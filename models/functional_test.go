@@ -223,6 +223,7 @@ func TestFunctionalMatchesKeras(t *testing.T) {
 		Logs    map[string]float64   `json:"logs"`
 		After   map[string][]float64 `json:"after"`
 		Summary []string             `json:"summary"`
+		Order   []string             `json:"order"`
 	}
 	var ref map[string]result
 	if err := pyref.Run("keras_functional.py", map[string]any{"cases": cases}, &ref); err != nil {
@@ -234,6 +235,13 @@ func TestFunctionalMatchesKeras(t *testing.T) {
 			want, ok := ref[c.Name]
 			if !ok {
 				t.Fatal("no Keras result")
+			}
+			var order []string
+			for _, w := range b.m.Weights() {
+				order = append(order, w.Name())
+			}
+			if strings.Join(order, " ") != strings.Join(want.Order, " ") {
+				t.Errorf("weights in the order\n%v\nKeras's get_weights has\n%v", order, want.Order)
 			}
 			preds, err := b.m.PredictAll(b.x, PredictOptions{})
 			if err != nil {

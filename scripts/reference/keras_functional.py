@@ -6,7 +6,7 @@ Reads {"cases": [{"name", "weights": {name: tensor}, "x": [tensor...],
 the training-mode total loss and its gradients (by weight name), the logs
 of fit() for one epoch of one batch of SGD(0.1) without shuffling, the
 weights after it, and the summary's "name (Type)" and "Connected to"
-cells.
+cells, and the weights' names in get_weights order.
 """
 import json
 import sys
@@ -132,6 +132,7 @@ def run(case):
         "logs": logs,
         "after": {name: w.numpy().ravel().tolist() for name, w in named},
         "summary": summary,
+        "order": [name for name, _ in named],
     }
 
 
