@@ -101,7 +101,7 @@ def build(name):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("models", nargs="*", default=["perceptron", "mlp", "cnn"])
+    ap.add_argument("models", nargs="*", default=list(DEFAULTS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", ".cache", "mnist"))
     args = ap.parse_args()
