@@ -33,3 +33,64 @@ func CNN() (*Sequential, error) {
 		layers.Dropout(0.5),
 		layers.Dense(10, layers.WithActivation(layers.Softmax)))
 }
+
+// ResNet returns a small residual CNN for 28×28×1 images, built with the
+// functional API: a 3×3 convolution stem of 16 filters, then three
+// residual blocks of 16, 32 and 64 filters (the last two halving the
+// resolution with stride-2 convolutions: 28 → 14 → 7), global average
+// pooling and a Dense softmax over 10 classes. Each convolution has no
+// bias and is followed by BatchNormalization; a block is
+//
+//	y = BN(Conv3×3(ReLU(BN(Conv3×3(x)))))
+//	out = ReLU(y + shortcut(x))
+//
+// where the shortcut is x itself, or BN(Conv1×1 stride 2(x)) when the
+// block changes the resolution and width. scripts/keras_reference.py
+// builds the same model in Keras (78,426 parameters, 672 of them
+// BatchNormalization's moving statistics).
+func ResNet() (*Model, error) {
+	in := Input("image", 28, 28, 1)
+	x := convBN(in, 16, 3, 1)
+	x = Call(layers.ActivationLayer(layers.ReLU), x)
+	x = residualBlock(x, 16, 1)
+	x = residualBlock(x, 32, 2)
+	x = residualBlock(x, 64, 2)
+	x = Call(layers.GlobalAveragePooling2D(), x)
+	out := Call(layers.Dense(10, layers.WithActivation(layers.Softmax)), x)
+	return NewModel("resnet", []*Symbol{in}, []*Symbol{out})
+}
+
+// convBN is a size×size convolution without bias (same padding) followed
+// by BatchNormalization.
+func convBN(x *Symbol, filters, size int, stride int64) *Symbol {
+	x = Call(layers.Conv2D(filters, size, size, layers.WithStrides(stride, stride), layers.WithPadding(layers.Same), layers.NoBias()), x)
+	return Call(layers.BatchNormalization(), x)
+}
+
+// residualBlock is ResNet's basic block: two 3×3 conv-BN, the first
+// with the stride, added to the shortcut, then a ReLU. The layers are
+// made in the order Keras's reference makes them, so that both name them
+// alike.
+func residualBlock(x *Symbol, filters int, stride int64) *Symbol {
+	y := convBN(x, filters, 3, stride)
+	y = Call(layers.ActivationLayer(layers.ReLU), y)
+	y = convBN(y, filters, 3, 1)
+	short := x
+	if s := x.Shape(); stride != 1 || (len(s) == 3 && s[2] != int64(filters)) {
+		short = convBN(x, filters, 1, stride)
+	}
+	x = CallMulti(layers.Add(), y, short)
+	return Call(layers.ActivationLayer(layers.ReLU), x)
+}
+
+// RowLSTM returns a recurrent classifier that reads a 28×28 image row by
+// row, as a sequence of 28 steps of 28 features: LSTM(128), whose last
+// output goes to a Dense softmax over 10 classes (81,674 parameters, as
+// Keras counts them). Its input is (28, 28) per sample: MNIST images
+// without the channel axis.
+func RowLSTM() (*Model, error) {
+	in := Input("rows", 28, 28)
+	x := Call(layers.LSTM(128), in)
+	out := Call(layers.Dense(10, layers.WithActivation(layers.Softmax)), x)
+	return NewModel("row_lstm", []*Symbol{in}, []*Symbol{out})
+}

@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from keras_reference import build, read  # noqa: E402
+from keras_reference import SHAPES, build, read  # noqa: E402
 
 
 def fit_rate(name, batch, x, y, epochs):
@@ -48,7 +48,7 @@ def main():
     for case in cfg["cases"]:
         kind, name, batch = case.split("_")  # e.g. fit_mlp_b32, tffunction_cnn_b1
         batch = int(batch[1:])
-        x = x_train.reshape((-1, 28, 28, 1) if name == "cnn" else (-1, 784))
+        x = x_train.reshape((-1, *SHAPES[name]))
         if kind == "fit":
             out[case] = fit_rate(name, batch, x, y_train, cfg["epochs"])
             continue

@@ -30,7 +30,7 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64"}
+var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
 var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
 
 func main() {
@@ -38,21 +38,56 @@ func main() {
 	repeats := flag.Int("repeats", 300, "timed calls per latency case")
 	data := flag.String("data", mnist.DefaultDir, "MNIST folder")
 	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow")
+	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all)")
 	flag.Parse()
+	if *cases != "" {
+		var err error
+		if fitCases, latencyCases, err = only(*cases); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+	}
 	if err := run(*epochs, *repeats, *data, *python); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func build(name string) (*models.Sequential, []int64, error) {
-	var m *models.Sequential
+// only keeps the cases listed in list (comma-separated).
+func only(list string) (fit, latency []string, err error) {
+	known := map[string]bool{}
+	for _, c := range append(append([]string{}, fitCases...), latencyCases...) {
+		known[c] = true
+	}
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		switch {
+		case !known[c]:
+			return nil, nil, fmt.Errorf("unknown case %q (want some of %s, %s)", c, strings.Join(fitCases, ", "), strings.Join(latencyCases, ", "))
+		case strings.HasPrefix(c, "fit"):
+			fit = append(fit, c)
+		default:
+			latency = append(latency, c)
+		}
+	}
+	return fit, latency, nil
+}
+
+func build(name string) (*models.Model, []int64, error) {
+	var m *models.Model
 	var err error
 	shape := []int64{784}
-	if name == "cnn" {
+	switch name {
+	case "cnn":
 		m, err = models.CNN()
 		shape = []int64{28, 28, 1}
-	} else {
+	case "resnet":
+		m, err = models.ResNet()
+		shape = []int64{28, 28, 1}
+	case "lstm":
+		m, err = models.RowLSTM()
+		shape = []int64{28, 28}
+	default:
 		m, err = models.MLP()
 	}
 	if err != nil {
