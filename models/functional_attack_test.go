@@ -1,0 +1,128 @@
+package models
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+func attackCompile() CompileOptions {
+	return CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}
+}
+
+// noPanic runs f and fails the test if it panics.
+func attackNoPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("panic: %v", r)
+		}
+	}()
+	f()
+}
+
+// TestAttackDefaultOutputNamesCompile: two unnamed heads are named dense
+// and dense_1, and their label variables data/y_dense and data/y_dense_1
+// must not collide (tfwrap named every VarHandleOp X_1, taking the next
+// variable's name).
+func TestAttackDefaultOutputNamesCompile(t *testing.T) {
+	x := Input("x", 3)
+	h := Call(layers.Dense(2), x)
+	h2 := Call(layers.Dense(2), h)
+	m := mustModel(t, "", []*Symbol{x}, []*Symbol{h, h2})
+	if got := strings.Join(m.OutputNames(), ","); got != "dense,dense_1" {
+		t.Fatalf("output names %s", got)
+	}
+	if err := m.Compile(attackCompile()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	xs, _ := tfwrap.NewTensor(make([]float32, 12), 4, 3)
+	ys, _ := tfwrap.NewTensor(make([]float32, 8), 4, 2)
+	d, err := NewMultiDataset([]*tfwrap.Tensor{xs}, []*tfwrap.Tensor{ys, ys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fit(context.Background(), d, FitOptions{Output: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAttackInputsNamedAlike: inputs a and a_1 (data/x_a, data/x_a_1).
+func TestAttackInputsNamedAlike(t *testing.T) {
+	a, a1 := Input("a", 3), Input("a_1", 3)
+	m := mustModel(t, "", []*Symbol{a, a1}, []*Symbol{Call(layers.Dense(1), CallMulti(layers.Add(), a, a1))})
+	if err := m.Compile(attackCompile()); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+}
+
+// TestAttackOutputIsInput: an input listed as an output (Keras allows it;
+// the output is named after the input) is no panic.
+func TestAttackOutputIsInput(t *testing.T) {
+	attackNoPanic(t, func() {
+		a := Input("a", 3)
+		if _, err := NewModel("", []*Symbol{a}, []*Symbol{a}); err != nil {
+			t.Log(err)
+		}
+		m, err := NewModel("", []*Symbol{a}, []*Symbol{Call(layers.Dense(3), a), a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(m.OutputNames(), ","); got != "dense,a" {
+			t.Fatalf("output names %s", got)
+		}
+		if err := m.Compile(attackCompile()); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	})
+}
+
+// TestAttackZeroModel: the zero Model's accessors do not panic.
+func TestAttackZeroModel(t *testing.T) {
+	attackNoPanic(t, func() {
+		var m Model
+		_ = m.Summary()
+		if m.InputShape() != nil || m.OutputShape() != nil {
+			t.Fatal("shapes of the zero model")
+		}
+		if _, err := m.Fit(context.Background(), nil, FitOptions{}); err == nil {
+			t.Fatal("fit of the zero model")
+		}
+	})
+}
+
+// TestAttackHugeShapes: huge declared shapes are errors naming the layer
+// or input, not a Go allocation that panics (makeslice) or exhausts memory.
+func TestAttackHugeShapes(t *testing.T) {
+	attackNoPanic(t, func() {
+		x := Input("x", 1<<50)
+		m := mustModel(t, "", []*Symbol{x}, []*Symbol{Call(layers.Dense(4, layers.WithName("fc")), x)})
+		err := m.Compile(attackCompile())
+		if err == nil || !strings.Contains(err.Error(), "fc") || !strings.Contains(err.Error(), "too large") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	attackNoPanic(t, func() {
+		x := Input("x", 8)
+		m := mustModel(t, "", []*Symbol{x}, []*Symbol{Call(layers.Dense(1), Call(layers.Flatten(), Call(layers.Embedding(1<<50, 4), x)))})
+		if err := m.Compile(attackCompile()); err == nil || !strings.Contains(err.Error(), "embedding") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	// 2^64 per-sample values wrapped to 0 in Flatten.
+	if err := Input("x", 1<<32, 1<<32).Err(); err == nil || !strings.Contains(err.Error(), `input "x"`) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := NewSequential([]int64{1 << 32, 1 << 32}, layers.Flatten()); err == nil {
+		t.Fatal("no error")
+	}
+}
