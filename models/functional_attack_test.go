@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -124,5 +125,71 @@ func TestAttackHugeShapes(t *testing.T) {
 	}
 	if _, err := NewSequential([]int64{1 << 32, 1 << 32}, layers.Flatten()); err == nil {
 		t.Fatal("no error")
+	}
+}
+
+// TestAttackMaskedMergesMatchKeras: masks from two Embedding(mask_zero)
+// inputs through Add, Multiply and Concatenate into an LSTM. Keras 3 ORs
+// the merged masks (Concatenate: any over the joined axis), zeroes
+// Multiply's masked steps, and keeps a mask only when every input of Add
+// or Multiply has one.
+func TestAttackMaskedMergesMatchKeras(t *testing.T) {
+	merges := map[string]func() layers.MultiLayer{
+		"masked_add":         func() layers.MultiLayer { return layers.Add(layers.WithName("merge")) },
+		"masked_multiply":    func() layers.MultiLayer { return layers.Multiply(layers.WithName("merge")) },
+		"masked_concatenate": func() layers.MultiLayer { return layers.Concatenate(-1, layers.WithName("merge")) },
+	}
+	type caseJSON struct {
+		Name    string                `json:"name"`
+		Weights map[string]tensorJSON `json:"weights"`
+		X       []tensorJSON          `json:"x"`
+		Y       []tensorJSON          `json:"y"`
+	}
+	const batch = 4
+	// Sample rows of a and b padded differently: where one is masked and
+	// the other not, AND and OR differ.
+	aIDs := []float32{1, 2, 0, 0, 0, 3, 4, 5, 0, 0, 1, 0, 2, 0, 3, 6, 7, 8, 1, 2}
+	bIDs := []float32{5, 6, 7, 8, 0, 1, 0, 0, 0, 0, 0, 2, 0, 4, 0, 3, 3, 3, 0, 0}
+	xa, _ := tfwrap.NewTensor(aIDs, batch, 5)
+	xb, _ := tfwrap.NewTensor(bIDs, batch, 5)
+	y, _ := tfwrap.NewTensor(make([]float32, batch*2), batch, 2)
+	var cases []caseJSON
+	got := map[string][]float64{}
+	for _, name := range []string{"masked_add", "masked_multiply", "masked_concatenate"} {
+		a, b := Input("a", 5), Input("b", 5)
+		ea := Call(layers.Embedding(9, 4, layers.MaskZero(), layers.WithName("emb_a")), a)
+		eb := Call(layers.Embedding(9, 4, layers.MaskZero(), layers.WithName("emb_b")), b)
+		x := CallMulti(merges[name](), ea, eb)
+		x = Call(layers.LSTM(2, layers.WithName("lstm")), x)
+		m := mustModel(t, name, []*Symbol{a, b}, []*Symbol{Call(layers.Dense(2, layers.WithName("out")), x)})
+		if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 3}); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		ws, err := m.GetWeights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cj := caseJSON{Name: name, Weights: map[string]tensorJSON{}, X: []tensorJSON{toJSON(t, xa), toJSON(t, xb)}, Y: []tensorJSON{toJSON(t, y)}}
+		for i, w := range m.Weights() {
+			cj.Weights[w.Name()] = toJSON(t, ws[i])
+		}
+		cases = append(cases, cj)
+		p, err := m.PredictAll([]*tfwrap.Tensor{xa, xb}, PredictOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[name] = floats64(t, p[0])
+	}
+	var ref map[string]struct {
+		Pred [][]float64 `json:"pred"`
+	}
+	if err := pyref.Run("keras_functional.py", map[string]any{"cases": cases}, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			closeTo(t, "output", got[c.Name], ref[c.Name].Pred[0], 1e-5)
+		})
 	}
 }
