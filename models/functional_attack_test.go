@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models/layers"
@@ -191,5 +192,49 @@ func TestAttackMaskedMergesMatchKeras(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			closeTo(t, "output", got[c.Name], ref[c.Name].Pred[0], 1e-5)
 		})
+	}
+}
+
+// TestAttackPredictDuringFit: as Model's doc says, a Predict from another
+// goroutine waits for Fit's current step, not for the whole run.
+func TestAttackPredictDuringFit(t *testing.T) {
+	x := Input("x", 3)
+	m := mustModel(t, "", []*Symbol{x}, []*Symbol{Call(layers.Dense(1), Call(layers.Dense(4), x))})
+	if err := m.Compile(attackCompile()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const n = 2000
+	xs, _ := tfwrap.NewTensor(make([]float32, n*3), n, 3)
+	ys, _ := tfwrap.NewTensor(make([]float32, n), n, 1)
+	d, err := NewDataset(xs, ys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Fit(ctx, d, FitOptions{Epochs: 1000, BatchSize: 8, Output: io.Discard})
+		done <- err
+	}()
+	for !m.training.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := m.Predict(xs, PredictOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GetWeights(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Predict returned only after Fit (%v)", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("Fit was not cancelled")
 	}
 }
