@@ -238,3 +238,22 @@ func TestAttackPredictDuringFit(t *testing.T) {
 		t.Fatal("Fit was not cancelled")
 	}
 }
+
+// TestAttackCompileAfterFailedCompile: a Compile that fails after the
+// layers made their weights (here at session start, on a device that does
+// not exist) leaves them in the dead graph; the next Compile says so
+// instead of "MatMul: input 1 belongs to another graph".
+func TestAttackCompileAfterFailedCompile(t *testing.T) {
+	x := Input("x", 3)
+	m := mustModel(t, "", []*Symbol{x}, []*Symbol{Call(layers.Dense(1), x)})
+	o := attackCompile()
+	o.Device = "/device:GPU:7"
+	if err := m.Compile(o); err == nil {
+		m.Close()
+		t.Skip("this machine has a GPU 7")
+	}
+	err := m.Compile(attackCompile())
+	if err == nil || !strings.Contains(err.Error(), "layer dense already has weights") {
+		t.Fatalf("got %v", err)
+	}
+}
