@@ -84,6 +84,11 @@ func (m *Model) Compile(opts CompileOptions) error {
 	if opts.Optimizer == nil {
 		return errors.New("models: compile needs an Optimizer")
 	}
+	for _, l := range m.layerList {
+		if len(l.Weights()) > 0 {
+			return fmt.Errorf("models: compile: layer %s already has weights, made by an earlier Compile (a failed one of this model, or another model's that holds the layer); they live in that graph: build the model again with new layers", l.Name())
+		}
+	}
 	c := &compiled{opts: opts}
 	for _, s := range m.inputs {
 		c.inNames = append(c.inNames, s.name)

@@ -279,6 +279,11 @@ func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val
 		bar.epochBegin(e)
 		done := 0
 		for b := 0; ; b++ {
+			// Let the read-only calls waiting on other goroutines
+			// (Predict, GetWeights, …) run between steps, rather than
+			// after the whole run; m.training keeps the others out.
+			m.mu.Unlock()
+			m.mu.Lock()
 			more, err := feed.step(ctx, e, b)
 			if err != nil {
 				return hist, enders, err

@@ -81,6 +81,9 @@ func Input(name string, perSample ...int64) *Symbol {
 			return &Symbol{err: fmt.Errorf("models: input %q: shape %v must have positive dimensions", name, perSample)}
 		}
 	}
+	if _, err := shape.NumElements(perSample); err != nil {
+		return &Symbol{err: fmt.Errorf("models: input %q: %w", name, err)}
+	}
 	return &Symbol{name: name, shape: append([]int64{}, perSample...)}
 }
 
@@ -447,7 +450,10 @@ func (m *Model) nameOutputs() {
 	used := map[string]bool{}
 	m.outNames = make([]string, len(m.outputs))
 	for i, s := range m.outputs {
-		base := s.node.given.Name()
+		base := s.name // an output that is one of the inputs
+		if s.node != nil {
+			base = s.node.given.Name()
+		}
 		name := base
 		for k := 1; used[name]; k++ {
 			name = fmt.Sprintf("%s_%d", base, k)
@@ -575,6 +581,9 @@ func (m *Model) forward(g *tfwrap.Graph, ctx *layers.Context, seed uint64, xs, m
 		ctx.Logits, ctx.LogitsOf = tfwrap.Output{}, layers.Linear
 		outs, err := n.layer.ForwardAll(ctx, ins)
 		if err != nil {
+			if !strings.Contains(err.Error(), name) {
+				err = fmt.Errorf("layer %s: %w", name, err)
+			}
 			return nil, err
 		}
 		if len(outs) != len(n.out) {

@@ -64,6 +64,9 @@ func NewSequential(input []int64, ls ...layers.Layer) (*Sequential, error) {
 			return nil, fmt.Errorf("models: input shape %v must have positive dimensions", input)
 		}
 	}
+	if _, err := shape.NumElements(input); err != nil {
+		return nil, fmt.Errorf("models: input shape: %w", err)
+	}
 	if len(ls) == 0 {
 		return nil, errors.New("models: a Sequential model needs at least one layer")
 	}
@@ -140,10 +143,20 @@ func snake(typ string) string {
 func (m *Model) Layers() []layers.Common { return append([]layers.Common{}, m.layerList...) }
 
 // InputShape returns the per-sample shape of the (first) input.
-func (m *Model) InputShape() []int64 { return m.inputs[0].Shape() }
+func (m *Model) InputShape() []int64 {
+	if len(m.inputs) == 0 {
+		return nil
+	}
+	return m.inputs[0].Shape()
+}
 
 // OutputShape returns the per-sample shape of the (first) output.
-func (m *Model) OutputShape() []int64 { return m.outputs[0].Shape() }
+func (m *Model) OutputShape() []int64 {
+	if len(m.outputs) == 0 {
+		return nil
+	}
+	return m.outputs[0].Shape()
+}
 
 // firstCalls maps each layer to its first call.
 func (m *Model) firstCalls() map[layers.Common]*node {

@@ -92,7 +92,13 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		g.failf("Variable %q: the name %q is taken by a %s op", name, want, op.Type())
 		return v
 	}
-	full := g.fullName(name)
+	if g.st.names[want] > 0 {
+		g.failf("Variable %q: the name %q is in use (as a name scope)", name, want)
+		return v
+	}
+	// add names the op through fullName, which reserves want; reserving
+	// it here first would make the op want_1.
+	full := want
 	v.name = full
 	handle := g.under("").add("VarHandleOp", full, nil, map[string]any{
 		"dtype":       tfType(v.dtype),
@@ -101,6 +107,10 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		"container":   "",
 	})
 	if handle == nil {
+		return v
+	}
+	if handle.Name() != full {
+		g.failf("Variable %q: its op was named %q", name, handle.Name())
 		return v
 	}
 	v.handle = handle.Output(0)

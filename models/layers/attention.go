@@ -164,8 +164,11 @@ func (l *multiHeadAttention) create(ctx *Context, dq, dv, dk int64) error {
 		if l.cfg.noBias {
 			return nil, nil
 		}
-		n := product(dims)
-		t, err := tfwrap.NewTensor(make([]float32, n), dims...)
+		v, err := weightValues(dims...)
+		if err != nil {
+			return nil, err
+		}
+		t, err := tfwrap.NewTensor(v, dims...)
 		if err != nil {
 			return nil, err
 		}

@@ -66,8 +66,11 @@ func (l *embedding) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error
 		return tfwrap.Output{}, fmt.Errorf("layer %w", err)
 	}
 	if l.emb == nil {
+		v, err := weightValues(l.inputDim, l.outputDim)
+		if err != nil {
+			return tfwrap.Output{}, fmt.Errorf("layer %s: %w", l.name, err)
+		}
 		r := rand.New(rand.NewPCG(l.seed(ctx), 0x9e3779b97f4a7c15))
-		v := make([]float32, l.inputDim*l.outputDim)
 		for i := range v {
 			v[i] = float32(0.1*r.Float64() - 0.05)
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // Layer is one step of a Sequential model.
@@ -249,21 +250,41 @@ func (b *base) seed(ctx *Context) uint64 {
 // glorotUniform draws a kernel as Keras's GlorotUniform does:
 // U(-l, l) with l = sqrt(6 / (fanIn + fanOut)).
 func glorotUniform(seed uint64, fanIn, fanOut int64, dims ...int64) (*tfwrap.Tensor, error) {
-	n := int64(1)
-	for _, d := range dims {
-		n *= d
+	v, err := weightValues(dims...)
+	if err != nil {
+		return nil, err
 	}
 	limit := math.Sqrt(6 / float64(fanIn+fanOut))
 	r := rand.New(rand.NewPCG(seed, 0xda942042e4dd58b5))
-	v := make([]float32, n)
 	for i := range v {
 		v[i] = float32((2*r.Float64() - 1) * limit)
 	}
 	return tfwrap.NewTensor(v, dims...)
 }
 
+// maxWeightValues caps the values of one weight, as tfwrap.Zeros caps a
+// tensor (1 TiB), so that a huge declared shape is an error, not a Go
+// allocation that panics or exhausts memory.
+const maxWeightValues = (1 << 40) / 4
+
+// weightValues allocates a weight's float32 values for shape dims, or
+// says why it cannot.
+func weightValues(dims ...int64) ([]float32, error) {
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("weight of shape %s: %w", shape.String(dims), err)
+	}
+	if n > maxWeightValues {
+		return nil, fmt.Errorf("weight of shape %s is too large (%d values)", shape.String(dims), n)
+	}
+	return make([]float32, n), nil
+}
+
 func filled(v float32, n int64) (*tfwrap.Tensor, error) {
-	s := make([]float32, n)
+	s, err := weightValues(n)
+	if err != nil {
+		return nil, err
+	}
 	for i := range s {
 		s[i] = v
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/tfgo-project/gotf/tfwrap"
-	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // MultiLayer is a layer a functional model calls on several tensors or
@@ -183,43 +182,64 @@ func (l *merge) ForwardAll(ctx *Context, xs []tfwrap.Output) ([]tfwrap.Output, e
 		return nil, fmt.Errorf("layer %w", err)
 	}
 	g := ctx.Graph
-	var out tfwrap.Output
+	// Each input's mask, kept when it is one per step ((batch, steps)
+	// for a (batch, steps, features) input), as Keras broadcasts it.
+	masks := make([]tfwrap.Output, len(xs))
+	all, some := true, false
+	for i, x := range xs {
+		if m := ctx.InputMask(i); m.Valid() && len(m.Shape()) == len(x.Shape())-1 {
+			masks[i], some = m, true
+		} else {
+			all = false
+		}
+	}
+	var out, mask tfwrap.Output
 	switch l.typ {
 	case "Concatenate":
 		a, _ := l.concatAxis(len(in[0]))
 		out = g.Apply("ConcatV2", nil, tfwrap.OutputList(xs), g.Scalar(float64(a+1), tfwrap.Int32))
+		if some {
+			// Keras: the masks, an unmasked input's all true, joined as
+			// the inputs are; a step is kept if any of its features is.
+			full := make(tfwrap.OutputList, len(xs))
+			for i, x := range xs {
+				m := g.Const(tfwrap.Scalar(true))
+				if masks[i].Valid() {
+					m = g.ExpandDims(masks[i], -1)
+				}
+				full[i] = g.Apply("BroadcastTo", nil, m, g.ShapeOf(x))
+			}
+			joined := g.Apply("ConcatV2", nil, full, g.Scalar(float64(a+1), tfwrap.Int32))
+			mask = g.Apply("Any", nil, joined, g.Scalar(-1, tfwrap.Int32))
+		}
 	default:
-		out = xs[0]
-		for _, x := range xs[1:] {
-			if l.typ == "Add" {
+		for i, x := range xs {
+			if l.typ == "Multiply" && masks[i].Valid() {
+				// Keras: masked steps count as 1.
+				x = g.Apply("SelectV2", nil, g.ExpandDims(masks[i], -1), x, g.Const(tfwrap.Scalar(float32(1))))
+			}
+			switch {
+			case i == 0:
+				out = x
+			case l.typ == "Add":
 				out = g.Add(out, x)
-			} else {
+			default:
 				out = g.Mul(out, x)
 			}
 		}
+		if all {
+			// Keras keeps a mask only when every input has one: their
+			// logical or; Multiply zeroes the steps it masks.
+			mask = masks[0]
+			for _, m := range masks[1:] {
+				mask = g.Apply("LogicalOr", nil, mask, m)
+			}
+			if l.typ == "Multiply" {
+				out = g.Apply("SelectV2", nil, g.ExpandDims(mask, -1), out, g.Const(tfwrap.Scalar(float32(0))))
+			}
+		}
 	}
-	if l.typ != "Concatenate" {
-		ctx.OutMasks = []tfwrap.Output{mergeMasks(g, ctx.Masks)}
-	}
+	ctx.OutMasks = []tfwrap.Output{mask}
 	o, err := built(l.name, g, out)
 	return []tfwrap.Output{o}, err
-}
-
-// mergeMasks is Keras's merge-layer mask: the logical and of the inputs'
-// masks, or none when no input has one.
-func mergeMasks(g *tfwrap.Graph, masks []tfwrap.Output) tfwrap.Output {
-	var out tfwrap.Output
-	for _, m := range masks {
-		if !m.Valid() {
-			continue
-		}
-		if !out.Valid() {
-			out = m
-			continue
-		}
-		if shape.Equal(m.Shape(), out.Shape()) {
-			out = g.Apply("LogicalAnd", nil, out, m)
-		}
-	}
-	return out
 }

@@ -76,7 +76,11 @@ func (l *flatten) OutputShape(in []int64) ([]int64, error) {
 	if err := known(in); err != nil {
 		return nil, fmt.Errorf("%s: %w", l.name, err)
 	}
-	return []int64{product(in)}, nil
+	n, err := shape.NumElements(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return []int64{n}, nil
 }
 
 func (l *flatten) ParamCount([]int64) (int64, int64) { return 0, 0 }

@@ -281,6 +281,10 @@ func (l *recurrent) create(ctx *Context, features int64) error {
 // columns are orthonormal, as Keras's Orthogonal initializer (gain 1):
 // Gram–Schmidt on a seeded normal matrix.
 func orthogonal(seed uint64, rows, cols int64) (*tfwrap.Tensor, error) {
+	out, err := weightValues(rows, cols)
+	if err != nil {
+		return nil, err
+	}
 	r := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
 	// Orthonormalize the m vectors of length n, the shorter side.
 	m, n := rows, cols
@@ -316,7 +320,6 @@ func orthogonal(seed uint64, rows, cols int64) (*tfwrap.Tensor, error) {
 			}
 		}
 	}
-	out := make([]float32, rows*cols)
 	for i := int64(0); i < rows; i++ {
 		for j := int64(0); j < cols; j++ {
 			if rows <= cols {

@@ -75,7 +75,32 @@ def masked_lstm_states():
     return m
 
 
-BUILD = {f.__name__: f for f in (two_in_two_out, nested, residual, masked_lstm_states)}
+def _masked_merge(name, merge):
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    ea = L.Embedding(9, 4, mask_zero=True, name="emb_a")(a)
+    eb = L.Embedding(9, 4, mask_zero=True, name="emb_b")(b)
+    x = merge([ea, eb])
+    x = L.LSTM(2, name="lstm")(x)
+    out = L.Dense(2, name="out")(x)
+    m = keras.Model([a, b], out, name=name)
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    return m
+
+
+def masked_add():
+    return _masked_merge("masked_add", L.Add(name="merge"))
+
+
+def masked_multiply():
+    return _masked_merge("masked_multiply", L.Multiply(name="merge"))
+
+
+def masked_concatenate():
+    return _masked_merge("masked_concatenate", L.Concatenate(axis=-1, name="merge"))
+
+
+BUILD = {f.__name__: f for f in (two_in_two_out, nested, residual, masked_lstm_states,
+                                 masked_add, masked_multiply, masked_concatenate)}
 
 
 def named_weights(model, prefix=""):
