@@ -13,8 +13,8 @@
 # ...) in buildah's local storage, so the Dockerfile builds unchanged with
 # `buildah build --pull=never`. An image already in storage is kept: a real
 # one (pulled earlier) is never replaced, and a stand-in is rebuilt only when
-# this script or the pins change (the label gotf.standin holds their hash).
-# Root only (debootstrap and buildah's vfs storage).
+# STANDIN_VERSION or the pins change (its label gotf.standin holds them).
+# Root only (debootstrap, and buildah without user namespaces).
 #
 # Environment:
 #   GO_TOOLCHAIN     Go version installed in the golang stand-in (default
@@ -26,7 +26,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}" BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
+# chroot isolation: no runc or crun, and none needed. Storage is buildah's
+# default (/etc/containers/storage.conf: overlay, native on this kernel).
+export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
 
 say() { echo "base_images: $*" >&2; }
 die() { echo "base_images: error: $*" >&2; exit 1; }
@@ -53,7 +55,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || die "no go on PATH (it fetches the Go toolchain from the module proxy)"
 
-stamp="$(cat "$0" | sha256sum | cut -c1-16)-go${GO_TOOLCHAIN}-$(echo "$DEBIAN_MIRROR" | sha256sum | cut -c1-8)"
+# Bump STANDIN_VERSION when what goes into the stand-ins changes: a new
+# stamp makes both again (and so invalidates every cached build layer).
+STANDIN_VERSION=1
+stamp="v${STANDIN_VERSION}-go${GO_TOOLCHAIN}-$(echo "$DEBIAN_MIRROR" | sha256sum | cut -c1-8)"
 
 # current IMAGE: 0 when IMAGE is in storage and is either not ours or our
 # current stand-in; 1 when it must be (re)made.
