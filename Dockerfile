@@ -17,10 +17,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-pip nodejs npm binutils ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The set-up first (the TensorFlow wheel, MNIST, Go modules): only the pins
-# and scripts invalidate this slow layer, not every edit of the sources.
-COPY go.mod go.sum Makefile ./
-COPY scripts/ scripts/
+# The set-up first (the TensorFlow wheel, MNIST, Go modules), from only the
+# files it reads: the pins and setup.sh's own scripts, not every edit of the
+# sources or of other scripts, invalidate this slow layer (~6 min).
+COPY go.mod go.sum ./
+COPY scripts/setup.sh scripts/requirements.txt scripts/requirements-nodeps.txt scripts/constraints.txt scripts/mnist_convert.py scripts/
 RUN scripts/setup.sh
 # Then the sources in one layer (.dockerignore keeps out .git, .venv, ...).
 COPY . .
