@@ -49,6 +49,7 @@ buildah)
 		buildah pull -q docker.io/library/debian:bookworm-slim >/dev/null 2>&1 || say "could not pull debian:bookworm-slim"
 	fi
 	scripts/base_images.sh
+	say "base images ready in $(($(date +%s) - start)) s"
 	# Where this machine reaches the registries only through a TLS-inspecting
 	# proxy whose CA it trusts (a CA in /usr/local/share/ca-certificates, as
 	# on this project's machines), the build's RUN steps borrow the host's

@@ -145,15 +145,15 @@ say "ready after $(($(date +%s) - built)) s"
 if [ "$tool" = buildah ]; then
 	# Every process inside the container (root directory not the host's:
 	# the server and its model workers) runs as the image's user.
-	n=0
+	names=()
 	for p in $(ps -o pid= -s "$RUNPID"); do
 		[ "$(readlink "/proc/$p/root" 2>/dev/null || echo /)" != / ] || continue
 		uid="$(awk '/^Uid:/ {print $2}' "/proc/$p/status")"
 		[ "$uid" != 0 ] || fail "$(cat "/proc/$p/comm") (pid $p) runs as root in the container"
-		n=$((n + 1))
+		names+=("$(cat "/proc/$p/comm")")
 	done
-	[ $n -ge 1 ] || fail "found no process inside the container"
-	say "user: $n processes in the container ($(ps -o comm= -p "$(ps -o pid= -s "$RUNPID" | tr '\n' ',' | sed 's/,$//; s/ //g')" | sort | uniq -c | tr -s ' \n' ' ')), all uid $uid"
+	[ ${#names[@]} -ge 1 ] || fail "found no process inside the container"
+	say "user: ${#names[@]} processes in the container (${names[*]}), all uid $uid"
 fi
 incontainer serve --health_check "--rest_api_port=$REST" || fail "the HEALTHCHECK command failed on a serving server"
 say "HEALTHCHECK command (serve --health_check) passes inside the container"
