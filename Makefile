@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check gradients clean
+.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check gradients clean image image-test
 
 all: test
 
@@ -51,6 +51,17 @@ loadtest: setup
 # The same architectures trained by Keras on the same split (slow: minutes).
 reference: setup
 	@$(ENV) .venv/bin/python scripts/keras_reference.py
+
+# The Docker image: docker build where an engine answers, else buildah, after
+# scripts/base_images.sh has made local stand-ins of the base images from
+# Debian's packages and the Go module proxy (root; see README, Docker).
+image:
+	@scripts/image.sh
+
+# Builds the image, serves the MNIST CNN from it and checks a real digit's
+# prediction, the model status, the health check, the user and a clean stop.
+image-test: setup
+	@scripts/image_test.sh
 
 vet: setup
 	@$(ENV) go vet $(GO_PKGS)

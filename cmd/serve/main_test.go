@@ -64,6 +64,10 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The image's HEALTHCHECK: 0 while it serves, 1 once it is gone (below).
+	if out, err := exec.Command(bin, "--health_check", fmt.Sprintf("--rest_api_port=%d", port)).CombinedOutput(); err != nil {
+		t.Fatalf("--health_check on a serving server: %v\n%s", err, out)
+	}
 	big := `{"instances": [` + strings.Repeat("[1,2,3,4],", 200000) + `[1,2,3,4]]}`
 	type result struct {
 		code int
@@ -93,6 +97,9 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+	if err := exec.Command(bin, "--health_check", fmt.Sprintf("--rest_api_port=%d", port)).Run(); err == nil {
+		t.Fatal("--health_check passed with no server")
 	}
 }
 

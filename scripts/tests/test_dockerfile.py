@@ -1,6 +1,8 @@
-"""No Docker engine runs here, so check the Dockerfile against the repo:
-every path it copies exists, its Go and Python versions are the project's,
-it runs the same set-up script, and the commands it builds exist."""
+"""Static checks of the Dockerfile against the repo, quick enough for every
+`make test`: every path it copies exists, its Go and Python versions are the
+project's, it runs the same set-up script, the commands it builds exist and
+the runtime stage is small, unprivileged and health-checked. `make
+image-test` (scripts/image_test.sh) builds and runs the image itself."""
 import pathlib
 import re
 import sys
@@ -40,3 +42,20 @@ def test_runtime_stage_is_small():
     assert all("--from=build" in l for l in copies)
     assert "libtensorflow_cc.so.2" in DOCKERFILE and "libtensorflow_framework.so.2" in DOCKERFILE
     assert "apt-get" not in runtime and "python" not in runtime
+
+
+def test_runtime_is_unprivileged_and_health_checked():
+    runtime = DOCKERFILE.split("FROM debian:bookworm-slim", 1)[1]
+    user = re.search(r"^USER (\S+)", runtime, re.M).group(1)
+    assert user.split(":")[0] not in ("0", "root"), user
+    assert runtime.index("USER") < runtime.index("ENTRYPOINT")
+    assert 'CMD ["serve", "--health_check"]' in runtime
+    serve = (ROOT / "cmd" / "serve" / "main.go").read_text()
+    assert 'flag.Bool("health_check"' in serve and "127.0.0.1:%d/healthz" in serve
+    assert "ca-certificates.crt" in runtime
+
+
+def test_build_context_leaves_out_local_state():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for path in (".git", ".venv", ".tf", ".cache", "out", "bin"):
+        assert path in ignored, path
