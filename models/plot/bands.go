@@ -70,7 +70,7 @@ func MeanSD(path string, panels ...Panel) error {
 				if err != nil {
 					return fmt.Errorf("plot: %w", err)
 				}
-				shade.Color = color.RGBA{R: c.R, G: c.G, B: c.B, A: 40}
+				shade.Color = color.NRGBA{R: c.R, G: c.G, B: c.B, A: 36} // not premultiplied
 				shade.LineStyle.Width = 0
 				p.Add(shade)
 			}
