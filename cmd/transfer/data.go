@@ -33,6 +33,34 @@ func nearTarget(mnistDir, backbone string) (*target, error) {
 		classes: 5, pool: train.Filter(keep, down), test: test.Filter(keep, down)}, nil
 }
 
+// rotTarget is the near target with every image inverted (1 - x) and
+// rotated 90° clockwise: the same backbone (digits 0–4, upright, white on
+// black) and the same classes, only the pixels differ.
+func rotTarget(mnistDir, backbone string) (*target, error) {
+	t, err := nearTarget(mnistDir, backbone)
+	if err != nil {
+		return nil, err
+	}
+	t.name, t.desc = "rot", "MNIST digits 5-9 inverted and rotated 90°, backbone pretrained on upright digits 0-4"
+	t.pool, t.test = invertRotate(t.pool), invertRotate(t.test)
+	return t, nil
+}
+
+// invertRotate returns the images inverted and rotated 90° clockwise.
+func invertRotate(s *mnist.Set) *mnist.Set {
+	out := &mnist.Set{Images: make([]float32, len(s.Images)), Labels: s.Labels}
+	const side = 28
+	for i := 0; i < s.Len(); i++ {
+		in, o := s.Images[i*mnist.Size:(i+1)*mnist.Size], out.Images[i*mnist.Size:(i+1)*mnist.Size]
+		for r := 0; r < side; r++ {
+			for c := 0; c < side; c++ {
+				o[c*side+(side-1-r)] = 1 - in[r*side+c]
+			}
+		}
+	}
+	return out
+}
+
 // farTarget is scikit-learn's 8×8 digits upsampled to 28×28, written by
 // scripts/sklearn_digits.py in data/mnist's compact form (the backbone saw
 // all ten MNIST digits).
@@ -87,7 +115,8 @@ func gather(s *mnist.Set, idx []int) ([]float32, []int32) {
 
 // augment returns copies of each 28×28 image, the first unchanged and the
 // others shifted by a random whole number of pixels, up to maxShift in each
-// direction (not both zero), the border filled with zeros.
+// direction (not both zero), the border filled with the image's top-left
+// pixel (its background).
 func augment(x []float32, y []int32, copies, maxShift int, seed uint64) ([]float32, []int32) {
 	rng := rand.New(rand.NewPCG(seed, 0xa06))
 	const side = 28
@@ -101,6 +130,9 @@ func augment(x []float32, y []int32, copies, maxShift int, seed uint64) ([]float
 				dx, dy = rng.IntN(2*maxShift+1)-maxShift, rng.IntN(2*maxShift+1)-maxShift
 			}
 			shifted := make([]float32, mnist.Size)
+			for k := range shifted {
+				shifted[k] = img[0]
+			}
 			for r := 0; r < side; r++ {
 				sr := r - dy
 				if sr < 0 || sr >= side {

@@ -8,7 +8,9 @@
 //   - far: scikit-learn's 8×8 optical-recognition digits upsampled to 28×28
 //     (scripts/sklearn_digits.py), backbone pretrained on all ten MNIST
 //     digits: blurred, blocky digits filling the frame, unlike MNIST's pen
-//     strokes.
+//     strokes;
+//   - rot (--targets near,far,rot): the near target's digits inverted and
+//     rotated 90°, with the near backbone: far in pixels only.
 //
 // For each number of labels per class (--labels) and seed (--seeds: the
 // labelled subset, the initial weights, the augmentation and dropout), it
@@ -53,7 +55,7 @@ type config struct {
 	seeds, steps, fineSteps                     int
 	fineLR                                      float64
 	finetune                                    string
-	plot, table                                 string
+	plot, table, raw, replot                    string
 	quick, quiet                                bool
 }
 
@@ -63,7 +65,7 @@ func main() {
 	flag.StringVar(&c.farBackbone, "far-backbone", ".cache/backbone-all", "backbone pretrained on all ten MNIST digits (pretrain_backbone.py --source all)")
 	flag.StringVar(&c.mnistDir, "data", ".cache/mnist", "MNIST folder")
 	flag.StringVar(&c.farDir, "far-data", ".cache/sklearn-digits", "scikit-learn digits folder (scripts/sklearn_digits.py)")
-	flag.StringVar(&c.targets, "targets", "near,far", "targets to run: near, far or both")
+	flag.StringVar(&c.targets, "targets", "near,far", "targets to run, comma-separated: near, far, rot (near's digits inverted and rotated 90°)")
 	flag.StringVar(&c.labels, "labels", "1,2,5,10,20,50", "labelled examples per class, comma-separated")
 	flag.IntVar(&c.seeds, "seeds", 5, "seeds per label count (seeds 1..N)")
 	flag.IntVar(&c.steps, "steps", 120, "gradient steps (batches of 16) for scratch and the frozen heads")
@@ -72,6 +74,8 @@ func main() {
 	flag.StringVar(&c.finetune, "finetune", "block2_conv", "fine-tuning variants, comma-separated: the backbone (up to block 2) is trained from each of these layers up (block1_conv: all of it)")
 	flag.StringVar(&c.plot, "plot", "out/transfer/study.png", "PNG of test accuracy against labels per class ('' for none)")
 	flag.StringVar(&c.table, "table", "out/transfer/study.md", "Markdown table of the results ('' for none)")
+	flag.StringVar(&c.raw, "raw", "out/transfer/study.json", "JSON of every accuracy, per target, method, label count and seed ('' for none)")
+	flag.StringVar(&c.replot, "replot", "", "train nothing: redo the table, RESULT lines and plot from a --raw JSON file")
 	flag.BoolVar(&c.quick, "quick", false, "one label count (5) and one seed: a smoke run")
 	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT lines")
 	flag.Usage = func() {
@@ -96,10 +100,10 @@ func (c config) targetNames() ([]string, error) {
 	var out []string
 	for _, t := range strings.Split(c.targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "near", "far":
+		case "near", "far", "rot":
 			out = append(out, t)
 		default:
-			return nil, fmt.Errorf("--targets: unknown target %q (near, far)", t)
+			return nil, fmt.Errorf("--targets: unknown target %q (near, far, rot)", t)
 		}
 	}
 	return out, nil

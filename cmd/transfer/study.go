@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -158,10 +159,16 @@ func run(c config, w io.Writer) error {
 	}
 	var all []*results
 	for _, name := range names {
+		if c.replot != "" {
+			break
+		}
 		var t *target
-		if name == "near" {
+		switch name {
+		case "near":
 			t, err = nearTarget(c.mnistDir, c.nearBackbone)
-		} else {
+		case "rot":
+			t, err = rotTarget(c.mnistDir, c.nearBackbone)
+		default:
 			t, err = farTarget(c.farDir, c.farBackbone)
 		}
 		if err != nil {
@@ -174,6 +181,12 @@ func run(c config, w io.Writer) error {
 		all = append(all, r)
 		logf("\n%s\n", r.table())
 	}
+	if c.replot != "" {
+		if all, err = readRaw(c.replot, names, labels); err != nil {
+			return err
+		}
+		c.raw = ""
+	}
 	var md strings.Builder
 	for _, r := range all {
 		md.WriteString(r.table() + "\n")
@@ -184,6 +197,12 @@ func run(c config, w io.Writer) error {
 			fmt.Fprintln(w, line)
 			md.WriteString("    " + line + "\n")
 		}
+	}
+	if c.raw != "" {
+		if err := writeRaw(c.raw, all); err != nil {
+			return err
+		}
+		logf("raw accuracies: %s\n", c.raw)
 	}
 	if c.table != "" {
 		if err := os.MkdirAll(filepath.Dir(c.table), 0o755); err != nil {
@@ -460,4 +479,59 @@ func trainHead(f *features, classes int, x []float32, y []int32, steps int, seed
 	}
 	w, err := m.GetWeights()
 	return acc, w, err
+}
+
+// rawResult is one target's accuracies in the --raw JSON file.
+type rawResult struct {
+	Target, Desc string
+	TestImages   int
+	Labels       []int
+	Variants     []string
+	Acc          map[string]map[int][]float64
+}
+
+func writeRaw(path string, all []*results) error {
+	var out []rawResult
+	for _, r := range all {
+		out = append(out, rawResult{r.target.name, r.target.desc, r.target.test.Len(), r.labels, r.variants, r.acc})
+	}
+	b, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// readRaw reads what writeRaw wrote, for the targets and label counts asked.
+func readRaw(path string, names []string, labels []int) ([]*results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var in []rawResult
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var all []*results
+	for _, name := range names {
+		for _, r := range in {
+			if r.Target != name {
+				continue
+			}
+			for _, n := range labels {
+				if len(r.Acc["scratch"][n]) == 0 {
+					return nil, fmt.Errorf("%s: no %s results at %d labels per class", path, name, n)
+				}
+			}
+			t := &target{name: r.Target, desc: r.Desc, test: &mnist.Set{Labels: make([]int32, r.TestImages)}}
+			all = append(all, &results{target: t, labels: labels, variants: r.Variants, acc: r.Acc})
+		}
+	}
+	if len(all) != len(names) {
+		return nil, fmt.Errorf("%s: found %d of the targets %v", path, len(all), names)
+	}
+	return all, nil
 }

@@ -103,6 +103,28 @@ func TestSampleAndAugment(t *testing.T) {
 			t.Fatalf("copy %d: pixel at (%d, %d)", c, r, q)
 		}
 	}
+	inv := make([]float32, mnist.Size)
+	for i := range inv {
+		inv[i] = 1
+	}
+	inv[10*28+12] = 0
+	if x, _ := augment(inv, []int32{0}, 2, 2, 1); slices.Index(x[mnist.Size:], 0) < 0 || slices.Min(x[mnist.Size:]) != 0 || slices.Max(x[mnist.Size:]) != 1 ||
+		func() int {
+			n := 0
+			for _, v := range x[mnist.Size:] {
+				if v == 0 {
+					n++
+				}
+			}
+			return n
+		}() != 1 {
+		t.Fatal("a shifted inverted image is not filled with its background")
+	}
+	rot := invertRotate(&mnist.Set{Images: img, Labels: []int32{3}})
+	// (10, 12) turns to (12, 27-10) and the ink to 0 on a background of 1.
+	if rot.Images[12*28+17] != 0 || rot.Images[0] != 1 || rot.Labels[0] != 3 {
+		t.Fatal("invertRotate moved the pixel elsewhere")
+	}
 	if augCopies(5) != 16 || augCopies(500) != 2 {
 		t.Fatalf("augCopies: %d, %d", augCopies(5), augCopies(500))
 	}
@@ -129,7 +151,7 @@ func TestCosineNCM(t *testing.T) {
 }
 
 // resultRE is the RESULT line's format.
-var resultRE = regexp.MustCompile(`^RESULT task=transfer target=(near|far) labels=[0-9]+ scratch=[01]\.[0-9]{4} frozen=[01]\.[0-9]{4} finetuned=[01]\.[0-9]{4} best_depth=(block1|block2|features)$`)
+var resultRE = regexp.MustCompile(`^RESULT task=transfer target=(near|far|rot) labels=[0-9]+ scratch=[01]\.[0-9]{4} frozen=[01]\.[0-9]{4} finetuned=[01]\.[0-9]{4} best_depth=(block1|block2|features)$`)
 
 // TestResultsReport checks what the quick path prints and writes, on
 // made-up accuracies: the RESULT line, the table and the plot.
@@ -187,5 +209,31 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		if err := run(c, io.Discard); err == nil {
 			t.Fatalf("%+v accepted", c)
 		}
+	}
+}
+
+// TestReplot redoes the report from a --raw file without training.
+func TestReplot(t *testing.T) {
+	r := &results{target: &target{name: "far", desc: "test", test: &mnist.Set{Labels: make([]int32, 4)}}, labels: []int{2}}
+	for _, v := range []string{"scratch", "scratch+aug", "frozen/block1/linear", "frozen/block2/cosine", "frozen/features/linear", "finetuned/block2+"} {
+		r.add(v, 2, 0.5+float64(len(v))/100)
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw.json")
+	if err := writeRaw(raw, []*results{r}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	c := config{targets: "far", labels: "2", seeds: 1, steps: 1, fineSteps: 1, replot: raw,
+		plot: filepath.Join(dir, "p.png"), table: filepath.Join(dir, "t.md"), quiet: true}
+	if err := run(c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got != r.resultLine(2) || !resultRE.MatchString(got) {
+		t.Fatalf("replot printed %q, want %q", got, r.resultLine(2))
+	}
+	c.labels = "5"
+	if err := run(c, io.Discard); err == nil {
+		t.Fatal("a label count the file lacks accepted")
 	}
 }
