@@ -26,14 +26,22 @@ demo: setup
 	@$(ENV) go run ./cmd/tfcheck
 	@$(ENV) go run ./cmd/perceptron
 	@$(ENV) go run ./cmd/train --model cnn --out out
-	@$(MAKE) --no-print-directory transfer
+	@$(MAKE) --no-print-directory transfer TRANSFER_FLAGS=--quick
 
-# Transfer learning from digits 0-4 to 5-9 with 20 labels per class. The
-# backbone is pretrained once by Python TF into .cache/backbone.
+# Transfer learning with few labels: scratch vs frozen backbone (three
+# depths) vs fine-tuned, 1-50 labels per class, 5 seeds, on a near target
+# (MNIST 0-4 -> 5-9) and a far one (scikit-learn's 8x8 digits). Python TF
+# pretrains each backbone once into .cache (again when its script changes);
+# every transfer run is Go. TRANSFER_FLAGS=--quick: one label count, one seed.
+TRANSFER_FLAGS ?=
 transfer: setup
-	@test -f .cache/backbone/backbone.json || (echo "pretraining the backbone on digits 0-4 (once)"; \
-		$(ENV) .venv/bin/python scripts/pretrain_backbone.py)
-	@$(ENV) go run ./cmd/transfer
+	@[ .cache/backbone/backbone.json -nt scripts/pretrain_backbone.py ] || (echo "pretraining the backbone on digits 0-4 (once)"; \
+		$(ENV) .venv/bin/python scripts/pretrain_backbone.py --source 0-4)
+	@[ .cache/backbone-all/backbone.json -nt scripts/pretrain_backbone.py ] || (echo "pretraining the backbone on all ten digits (once)"; \
+		$(ENV) .venv/bin/python scripts/pretrain_backbone.py --source all)
+	@[ .cache/sklearn-digits/test.bin -nt scripts/sklearn_digits.py ] || \
+		$(ENV) .venv/bin/python scripts/sklearn_digits.py
+	@$(ENV) go run ./cmd/transfer $(TRANSFER_FLAGS)
 
 # Training and inference speed against Keras, same machine, one run.
 bench: setup

@@ -1,11 +1,16 @@
-"""Pretrain a CNN backbone on the source task (MNIST digits 0-4) and export it.
+"""Pretrain a CNN backbone on a source task and export it.
 
-Writes, in OUT (default .cache/backbone):
+The source is MNIST digits 0-4 (--source 0-4, the default, for the near
+target digits 5-9) or all ten MNIST digits (--source all, for the far
+target, scikit-learn's 8x8 digits). Each source gets its own folder.
+
+Writes, in OUT (default .cache/backbone for 0-4, .cache/backbone-all for all):
   savedmodel/   a SavedModel with four signatures, each taking "images"
                 (float32, (None, 28, 28, 1)): "serving_default" -> "probs"
-                (the 5 source classes), and the features at three depths:
+                (the source classes), and the features at three depths:
                 "block1" -> (None, 13, 13, 32), "block2" -> (None, 5, 5, 64),
-                "features" -> (None, 1600) (before the classifier);
+                "features" -> (None, 128) (the dense layer before the
+                classifier: the most source-specific depth);
   weights.*     the same weights as a TF checkpoint keyed as Go names them
                 ("block1_conv/kernel", ...): the trainable form Go rebuilds
                 and fine-tunes;
@@ -13,7 +18,7 @@ Writes, in OUT (default .cache/backbone):
                 rebuilt by models/transfer's Backbone.Layers), the source
                 test accuracy, the seed.
 
-Usage: pretrain_backbone.py [--out DIR] [--epochs N] [--seed N] [--data DIR]
+Usage: pretrain_backbone.py [--source 0-4|all] [--out DIR] [--epochs N] [--seed N] [--data DIR]
 """
 import argparse
 import json
@@ -31,11 +36,14 @@ LAYERS = [
     {"type": "MaxPooling2D", "name": "block1_pool", "size": [2, 2]},
     {"type": "Conv2D", "name": "block2_conv", "filters": 64, "kernel": [3, 3], "activation": "relu"},
     {"type": "MaxPooling2D", "name": "block2_pool", "size": [2, 2]},
-    {"type": "Flatten", "name": "features"},
+    {"type": "Flatten", "name": "flatten"},
+    {"type": "Dense", "name": "features", "units": 128, "activation": "relu"},
 ]
 
+SOURCES = {"0-4": [0, 1, 2, 3, 4], "all": list(range(10))}
 
-def build():
+
+def build(classes):
     inputs = keras.Input((28, 28, 1), name="images")
     x, taps = inputs, {}
     for spec in LAYERS:
@@ -44,27 +52,33 @@ def build():
                                     name=spec["name"])(x)
         elif spec["type"] == "MaxPooling2D":
             x = keras.layers.MaxPooling2D(tuple(spec["size"]), name=spec["name"])(x)
+        elif spec["type"] == "Dense":
+            x = keras.layers.Dense(spec["units"], activation=spec["activation"], name=spec["name"])(x)
         else:
             x = keras.layers.Flatten(name=spec["name"])(x)
         taps[spec["name"]] = x
     y = keras.layers.Dropout(0.5)(x)
-    probs = keras.layers.Dense(5, activation="softmax", name="source_classifier")(y)
+    probs = keras.layers.Dense(classes, activation="softmax", name="source_classifier")(y)
     return keras.Model(inputs, probs), keras.Model(inputs, [taps["block1_pool"], taps["block2_pool"], x])
 
 
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--out", default=os.path.join(here, "..", ".cache", "backbone"))
+    ap.add_argument("--source", choices=sorted(SOURCES), default="0-4", help="source classes: digits 0-4 or all ten")
+    ap.add_argument("--out", default=None, help="default .cache/backbone (0-4) or .cache/backbone-all (all)")
     ap.add_argument("--data", default=os.path.join(here, "..", ".cache", "mnist"))
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(here, "..", ".cache", "backbone" if args.source == "0-4" else "backbone-" + args.source)
+    classes = SOURCES[args.source]
     keras.utils.set_random_seed(args.seed)
     x, y = read(os.path.join(args.data, "train.bin"))
     xt, yt = read(os.path.join(args.data, "test.bin"))
-    src, srct = y < 5, yt < 5
-    model, taps = build()
+    src, srct = np.isin(y, classes), np.isin(yt, classes)
+    model, taps = build(len(classes))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[src].reshape(-1, 28, 28, 1), y[src], epochs=args.epochs, batch_size=64, verbose=0)
     _, acc = model.evaluate(xt[srct].reshape(-1, 28, 28, 1), yt[srct], verbose=0)
@@ -86,16 +100,16 @@ def main():
 
     names, tensors = [], []
     for spec_ in LAYERS:
-        if spec_["type"] == "Conv2D":
+        if spec_["type"] in ("Conv2D", "Dense"):
             kernel, bias = model.get_layer(spec_["name"]).get_weights()
             names += [spec_["name"] + "/kernel", spec_["name"] + "/bias"]
             tensors += [tf.constant(kernel), tf.constant(bias)]
     tf.raw_ops.SaveV2(prefix=os.path.join(args.out, "weights"), tensor_names=names,
                       shape_and_slices=[""] * len(names), tensors=tensors)
     with open(os.path.join(args.out, "backbone.json"), "w") as f:
-        json.dump({"input": [28, 28, 1], "layers": LAYERS, "source_classes": [0, 1, 2, 3, 4],
+        json.dump({"input": [28, 28, 1], "layers": LAYERS, "source_classes": classes,
                    "source_test_accuracy": float(acc), "epochs": args.epochs, "seed": args.seed}, f, indent=1)
-    print(f"backbone: source test accuracy {acc:.4f} on digits 0-4; written to {args.out}")
+    print(f"backbone: source test accuracy {acc:.4f} on digits {args.source}; written to {args.out}")
 
 
 if __name__ == "__main__":

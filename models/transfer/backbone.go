@@ -70,6 +70,8 @@ func (b *Backbone) Close() error {
 
 // Features runs the frozen backbone up to a depth (a signature key such as
 // "block1", "block2" or "features") on images, in batches of 256.
+// Features of a dozen images or so cost about as much as one batch: call
+// it once on every image a study needs and slice the result.
 func (b *Backbone) Features(depth string, images *tfwrap.Tensor) (*tfwrap.Tensor, error) {
 	sig, err := b.Saved.Signature(depth)
 	if err != nil {
@@ -134,7 +136,7 @@ func (b *Backbone) LoadInto(m *models.Sequential) error {
 	want := map[string]tfwrap.DType{}
 	for _, w := range m.Weights() {
 		for _, s := range b.Spec.Layers {
-			if s.Type == "Conv2D" && (w.Name() == s.Name+"/kernel" || w.Name() == s.Name+"/bias") {
+			if (s.Type == "Conv2D" || s.Type == "Dense") && (w.Name() == s.Name+"/kernel" || w.Name() == s.Name+"/bias") {
 				want[w.Name()] = w.DType()
 			}
 		}

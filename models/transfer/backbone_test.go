@@ -62,7 +62,7 @@ func TestBackboneFrozenAndTrainableAgree(t *testing.T) {
 	for _, w := range m.Trainable() {
 		names = append(names, w.Name())
 	}
-	if len(names) != 2 || names[0] != "block2_conv/kernel" {
+	if len(names) != 4 || names[0] != "block2_conv/kernel" || names[2] != "features/kernel" {
 		t.Fatalf("trainable with block 1 frozen: %v", names)
 	}
 	if _, err := bb.Layers("nope", ""); err == nil {
