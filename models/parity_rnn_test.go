@@ -112,22 +112,7 @@ func TestKerasParityRecurrent(t *testing.T) {
 			if !ok {
 				t.Fatal("no Keras result")
 			}
-			pred, err := c.model.Predict(c.x, PredictOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeTo(t, "outputs", floats64(t, pred), want.Pred, 1e-5)
-			res, err := c.model.Gradients(c.x, c.y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeTo(t, "loss", floats64(t, res[0]), []float64{want.Loss}, 1e-5)
-			if len(res)-1 != len(want.Grads) {
-				t.Fatalf("%d gradients in Go, %d in Keras", len(res)-1, len(want.Grads))
-			}
-			for i, g := range res[1:] {
-				closeTo(t, "gradient of "+c.model.Trainable()[i].Name(), floats64(t, g), want.Grads[i], 1e-5)
-			}
+			c.compare(t, want.Pred, want.Loss, want.Grads)
 		})
 	}
 }

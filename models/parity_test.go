@@ -260,22 +260,7 @@ func TestKerasParity(t *testing.T) {
 			if !ok {
 				t.Fatal("no Keras result")
 			}
-			pred, err := c.model.Predict(c.x, PredictOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeTo(t, "outputs", floats64(t, pred), want.Pred, 1e-5)
-			res, err := c.model.Gradients(c.x, c.y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeTo(t, "loss", floats64(t, res[0]), []float64{want.Loss}, 1e-5)
-			if len(res)-1 != len(want.Grads) {
-				t.Fatalf("%d gradients in Go, %d in Keras", len(res)-1, len(want.Grads))
-			}
-			for i, g := range res[1:] {
-				closeTo(t, "gradient of "+c.model.Trainable()[i].Name(), floats64(t, g), want.Grads[i], 1e-5)
-			}
+			c.compare(t, want.Pred, want.Loss, want.Grads)
 			if len(want.Moving) == 0 {
 				return
 			}
@@ -299,6 +284,28 @@ func TestKerasParity(t *testing.T) {
 				closeTo(t, w.Name(), floats64(t, v), want.Moving[i], 1e-5)
 			}
 		})
+	}
+}
+
+// compare checks the case's inference outputs, training loss and
+// gradients against Keras's (1e-5).
+func (c *parityCase) compare(t *testing.T, pred []float64, loss float64, grads [][]float64) {
+	t.Helper()
+	out, err := c.model.Predict(c.x, PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "outputs", floats64(t, out), pred, 1e-5)
+	res, err := c.model.Gradients(c.x, c.y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "loss", floats64(t, res[0]), []float64{loss}, 1e-5)
+	if len(res)-1 != len(grads) {
+		t.Fatalf("%d gradients in Go, %d in Keras", len(res)-1, len(grads))
+	}
+	for i, g := range res[1:] {
+		closeTo(t, "gradient of "+c.model.Trainable()[i].Name(), floats64(t, g), grads[i], 1e-5)
 	}
 }
 
