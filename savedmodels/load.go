@@ -81,7 +81,7 @@ func load(dir string, tags []string, opts ...tfwrap.SessionOption) (*loaded, err
 					sess.Close()
 					return nil, fmt.Errorf("saved model %q, signature %q, tensor %q: %w", dir, key, k, err)
 				}
-				ti := TensorInfo{Name: k, out: g.FromTF(o)}
+				ti := TensorInfo{Name: k, Tensor: info.Name, out: g.FromTF(o)}
 				ti.DType, _ = dtype.FromProto(typespb.DataType(info.DType))
 				if n := info.Shape.NumDimensions(); n >= 0 {
 					ti.Shape = make([]int64, n)

@@ -20,10 +20,13 @@ var ErrBadInput = errors.New("savedmodels: bad input")
 
 // TensorInfo describes one input or output of a signature.
 type TensorInfo struct {
-	Name  string       // the signature's key for it
-	DType tfwrap.DType // 0 when the dtype is not one tfwrap converts
-	Shape []int64      // -1 for a dimension of any size; nil for any rank
-	out   tfwrap.Output
+	Name string // the signature's key for it
+	// Tensor is the graph tensor the SignatureDef names
+	// ("serving_default_x:0"), as TF Serving's metadata shows it.
+	Tensor string
+	DType  tfwrap.DType // 0 when the dtype is not one tfwrap converts
+	Shape  []int64      // -1 for a dimension of any size; nil for any rank
+	out    tfwrap.Output
 }
 
 // Output returns the graph tensor the signature names, for building on a

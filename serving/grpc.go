@@ -48,6 +48,7 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
+	tfspb.RegisterModelServiceServer(g, modelService{s: s})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	s.healthMu.Lock()
@@ -71,20 +72,23 @@ func (s *Server) grpcStatus(err error) error {
 // grpcCodes maps the HTTP statuses codeOf gives to gRPC codes.
 var grpcCodes = map[int]codes.Code{
 	400: codes.InvalidArgument, 403: codes.PermissionDenied, 404: codes.NotFound,
-	408: codes.DeadlineExceeded, 413: codes.ResourceExhausted, 429: codes.ResourceExhausted,
+	408: codes.DeadlineExceeded, 412: codes.FailedPrecondition, 413: codes.ResourceExhausted, 429: codes.ResourceExhausted,
 	499: codes.Canceled, 503: codes.Unavailable, 504: codes.DeadlineExceeded,
 }
 
-// checkSpec rejects a model_spec the server cannot honour: one without a
-// model name, or one that picks the version by label.
-func checkSpec(sp *tfspb.ModelSpec) error {
-	if _, ok := sp.GetVersionChoice().(*tfspb.ModelSpec_VersionLabel); ok {
-		return fmt.Errorf("%w: version labels are not supported", restjson.ErrBadRequest)
-	}
+// resolveSpec returns the version a model_spec asks for: its version, the
+// version its label names now, or 0 for the served one.
+func (s *Server) resolveSpec(sp *tfspb.ModelSpec) (int64, error) {
 	if sp.GetName() == "" {
-		return fmt.Errorf("%w: model_spec.name is empty", restjson.ErrBadRequest)
+		return 0, fmt.Errorf("%w: model_spec.name is empty", restjson.ErrBadRequest)
 	}
-	return nil
+	if l, ok := sp.GetVersionChoice().(*tfspb.ModelSpec_VersionLabel); ok {
+		return s.reg.resolve(sp.GetName(), l.VersionLabel)
+	}
+	if v := sp.GetVersion(); v != nil && v.GetValue() <= 0 {
+		return 0, fmt.Errorf("%w: model_spec.version %d: versions are positive numbers", restjson.ErrBadRequest, v.GetValue())
+	}
+	return sp.GetVersion().GetValue(), nil
 }
 
 func pbShape(dims []int64) *shapepb.TensorShapeProto {
@@ -237,13 +241,14 @@ func tensorToProto(t Tensor) (*tensorpb.TensorProto, error) {
 // materialised, and encodes the outputs.
 func (p predictionService) Predict(ctx context.Context, req *tfspb.PredictRequest) (*tfspb.PredictResponse, error) {
 	s, sp := p.s, req.GetModelSpec()
-	if err := checkSpec(sp); err != nil {
+	version, err := s.resolveSpec(sp)
+	if err != nil {
 		s.count(sp.GetName(), "grpc_predict", time.Now(), &err)
 		return nil, s.grpcStatus(err)
 	}
 	ins := req.GetInputs()
 	res, err := s.predict(ctx, &predictCall{
-		api: "grpc_predict", model: sp.GetName(), version: sp.GetVersion().GetValue(), signature: sp.GetSignatureName(), filter: req.GetOutputFilter(),
+		api: "grpc_predict", model: sp.GetName(), version: version, signature: sp.GetSignatureName(), filter: req.GetOutputFilter(),
 		decode: func(sig *savedmodels.Signature, b *budget) (map[string]Tensor, error) {
 			type header struct {
 				dt   tfwrap.DType
@@ -298,7 +303,8 @@ func (p predictionService) Predict(ctx context.Context, req *tfspb.PredictReques
 // a tfspb.SignatureDefMap packed in an Any, as TF Serving does.
 func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetModelMetadataRequest) (*tfspb.GetModelMetadataResponse, error) {
 	s, sp := p.s, req.GetModelSpec()
-	if err := checkSpec(sp); err != nil {
+	version, err := s.resolveSpec(sp)
+	if err != nil {
 		return nil, s.grpcStatus(err)
 	}
 	for _, f := range req.GetMetadataField() {
@@ -309,9 +315,20 @@ func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetMod
 	if len(req.GetMetadataField()) == 0 {
 		return nil, s.grpcStatus(fmt.Errorf("%w: metadata_field must list signature_def", restjson.ErrBadRequest))
 	}
-	v, release, err := s.reg.acquire(sp.GetName(), sp.GetVersion().GetValue())
+	resp, err := s.metadataResponse(sp.GetName(), version)
 	if err != nil {
 		return nil, s.grpcStatus(err)
+	}
+	return resp, nil
+}
+
+// metadataResponse is a version's GetModelMetadataResponse, for gRPC and
+// (as JSON) REST: the SignatureDefs as the SavedModel has them, tensor
+// names included, packed in an Any.
+func (s *Server) metadataResponse(name string, version int64) (*tfspb.GetModelMetadataResponse, error) {
+	v, release, err := s.reg.acquire(name, version)
+	if err != nil {
+		return nil, err
 	}
 	defer release()
 	sigs := &tfspb.SignatureDefMap{SignatureDef: map[string]*corepb.SignatureDef{}}
@@ -324,17 +341,21 @@ func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetMod
 			for _, t := range part.from {
 				sh := pbShape(t.Shape)
 				sh.UnknownRank = t.Shape == nil
-				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Name}, Dtype: t.DType.Proto(), TensorShape: sh}
+				tensor := t.Tensor
+				if tensor == "" {
+					tensor = t.Name
+				}
+				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: tensor}, Dtype: t.DType.Proto(), TensorShape: sh}
 			}
 		}
 		sigs.SignatureDef[sig.Key] = def
 	}
 	packed, err := anypb.New(sigs)
 	if err != nil {
-		return nil, s.grpcStatus(err)
+		return nil, err
 	}
 	return &tfspb.GetModelMetadataResponse{
-		ModelSpec: &tfspb.ModelSpec{Name: sp.GetName(), VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(v.n)}},
+		ModelSpec: &tfspb.ModelSpec{Name: name, VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(v.n)}},
 		Metadata:  map[string]*anypb.Any{"signature_def": packed},
 	}, nil
 }

@@ -355,7 +355,7 @@ func TestGRPCBadRequests(t *testing.T) {
 				_, err := client.Predict(ctx, &tfspb.PredictRequest{Inputs: in,
 					ModelSpec: &tfspb.ModelSpec{Name: "clf", VersionChoice: &tfspb.ModelSpec_VersionLabel{VersionLabel: "stable"}}})
 				return err
-			}, codes.InvalidArgument, "version labels are not supported"},
+			}, codes.InvalidArgument, "Unrecognized servable version label: stable"},
 			{"no name", func(ctx context.Context) error {
 				_, err := client.Predict(ctx, &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{}, Inputs: in})
 				return err
@@ -373,7 +373,7 @@ func TestGRPCBadRequests(t *testing.T) {
 				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{MetadataField: []string{"signature_def"},
 					ModelSpec: &tfspb.ModelSpec{Name: "clf", VersionChoice: &tfspb.ModelSpec_VersionLabel{VersionLabel: "stable"}}})
 				return err
-			}, codes.InvalidArgument, "version labels are not supported"},
+			}, codes.InvalidArgument, "Unrecognized servable version label: stable"},
 			{"metadata field", func(ctx context.Context) error {
 				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{ModelSpec: spec, MetadataField: []string{"signature_def", "other"}})
 				return err

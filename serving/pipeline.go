@@ -261,6 +261,8 @@ func codeOf(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.Is(err, errBusy), errors.Is(err, tfwrap.ErrOutOfMemory):
 		return http.StatusTooManyRequests
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, errReadTimeout):
@@ -274,7 +276,7 @@ func codeOf(err error) int {
 // scrub replaces the model folders in a message with the models' names,
 // so that error bodies never show the server's file system.
 func (r *registry) scrub(msg string) string {
-	for _, s := range r.models {
+	for _, s := range r.all() {
 		for _, p := range []string{s.base, absPath(s.base)} {
 			if p == "" || p == "." || p == "/" {
 				continue

@@ -77,22 +77,32 @@ func fingerprint(dir string) string {
 
 // servable is one model name and its versions.
 type servable struct {
-	name   string
-	base   string
-	group  string
-	pinned int64 // serve only this version when > 0
+	name  string
+	base  string
+	group string
 
 	mu       sync.RWMutex
+	policy   VersionPolicy    // which versions to serve
+	labels   map[string]int64 // version labels, as TF Serving's version_labels
 	versions map[int64]*version
 	failed   map[int64]failure
+	removed  bool // taken out of the configuration: serve nothing more
 }
 
 // ModelConfig names a model and the folder holding its versions.
 type ModelConfig struct {
 	Name     string
 	BasePath string
-	// Version pins the served version (0: the newest).
+	// Version pins the served version (0: as Policy says); the same as
+	// Policy{Specific: []int64{Version}}.
 	Version int64
+	// Policy says which versions are served (zero value: the newest).
+	Policy VersionPolicy
+	// Labels names versions ("stable": 42), as TF Serving's
+	// version_labels: a request may ask for a label instead of a number.
+	// A label must name a version that is loaded when the configuration
+	// is applied.
+	Labels map[string]int64
 	// Group names the worker process the model runs in under process
 	// isolation; models of one group share a process (default: the
 	// model's own name, one process per model).
@@ -101,39 +111,58 @@ type ModelConfig struct {
 
 // registry holds every model.
 type registry struct {
-	log    *slog.Logger
-	models map[string]*servable
-	m      *metrics
-	load   loader
-	opts   loadOptions // dir is set per version
+	log  *slog.Logger
+	m    *metrics
+	load loader
+	opts loadOptions // dir is set per version
 	// scanning serialises scans: a scan still running when the next is
 	// due (a slow load) is not started twice.
 	scanning sync.Mutex
+
+	mu     sync.RWMutex // guards models; a reload swaps entries
+	models map[string]*servable
+	// reloading serialises reloads (the config file's poll and gRPC's
+	// HandleReloadConfigRequest).
+	reloading sync.Mutex
 }
 
 func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, opts loadOptions) (*registry, error) {
 	r := &registry{log: log, models: map[string]*servable{}, m: m, load: ld, opts: opts}
+	if err := checkConfigs(cfgs); err != nil {
+		return nil, err
+	}
 	for _, c := range cfgs {
-		if c.Name == "" || c.BasePath == "" {
-			return nil, fmt.Errorf("serving: a model needs a name and a base path, got %+v", c)
-		}
-		if !ValidModelName(c.Name) {
-			return nil, fmt.Errorf("serving: model name %q: use letters, digits and . _ - only", c.Name)
-		}
-		if _, dup := r.models[c.Name]; dup {
-			return nil, fmt.Errorf("serving: model %q is configured twice", c.Name)
-		}
-		if st, err := os.Stat(c.BasePath); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("serving: model %q: base path %q is not a folder", c.Name, c.BasePath)
-		}
-		group := c.Group
-		if group == "" {
-			group = c.Name
-		}
-		r.models[c.Name] = &servable{name: c.Name, base: c.BasePath, group: group, pinned: c.Version,
-			versions: map[int64]*version{}, failed: map[int64]failure{}}
+		r.models[c.Name] = newServable(c)
 	}
 	return r, nil
+}
+
+func newServable(c ModelConfig) *servable {
+	group := c.Group
+	if group == "" {
+		group = c.Name
+	}
+	return &servable{name: c.Name, base: c.BasePath, group: group, policy: c.policy(),
+		versions: map[int64]*version{}, failed: map[int64]failure{}}
+}
+
+// get returns the model called name.
+func (r *registry) get(name string) (*servable, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.models[name]
+	return s, ok
+}
+
+// all returns every model.
+func (r *registry) all() []*servable {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*servable, 0, len(r.models))
+	for _, s := range r.models {
+		out = append(out, s)
+	}
+	return out
 }
 
 // ValidModelName reports whether n is safe as a model name in URLs,
@@ -157,11 +186,23 @@ func (r *registry) scan() {
 		return
 	}
 	defer r.scanning.Unlock()
+	r.scanAll()
+}
+
+// scanWait scans after the scan in progress, if any, has finished: a
+// reload must see its new models loaded.
+func (r *registry) scanWait() {
+	r.scanning.Lock()
+	defer r.scanning.Unlock()
+	r.scanAll()
+}
+
+func (r *registry) scanAll() {
 	// Loads start processes and restore variables: as many at once as
 	// there are cores.
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var wg sync.WaitGroup
-	for _, s := range r.models {
+	for _, s := range r.all() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,19 +265,25 @@ func (s *servable) scan(r *registry) {
 	for _, v := range lost {
 		go v.unload()
 	}
-	// The version to serve: the pinned one, or the newest that loads.
-	var want int64
-	for _, n := range avail {
-		if s.pinned > 0 && n != s.pinned {
-			continue
+	// The versions to serve: as the policy says, each loaded or tried.
+	s.mu.RLock()
+	policy, gone := s.policy, s.removed
+	s.mu.RUnlock()
+	if gone {
+		return
+	}
+	want := map[int64]bool{}
+	for _, n := range policy.candidates(avail) {
+		if policy.enough(len(want)) {
+			break
 		}
 		s.mu.RLock()
 		_, loaded := s.versions[n]
 		f, failed := s.failed[n]
 		s.mu.RUnlock()
 		if loaded {
-			want = n
-			break
+			want[n] = true
+			continue
 		}
 		dir := filepath.Join(s.base, strconv.FormatInt(n, 10))
 		if _, err := os.Stat(dir); err != nil {
@@ -266,25 +313,34 @@ func (s *servable) scan(r *registry) {
 		log.Info("loaded version", "model", s.name, "version", n, "seconds", time.Since(start).Seconds())
 		v := &version{n: n, dir: dir, run: run}
 		s.mu.Lock()
+		if s.removed { // taken out of the configuration while loading
+			s.mu.Unlock()
+			go v.unload()
+			return
+		}
 		s.versions[n] = v
 		delete(s.failed, n)
 		s.mu.Unlock()
-		want = n
-		break
+		want[n] = true
 	}
-	if want == 0 {
-		return
+	if len(want) == 0 {
+		return // nothing new to serve: keep serving what is loaded
 	}
 	// Unload every other version once its requests are done.
 	s.mu.Lock()
 	var old []*version
 	for n, v := range s.versions {
-		if n != want {
+		if !want[n] {
 			old = append(old, v)
 			delete(s.versions, n)
 		}
 	}
 	s.mu.Unlock()
+	s.unloadAll(log, old)
+}
+
+// unloadAll unloads versions, each once its requests are done.
+func (s *servable) unloadAll(log *slog.Logger, old []*version) {
 	for _, v := range old {
 		go func(v *version) {
 			if err := v.unload(); err != nil {
@@ -299,7 +355,7 @@ func (s *servable) scan(r *registry) {
 // label is the metrics label for a model name: the name if configured,
 // else unknownModel.
 func (r *registry) label(name string) string {
-	if _, ok := r.models[name]; ok {
+	if _, ok := r.get(name); ok {
 		return name
 	}
 	return unknownModel
@@ -308,7 +364,7 @@ func (r *registry) label(name string) string {
 // acquire returns a loaded version (the served one when n is 0) and a
 // function to call when the request is done with it.
 func (r *registry) acquire(name string, n int64) (*version, func(), error) {
-	s, ok := r.models[name]
+	s, ok := r.get(name)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
 	}
@@ -341,7 +397,7 @@ type versionStatus struct {
 }
 
 func (r *registry) status(name string) ([]versionStatus, error) {
-	s, ok := r.models[name]
+	s, ok := r.get(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrModelNotFound, name)
 	}
@@ -364,7 +420,7 @@ func (r *registry) status(name string) ([]versionStatus, error) {
 
 // ready reports whether every model serves a version.
 func (r *registry) ready() bool {
-	for _, s := range r.models {
+	for _, s := range r.all() {
 		s.mu.RLock()
 		n := len(s.versions)
 		s.mu.RUnlock()
@@ -377,7 +433,7 @@ func (r *registry) ready() bool {
 
 // close unloads everything after the requests in flight.
 func (r *registry) close() {
-	for _, s := range r.models {
+	for _, s := range r.all() {
 		s.mu.Lock()
 		vs := s.versions
 		s.versions = map[int64]*version{}

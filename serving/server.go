@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,13 @@ import (
 // default given beside it.
 type Config struct {
 	Models []ModelConfig
+	// ModelConfigFile, when Models is empty, is read for the models: TF
+	// Serving's model config file (see ParseModelConfig).
+	ModelConfigFile string
+	// ModelConfigPoll > 0 re-reads ModelConfigFile this often and applies
+	// it when it changes, as Reload does (TF Serving's
+	// --model_config_file_poll_wait_seconds); 0 reads it once.
+	ModelConfigPoll time.Duration
 	// Isolation says where models run (default IsolationProcess: a worker
 	// process per model, or per ModelConfig.Group).
 	Isolation Isolation
@@ -62,6 +70,10 @@ type Config struct {
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) whose
 	// cross-site requests may predict; "*" allows every origin.
 	AllowedOrigins []string
+	// AllowConfigReload lets gRPC's ModelService.HandleReloadConfigRequest
+	// replace the served models; off, it answers PERMISSION_DENIED, since
+	// any client reaching the port could unload every model.
+	AllowConfigReload bool
 	// Poll is how often the model folders are rescanned (0: 2 s; <0: never).
 	Poll time.Duration
 	// BatchRows > 1 turns on server-side batching: concurrent requests for
@@ -94,6 +106,15 @@ func (c *Config) defaults() error {
 	if c.Isolation != IsolationProcess && c.Isolation != IsolationNone {
 		return fmt.Errorf("serving: isolation %q: want %q or %q", c.Isolation, IsolationProcess, IsolationNone)
 	}
+	if len(c.Models) == 0 && c.ModelConfigFile != "" {
+		b, err := os.ReadFile(c.ModelConfigFile)
+		if err != nil {
+			return fmt.Errorf("serving: model config file: %w", err)
+		}
+		if c.Models, err = ParseModelConfig(b); err != nil {
+			return fmt.Errorf("%w (in %s)", err, c.ModelConfigFile)
+		}
+	}
 	if len(c.Models) == 0 {
 		return errors.New("serving: no models configured")
 	}
@@ -121,6 +142,10 @@ type Server struct {
 	healthMu sync.Mutex
 	healths  []*health.Server // gRPC health services to keep up to date
 	done     chan struct{}
+	// groups is each configured model's worker group, kept across reloads.
+	groups map[string]string
+	// configText is the model config file's content last applied.
+	configText []byte
 }
 
 // New loads the models (a version that fails to load is reported, and an
@@ -150,8 +175,20 @@ func New(cfg Config) (*Server, error) {
 	if ps, ok := ld.(*processes); ok {
 		ps.rescan = func() { go s.Rescan() }
 	}
+	s.groups = map[string]string{}
+	for _, c := range cfg.Models {
+		s.groups[c.Name] = c.Group
+	}
+	if cfg.ModelConfigFile != "" {
+		s.configText, _ = os.ReadFile(cfg.ModelConfigFile)
+	}
 	s.m.declare(cfg.Models)
 	s.reg.scan()
+	if err := s.reg.applyLabels(cfg.Models); err != nil {
+		s.reg.load.abandon()
+		s.reg.close()
+		return nil, fmt.Errorf("serving: %w", err)
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/models/", s.models)
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
@@ -163,20 +200,54 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) watch() {
 	defer close(s.done)
-	if s.cfg.Poll < 0 {
-		return
+	var tick, cfgTick <-chan time.Time
+	if s.cfg.Poll > 0 {
+		t := time.NewTicker(s.cfg.Poll)
+		defer t.Stop()
+		tick = t.C
 	}
-	t := time.NewTicker(s.cfg.Poll)
-	defer t.Stop()
+	if s.cfg.ModelConfigFile != "" && s.cfg.ModelConfigPoll > 0 {
+		ct := time.NewTicker(s.cfg.ModelConfigPoll)
+		defer ct.Stop()
+		cfgTick = ct.C
+	}
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-tick:
 			s.reg.scan()
 			s.updateHealth()
+		case <-cfgTick:
+			s.pollConfig()
 		}
 	}
+}
+
+// pollConfig re-reads the model config file and applies it if it changed.
+// A file that cannot be read or parsed is logged and the configuration in
+// force kept, as TF Serving does.
+func (s *Server) pollConfig() {
+	b, err := os.ReadFile(s.cfg.ModelConfigFile)
+	if err != nil {
+		s.log.Error("read model config file", "path", s.cfg.ModelConfigFile, "err", err)
+		return
+	}
+	if bytes.Equal(b, s.configText) {
+		return
+	}
+	cfgs, err := ParseModelConfig(b)
+	if err == nil {
+		err = s.Reload(cfgs)
+	}
+	if err != nil {
+		// Tried again at the next poll: the file may have been half
+		// written, or a label may name a version still loading.
+		s.log.Error("apply model config file", "path", s.cfg.ModelConfigFile, "err", err)
+		return
+	}
+	s.configText = b
+	s.log.Info("applied model config file", "path", s.cfg.ModelConfigFile, "models", len(cfgs))
 }
 
 // Rescan looks for new versions now (the watcher also does, every Poll).
@@ -244,40 +315,54 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, b)
 }
 
-// route splits /v1/models/NAME[/versions/N][:verb | /metadata].
-func route(path string) (name string, version int64, action string, err error) {
+// route splits /v1/models/NAME[/versions/N | /labels/LABEL][:verb | /metadata].
+func route(path string) (name string, version int64, label, action string, err error) {
 	rest := strings.TrimPrefix(path, "/v1/models/")
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
 		rest, action = rest[:i], rest[i+1:]
 	}
 	parts := strings.Split(rest, "/")
 	if parts[0] == "" {
-		return "", 0, "", errors.New("missing model name")
+		return "", 0, "", "", errors.New("missing model name")
 	}
 	name = parts[0]
 	parts = parts[1:]
-	if len(parts) >= 2 && parts[0] == "versions" {
+	switch {
+	case len(parts) >= 2 && parts[0] == "versions":
 		v, perr := strconv.ParseInt(parts[1], 10, 64)
 		if perr != nil || v <= 0 {
-			return "", 0, "", fmt.Errorf("bad version %q", parts[1])
+			return "", 0, "", "", fmt.Errorf("bad version %q", parts[1])
 		}
 		version, parts = v, parts[2:]
+	case len(parts) >= 2 && parts[0] == "labels":
+		if !validLabel(parts[1]) {
+			return "", 0, "", "", fmt.Errorf("bad version label %q", parts[1])
+		}
+		label, parts = parts[1], parts[2:]
 	}
 	if len(parts) == 1 && parts[0] == "metadata" && action == "" {
 		action = "metadata"
 		parts = nil
 	}
 	if len(parts) != 0 {
-		return "", 0, "", fmt.Errorf("unknown path %q", path)
+		return "", 0, "", "", fmt.Errorf("unknown path %q", path)
 	}
-	return name, version, action, nil
+	return name, version, label, action, nil
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
-	name, version, action, err := route(r.URL.Path)
+	name, version, label, action, err := route(r.URL.Path)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
+	}
+	if label != "" {
+		// The label names a version now; a request already under way
+		// keeps the version it was given.
+		if version, err = s.reg.resolve(name, label); err != nil {
+			s.fail(w, err)
+			return
+		}
 	}
 	switch {
 	case action == "" && r.Method == http.MethodGet:
@@ -293,75 +378,32 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// modelStatus answers GET /v1/models/NAME[/versions/N]: TF Serving's
+// GetModelStatusResponse as JSON.
 func (s *Server) modelStatus(w http.ResponseWriter, name string, version int64) {
-	st, err := s.reg.status(name)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	type statusJSON struct {
-		Version string `json:"version"`
-		State   string `json:"state"`
-		Status  struct {
-			ErrorCode    string `json:"error_code"`
-			ErrorMessage string `json:"error_message"`
-		} `json:"status"`
-	}
-	var out []statusJSON
-	for _, v := range st {
-		if version > 0 && v.n != version {
-			continue
+	resp, err := s.statusResponse(name, version)
+	if err == nil {
+		var b []byte
+		if b, err = jsonOf(resp); err == nil {
+			writeJSON(w, http.StatusOK, b)
+			return
 		}
-		e := statusJSON{Version: strconv.FormatInt(v.n, 10), State: v.state}
-		e.Status.ErrorCode = "OK"
-		if v.err != nil {
-			e.Status.ErrorCode, e.Status.ErrorMessage = "UNKNOWN", s.reg.scrub(v.err.Error())
-		}
-		out = append(out, e)
 	}
-	if version > 0 && len(out) == 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %d", name, version))
-		return
-	}
-	b, _ := json.Marshal(map[string]any{"model_version_status": out})
-	writeJSON(w, http.StatusOK, b)
+	s.fail(w, err)
 }
 
-func tensorInfoJSON(t savedmodels.TensorInfo) map[string]any {
-	shape := map[string]any{"unknown_rank": t.Shape == nil}
-	var dims []map[string]string
-	for _, d := range t.Shape {
-		dims = append(dims, map[string]string{"size": strconv.FormatInt(d, 10), "name": ""})
-	}
-	if dims != nil {
-		shape["dim"] = dims
-	}
-	return map[string]any{"dtype": t.DType.Proto().String(), "tensor_shape": shape, "name": t.Name}
-}
-
+// metadata answers GET /v1/models/NAME[/versions/N]/metadata: TF
+// Serving's GetModelMetadataResponse as JSON.
 func (s *Server) metadata(w http.ResponseWriter, name string, version int64) {
-	v, release, err := s.reg.acquire(name, version)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	defer release()
-	sigs := map[string]any{}
-	for _, sig := range v.run.signatures() {
-		ins, outs := map[string]any{}, map[string]any{}
-		for _, t := range sig.Inputs {
-			ins[t.Name] = tensorInfoJSON(t)
+	resp, err := s.metadataResponse(name, version)
+	if err == nil {
+		var b []byte
+		if b, err = jsonOf(resp); err == nil {
+			writeJSON(w, http.StatusOK, b)
+			return
 		}
-		for _, t := range sig.Outputs {
-			outs[t.Name] = tensorInfoJSON(t)
-		}
-		sigs[sig.Key] = map[string]any{"inputs": ins, "outputs": outs, "method_name": sig.Method}
 	}
-	b, _ := json.Marshal(map[string]any{
-		"model_spec": map[string]string{"name": name, "signature_name": "", "version": strconv.FormatInt(v.n, 10)},
-		"metadata":   map[string]any{"signature_def": map[string]any{"signature_def": sigs}},
-	})
-	writeJSON(w, http.StatusOK, b)
+	s.fail(w, err)
 }
 
 // restPredict is the REST transport of predict: it reads the body (before
