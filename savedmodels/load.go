@@ -166,3 +166,28 @@ func outputByName(g *tf.Graph, name string) (tf.Output, error) {
 	}
 	return o.Output(idx), nil
 }
+
+// SignatureDefs returns the SignatureDefs of the SavedModel in dir as its
+// saved_model.pb holds them, for the meta graph with tags (default
+// "serve"): every key, TensorFlow's own (__saved_model_init_op) included,
+// with the graph's tensor names. It is what TF Serving's model metadata
+// shows; the signatures a Model runs are those of Model.Signatures.
+func SignatureDefs(dir string, tags ...string) (map[string]*corepb.SignatureDef, error) {
+	if len(tags) == 0 {
+		tags = []string{"serve"}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		return nil, fmt.Errorf("savedmodels: %w", err)
+	}
+	var sm corepb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("savedmodels: %s: saved_model.pb: %w", dir, err)
+	}
+	for _, mg := range sm.GetMetaGraphs() {
+		if sameTags(mg.GetMetaInfoDef().GetTags(), tags) {
+			return mg.GetSignatureDef(), nil
+		}
+	}
+	return nil, fmt.Errorf("savedmodels: %s has no meta graph tagged %v", dir, tags)
+}

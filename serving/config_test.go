@@ -378,3 +378,85 @@ func TestModelServiceWithOfficialClient(t *testing.T) {
 	check(11, "INVALID_ARGUMENT", "not a folder")
 	check(12, "INVALID_ARGUMENT", "custom_model_config")
 }
+
+// TestStatusAndMetadataAsTFServing compares GET /v1/models/NAME and its
+// /metadata, field by field, with the JSON TF Serving's REST handler
+// prints for the same SavedModel (its protos, printed by protobuf's JSON
+// printer with TF Serving's options), for a model Go exported and one
+// Python's tf.saved_model.save wrote.
+func TestStatusAndMetadataAsTFServing(t *testing.T) {
+	dir := t.TempDir()
+	goBase := filepath.Join(dir, "gomodel")
+	export(t, goBase, 3, 1)
+	pyBase := filepath.Join(dir, "pymodel")
+	var probs map[string]any
+	if err := pyref.Run("export_savedmodel.py", map[string]any{"dir": filepath.Join(pyBase, "7"), "x": [][]float32{{1, 2, 3}}}, &probs); err != nil {
+		t.Fatal(err)
+	}
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "gomodel", BasePath: goBase}, {Name: "pymodel", BasePath: pyBase}}, Isolation: IsolationNone})
+	for _, c := range []struct {
+		name    string
+		version int64
+	}{{"gomodel", 3}, {"pymodel", 7}} {
+		var want map[string]any
+		if err := pyref.Run("tfserving_json.py", map[string]any{"dir": filepath.Join(dir, c.name, fmt.Sprint(c.version)), "name": c.name, "version": c.version}, &want); err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range []struct{ key, path string }{{"status", ""}, {"metadata", "/metadata"}} {
+			code, got := call(t, "GET", hs.URL+"/v1/models/"+c.name+part.path, "")
+			if code != 200 {
+				t.Fatalf("%s%s: %d %v", c.name, part.path, code, got)
+			}
+			if diffs := jsonDiff("", got, want[part.key]); len(diffs) > 0 {
+				t.Errorf("%s %s differs from TF Serving's:\n%s", c.name, part.key, strings.Join(diffs, "\n"))
+			}
+		}
+	}
+	// The status TF Serving's REST guide shows for its half_plus_three example.
+	_, got := call(t, "GET", hs.URL+"/v1/models/gomodel", "")
+	doc := map[string]any{"model_version_status": []any{map[string]any{"version": "3", "state": "AVAILABLE",
+		"status": map[string]any{"error_code": "OK", "error_message": ""}}}}
+	if diffs := jsonDiff("", got, doc); len(diffs) > 0 {
+		t.Errorf("status differs from TF Serving's guide:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// jsonDiff lists where two decoded JSON values differ, by path.
+func jsonDiff(path string, got, want any) []string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return []string{fmt.Sprintf("%s: got %T %v, want an object", path, got, got)}
+		}
+		var out []string
+		for k, wv := range w {
+			gv, ok := g[k]
+			if !ok {
+				out = append(out, fmt.Sprintf("%s.%s: missing (want %v)", path, k, wv))
+				continue
+			}
+			out = append(out, jsonDiff(path+"."+k, gv, wv)...)
+		}
+		for k, gv := range g {
+			if _, ok := w[k]; !ok {
+				out = append(out, fmt.Sprintf("%s.%s: extra field %v", path, k, gv))
+			}
+		}
+		return out
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return []string{fmt.Sprintf("%s: got %v, want %v", path, got, want)}
+		}
+		var out []string
+		for i := range w {
+			out = append(out, jsonDiff(fmt.Sprintf("%s[%d]", path, i), g[i], w[i])...)
+		}
+		return out
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return []string{fmt.Sprintf("%s: got %v, want %v", path, got, want)}
+	}
+	return nil
+}

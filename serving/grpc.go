@@ -323,33 +323,15 @@ func (p predictionService) GetModelMetadata(_ context.Context, req *tfspb.GetMod
 }
 
 // metadataResponse is a version's GetModelMetadataResponse, for gRPC and
-// (as JSON) REST: the SignatureDefs as the SavedModel has them, tensor
-// names included, packed in an Any.
+// (as JSON) REST: the SignatureDefs as the SavedModel has them, packed in
+// an Any, as TF Serving answers.
 func (s *Server) metadataResponse(name string, version int64) (*tfspb.GetModelMetadataResponse, error) {
 	v, release, err := s.reg.acquire(name, version)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	sigs := &tfspb.SignatureDefMap{SignatureDef: map[string]*corepb.SignatureDef{}}
-	for _, sig := range v.run.signatures() {
-		def := &corepb.SignatureDef{Inputs: map[string]*corepb.TensorInfo{}, Outputs: map[string]*corepb.TensorInfo{}, MethodName: sig.Method}
-		for _, part := range []struct {
-			from []savedmodels.TensorInfo
-			to   map[string]*corepb.TensorInfo
-		}{{sig.Inputs, def.Inputs}, {sig.Outputs, def.Outputs}} {
-			for _, t := range part.from {
-				sh := pbShape(t.Shape)
-				sh.UnknownRank = t.Shape == nil
-				tensor := t.Tensor
-				if tensor == "" {
-					tensor = t.Name
-				}
-				part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: tensor}, Dtype: t.DType.Proto(), TensorShape: sh}
-			}
-		}
-		sigs.SignatureDef[sig.Key] = def
-	}
+	sigs := &tfspb.SignatureDefMap{SignatureDef: v.signatureDefs()}
 	packed, err := anypb.New(sigs)
 	if err != nil {
 		return nil, err
@@ -358,6 +340,34 @@ func (s *Server) metadataResponse(name string, version int64) (*tfspb.GetModelMe
 		ModelSpec: &tfspb.ModelSpec{Name: name, VersionChoice: &tfspb.ModelSpec_Version{Version: wrapperspb.Int64(v.n)}},
 		Metadata:  map[string]*anypb.Any{"signature_def": packed},
 	}, nil
+}
+
+// signatureDefs returns the SavedModel's signature_def map as its
+// saved_model.pb has it; if that cannot be read (a saved_model.pbtxt), one
+// made from the signatures the model runs.
+func (v *version) signatureDefs() map[string]*corepb.SignatureDef {
+	v.defsOnce.Do(func() {
+		if defs, err := savedmodels.SignatureDefs(v.dir); err == nil {
+			v.defs = defs
+			return
+		}
+		v.defs = map[string]*corepb.SignatureDef{}
+		for _, sig := range v.run.signatures() {
+			def := &corepb.SignatureDef{Inputs: map[string]*corepb.TensorInfo{}, Outputs: map[string]*corepb.TensorInfo{}, MethodName: sig.Method}
+			for _, part := range []struct {
+				from []savedmodels.TensorInfo
+				to   map[string]*corepb.TensorInfo
+			}{{sig.Inputs, def.Inputs}, {sig.Outputs, def.Outputs}} {
+				for _, t := range part.from {
+					sh := pbShape(t.Shape)
+					sh.UnknownRank = t.Shape == nil
+					part.to[t.Name] = &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: t.Tensor}, Dtype: t.DType.Proto(), TensorShape: sh}
+				}
+			}
+			v.defs[sig.Key] = def
+		}
+	})
+	return v.defs
 }
 
 // updateHealth sets every gRPC health service from the models' readiness.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+
 	"github.com/tfgo-project/gotf/savedmodels"
 )
 
@@ -30,6 +32,11 @@ type version struct {
 	dir      string
 	run      runner
 	inflight sync.WaitGroup
+
+	// defs is the SavedModel's signature_def map, read on the first
+	// metadata request.
+	defsOnce sync.Once
+	defs     map[string]*corepb.SignatureDef
 }
 
 // unload closes the version once its requests are done.

@@ -52,7 +52,16 @@ func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
 		l.batch = newBatcher(name, model, o.batchRows, o.batchWait, m)
 	}
 	if o.warmup {
-		l.warmup()
+		// The model's own warm-up requests if it has them, as TF Serving;
+		// else one run of each signature on zeros.
+		_, had, err := l.replayWarmup(o.dir)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		if !had {
+			l.warmup()
+		}
 	}
 	return l, nil
 }

@@ -399,11 +399,38 @@ func (s *Server) metadata(w http.ResponseWriter, name string, version int64) {
 	if err == nil {
 		var b []byte
 		if b, err = jsonOf(resp); err == nil {
-			writeJSON(w, http.StatusOK, b)
+			writeJSON(w, http.StatusOK, withDefaults(b))
 			return
 		}
 	}
 	s.fail(w, err)
+}
+
+// withDefaults adds each signature's "defaults": {} to metadata JSON, as
+// TF Serving prints it: the SignatureDef of the TF bindings this module
+// builds on predates that field, so protojson cannot print it (a
+// signature's default values themselves reach gRPC clients unchanged, as
+// the message's unknown fields, but not REST).
+func withDefaults(b []byte) []byte {
+	var doc map[string]any
+	if json.Unmarshal(b, &doc) != nil {
+		return b
+	}
+	md, _ := doc["metadata"].(map[string]any)
+	sd, _ := md["signature_def"].(map[string]any)
+	defs, _ := sd["signature_def"].(map[string]any)
+	for _, d := range defs {
+		if d, ok := d.(map[string]any); ok {
+			if _, has := d["defaults"]; !has {
+				d["defaults"] = map[string]any{}
+			}
+		}
+	}
+	out, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		return b
+	}
+	return out
 }
 
 // restPredict is the REST transport of predict: it reads the body (before

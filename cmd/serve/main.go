@@ -2,6 +2,7 @@
 //
 //	serve --model_name=mnist --model_base_path=/models/mnist   # one model
 //	serve --models_dir=/models                                 # every BASE/NAME/VERSION
+//	serve --model_config_file=/models/models.config            # TF Serving's config file
 //
 // Endpoints: GET /v1/models/NAME[/versions/N][/metadata],
 // POST /v1/models/NAME[/versions/N]:predict, /healthz, /readyz, /metrics;
@@ -50,6 +51,9 @@ func main() {
 	name := flag.String("model_name", "", "serve one model under this name...")
 	base := flag.String("model_base_path", "", "...from this folder of numbered versions")
 	dir := flag.String("models_dir", "", "or serve every subfolder NAME of this folder as a model")
+	configFile := flag.String("model_config_file", "", "or serve the models of this TF Serving model config file (a ModelServerConfig in text format: model_config_list with name, base_path, model_version_policy, version_labels)")
+	configPoll := flag.Int("model_config_file_poll_wait_seconds", 0, "re-read --model_config_file this often, in seconds, and apply it when it changes (0: read it once)")
+	allowReload := flag.Bool("allow_config_reload", false, "let gRPC ModelService.HandleReloadConfigRequest replace the served models (any client reaching the gRPC port could)")
 	isolation := flag.String("isolation", "process", "where models run: process (a worker process per model, restarted if it dies) or none (inside the server)")
 	groups := flag.String("worker_groups", "", "models that share one worker process: 'a,b;c,d' puts a and b in one, c and d in another (default: a process per model)")
 	workerMem := flag.Uint64("worker_memory_bytes", 0, "address-space cap of each worker process (0: none)")
@@ -91,6 +95,7 @@ func main() {
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait,
+		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload,
 	}
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
@@ -113,6 +118,17 @@ func main() {
 
 func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups string) error {
 	switch {
+	case cfg.ModelConfigFile != "":
+		if name != "" || base != "" || dir != "" {
+			return errors.New("give --model_config_file, or --model_name and --model_base_path, or --models_dir: only one")
+		}
+		b, err := os.ReadFile(cfg.ModelConfigFile)
+		if err != nil {
+			return err
+		}
+		if cfg.Models, err = serving.ParseModelConfig(b); err != nil {
+			return fmt.Errorf("%w (in %s)", err, cfg.ModelConfigFile)
+		}
 	case name != "" && base != "":
 		cfg.Models = []serving.ModelConfig{{Name: name, BasePath: base}}
 	case dir != "":
@@ -131,7 +147,7 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups st
 			cfg.Models = append(cfg.Models, serving.ModelConfig{Name: e.Name(), BasePath: filepath.Join(dir, e.Name())})
 		}
 	default:
-		return errors.New("give --model_name and --model_base_path, or --models_dir")
+		return errors.New("give --model_name and --model_base_path, --models_dir, or --model_config_file")
 	}
 	if err := assignGroups(cfg.Models, groups); err != nil {
 		return err
