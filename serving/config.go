@@ -3,6 +3,7 @@ package serving
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -269,6 +270,31 @@ func (s *Server) Reload(cfgs []ModelConfig) error {
 	s.reg.scanWait()
 	defer s.updateHealth()
 	return s.reg.applyLabels(cfgs)
+}
+
+// maxConfigBytes bounds a model config file: a few thousand models' worth.
+const maxConfigBytes = 16 << 20
+
+// ReadModelConfigFile reads and parses a model config file (see
+// ParseModelConfig), refusing one over 16 MiB unread.
+func ReadModelConfigFile(path string) ([]ModelConfig, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serving: model config file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("serving: model config file: %w", err)
+	}
+	if len(b) > maxConfigBytes {
+		return nil, nil, fmt.Errorf("serving: model config file %s is larger than %d bytes", path, maxConfigBytes)
+	}
+	cfgs, err := ParseModelConfig(b)
+	if err != nil {
+		return nil, b, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return cfgs, b, nil
 }
 
 // ParseModelConfig reads TF Serving's model config file: a

@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -459,4 +461,74 @@ func jsonDiff(path string, got, want any) []string {
 		return []string{fmt.Sprintf("%s: got %v, want %v", path, got, want)}
 	}
 	return nil
+}
+
+// TestReloadUnderLoad swaps version policies and adds and removes a model
+// while clients keep asking: a label whose version stays loaded always
+// answers, the newest version always answers, and a model taken out
+// answers 404 (503 while it loads again), never another 5xx or a crash.
+// Run it with -race.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	base, other := filepath.Join(dir, "m"), filepath.Join(dir, "other")
+	threeVersions(t, base)
+	export(t, other, 1, 5)
+	cfgA := []ModelConfig{{Name: "m", BasePath: base, Policy: VersionPolicy{Specific: []int64{1, 2}}, Labels: map[string]int64{"stable": 2}},
+		{Name: "other", BasePath: other}}
+	cfgB := []ModelConfig{{Name: "m", BasePath: base, Policy: VersionPolicy{Specific: []int64{2, 3}}, Labels: map[string]int64{"stable": 2}}}
+	srv, hs := start(t, Config{Models: cfgA, Isolation: IsolationNone})
+	stop := make(chan struct{})
+	errs := make(chan string, 100)
+	body := `{"instances": [[1, 2, 3, 4]]}`
+	var done sync.WaitGroup
+	for _, c := range []struct {
+		path string
+		ok   []int
+	}{
+		{"/v1/models/m/labels/stable:predict", []int{200}},
+		{"/v1/models/m:predict", []int{200}},
+		{"/v1/models/other:predict", []int{200, 404, 503}}, // 503 while it loads again
+		{"/v1/models/m/versions/1:predict", []int{200, 404}},
+	} {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					if n == 0 {
+						errs <- c.path + ": no request ran"
+					}
+					return
+				default:
+				}
+				resp, err := http.Post(hs.URL+c.path, "application/json", strings.NewReader(body))
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !slices.Contains(c.ok, resp.StatusCode) {
+					errs <- fmt.Sprintf("%s: %d %s", c.path, resp.StatusCode, raw)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 6; i++ {
+		cfg := cfgB
+		if i%2 == 1 {
+			cfg = cfgA
+		}
+		if err := srv.Reload(cfg); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	close(stop)
+	done.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -107,12 +107,9 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("serving: isolation %q: want %q or %q", c.Isolation, IsolationProcess, IsolationNone)
 	}
 	if len(c.Models) == 0 && c.ModelConfigFile != "" {
-		b, err := os.ReadFile(c.ModelConfigFile)
-		if err != nil {
-			return fmt.Errorf("serving: model config file: %w", err)
-		}
-		if c.Models, err = ParseModelConfig(b); err != nil {
-			return fmt.Errorf("%w (in %s)", err, c.ModelConfigFile)
+		var err error
+		if c.Models, _, err = ReadModelConfigFile(c.ModelConfigFile); err != nil {
+			return err
 		}
 	}
 	if len(c.Models) == 0 {
@@ -144,8 +141,9 @@ type Server struct {
 	done     chan struct{}
 	// groups is each configured model's worker group, kept across reloads.
 	groups map[string]string
-	// configText is the model config file's content last applied.
-	configText []byte
+	// configText is the model config file's content last applied;
+	// configBad the last that did not parse.
+	configText, configBad []byte
 }
 
 // New loads the models (a version that fails to load is reported, and an
@@ -228,16 +226,13 @@ func (s *Server) watch() {
 // A file that cannot be read or parsed is logged and the configuration in
 // force kept, as TF Serving does.
 func (s *Server) pollConfig() {
-	b, err := os.ReadFile(s.cfg.ModelConfigFile)
+	cfgs, b, err := ReadModelConfigFile(s.cfg.ModelConfigFile)
+	if b != nil && (bytes.Equal(b, s.configText) || (err != nil && bytes.Equal(b, s.configBad))) {
+		return // unchanged, or the same broken text already logged
+	}
 	if err != nil {
-		s.log.Error("read model config file", "path", s.cfg.ModelConfigFile, "err", err)
-		return
-	}
-	if bytes.Equal(b, s.configText) {
-		return
-	}
-	cfgs, err := ParseModelConfig(b)
-	if err == nil {
+		s.configBad = b
+	} else {
 		err = s.Reload(cfgs)
 	}
 	if err != nil {

@@ -122,12 +122,9 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups st
 		if name != "" || base != "" || dir != "" {
 			return errors.New("give --model_config_file, or --model_name and --model_base_path, or --models_dir: only one")
 		}
-		b, err := os.ReadFile(cfg.ModelConfigFile)
-		if err != nil {
+		var err error
+		if cfg.Models, _, err = serving.ReadModelConfigFile(cfg.ModelConfigFile); err != nil {
 			return err
-		}
-		if cfg.Models, err = serving.ParseModelConfig(b); err != nil {
-			return fmt.Errorf("%w (in %s)", err, cfg.ModelConfigFile)
 		}
 	case name != "" && base != "":
 		cfg.Models = []serving.ModelConfig{{Name: name, BasePath: base}}

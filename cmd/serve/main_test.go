@@ -118,3 +118,68 @@ func TestAssignGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestModelConfigFileFlag runs the binary on a TF Serving model config file
+// with a version policy and a label, and on config files it must refuse.
+func TestModelConfigFileFlag(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "serve")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	base := filepath.Join(dir, "models", "clf")
+	for v := 1; v <= 2; v++ {
+		m, err := models.NewSequential([]int64{4}, layers.Dense(3, layers.WithActivation(layers.Softmax)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1), Seed: uint64(v)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Export(filepath.Join(base, fmt.Sprint(v))); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	config := filepath.Join(dir, "models.config")
+	os.WriteFile(config, []byte(fmt.Sprintf(`model_config_list {
+  config {
+    name: 'clf'
+    base_path: '%s'
+    model_platform: 'tensorflow'
+    model_version_policy { all {} }
+    version_labels { key: 'stable' value: 1 }
+  }
+}`, base)), 0o644)
+	port := freePort(t)
+	cmd := exec.Command(bin, "--rest_api_host=127.0.0.1", fmt.Sprintf("--rest_api_port=%d", port), "--port=0",
+		"--model_config_file="+config, "--model_config_file_poll_wait_seconds=1")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, 30*time.Second, "ready", func() bool { return get(url+"/readyz") == 200 })
+	if code, body := getBody(url + "/v1/models/clf/labels/stable"); code != 200 || !strings.Contains(body, `"version": "1"`) {
+		t.Fatalf("status by label: %d %s", code, body)
+	}
+	if code, body := getBody(url + "/v1/models/clf/versions/2"); code != 200 || !strings.Contains(body, "AVAILABLE") {
+		t.Fatalf("version 2 (policy all): %d %s", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	for _, c := range []struct{ name, text, want string }{
+		{"missing base path", `model_config_list { config { name: 'x' base_path: '/nonexistent' } }`, "not a folder"},
+		{"not text format", "{\"model_config_list\": []}", "model config"},
+		{"label on no version", fmt.Sprintf(`model_config_list { config { name: 'clf' base_path: '%s' version_labels { key: 'x' value: 9 } } }`, base), "not currently available"},
+		{"too big", strings.Repeat("#", 17<<20), "larger than"},
+	} {
+		os.WriteFile(config, []byte(c.text), 0o644)
+		out, err := exec.Command(bin, "--rest_api_port=0", "--port=0", "--isolation=none", "--model_config_file="+config).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: %v, output %s; want an error naming %q", c.name, err, tail(string(out), 400), c.want)
+		}
+	}
+}
