@@ -477,6 +477,16 @@ func TestExamplesTensor(t *testing.T) {
 	if b, _ := proto.Marshal(own); x.Strings[0] != string(b) {
 		t.Fatal("an example without context is not its own serialization")
 	}
+	// A huge repeated field is counted, then serialized whole.
+	huge := exSpec{"x": {Float: make([]float32, 1<<20)}}.example()
+	b, err := countExamples(caseSpec{Examples: []exSpec{{}, {}}, Context: exSpec{"x": {Float: make([]float32, 1<<20)}}}.input())
+	if err != nil || b.bytes < 2*(4<<20) {
+		t.Fatalf("a context of 4 MiB counted as %d bytes for two examples (%v)", b.bytes, err)
+	}
+	x, err = examplesTensor(&tfspb.Input{Kind: &tfspb.Input_ExampleList{ExampleList: &tfspb.ExampleList{Examples: []*examplepb.Example{huge}}}})
+	if err != nil || len(x.Strings) != 1 || int64(len(x.Strings[0])) != int64(proto.Size(huge)) {
+		t.Fatalf("huge example: %v", err)
+	}
 }
 
 // TestExampleResults feeds classifyResult and regressResult outputs a
