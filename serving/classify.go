@@ -137,7 +137,7 @@ func checkMethod(sig *savedmodels.Signature, method string) ([]string, error) {
 				classesOutput, scoresOutput, describe(sig))
 		}
 		if len(fetch) == len(sig.Outputs) {
-			fetch = nil // all of them, which lets the batcher merge runs
+			fetch = nil // all of them
 		}
 		return fetch, nil
 	case regressMethod:

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/serving/tfspb/examplepb"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -591,5 +593,58 @@ func TestExamplesJSON(t *testing.T) {
 	var back map[string]any
 	if err := json.Unmarshal(regressJSON(&tfspb.RegressionResult{Regressions: []*tfspb.Regression{{Value: 2}, {Value: -0.25}}}), &back); err != nil || fmt.Sprint(back) != "map[results:[2 -0.25]]" {
 		t.Fatalf("regress JSON %v %v", back, err)
+	}
+}
+
+// TestCheckMethod checks signatures as TF Serving's PreProcessClassification
+// and PreProcessRegression do, with their codes.
+func TestCheckMethod(t *testing.T) {
+	in := func(names ...string) []savedmodels.TensorInfo {
+		var out []savedmodels.TensorInfo
+		for _, n := range names {
+			out = append(out, savedmodels.TensorInfo{Name: n, DType: tfwrap.String, Shape: []int64{-1}})
+		}
+		return out
+	}
+	sig := func(method string, ins, outs []savedmodels.TensorInfo) *savedmodels.Signature {
+		return &savedmodels.Signature{Key: "k", Method: method, Inputs: ins, Outputs: outs}
+	}
+	for _, c := range []struct {
+		name   string
+		sig    *savedmodels.Signature
+		method string
+		fetch  string
+		code   codes.Code
+		want   string
+	}{
+		{"classify both", sig(classifyMethod, in("inputs"), in("classes", "scores")), classifyMethod, "[]", codes.OK, ""},
+		{"classify scores and another", sig(classifyMethod, in("inputs"), in("other", "scores")), classifyMethod, "[scores]", codes.OK, ""},
+		{"classify wrong method", sig(regressMethod, in("inputs"), in("outputs")), classifyMethod, "", codes.InvalidArgument, "Was: tensorflow/serving/regress"},
+		{"classify two inputs", sig(classifyMethod, in("inputs", "b"), in("scores")), classifyMethod, "", codes.InvalidArgument, "Expected one input Tensor."},
+		{"classify three outputs", sig(classifyMethod, in("inputs"), in("a", "classes", "scores")), classifyMethod, "", codes.InvalidArgument, "Expected one or two output Tensors, found 3"},
+		{"classify input key", sig(classifyMethod, in("x"), in("scores")), classifyMethod, "", codes.FailedPrecondition, "No classification inputs found in SignatureDef"},
+		{"classify output keys", sig(classifyMethod, in("inputs"), in("probabilities")), classifyMethod, "", codes.FailedPrecondition, `at least one of "classes" or "scores"`},
+		{"regress", sig(regressMethod, in("inputs"), in("outputs")), regressMethod, "[]", codes.OK, ""},
+		{"regress wrong method", sig(classifyMethod, in("inputs"), in("scores")), regressMethod, "", codes.InvalidArgument, "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/classify"},
+		{"regress two outputs", sig(regressMethod, in("inputs"), in("outputs", "b")), regressMethod, "", codes.InvalidArgument, "Expected one output Tensor."},
+		{"regress input key", sig(regressMethod, in("x"), in("outputs")), regressMethod, "", codes.FailedPrecondition, "No regression inputs found"},
+		{"regress output key", sig(regressMethod, in("inputs"), in("y")), regressMethod, "", codes.FailedPrecondition, "No regression outputs found"},
+		{"predict method", sig("tensorflow/serving/predict", in("inputs"), in("y")), "tensorflow/serving/predict", "", codes.Unimplemented, "Unsupported signature method_name"},
+	} {
+		fetch, err := checkMethod(c.sig, c.method)
+		if c.code == codes.OK {
+			if err != nil || fmt.Sprint(fetch) != c.fetch {
+				t.Errorf("%s: fetch %v, %v", c.name, fetch, err)
+			}
+			continue
+		}
+		code := codes.InvalidArgument
+		var ce *codedError
+		if errors.As(err, &ce) {
+			code = ce.code
+		}
+		if err == nil || code != c.code || !strings.Contains(err.Error(), c.want) || codeOf(err) != 400 {
+			t.Errorf("%s: %v (%v), want %v %q", c.name, err, code, c.code, c.want)
+		}
 	}
 }
