@@ -472,7 +472,9 @@ func (p predictionService) Regress(ctx context.Context, req *tfspb.RegressionReq
 // method), takes the version from the first task's model_spec, and fails
 // as a whole if any task does. TF Serving fetches every task's outputs in
 // one session run; here each task is a run of its own on the same
-// version, so the signatures need not share their input tensor.
+// version, all within one deadline, so the signatures need not share
+// their input tensor (TF Serving's "Input tensor must be the same for all
+// Signatures" is not checked).
 func (p predictionService) MultiInference(ctx context.Context, req *tfspb.MultiInferenceRequest) (resp *tfspb.MultiInferenceResponse, err error) {
 	s, tasks := p.s, req.GetTasks()
 	const api = "grpc_multi_inference"
@@ -531,6 +533,9 @@ func (p predictionService) MultiInference(ctx context.Context, req *tfspb.MultiI
 		return nil, err
 	}
 	ran = true
+	// One deadline for the request, as TF Serving's one run has.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
 	resp = &tfspb.MultiInferenceResponse{Results: make([]*tfspb.InferenceResult, len(tasks))}
 	for i, t := range tasks {
 		res, n, err := s.runExamples(ctx, exampleRun{api: api, model: model, version: v.n,
