@@ -161,12 +161,17 @@ func checkMethod(sig *savedmodels.Signature, method string) ([]string, error) {
 	return nil, &codedError{codes.Unimplemented, invalid("Unsupported signature method_name: %s", method)}
 }
 
-// exampleBatch is an Input's examples, counted but not yet serialized.
+// exampleBatch is a request's examples, counted but not yet serialized
+// into a tensor: Example messages (gRPC) or examples already serialized
+// (REST).
 type exampleBatch struct {
 	context  []byte // the serialized context, prefixed to every example
 	examples []*examplepb.Example
-	bytes    int64 // of all serialized examples, context included
+	wire     [][]byte // serialized examples, instead of examples
+	bytes    int64    // of all serialized examples, context included
 }
+
+func (b *exampleBatch) count() int64 { return int64(len(b.examples) + len(b.wire)) }
 
 var exampleWire = proto.MarshalOptions{Deterministic: true}
 
@@ -203,14 +208,18 @@ func countExamples(in *tfspb.Input) (*exampleBatch, error) {
 // context's of the same name, which is how TF Serving applies a context.
 func (b *exampleBatch) tensor() (Tensor, error) {
 	all := make([]byte, 0, b.bytes)
-	ends := make([]int, len(b.examples))
+	ends := make([]int, 0, b.count())
+	for _, w := range b.wire {
+		all = append(append(all, b.context...), w...)
+		ends = append(ends, len(all))
+	}
 	for i, ex := range b.examples {
 		all = append(all, b.context...)
 		var err error
 		if all, err = exampleWire.MarshalAppend(all, ex); err != nil {
 			return Tensor{}, invalid("example %d does not serialize: %v", i, err)
 		}
-		ends[i] = len(all)
+		ends = append(ends, len(all))
 	}
 	one := string(all) // the elements share one copy
 	t := Tensor{DType: tfwrap.String, Shape: []int64{int64(len(ends))}, Strings: make([]string, len(ends))}
@@ -225,7 +234,7 @@ func (b *exampleBatch) tensor() (Tensor, error) {
 // input's shape, its bytes as the strings' payload) and only then
 // serializes it.
 func (b *exampleBatch) decode(sig *savedmodels.Signature, bud *budget) (map[string]Tensor, error) {
-	if err := bud.admit(sig, examplesInput, tfwrap.String, []int64{int64(len(b.examples))}); err != nil {
+	if err := bud.admit(sig, examplesInput, tfwrap.String, []int64{b.count()}); err != nil {
 		return nil, err
 	}
 	if err := bud.payload(examplesInput, b.bytes); err != nil {
@@ -281,7 +290,7 @@ func (s *Server) runExamples(ctx context.Context, r exampleRun) (*predictResult,
 		if err != nil {
 			return nil, err
 		}
-		n = int64(len(batch.examples))
+		n = batch.count()
 		return batch.decode(sig, b)
 	}
 	res, err := s.predict(ctx, call)

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tfgo-project/gotf/serving/restjson"
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/tfgo-project/gotf/serving/tfspb"
-	"github.com/tfgo-project/gotf/serving/tfspb/examplepb"
 )
 
 // The REST side of classify and regress, after TF Serving's
@@ -103,18 +103,29 @@ func jsonType(raw []byte) string {
 	return "Number"
 }
 
-// input converts the context and examples into an Input, as TF Serving's
-// FillClassifyRegressRequestFromJson does. The memory the conversion
-// takes is reserved first, and the examples counted as they come, so that
-// a body of many tiny examples is refused before it is built.
-func (req *examplesRequest) input(b *budget) (*tfspb.Input, error) {
-	if err := b.reserve(int64(len(req.context)+len(req.examples)) * restjson.TreeBytesPerByte); err != nil {
-		return nil, err
+// input converts the context and examples as TF Serving's
+// FillClassifyRegressRequestFromJson does, straight into serialized
+// tf.Examples (no Example messages are built: memory follows the
+// serialized bytes). The examples are counted as they come, so that a body
+// of many tiny examples is refused before it is converted, and the bytes
+// they take reserved as they grow.
+func (req *examplesRequest) input(b *budget) (*exampleBatch, error) {
+	batch := &exampleBatch{}
+	var reserved int64
+	reserve := func(n int64) error {
+		// In steps, not per example: the share is behind a mutex.
+		if n > reserved {
+			step := max(n-reserved, 1<<20)
+			if err := b.reserve(step); err != nil {
+				return err
+			}
+			reserved += step
+		}
+		return nil
 	}
-	var context *examplepb.Example
 	if req.context != nil {
 		var err error
-		if context, err = exampleFromJSON(req.context); err != nil {
+		if batch.context, err = exampleFromJSON(req.context); err != nil {
 			return nil, err
 		}
 	}
@@ -128,9 +139,9 @@ func (req *examplesRequest) input(b *budget) (*tfspb.Input, error) {
 	if _, err := dec.Token(); err != nil { // '['
 		return nil, invalid("examples: %v", err)
 	}
-	var examples []*examplepb.Example
+	var held int64
 	for dec.More() {
-		if int64(len(examples)) >= b.maxElements {
+		if int64(len(batch.wire)) >= b.maxElements {
 			return nil, fmt.Errorf("%w: the request holds more than %d examples", errTooLarge, b.maxElements)
 		}
 		var raw json.RawMessage
@@ -141,34 +152,42 @@ func (req *examplesRequest) input(b *budget) (*tfspb.Input, error) {
 		if err != nil {
 			return nil, err
 		}
-		examples = append(examples, ex)
+		held += int64(cap(ex)) + 24
+		if err := reserve(held); err != nil {
+			return nil, err
+		}
+		batch.wire = append(batch.wire, ex)
+		batch.bytes += int64(len(batch.context) + len(ex))
 	}
-	if len(examples) == 0 {
+	if len(batch.wire) == 0 {
 		return nil, invalid("'examples' value is an empty array")
 	}
-	if context != nil {
-		return &tfspb.Input{Kind: &tfspb.Input_ExampleListWithContext{
-			ExampleListWithContext: &tfspb.ExampleListWithContext{Examples: examples, Context: context}}}, nil
-	}
-	return &tfspb.Input{Kind: &tfspb.Input_ExampleList{ExampleList: &tfspb.ExampleList{Examples: examples}}}, nil
+	return batch, nil
 }
 
-// exampleFromJSON is TF Serving's MakeExampleFromJsonObject: each member
-// a feature, its value (or each value of its list) added to the feature.
-func exampleFromJSON(raw json.RawMessage) (*examplepb.Example, error) {
+// exampleFromJSON is TF Serving's MakeExampleFromJsonObject, serialized:
+// each member a feature, its value (or each value of its list) added to
+// the feature. Members come out in the body's order; of two with one name
+// the last wins when the example is parsed, as in TF Serving's map.
+func exampleFromJSON(raw json.RawMessage) ([]byte, error) {
 	if t := jsonType(raw); t != "Object" {
 		return nil, invalid("Example must be JSON object but got JSON %s", t)
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
 		return nil, invalid("example: %v", err)
 	}
-	ex := &examplepb.Example{}
-	if len(members) == 0 {
-		return ex, nil
-	}
-	ex.Features = &examplepb.Features{Feature: make(map[string]*examplepb.Feature, len(members))}
-	for name, content := range members {
+	var features []byte // tensorflow.Features: map<string, Feature> feature = 1
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, invalid("example: %v", err)
+		}
+		name, _ := tok.(string) // an object's keys are strings
+		var content json.RawMessage
+		if err := dec.Decode(&content); err != nil {
+			return nil, invalid("example: %v", err)
+		}
 		var f featureBuilder
 		if jsonType(content) == "Array" {
 			var items []json.RawMessage
@@ -183,12 +202,22 @@ func exampleFromJSON(raw json.RawMessage) (*examplepb.Example, error) {
 		} else if err := f.add(name, content); err != nil {
 			return nil, err
 		}
-		ex.Features.Feature[name] = f.feature()
+		var entry []byte // the map entry: key = 1, value = 2
+		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+		entry = protowire.AppendString(entry, name)
+		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
+		entry = protowire.AppendBytes(entry, f.wire())
+		features = protowire.AppendTag(features, 1, protowire.BytesType)
+		features = protowire.AppendBytes(features, entry)
 	}
-	return ex, nil
+	if features == nil { // no members: TF Serving leaves features unset
+		return []byte{}, nil
+	}
+	ex := protowire.AppendTag(nil, 1, protowire.BytesType) // Example: Features features = 1
+	return protowire.AppendBytes(ex, features), nil
 }
 
-// The kinds of a feature's list.
+// The kinds of a feature's list, numbered as tensorflow.Feature's fields.
 const (
 	kindUnset = iota
 	kindBytes
@@ -291,16 +320,35 @@ func (f *featureBuilder) add(name string, raw json.RawMessage) error {
 	return nil
 }
 
-func (f *featureBuilder) feature() *examplepb.Feature {
+// wire serializes the feature: tensorflow.Feature's oneof kind, bytes_list
+// = 1, float_list = 2, int64_list = 3, each a message whose repeated value
+// = 1 is packed for numbers. A feature with no values has no kind.
+func (f *featureBuilder) wire() []byte {
+	var list []byte
 	switch f.kind {
 	case kindBytes:
-		return &examplepb.Feature{Kind: &examplepb.Feature_BytesList{BytesList: &examplepb.BytesList{Value: f.bytes}}}
+		for _, v := range f.bytes {
+			list = protowire.AppendTag(list, 1, protowire.BytesType)
+			list = protowire.AppendBytes(list, v)
+		}
 	case kindFloat:
-		return &examplepb.Feature{Kind: &examplepb.Feature_FloatList{FloatList: &examplepb.FloatList{Value: f.floats}}}
+		packed := make([]byte, 0, 4*len(f.floats))
+		for _, v := range f.floats {
+			packed = protowire.AppendFixed32(packed, math.Float32bits(v))
+		}
+		list = protowire.AppendTag(list, 1, protowire.BytesType)
+		list = protowire.AppendBytes(list, packed)
 	case kindInt64:
-		return &examplepb.Feature{Kind: &examplepb.Feature_Int64List{Int64List: &examplepb.Int64List{Value: f.ints}}}
+		var packed []byte
+		for _, v := range f.ints {
+			packed = protowire.AppendVarint(packed, uint64(v))
+		}
+		list = protowire.AppendTag(list, 1, protowire.BytesType)
+		list = protowire.AppendBytes(list, packed)
+	default:
+		return nil
 	}
-	return &examplepb.Feature{}
+	return protowire.AppendBytes(protowire.AppendTag(nil, protowire.Number(f.kind), protowire.BytesType), list)
 }
 
 // appendDecimal writes a float as TF Serving's WriteDecimal does: six
@@ -378,13 +426,7 @@ func (s *Server) restExamples(w http.ResponseWriter, r *http.Request, name strin
 	}
 	res, n, err := s.runExamples(r.Context(), exampleRun{api: verb, model: name, version: version,
 		signature: req.signature, method: method,
-		input: func(b *budget) (*exampleBatch, error) {
-			in, err := req.input(b)
-			if err != nil {
-				return nil, err
-			}
-			return countExamples(in)
-		}})
+		input: req.input})
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -559,21 +559,44 @@ func TestExamplesJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := req.input(&budget{maxElements: 10, maxBytes: 1 << 20})
+	batch, err := req.input(&budget{maxElements: 10, maxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := in.GetExampleListWithContext()
-	if l == nil || len(l.GetExamples()) != 2 || string(l.GetContext().GetFeatures().GetFeature()["c"].GetBytesList().GetValue()[0]) != "x" {
-		t.Fatalf("input %v", in)
+	x, err := batch.tensor()
+	if err != nil || batch.count() != 2 || len(x.Strings) != 2 || int64(len(x.Strings[0])+len(x.Strings[1])) != batch.bytes {
+		t.Fatalf("batch of %d: %v %v", batch.count(), x, err)
 	}
-	f := l.GetExamples()[0].GetFeatures().GetFeature()
-	if got := fmt.Sprint(f["i"].GetInt64List().GetValue(), f["f"].GetFloatList().GetValue(), f["b"].GetInt64List().GetValue(),
-		f["s"].GetBytesList().GetValue(), f["e"].GetKind() == nil); got != "[3] [1.5 2000] [1 0] [[97] [0 1]] true" {
+	// Each serialized example parses as the Example TF Serving builds (the
+	// context's features merged in), and the wire is what Go's
+	// serialization of that Example parses to.
+	var exs [2]examplepb.Example
+	for i := range exs {
+		if err := proto.Unmarshal([]byte(x.Strings[i]), &exs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := exs[0].GetFeatures().GetFeature()
+	if got := fmt.Sprintln(f["i"].GetInt64List().GetValue(), f["f"].GetFloatList().GetValue(), f["b"].GetInt64List().GetValue(),
+		f["s"].GetBytesList().GetValue(), f["e"].GetKind() == nil, f["e"] != nil, string(f["c"].GetBytesList().GetValue()[0])); got != "[3] [1.5 2000] [1 0] [[97] [0 1]] true true x\n" {
 		t.Fatalf("features %s", got)
 	}
-	if l.GetExamples()[1].GetFeatures() != nil {
-		t.Fatalf("an empty example has features: %v", l.GetExamples()[1])
+	if f := exs[1].GetFeatures().GetFeature(); len(f) != 1 || string(f["c"].GetBytesList().GetValue()[0]) != "x" {
+		t.Fatalf("an empty example with the context: %v", &exs[1])
+	}
+	want := &examplepb.Example{Features: &examplepb.Features{Feature: map[string]*examplepb.Feature{
+		"i": {Kind: &examplepb.Feature_Int64List{Int64List: &examplepb.Int64List{Value: []int64{-3, 1 << 40}}}},
+		"f": {Kind: &examplepb.Feature_FloatList{FloatList: &examplepb.FloatList{Value: []float32{-1.25}}}},
+		"s": {Kind: &examplepb.Feature_BytesList{BytesList: &examplepb.BytesList{Value: [][]byte{[]byte("é"), {}}}}},
+		"e": {},
+	}}}
+	w, err := exampleFromJSON([]byte(`{"i": [-3, 1099511627776], "f": -1.25, "s": ["é", ""], "e": []}`))
+	var back examplepb.Example
+	if err != nil || proto.Unmarshal(w, &back) != nil || !proto.Equal(&back, want) {
+		t.Fatalf("wire %x parses as %v, want %v (%v)", w, &back, want, err)
+	}
+	if w, err := exampleFromJSON([]byte(`{}`)); err != nil || len(w) != 0 {
+		t.Fatalf("an empty example serializes as %x %v", w, err)
 	}
 	if _, err := req.input(&budget{maxElements: 1, maxBytes: 1 << 20}); err == nil || codeOf(err) != 413 {
 		t.Fatalf("two examples past a limit of one: %v", err)
@@ -590,9 +613,9 @@ func TestExamplesJSON(t *testing.T) {
 	if got := string(classifyJSON(res)); got != `{"results": [[["a\"", 0.5], ["", 1.0]]]}` {
 		t.Fatalf("classify JSON %s", got)
 	}
-	var back map[string]any
-	if err := json.Unmarshal(regressJSON(&tfspb.RegressionResult{Regressions: []*tfspb.Regression{{Value: 2}, {Value: -0.25}}}), &back); err != nil || fmt.Sprint(back) != "map[results:[2 -0.25]]" {
-		t.Fatalf("regress JSON %v %v", back, err)
+	var decoded map[string]any
+	if err := json.Unmarshal(regressJSON(&tfspb.RegressionResult{Regressions: []*tfspb.Regression{{Value: 2}, {Value: -0.25}}}), &decoded); err != nil || fmt.Sprint(decoded) != "map[results:[2 -0.25]]" {
+		t.Fatalf("regress JSON %v %v", decoded, err)
 	}
 }
 
