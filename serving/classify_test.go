@@ -394,6 +394,8 @@ func restClassifyErrors(t *testing.T, url string) {
 		{"bad classes output", "POST", "/v1/models/est:classify", `{"signature_name": "classify_bad", ` + plainJSON + `}`, 400, "Expected classes output batch size of 2. Got: 1"},
 		{"bad regress output", "POST", "/v1/models/est:regress", `{"signature_name": "regress_bad", ` + plainJSON + `}`, 400, "but got [2,2]"},
 		{"too many examples", "POST", "/v1/models/est:classify", examples(strings.Repeat(`{},`, 1000) + `{}`), 413, "more than 1000 examples"},
+		{"context broadcast past the input limit", "POST", "/v1/models/est:classify",
+			`{"context": {"tag": "` + strings.Repeat("z", 500<<10) + `"}, "examples": [` + strings.Repeat(`{},`, 899) + `{}]}`, 413, "more than the limit of 4194304"},
 		{"body too large", "POST", "/v1/models/est:regress", examples(`{"tag": "` + strings.Repeat("a", 1<<20) + `"}`), 413, "larger than"},
 		{"still serving", "POST", "/v1/models/est:regress", `{"signature_name": "regress", ` + plainJSON + `}`, 200, ""},
 	} {
