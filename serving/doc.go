@@ -1,8 +1,11 @@
 // Package serving is a TF Serving-compatible model server for SavedModels,
-// embedded in Go: TF Serving's REST API and gRPC PredictionService (with
-// grpc.health.v1 and reflection), models in TF Serving's layout
-// (BASE/NAME/VERSION/), the newest (or a pinned) version of each served,
-// hot reload of new versions, Prometheus metrics and health endpoints.
+// embedded in Go: TF Serving's REST API (model status and metadata,
+// :predict, and :classify and :regress on tf.Examples) and gRPC
+// PredictionService (Predict, GetModelMetadata, Classify, Regress and
+// MultiInference; with grpc.health.v1 and reflection), models in TF
+// Serving's layout (BASE/NAME/VERSION/), the newest (or a pinned) version
+// of each served, hot reload of new versions, Prometheus metrics and
+// health endpoints.
 //
 // By default (IsolationProcess) every model runs in a worker process of its
 // own, supervised by the front end that holds the sockets: a TensorFlow
@@ -15,10 +18,12 @@
 //
 // Both transports decode into one request that is checked against the
 // signature (names, dtypes, ranks, dimensions, element and byte counts)
-// before any element is decoded; admission (a bounded number of requests
-// in flight), execution within the request's deadline (passed into the
-// TensorFlow run, which is cancelled past it) and the mapping of errors to
-// HTTP and gRPC codes are shared. A bad request gets a 4xx with a message;
+// before any element is decoded (for Classify and Regress: the
+// signature's method_name and keys, then the examples' count and
+// serialized bytes); admission (a bounded number of requests in flight),
+// execution within the request's deadline (passed into the TensorFlow
+// run, which is cancelled past it) and the mapping of errors to HTTP and
+// gRPC codes are shared. A bad request gets a 4xx with a message;
 // a model that dies or hangs gets 503 or 504; the server stays up.
 //
 // A Server is safe for concurrent use; Close (or Serve's return) stops

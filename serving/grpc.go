@@ -27,8 +27,8 @@ import (
 )
 
 // The gRPC side implements TF Serving's tensorflow.serving.PredictionService
-// (Predict and GetModelMetadata; Classify, Regress and MultiInference answer
-// UNIMPLEMENTED) on the messages and stubs generated in tfspb, so the
+// (Predict and GetModelMetadata here; Classify, Regress and MultiInference
+// in classify.go) on the messages and stubs generated in tfspb, so the
 // official tensorflow-serving-api client works unchanged. Beside it run the
 // standard gRPC health service and server reflection.
 

@@ -286,7 +286,7 @@ func vmRSS(t *testing.T) int64 {
 // TestGRPCBadRequests sends requests the server must refuse with a
 // status, not serve: tiny messages that declare huge inputs (refused
 // before a single element is allocated, so the process's memory does not
-// grow), model specs it cannot honour, and methods it does not implement.
+// grow) and model specs it cannot honour.
 func TestGRPCBadRequests(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "clf")
 	export(t, base, 1, 5)
@@ -382,10 +382,10 @@ func TestGRPCBadRequests(t *testing.T) {
 				_, err := client.GetModelMetadata(ctx, &tfspb.GetModelMetadataRequest{ModelSpec: spec})
 				return err
 			}, codes.InvalidArgument, "must list signature_def"},
-			{"classify", func(ctx context.Context) error {
+			{"classify on a predict signature", func(ctx context.Context) error {
 				_, err := client.Classify(ctx, &tfspb.ClassificationRequest{ModelSpec: spec})
 				return err
-			}, codes.Unimplemented, ""},
+			}, codes.InvalidArgument, "Expected classification signature method_name to be tensorflow/serving/classify"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

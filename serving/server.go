@@ -366,10 +366,12 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		s.metadata(w, name, version)
 	case action == "predict" && r.Method == http.MethodPost:
 		s.restPredict(w, r, name, version)
-	case action == "predict" || action == "metadata" || action == "":
+	case (action == "classify" || action == "regress") && r.Method == http.MethodPost:
+		s.restExamples(w, r, name, version, action)
+	case action == "predict" || action == "classify" || action == "regress" || action == "metadata" || action == "":
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here", r.Method))
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown verb %q (want predict)", action))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown verb %q (want predict, classify or regress)", action))
 	}
 }
 
@@ -481,6 +483,16 @@ func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string
 // readREST checks the request's origin, reads its body within the limit
 // and splits the JSON envelope.
 func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Envelope, error) {
+	body, err := s.readRESTBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return restjson.Parse(body)
+}
+
+// readRESTBody checks the request's origin and reads its body within the
+// limit.
+func (s *Server) readRESTBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err := s.checkOrigin(r); err != nil {
 		return nil, err
 	}
@@ -498,7 +510,7 @@ func (s *Server) readREST(w http.ResponseWriter, r *http.Request) (*restjson.Env
 		}
 		return nil, fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err)
 	}
-	return restjson.Parse(body)
+	return body, nil
 }
 
 // readBody reads a body as it arrives: memory follows the bytes a client

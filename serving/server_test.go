@@ -147,7 +147,7 @@ func TestRESTAPI(t *testing.T) {
 		{"unknown model", "POST", "/v1/models/nope:predict", `{"instances": [[1,2,3,4]]}`, 404, "model not found"},
 		{"unknown version", "POST", "/v1/models/clf/versions/7:predict", `{"instances": [[1,2,3,4]]}`, 404, "no loaded version 7"},
 		{"bad version", "GET", "/v1/models/clf/versions/x", "", 404, "bad version"},
-		{"unknown verb", "POST", "/v1/models/clf:classify", `{}`, 404, "unknown verb"},
+		{"unknown verb", "POST", "/v1/models/clf:explain", `{}`, 404, "unknown verb"},
 		{"wrong method", "GET", "/v1/models/clf:predict", "", 405, "not allowed"},
 		{"not json", "POST", "/v1/models/clf:predict", `{"instances": [1,2`, 400, "not a JSON object"},
 		{"wrong width", "POST", "/v1/models/clf:predict", `{"instances": [[1,2,3]]}`, 400, "dimension 1 is 3"},

@@ -5,8 +5,9 @@
 //	serve --model_config_file=/models/models.config            # TF Serving's config file
 //
 // Endpoints: GET /v1/models/NAME[/versions/N][/metadata],
-// POST /v1/models/NAME[/versions/N]:predict, /healthz, /readyz, /metrics;
-// gRPC tensorflow.serving.PredictionService (Predict, GetModelMetadata),
+// POST /v1/models/NAME[/versions/N]:predict, :classify and :regress,
+// /healthz, /readyz, /metrics; gRPC tensorflow.serving.PredictionService
+// (Predict, GetModelMetadata, Classify, Regress, MultiInference),
 // grpc.health.v1 and reflection.
 //
 // By default each model runs in a worker process of its own, which the
