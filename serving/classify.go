@@ -70,15 +70,6 @@ func (s *Server) rpcStatus(err error) error {
 	return s.grpcStatus(err)
 }
 
-// specVersion reads a request's model_spec as Predict does: checkSpec,
-// then its version choice (0: the served one).
-func specVersion(sp *tfspb.ModelSpec) (int64, error) {
-	if err := checkSpec(sp); err != nil {
-		return 0, err
-	}
-	return sp.GetVersion().GetValue(), nil
-}
-
 func signatureKey(name string) string {
 	if name == "" {
 		return savedmodels.DefaultSignature
@@ -435,7 +426,7 @@ func grpcExamples(in *tfspb.Input) func(*budget) (*exampleBatch, error) {
 func (p predictionService) Classify(ctx context.Context, req *tfspb.ClassificationRequest) (*tfspb.ClassificationResponse, error) {
 	s, sp := p.s, req.GetModelSpec()
 	const api = "grpc_classify"
-	version, err := specVersion(sp)
+	version, err := s.resolveSpec(sp)
 	if err != nil {
 		s.count(sp.GetName(), api, time.Now(), &err)
 		return nil, s.rpcStatus(err)
@@ -457,7 +448,7 @@ func (p predictionService) Classify(ctx context.Context, req *tfspb.Classificati
 func (p predictionService) Regress(ctx context.Context, req *tfspb.RegressionRequest) (*tfspb.RegressionResponse, error) {
 	s, sp := p.s, req.GetModelSpec()
 	const api = "grpc_regress"
-	version, err := specVersion(sp)
+	version, err := s.resolveSpec(sp)
 	if err != nil {
 		s.count(sp.GetName(), api, time.Now(), &err)
 		return nil, s.rpcStatus(err)
@@ -506,7 +497,7 @@ func (p predictionService) MultiInference(ctx context.Context, req *tfspb.MultiI
 	if len(tasks) == 0 {
 		return nil, invalid("MultiInferenceRequest has no tasks")
 	}
-	version, err := specVersion(tasks[0].GetModelSpec())
+	version, err := s.resolveSpec(tasks[0].GetModelSpec())
 	if err != nil {
 		return nil, err
 	}

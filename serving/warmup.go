@@ -177,10 +177,7 @@ func (l *localRunner) replayWarmup(dir string) (int, bool, error) {
 			return fmt.Errorf("record %d: %w", i+1, err)
 		}
 		for _, r := range reqs {
-			ctx, cancel := context.WithTimeout(context.Background(), max(l.warmTimeout, time.Millisecond))
-			_, err := l.predict(ctx, r.signature, r.inputs, r.filter, 0)
-			cancel()
-			if err != nil {
+			if err := l.warmupRun(r); err != nil {
 				return fmt.Errorf("record %d: %w", i+1, err)
 			}
 		}
@@ -198,10 +195,51 @@ type warmupRequest struct {
 	signature string
 	inputs    map[string]Tensor
 	filter    []string
+	// method is classifyMethod or regressMethod for a classify or regress
+	// log, whose signature and outputs are checked as those calls check
+	// them; "" for predict.
+	method string
 }
 
-// warmupRequests turns a PredictionLog into the runs it asks for.
+// warmupRun runs one warm-up request within the request timeout.
+func (l *localRunner) warmupRun(r warmupRequest) error {
+	if r.method != "" {
+		sig, err := l.model.Signature(r.signature)
+		if err != nil {
+			return err
+		}
+		if r.filter, err = checkMethod(sig, r.method); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max(l.warmTimeout, time.Millisecond))
+	defer cancel()
+	out, err := l.predict(ctx, r.signature, r.inputs, r.filter, 0)
+	if err != nil {
+		return err
+	}
+	n := r.inputs[examplesInput].Shape
+	switch {
+	case r.method == classifyMethod && len(n) == 1:
+		_, err = classifyResult(n[0], out)
+	case r.method == regressMethod && len(n) == 1:
+		_, err = regressResult(n[0], out)
+	}
+	return err
+}
+
+// warmupRequests turns a PredictionLog into the runs it asks for: a
+// predict, classify or regress log's request, or each task of a
+// multi-inference log's. A session-run log is refused, as this server has
+// no session-run API.
 func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
+	examples := func(in *tfspb.Input, sig string, method string) ([]warmupRequest, error) {
+		t, err := examplesTensor(in)
+		if err != nil {
+			return nil, err
+		}
+		return []warmupRequest{{signature: sigOrDefault(sig), inputs: map[string]Tensor{examplesInput: t}, method: method}}, nil
+	}
 	switch {
 	case log.GetPredictLog() != nil:
 		req := log.GetPredictLog().GetRequest()
@@ -210,8 +248,31 @@ func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
 			return nil, err
 		}
 		return []warmupRequest{{signature: sigOrDefault(req.GetModelSpec().GetSignatureName()), inputs: in, filter: req.GetOutputFilter()}}, nil
+	case log.GetClassifyLog() != nil:
+		req := log.GetClassifyLog().GetRequest()
+		return examples(req.GetInput(), req.GetModelSpec().GetSignatureName(), classifyMethod)
+	case log.GetRegressLog() != nil:
+		req := log.GetRegressLog().GetRequest()
+		return examples(req.GetInput(), req.GetModelSpec().GetSignatureName(), regressMethod)
+	case log.GetMultiInferenceLog() != nil:
+		req := log.GetMultiInferenceLog().GetRequest()
+		var out []warmupRequest
+		for _, task := range req.GetTasks() {
+			if m := task.GetMethodName(); m != classifyMethod && m != regressMethod {
+				return nil, fmt.Errorf("multi-inference task method %q: want %s or %s", m, classifyMethod, regressMethod)
+			}
+			r, err := examples(req.GetInput(), task.GetModelSpec().GetSignatureName(), task.GetMethodName())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r...)
+		}
+		if len(out) == 0 {
+			return nil, errors.New("a multi-inference log with no tasks")
+		}
+		return out, nil
 	}
-	return nil, errors.New("only predict_log records are replayed; this record is another kind")
+	return nil, errors.New("a session-run or empty log: only predict, classify, regress and multi-inference logs are replayed")
 }
 
 func sigOrDefault(s string) string {

@@ -194,3 +194,46 @@ func TestReadRecordsDamaged(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmupClassifyRegress replays classify, regress and multi-inference
+// logs (written with tensorflow-serving-api's messages) against an
+// Estimator-style SavedModel: good logs let the version serve, a log that
+// asks classify of a regress signature keeps it out, as in TF Serving.
+func TestWarmupClassifyRegress(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "est")
+	var ref map[string]any
+	if err := pyref.Run("estimator_savedmodel.py", map[string]any{"dir": filepath.Join(base, "1"), "cases": map[string]any{}}, &ref); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(base, "1"), filepath.Join(base, "2"))
+	ex := []map[string]any{{"x": map[string]any{"float": []float32{1, 2}}, "tag": map[string]any{"bytes": []string{"hi"}}}, {"x": map[string]any{"float": []float32{0, -1}}}}
+	files := []map[string]any{
+		{"path": filepath.Join(base, "1", WarmupFile), "signature": "", "requests": []map[string]any{
+			{"kind": "classify", "signature": "serving_default", "examples": ex},
+			{"kind": "classify", "signature": "classify_scores", "examples": ex},
+			{"kind": "regress", "signature": "regress", "examples": ex},
+			{"kind": "multi", "tasks": [][]string{{"classify", "classify"}, {"regress", "regress"}}, "examples": ex},
+		}},
+		{"path": filepath.Join(base, "2", WarmupFile), "signature": "", "requests": []map[string]any{
+			{"kind": "classify", "signature": "serving_default", "examples": ex},
+			{"kind": "classify", "signature": "regress", "examples": ex},
+		}},
+	}
+	var ok map[string]any
+	if err := pyref.Run("warmup_records.py", map[string]any{"op": "write", "files": files}, &ok); err != nil {
+		t.Fatal(err)
+	}
+	l, err := loadLocal(loadOptions{dir: filepath.Join(base, "1"), timeout: 30 * time.Second}, "est", newMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := l.replayWarmup(filepath.Join(base, "1"))
+	l.close()
+	if n != 4 || err != nil {
+		t.Fatalf("replayed %d records: %v", n, err)
+	}
+	_, err = loadLocal(loadOptions{dir: filepath.Join(base, "2"), timeout: 30 * time.Second, warmup: true}, "est", newMetrics())
+	if err == nil || !strings.Contains(err.Error(), "record 2") || !strings.Contains(err.Error(), "Expected classification signature method_name") {
+		t.Fatalf("classify on a regress signature: %v", err)
+	}
+}
