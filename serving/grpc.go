@@ -48,6 +48,7 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
+	s.registerKserve(g) // inference.GRPCInferenceService, kserve_grpc.go
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	s.healthMu.Lock()
