@@ -6,7 +6,12 @@
 // Endpoints: GET /v1/models/NAME[/versions/N][/metadata],
 // POST /v1/models/NAME[/versions/N]:predict, /healthz, /readyz, /metrics;
 // gRPC tensorflow.serving.PredictionService (Predict, GetModelMetadata),
-// grpc.health.v1 and reflection.
+// grpc.health.v1 and reflection. The Open Inference Protocol (KServe v2,
+// tritonclient) on the same ports: GET /v2, /v2/health/{live,ready},
+// /v2/models/NAME[/versions/V][/ready], POST
+// /v2/models/NAME[/versions/V]/infer; gRPC inference.GRPCInferenceService
+// (ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata,
+// ModelInfer).
 //
 // By default each model runs in a worker process of its own, which the
 // server restarts if TensorFlow aborts it (--isolation=process);
