@@ -360,7 +360,7 @@ func (s *Server) kserveInfer(w http.ResponseWriter, r *http.Request, name, ver s
 		s.fail(w, err)
 		return
 	}
-	body, headLen, err := plan.encode(name, res)
+	body, headLen, err := plan.encode(name, res, s.cfg.MaxResponseBytes)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -704,13 +704,18 @@ func kserveRawOutput(t Tensor) []byte {
 	return b
 }
 
-// kserveJSONOutput writes an output's elements as a flat JSON array.
-func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
+// kserveJSONOutput writes an output's elements as a flat JSON array of at
+// most limit bytes (JSON takes several times the bytes of the tensor).
+func kserveJSONOutput(name string, t Tensor, limit int64) (json.RawMessage, error) {
 	b := []byte{'['}
-	sep := func(i int) {
+	add := func(i int) error {
+		if int64(len(b)) > limit {
+			return fmt.Errorf("%w: output %q takes more than %d bytes as JSON; ask for it as binary data", errTooLarge, name, limit)
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
+		return nil
 	}
 	nonFinite := fmt.Errorf("%w: output %q holds NaN or infinity, which JSON cannot carry; ask for it as binary data", restjson.ErrBadRequest, name)
 	switch t.DType {
@@ -723,7 +728,9 @@ func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 				return nil, nonFinite
 			}
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
 		}
 	case tfwrap.Float64:
@@ -735,7 +742,9 @@ func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
 			if math.IsNaN(x) || math.IsInf(x, 0) {
 				return nil, nonFinite
 			}
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendFloat(b, x, 'g', -1, 64)
 		}
 	case tfwrap.Int32:
@@ -744,7 +753,9 @@ func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
 			return nil, err
 		}
 		for i, x := range v {
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendInt(b, int64(x), 10)
 		}
 	case tfwrap.Int64:
@@ -753,17 +764,23 @@ func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
 			return nil, err
 		}
 		for i, x := range v {
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendInt(b, x, 10)
 		}
 	case tfwrap.Uint8:
 		for i, x := range t.Data {
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendUint(b, uint64(x), 10)
 		}
 	case tfwrap.Bool:
 		for i, x := range t.Data {
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			b = strconv.AppendBool(b, x != 0)
 		}
 	case tfwrap.String:
@@ -771,20 +788,26 @@ func kserveJSONOutput(name string, t Tensor) (json.RawMessage, error) {
 			if !utf8.ValidString(x) {
 				return nil, fmt.Errorf("%w: output %q holds bytes that are not UTF-8, which JSON cannot carry; ask for it as binary data", restjson.ErrBadRequest, name)
 			}
-			sep(i)
+			if err := add(i); err != nil {
+				return nil, err
+			}
 			q, _ := json.Marshal(x)
 			b = append(b, q...)
 		}
 	default:
 		return nil, fmt.Errorf("output %q has an unsupported dtype", name)
 	}
+	if err := add(0); err != nil {
+		return nil, err
+	}
 	return append(b, ']'), nil
 }
 
 // encode writes the response: the JSON header, then the binary data of
-// the outputs asked for as binary, in the header's order. headLen is the
-// header's length (len(body) without binary data).
-func (p *kservePlan) encode(model string, res *predictResult) (body []byte, headLen int, err error) {
+// the outputs asked for as binary, in the header's order, in at most about
+// limit bytes. headLen is the header's length (len(body) without binary
+// data).
+func (p *kservePlan) encode(model string, res *predictResult, limit int64) (body []byte, headLen int, err error) {
 	type output struct {
 		Name       string          `json:"name"`
 		Datatype   string          `json:"datatype"`
@@ -815,8 +838,11 @@ func (p *kservePlan) encode(model string, res *predictResult) (body []byte, head
 			raw := kserveRawOutput(t)
 			o.Parameters = map[string]any{"binary_data_size": len(raw)}
 			bin = append(bin, raw)
-		} else if o.Data, err = kserveJSONOutput(n, t); err != nil {
-			return nil, 0, err
+		} else {
+			if o.Data, err = kserveJSONOutput(n, t, limit); err != nil {
+				return nil, 0, err
+			}
+			limit -= int64(len(o.Data))
 		}
 		outs = append(outs, o)
 	}

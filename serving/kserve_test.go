@@ -295,6 +295,28 @@ func TestKserveREST(t *testing.T) {
 		got64 = append(got64, float64(v))
 	}
 	same(t, "binary", got64, want)
+
+	// An infinite input makes NaN, which only binary data can carry.
+	inf := le([]float32{float32(math.Inf(1)), 0, 0, 0})
+	head := `{"inputs":[{"name":"inputs","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":16}}],"outputs":[{"name":"outputs","parameters":{"binary_data":%v}}]}`
+	if code, _, body := post(t, hs.URL+"/v2/models/clf/infer", fmt.Sprintf(head, false), inf); code != 400 || !strings.Contains(string(body), "NaN or infinity") {
+		t.Fatalf("NaN as JSON: %d %s", code, body)
+	}
+	if code, _, body := post(t, hs.URL+"/v2/models/clf/infer", fmt.Sprintf(head, true), inf); code != 200 {
+		t.Fatalf("NaN as binary: %d %s", code, body)
+	}
+
+	// JSON takes more bytes than the tensor: the response limit holds for
+	// what is sent. 12 bytes of outputs pass a 20-byte limit, their JSON
+	// does not.
+	_, small := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxResponseBytes: 20})
+	one := `{"inputs":[{"name":"inputs","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"parameters":{"binary_data_output":%v}}`
+	if code, _, body := post(t, small.URL+"/v2/models/clf/infer", fmt.Sprintf(one, false), nil); code != 413 || !strings.Contains(string(body), "as JSON; ask for it as binary data") {
+		t.Fatalf("JSON over the limit: %d %s", code, body)
+	}
+	if code, _, body := post(t, small.URL+"/v2/models/clf/infer", fmt.Sprintf(one, true), nil); code != 200 {
+		t.Fatalf("binary under the limit: %d %s", code, body)
+	}
 }
 
 // TestKserveBadRequests sends each endpoint requests it must refuse, in
