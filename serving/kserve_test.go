@@ -83,19 +83,23 @@ func sameOutput(t *testing.T, what string, got, want kserveOut) {
 	}
 }
 
-// TestKserveOfficialClients serves two models (the Go-exported classifier,
-// FP32 in and out, and a Python-exported one with BYTES and INT64 inputs
-// and INT32, BYTES, INT64 and BOOL outputs) and calls them with
+// TestKserveOfficialClients serves three models (the Go-exported
+// classifier, FP32 in and out, and two Python-exported ones, between them
+// taking and answering every other datatype the server supports: BYTES,
+// INT64, INT32, UINT8, BOOL and FP64) and calls them with
 // tritonclient.http (binary and JSON tensors both ways, and its default of
 // binary outputs) and tritonclient.grpc (raw contents), comparing every
 // answer with Python TensorFlow's for the same SavedModel and inputs, and
 // the classifier's with the Go model's own Predict.
 func TestKserveOfficialClients(t *testing.T) {
 	dir := t.TempDir()
-	clfBase, mixedBase := filepath.Join(dir, "clf"), filepath.Join(dir, "mixed")
+	clfBase, mixedBase, typesBase := filepath.Join(dir, "clf"), filepath.Join(dir, "mixed"), filepath.Join(dir, "types")
 	m := export(t, clfBase, 1, 5)
-	exportMixed(t, mixedBase)
-	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: clfBase}, {Name: "mixed", BasePath: mixedBase}}})
+	var none struct{}
+	if err := pyref.Run("kserve_client.py", map[string]any{"mode": "export", "dir": filepath.Join(mixedBase, "1"), "types_dir": filepath.Join(typesBase, "1")}, &none); err != nil {
+		t.Fatal(err)
+	}
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: clfBase}, {Name: "mixed", BasePath: mixedBase}, {Name: "types", BasePath: typesBase}}})
 	conn := serveGRPC(t, srv)
 	rows := [][]float32{{1, 2, 3, 4}, {0.5, -1, 2, 0}}
 	models := []map[string]any{
@@ -105,6 +109,13 @@ func TestKserveOfficialClients(t *testing.T) {
 			"inputs": map[string]any{
 				"text": map[string]any{"datatype": "BYTES", "shape": []int{3}, "data": []string{"a", "héllo wörld", ""}},
 				"n":    map[string]any{"datatype": "INT64", "shape": []int{3}, "data": []int64{1, -2, 1 << 40}},
+			}},
+		{"name": "types", "dir": filepath.Join(typesBase, "1"), "outputs": []string{"k_neg", "not_flag", "pix_inv", "x_half"},
+			"inputs": map[string]any{
+				"flag": map[string]any{"datatype": "BOOL", "shape": []int{2, 2}, "data": []bool{true, false, false, true}},
+				"pix":  map[string]any{"datatype": "UINT8", "shape": []int{2, 2}, "data": []int{0, 1, 200, 255}},
+				"k":    map[string]any{"datatype": "INT32", "shape": []int{2, 2}, "data": []int32{-5, 0, 7, math.MaxInt32}},
+				"x":    map[string]any{"datatype": "FP64", "shape": []int{2, 2}, "data": []float64{1e-300, -3, 0.1, 1e300}},
 			}},
 	}
 	var ref struct {
@@ -148,6 +159,7 @@ func TestKserveOfficialClients(t *testing.T) {
 	wantMeta := map[string]string{
 		"clf":   "in inputs FP32 [-1 4];out outputs FP32 [-1 3];",
 		"mixed": "in n INT64 [-1];in text BYTES [-1];out len INT32 [-1];out positive BOOL [-1];out twice INT64 [-1];out upper BYTES [-1];",
+		"types": "in flag BOOL [-1 2];in k INT32 [-1 2];in pix UINT8 [-1 2];in x FP64 [-1 2];out k_neg INT32 [-1 2];out not_flag BOOL [-1 2];out pix_inv UINT8 [-1 2];out x_half FP64 [-1 2];",
 	}
 	for _, spec := range models {
 		name := spec["name"].(string)

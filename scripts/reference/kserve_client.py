@@ -4,10 +4,13 @@ TensorFlow's own answers for the same SavedModels.
 
 Two modes, by {"mode"}:
 
-"export": reads {"dir": DIR}; saves with tf.saved_model.save a module whose
-"serving_default" signature takes "text" (string, (None,)) and "n" (int64,
-(None,)) and returns {"len": int32 length of text, "upper": upper-cased
-text, "twice": 2n, "positive": n > 0}; prints {}.
+"export": reads {"dir": DIR, "types_dir"?: DIR2}; saves with
+tf.saved_model.save to DIR a module whose "serving_default" signature takes
+"text" (string, (None,)) and "n" (int64, (None,)) and returns {"len": int32
+length of text, "upper": upper-cased text, "twice": 2n, "positive": n > 0},
+and to DIR2 one taking "flag" (bool), "pix" (uint8), "k" (int32) and "x"
+(float64), each (None, 2), returning {"not_flag", "pix_inv": 255 - pix,
+"k_neg": -k, "x_half": x / 2}; prints {}.
 
 "client": reads {"http": "host:port", "grpc": "host:port", "models": [{"name",
 "dir" (the version folder, for tf.saved_model.load), "inputs": {name:
@@ -41,9 +44,21 @@ class Mixed(tf.Module):
                 "twice": n * 2, "positive": n > 0}
 
 
+class Types(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.bool, name="flag"),
+                                  tf.TensorSpec([None, 2], tf.uint8, name="pix"),
+                                  tf.TensorSpec([None, 2], tf.int32, name="k"),
+                                  tf.TensorSpec([None, 2], tf.float64, name="x")])
+    def serve(self, flag, pix, k, x):
+        return {"not_flag": tf.logical_not(flag), "pix_inv": 255 - pix,
+                "k_neg": -k, "x_half": x / 2}
+
+
 def export(cfg):
-    m = Mixed()
-    tf.saved_model.save(m, cfg["dir"], signatures={"serving_default": m.serve})
+    for key, cls in (("dir", Mixed), ("types_dir", Types)):
+        if key in cfg:
+            m = cls()
+            tf.saved_model.save(m, cfg[key], signatures={"serving_default": m.serve})
     return {}
 
 
