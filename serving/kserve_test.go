@@ -534,6 +534,25 @@ func TestKserveBadRequests(t *testing.T) {
 		if _, err := client.ModelInfer(ctx, req("clf", "", nil, ok)); err != nil {
 			t.Fatalf("after the bad requests: %v", err)
 		}
+		// Typed contents for BYTES and INT64, which tritonclient.grpc never
+		// sends (it always uses raw_input_contents).
+		resp, err := client.ModelInfer(ctx, &kservepb.ModelInferRequest{ModelName: "mixed", Id: "t1",
+			Inputs: []*kservepb.ModelInferRequest_InferInputTensor{
+				tensor("text", "BYTES", []int64{2}, &kservepb.InferTensorContents{BytesContents: [][]byte{[]byte("ab"), []byte("xyz")}}),
+				tensor("n", "INT64", []int64{2}, &kservepb.InferTensorContents{Int64Contents: []int64{3, -4}}),
+			},
+			Outputs: []*kservepb.ModelInferRequest_InferRequestedOutputTensor{{Name: "upper"}, {Name: "twice"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, raw := resp.GetOutputs(), resp.GetRawOutputContents()
+		if resp.GetId() != "t1" || len(outs) != 2 || len(raw) != 2 || outs[0].GetName() != "upper" || outs[0].GetDatatype() != "BYTES" ||
+			outs[1].GetName() != "twice" || outs[1].GetDatatype() != "INT64" || !slices.Equal(outs[1].GetShape(), []int64{2}) {
+			t.Fatalf("response %v", resp)
+		}
+		if !bytes.Equal(raw[0], lengths(nil, "AB", "XYZ")) || !bytes.Equal(raw[1], le([]int64{6, -8})) {
+			t.Fatalf("raw outputs %q", raw)
+		}
 		if _, err := client.ModelMetadata(ctx, &kservepb.ModelMetadataRequest{Name: "clf", Version: "x"}); status.Code(err) != codes.NotFound {
 			t.Errorf("metadata of version x: %v", err)
 		}
