@@ -174,20 +174,26 @@ func (s *Server) modelReady(name, ver string) error {
 	}
 	defer release()
 	if err := v.run.down(); err != nil {
-		return fmt.Errorf("%w: model %q version %d: %v", ErrNotReady, name, v.n, err)
+		return notReady(fmt.Sprintf("model %q version %d is not ready: %v", name, v.n, err))
 	}
 	return nil
 }
+
+// notReady is an ErrNotReady (503) with a message of its own.
+type notReady string
+
+func (e notReady) Error() string { return string(e) }
+func (notReady) Unwrap() error   { return ErrNotReady }
 
 // serverReady says why the server is not ready (as /readyz), or nil.
 func (s *Server) serverReady() error {
 	switch {
 	case s.draining.Load():
-		return fmt.Errorf("%w: shutting down", ErrNotReady)
+		return notReady("shutting down")
 	case !s.reg.ready():
-		return fmt.Errorf("%w: not every model has a loaded version", ErrNotReady)
+		return notReady("not every model has a loaded version")
 	case len(s.slots) == cap(s.slots):
-		return fmt.Errorf("%w: all %d request slots are busy", ErrNotReady, cap(s.slots))
+		return notReady(fmt.Sprintf("all %d request slots are busy", cap(s.slots)))
 	}
 	return nil
 }

@@ -262,7 +262,7 @@ func lengths(extra []byte, ss ...string) []byte {
 func TestKserveREST(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "clf")
 	m := export(t, base, 1, 5)
-	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
 	want := predictions(t, m, [][]float32{{1, 2, 3, 4}, {0.5, -1, 2, 0}})
 
 	code, _, body := post(t, hs.URL+"/v2/models/clf/versions/1/infer",
@@ -328,6 +328,36 @@ func TestKserveREST(t *testing.T) {
 	}
 	if code, _, body := post(t, small.URL+"/v2/models/clf/infer", fmt.Sprintf(one, true), nil); code != 200 {
 		t.Fatalf("binary under the limit: %d %s", code, body)
+	}
+
+	// Shutting down: live, not ready, over both transports.
+	ready := kservepb.NewGRPCInferenceServiceClient(serveGRPC(t, srv))
+	get := func(path string) (int, string) {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, draining := range []bool{false, true} {
+		if draining {
+			srv.beginShutdown()
+		}
+		wantReady := map[bool]int{false: 200, true: 503}[draining]
+		if code, body := get("/v2/health/ready"); code != wantReady || (draining && !strings.Contains(body, `{"error":"shutting down"}`)) {
+			t.Errorf("draining %v: /v2/health/ready %d %s", draining, code, body)
+		}
+		if code, _ := get("/v2/health/live"); code != 200 {
+			t.Errorf("draining %v: /v2/health/live %d", draining, code)
+		}
+		r, err := ready.ServerReady(ctx, &kservepb.ServerReadyRequest{})
+		if err != nil || r.GetReady() == draining {
+			t.Errorf("draining %v: ServerReady %v %v", draining, r, err)
+		}
 	}
 }
 
