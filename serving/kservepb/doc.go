@@ -11,10 +11,10 @@
 // google.golang.org/grpc's generated-code conventions.
 //
 // Everything here but this file and the tests is generated: do not edit
-// it. To
-// regenerate after changing the pinned wheel or google.golang.org/protobuf,
-// install protoc, protoc-gen-go (at go.mod's google.golang.org/protobuf
-// version) and protoc-gen-go-grpc v1.6.0, then run from the repository root
+// it. To regenerate after changing the pinned wheel or
+// google.golang.org/protobuf, install protoc, protoc-gen-go (at go.mod's
+// google.golang.org/protobuf version) and protoc-gen-go-grpc v1.6.0, then
+// run from the repository root
 //
 //	scripts/gen_kserve_proto.sh
 //
