@@ -594,3 +594,35 @@ func TestKserveBadRequests(t *testing.T) {
 		}
 	})
 }
+
+// FuzzKserveDecode feeds the decoders of one input arbitrary bytes, as
+// binary data and as JSON data, for every datatype: they must return an
+// error or a tensor that fills its shape, and never panic. Under plain
+// `go test` only the seeds run.
+func FuzzKserveDecode(f *testing.F) {
+	f.Add(uint8(6), int64(2), []byte(`[["a"],["b"]]`))
+	f.Add(uint8(6), int64(2), lengths([]byte{200, 0, 0, 0}, "ab"))
+	f.Add(uint8(0), int64(4), []byte(`[1,2,[3,4]]`))
+	f.Add(uint8(3), int64(1), []byte(`1e400`))
+	f.Add(uint8(5), int64(2), []byte(`[true,{"a":1}]`))
+	dts := []string{"FP32", "FP64", "INT32", "INT64", "UINT8", "BOOL", "BYTES"}
+	f.Fuzz(func(t *testing.T, which uint8, n int64, data []byte) {
+		if n < 1 || n > 1<<10 {
+			return
+		}
+		dt := kserveTypes[dts[int(which)%len(dts)]]
+		dims := []int64{n}
+		b := &budget{maxElements: 1 << 20, maxBytes: 1 << 20}
+		for _, decode := range []func() (Tensor, error){
+			func() (Tensor, error) { return kserveRaw(b, "x", dt, dims, n, data) },
+			func() (Tensor, error) { return kserveJSONData("x", dt, dims, n, data) },
+		} {
+			x, err := decode()
+			if err == nil {
+				if err := x.check(); err != nil {
+					t.Fatalf("%v %d %q: decoded a bad tensor: %v", dt, n, data, err)
+				}
+			}
+		}
+	})
+}
