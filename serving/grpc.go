@@ -39,8 +39,9 @@ type predictionService struct {
 	s *Server
 }
 
-// NewGRPCServer returns a gRPC server with the PredictionService of s, the
-// standard health service (for "" and for the PredictionService: SERVING
+// NewGRPCServer returns a gRPC server with the PredictionService of s, its
+// KServe v2 GRPCInferenceService (kserve_grpc.go), the standard health
+// service (for "" and for the PredictionService: SERVING
 // while /readyz would answer 200 for models, NOT_SERVING before every
 // model has a version and while shutting down) and server reflection. The caller owns the returned server: it serves
 // and stops it.
