@@ -7,6 +7,15 @@
 // of each served, hot reload of new versions, Prometheus metrics and
 // health endpoints.
 //
+// The same models are served over the Open Inference Protocol (KServe v2,
+// as Triton and tritonclient speak it), from their serving_default
+// signatures: REST GET /v2, /v2/health/live, /v2/health/ready,
+// /v2/models/NAME[/versions/V] (metadata), .../ready, and POST
+// .../infer, with the binary tensor data extension; gRPC
+// inference.GRPCInferenceService (ServerLive, ServerReady, ModelReady,
+// ServerMetadata, ModelMetadata, ModelInfer with typed or raw contents;
+// the other methods answer UNIMPLEMENTED).
+//
 // By default (IsolationProcess) every model runs in a worker process of its
 // own, supervised by the front end that holds the sockets: a TensorFlow
 // abort (a CHECK failure on an input a kernel does not check, or in a

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/serving/kservepb"
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -39,8 +40,9 @@ type predictionService struct {
 	s *Server
 }
 
-// NewGRPCServer returns a gRPC server with the PredictionService of s, the
-// standard health service (for "" and for the PredictionService: SERVING
+// NewGRPCServer returns a gRPC server with the PredictionService of s, its
+// KServe v2 GRPCInferenceService (kserve_grpc.go), the standard health
+// service (for "" and for the PredictionService: SERVING
 // while /readyz would answer 200 for models, NOT_SERVING before every
 // model has a version and while shutting down) and server reflection. The caller owns the returned server: it serves
 // and stops it.
@@ -49,6 +51,7 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
 	tfspb.RegisterModelServiceServer(g, modelService{s: s})
+	s.registerKserve(g) // inference.GRPCInferenceService, kserve_grpc.go
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	s.healthMu.Lock()
@@ -381,5 +384,7 @@ func (s *Server) updateHealth() {
 	for _, hs := range s.healths {
 		hs.SetServingStatus("", st)
 		hs.SetServingStatus(tfspb.PredictionService_ServiceDesc.ServiceName, st)
+		hs.SetServingStatus(tfspb.ModelService_ServiceDesc.ServiceName, st)
+		hs.SetServingStatus(kservepb.GRPCInferenceService_ServiceDesc.ServiceName, st)
 	}
 }

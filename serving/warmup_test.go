@@ -13,7 +13,7 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-func floats(t *testing.T, shape []int64, data []float32) *tfwrap.Tensor {
+func f32Tensor(t *testing.T, shape []int64, data []float32) *tfwrap.Tensor {
 	t.Helper()
 	x, err := tfwrap.NewTensor(data, shape...)
 	if err != nil {
@@ -32,8 +32,8 @@ func TestWriteWarmupReadByTensorFlow(t *testing.T) {
 	a := []float32{1, 2, 3, 4}
 	b := []float32{0.5, -1, 2, 0, 9, 8, 7, 6}
 	if err := WriteWarmup(dir, "serving_default",
-		map[string]*tfwrap.Tensor{"inputs": floats(t, []int64{1, 4}, a)},
-		map[string]*tfwrap.Tensor{"inputs": floats(t, []int64{2, 4}, b)}); err != nil {
+		map[string]*tfwrap.Tensor{"inputs": f32Tensor(t, []int64{1, 4}, a)},
+		map[string]*tfwrap.Tensor{"inputs": f32Tensor(t, []int64{2, 4}, b)}); err != nil {
 		t.Fatal(err)
 	}
 	var got []struct {
@@ -65,7 +65,7 @@ func TestWriteWarmupReadByTensorFlow(t *testing.T) {
 		dir  string
 		want string
 	}{{base, "no saved_model.pb"}, {t.TempDir(), "no saved_model.pb"}} {
-		if err := WriteWarmup(c.dir, "", map[string]*tfwrap.Tensor{"inputs": floats(t, []int64{1, 4}, a)}); err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := WriteWarmup(c.dir, "", map[string]*tfwrap.Tensor{"inputs": f32Tensor(t, []int64{1, 4}, a)}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("WriteWarmup(%s): %v", c.dir, err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestWarmupReplay(t *testing.T) {
 	}
 	good := func(v int) string {
 		dir := filepath.Join(base, fmt.Sprint(v))
-		if err := WriteWarmup(dir, "", map[string]*tfwrap.Tensor{"inputs": floats(t, []int64{1, 4}, []float32{1, 2, 3, 4})}); err != nil {
+		if err := WriteWarmup(dir, "", map[string]*tfwrap.Tensor{"inputs": f32Tensor(t, []int64{1, 4}, []float32{1, 2, 3, 4})}); err != nil {
 			t.Fatal(err)
 		}
 		return filepath.Join(dir, WarmupFile)
@@ -140,7 +140,7 @@ func TestWarmupCount(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "m")
 	export(t, base, 1, 3)
 	dir := filepath.Join(base, "1")
-	x := floats(t, []int64{1, 4}, []float32{1, 2, 3, 4})
+	x := f32Tensor(t, []int64{1, 4}, []float32{1, 2, 3, 4})
 	samples := []map[string]*tfwrap.Tensor{{"inputs": x}, {"inputs": x}, {"inputs": x}}
 	if err := WriteWarmup(dir, "serving_default", samples...); err != nil {
 		t.Fatal(err)

@@ -4,11 +4,18 @@
 //	serve --models_dir=/models                                 # every BASE/NAME/VERSION
 //	serve --model_config_file=/models/models.config            # TF Serving's config file
 //
-// Endpoints: GET /v1/models/NAME[/versions/N][/metadata],
-// POST /v1/models/NAME[/versions/N]:predict, :classify and :regress,
-// /healthz, /readyz, /metrics; gRPC tensorflow.serving.PredictionService
-// (Predict, GetModelMetadata, Classify, Regress, MultiInference),
-// grpc.health.v1 and reflection.
+// Endpoints: GET /v1/models/NAME[/versions/N | /labels/L][/metadata],
+// POST /v1/models/NAME[/versions/N | /labels/L]:predict, :classify and
+// :regress, /healthz, /readyz, /metrics; gRPC
+// tensorflow.serving.PredictionService (Predict, GetModelMetadata,
+// Classify, Regress, MultiInference), tensorflow.serving.ModelService
+// (GetModelStatus; HandleReloadConfigRequest with --allow_config_reload),
+// grpc.health.v1 and reflection. The Open Inference Protocol (KServe v2,
+// tritonclient) on the same ports: GET /v2, /v2/health/{live,ready},
+// /v2/models/NAME[/versions/V][/ready], POST
+// /v2/models/NAME[/versions/V]/infer; gRPC inference.GRPCInferenceService
+// (ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata,
+// ModelInfer).
 //
 // By default each model runs in a worker process of its own, which the
 // server restarts if TensorFlow aborts it (--isolation=process);
