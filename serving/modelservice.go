@@ -1,7 +1,9 @@
 package serving
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -92,7 +94,16 @@ func (s *Server) statusResponse(name string, version int64) (*tfspb.GetModelStat
 }
 
 // jsonOf writes a response as TF Serving's REST API does: the message's
-// JSON with the .proto's field names and every field, set or not.
+// JSON with the .proto's field names and every field, set or not;
+// compacted, since protojson varies its whitespace from run to run.
 func jsonOf(m proto.Message) ([]byte, error) {
-	return protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: " "}.Marshal(m)
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

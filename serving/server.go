@@ -380,14 +380,27 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 // GetModelStatusResponse as JSON.
 func (s *Server) modelStatus(w http.ResponseWriter, name string, version int64) {
 	resp, err := s.statusResponse(name, version)
-	if err == nil {
-		var b []byte
-		if b, err = jsonOf(resp); err == nil {
-			writeJSON(w, http.StatusOK, b)
-			return
-		}
+	if err != nil {
+		s.fail(w, err)
+		return
 	}
-	s.fail(w, err)
+	// As protojson would print it (TestStatusAndMetadataAsTFServing
+	// compares), without its reflection: status is what monitors poll.
+	type statusJSON struct {
+		Version string `json:"version"`
+		State   string `json:"state"`
+		Status  struct {
+			ErrorCode    string `json:"error_code"`
+			ErrorMessage string `json:"error_message"`
+		} `json:"status"`
+	}
+	out := make([]statusJSON, len(resp.ModelVersionStatus))
+	for i, v := range resp.ModelVersionStatus {
+		out[i].Version, out[i].State = strconv.FormatInt(v.GetVersion(), 10), v.GetState().String()
+		out[i].Status.ErrorCode, out[i].Status.ErrorMessage = v.GetStatus().GetErrorCode().String(), v.GetStatus().GetErrorMessage()
+	}
+	b, _ := json.Marshal(map[string]any{"model_version_status": out})
+	writeJSON(w, http.StatusOK, b)
 }
 
 // metadata answers GET /v1/models/NAME[/versions/N]/metadata: TF
@@ -424,7 +437,7 @@ func withDefaults(b []byte) []byte {
 			}
 		}
 	}
-	out, err := json.MarshalIndent(doc, "", " ")
+	out, err := json.Marshal(doc)
 	if err != nil {
 		return b
 	}

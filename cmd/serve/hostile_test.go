@@ -83,6 +83,11 @@ func TestHostile(t *testing.T) {
 	for range 200 { // warm the front end before measuring it
 		post(t, base+"/v1/models/good:predict", `{"instances": [[1,2,3,4]]}`, nil)
 	}
+	// The status and metadata answers are protobuf JSON: the first one
+	// initialises TF Serving's and TensorFlow's message descriptors, a
+	// one-off few MB that is not what the attacks below may grow.
+	getBody(base + "/v1/models/good")
+	getBody(base + "/v1/models/good/metadata")
 	rss0 := rss(t, pid)
 
 	t.Run("CHECK failure at a request costs only its worker", func(t *testing.T) {
@@ -207,7 +212,11 @@ func TestHostile(t *testing.T) {
 	})
 	t.Run("front end memory", func(t *testing.T) {
 		runtimeGC(base)
-		if r := rss(t, pid); float64(r) > 1.10*float64(rss0) {
+		// 15%: on unchanged code the front end's RSS after these attacks
+		// has measured from +0.8% to +11% (the slow-client phase alone
+		// adds 0 to 25 MB of connection buffers and stacks, not returned
+		// to the OS at once); a leak under them grows by hundreds of MB.
+		if r := rss(t, pid); float64(r) > 1.15*float64(rss0) {
 			t.Fatalf("front end RSS %d kB, was %d kB before the attacks (+%.1f%%)", r, rss0, 100*(float64(r)/float64(rss0)-1))
 		} else {
 			t.Logf("front end RSS %d → %d kB", rss0, r)

@@ -161,7 +161,7 @@ func TestModelConfigFileFlag(t *testing.T) {
 	defer cmd.Process.Kill()
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitFor(t, 30*time.Second, "ready", func() bool { return get(url+"/readyz") == 200 })
-	if code, body := getBody(url + "/v1/models/clf/labels/stable"); code != 200 || !strings.Contains(body, `"version": "1"`) {
+	if code, body := getBody(url + "/v1/models/clf/labels/stable"); code != 200 || !strings.Contains(body, `"version":"1"`) {
 		t.Fatalf("status by label: %d %s", code, body)
 	}
 	if code, body := getBody(url + "/v1/models/clf/versions/2"); code != 200 || !strings.Contains(body, "AVAILABLE") {
