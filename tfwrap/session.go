@@ -164,8 +164,9 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 	return s.RunWith(RunOptions{}, feeds, fetches, targets...)
 }
 
-// RunWith is Run with options (a timeout after which TensorFlow cancels
-// the run).
+// RunWith is Run with options: a timeout after which TensorFlow cancels
+// the run, tracing, and the step's RunMetadata (see RunOptions). With the
+// zero RunOptions it is Run.
 func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor, error) {
 	if s == nil {
 		return nil, errors.New("tfwrap: run: nil session")
