@@ -46,6 +46,7 @@ type compiled struct {
 	accLogs                    []*tfwrap.Variable // sums behind logNames
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
+	prof         *stepProfiler      // set by Fit while it traces steps
 	weightsSaver *tfwrap.Saver
 	fullSaver    *tfwrap.Saver // weights and optimizer state
 }
