@@ -73,11 +73,21 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 	if sp == nil || sp.left == 0 {
 		return sess.Run(feeds, fetches, targets...)
 	}
+	// The partition graphs name the ops' types; one step's are enough,
+	// asked for by the last warm-up step if there is one, so that no
+	// traced step pays for serializing the graph.
 	if sp.warm > 0 {
 		sp.warm--
-		return sess.Run(feeds, fetches, targets...)
+		if sp.warm > 0 {
+			return sess.Run(feeds, fetches, targets...)
+		}
+		res, err := sess.RunWith(tfwrap.RunOptions{PartitionGraphs: true, Metadata: &sp.md}, feeds, fetches, targets...)
+		if err == nil {
+			sp.p.AddGraphs(&sp.md)
+			sp.askedGraphs = true
+		}
+		return res, err
 	}
-	// The partition graphs name the ops' types; one step's are enough.
 	opts := tfwrap.RunOptions{Trace: tfwrap.FullTrace, PartitionGraphs: !sp.askedGraphs, Metadata: &sp.md}
 	sp.askedGraphs = true
 	start := time.Now()

@@ -22,7 +22,7 @@ func ExampleProfile() {
 	}
 	fmt.Print(p.Table())
 	// Output:
-	// 1 traced steps, per step: wall 250.0 µs, busy 140.0 µs (union of kernel intervals), kernel 190.0 µs (summed over threads)
+	// 1 traced steps, per step: wall 250.0 µs, span 210.0 µs (first op start to last op end), busy 140.0 µs (union of kernel intervals), kernel 190.0 µs (summed over threads)
 	// kernel_share = busy / wall = 56.0%   parallelism = kernel / busy = 1.36
 	// op type    count     total µs   share    mean µs
 	// MatMul         2        170.0   89.5%       85.0

@@ -18,9 +18,13 @@
 //   - Busy time is the length of the union of those intervals: the time
 //     at least one kernel was running. It cannot exceed the wall time.
 //   - Wall time is the step's duration as the caller measured it around
-//     the Run call (Add's wall argument), tracing included; when the
-//     caller gives none, the span from the first op's start to the last
-//     op's end.
+//     the Run call (Add's wall argument); when the caller gives none,
+//     the span. It includes tracing's own cost (recording each op's
+//     timings, returning the metadata), so a traced step is slower than
+//     an untraced one, and KernelShare errs low: compare the wall with
+//     the untraced step time (Fit's progress, make bench).
+//   - Span is from the first op's start to the last op's end: the wall
+//     time without the Go, cgo and session set-up around the executor.
 //
 // KernelShare is busy / wall: the fraction of the step during which
 // TensorFlow was computing anything. It is at most 1, and 1 - KernelShare
@@ -61,8 +65,10 @@ type Op struct {
 // Step is one traced step.
 type Step struct {
 	Ops []Op
-	// Wall is the caller's measure of the step, or the ops' span.
+	// Wall is the caller's measure of the step, or Span.
 	Wall time.Duration
+	// Span is from the first op's start to the last op's end.
+	Span time.Duration
 	// Busy is the union of the ops' intervals; Kernel their sum.
 	Busy, Kernel time.Duration
 	start, end   int64 // the ops' span, ns
@@ -71,6 +77,7 @@ type Step struct {
 // Profile collects traced steps. The zero value is empty and ready.
 type Profile struct {
 	steps []Step
+	types map[string]string // node name → op type, from partition graphs
 }
 
 // ErrNoStepStats: the RunMetadata holds no timings (the run was not
@@ -79,18 +86,18 @@ var ErrNoStepStats = errors.New("profile: the run metadata has no step stats (ru
 
 // Add records one traced step. wall is the step's duration as measured
 // around the Run call; 0 uses the span of its ops. Op types come from the
-// partition graphs when md has them (RunOptions.PartitionGraphs), else
-// from TensorFlow's timeline labels ("name = Type(inputs)").
+// partition graphs of this step or an earlier one, when a run asked for
+// them (RunOptions.PartitionGraphs: once is enough for steps of the same
+// graph), else from TensorFlow's timeline labels ("name = Type(inputs)").
 func (p *Profile) Add(md *corepb.RunMetadata, wall time.Duration) error {
 	if md == nil || md.GetStepStats() == nil || len(md.GetStepStats().GetDevStats()) == 0 {
 		return ErrNoStepStats
 	}
-	types := map[string]string{}
-	for _, g := range md.GetPartitionGraphs() {
-		for _, n := range g.GetNode() {
-			types[n.GetName()] = n.GetOp()
-		}
+	if p.types == nil {
+		p.types = map[string]string{}
 	}
+	p.AddGraphs(md)
+	types := p.types
 	var st Step
 	for _, dev := range md.GetStepStats().GetDevStats() {
 		for _, ns := range dev.GetNodeStats() {
@@ -124,6 +131,21 @@ func (p *Profile) Add(md *corepb.RunMetadata, wall time.Duration) error {
 	return nil
 }
 
+// AddGraphs learns the op types of the nodes of md's partition graphs,
+// for the steps Add records: from an untraced run of the same graph that
+// asked for them (RunOptions.PartitionGraphs), so that no traced step
+// pays for serializing the graph.
+func (p *Profile) AddGraphs(md *corepb.RunMetadata) {
+	if p.types == nil {
+		p.types = map[string]string{}
+	}
+	for _, g := range md.GetPartitionGraphs() {
+		for _, n := range g.GetNode() {
+			p.types[n.GetName()] = n.GetOp()
+		}
+	}
+}
+
 // measure computes the step's kernel and busy time and span.
 func (st *Step) measure() {
 	iv := make([][2]int64, len(st.Ops))
@@ -144,7 +166,8 @@ func (st *Step) measure() {
 		}
 	}
 	st.Busy += time.Duration(cur[1] - cur[0])
-	st.Wall = time.Duration(st.end - st.start)
+	st.Span = time.Duration(st.end - st.start)
+	st.Wall = st.Span
 }
 
 // opType is a node's op type: from the partition graphs, else parsed from
@@ -190,7 +213,7 @@ type Table struct {
 	Rows  []Row // by Total, longest first
 	Steps int
 	// Sums over the steps (see the package documentation).
-	Kernel, Busy, Wall time.Duration
+	Kernel, Busy, Wall, Span time.Duration
 	// KernelShare is Busy / Wall; Parallelism is Kernel / Busy.
 	KernelShare, Parallelism float64
 }
@@ -203,6 +226,7 @@ func (p *Profile) Table() Table {
 		t.Kernel += st.Kernel
 		t.Busy += st.Busy
 		t.Wall += st.Wall
+		t.Span += st.Span
 		for _, o := range st.Ops {
 			r := by[o.Type]
 			if r == nil {
@@ -242,8 +266,8 @@ func us(d time.Duration) float64 { return float64(d) / 1e3 }
 func (t Table) String() string {
 	var b strings.Builder
 	n := time.Duration(max(t.Steps, 1))
-	fmt.Fprintf(&b, "%d traced steps, per step: wall %.1f µs, busy %.1f µs (union of kernel intervals), kernel %.1f µs (summed over threads)\n",
-		t.Steps, us(t.Wall/n), us(t.Busy/n), us(t.Kernel/n))
+	fmt.Fprintf(&b, "%d traced steps, per step: wall %.1f µs, span %.1f µs (first op start to last op end), busy %.1f µs (union of kernel intervals), kernel %.1f µs (summed over threads)\n",
+		t.Steps, us(t.Wall/n), us(t.Span/n), us(t.Busy/n), us(t.Kernel/n))
 	fmt.Fprintf(&b, "kernel_share = busy / wall = %.1f%%   parallelism = kernel / busy = %.2f\n", 100*t.KernelShare, t.Parallelism)
 	w := len("op type")
 	for _, r := range t.Rows {

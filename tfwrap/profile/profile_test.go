@@ -60,7 +60,7 @@ func TestProfileTableCounts(t *testing.T) {
 	}
 	tb := p.Table()
 	us := time.Microsecond
-	if tb.Steps != 2 || tb.Kernel != 2*190*us || tb.Busy != 2*140*us || tb.Wall != 210*us+time.Millisecond {
+	if tb.Steps != 2 || tb.Kernel != 2*190*us || tb.Busy != 2*140*us || tb.Wall != 210*us+time.Millisecond || tb.Span != 2*210*us {
 		t.Fatalf("steps %d kernel %v busy %v wall %v; want 2, 380µs, 280µs, 1.21ms", tb.Steps, tb.Kernel, tb.Busy, tb.Wall)
 	}
 	if want := 280.0 / 1210; abs(tb.KernelShare-want) > 1e-9 {
@@ -91,6 +91,14 @@ func TestProfileTableCounts(t *testing.T) {
 	}
 	if r := q.Table().Rows; len(r) != 3 || r[2].Type != "_FusedMatMul" || r[2].Count != 1 {
 		t.Errorf("typed from the partition graph: %+v", r)
+	}
+	// A later step of the same graph, without graphs, is typed alike.
+	md.PartitionGraphs = nil
+	if err := q.Add(md, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := q.Table().Rows; len(r) != 3 || r[2].Type != "_FusedMatMul" || r[2].Count != 2 {
+		t.Errorf("typed from an earlier step's partition graph: %+v", r)
 	}
 	s := tb.String()
 	for _, line := range []string{"kernel_share = busy / wall = 23.1%", "MatMul", "op type"} {
