@@ -18,7 +18,9 @@ import (
 // value traces nothing and costs nothing.
 type ProfileOptions struct {
 	// Steps is the number of steps (training batches, or Predict
-	// batches) to trace; 0: off. More than the run has traces them all.
+	// batches) to trace; 0: off. Each traced step is followed by one run
+	// untraced and timed (Table.UntracedShare), so they span 2·Steps
+	// steps; more than the run has is fine.
 	Steps int
 	// Warmup is the number of steps run untraced first, so that the
 	// trace leaves out one-time costs (the executor's creation, kernel
@@ -35,6 +37,7 @@ type stepProfiler struct {
 	dir         string
 	warm, left  int
 	askedGraphs bool
+	timeNext    bool // the next step runs untraced and is timed
 	written     bool
 	md          tfwrap.RunMetadata
 	p           profile.Profile
@@ -68,9 +71,9 @@ func checkProfile(what string, opts ProfileOptions) error {
 }
 
 // run is sess.Run, traced when the step is one to trace. The files are
-// written as soon as the last traced step is in.
+// written as soon as the step after the last traced one is timed.
 func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []tfwrap.Output, targets ...*tfwrap.Op) ([]*tfwrap.Tensor, error) {
-	if sp == nil || sp.left == 0 {
+	if sp == nil || sp.written {
 		return sess.Run(feeds, fetches, targets...)
 	}
 	// The partition graphs name the ops' types; one step's are enough,
@@ -88,7 +91,25 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 		}
 		return res, err
 	}
-	opts := tfwrap.RunOptions{Trace: tfwrap.FullTrace, PartitionGraphs: !sp.askedGraphs, Metadata: &sp.md}
+	// Each traced step is followed by an untraced one, timed: tracing
+	// slows a step, and the table compares its kernels with both.
+	if sp.timeNext {
+		sp.timeNext = false
+		start := time.Now()
+		res, err := sess.Run(feeds, fetches, targets...)
+		if err != nil {
+			return nil, err
+		}
+		sp.p.AddUntraced(time.Since(start))
+		if sp.left == 0 {
+			return res, sp.finish()
+		}
+		return res, nil
+	}
+	// SoftwareTrace: the executor's own per-op timings. FullTrace gives
+	// the same on CPU through TensorFlow's profiler, at a higher cost
+	// per step.
+	opts := tfwrap.RunOptions{Trace: tfwrap.SoftwareTrace, PartitionGraphs: !sp.askedGraphs, Metadata: &sp.md}
 	sp.askedGraphs = true
 	start := time.Now()
 	res, err := sess.RunWith(opts, feeds, fetches, targets...)
@@ -99,9 +120,8 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 	if err := sp.p.Add(&sp.md, wall); err != nil {
 		return nil, err
 	}
-	if sp.left--; sp.left == 0 {
-		return res, sp.finish()
-	}
+	sp.left--
+	sp.timeNext = true
 	return res, nil
 }
 

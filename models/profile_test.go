@@ -49,13 +49,15 @@ func TestFitProfile(t *testing.T) {
 	d := toyData(t, 64, 1)
 	dir := filepath.Join(t.TempDir(), "run", "profile")
 	m := toyModel(t, 3)
-	o := fitOpts(2, 16, 1) // 4 steps an epoch
+	// 4 steps an epoch: 2 warm-up steps, then 5 traced ones, each
+	// followed by an untraced one.
+	o := fitOpts(3, 16, 1)
 	o.Profile = ProfileOptions{Steps: 5, Dir: dir}
 	hist, err := m.Fit(nil, d, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist.Epochs) != 2 {
+	if len(hist.Epochs) != 3 {
 		t.Fatalf("history %v", hist.Epochs)
 	}
 	steps, types := traceSteps(t, dir)
@@ -70,13 +72,14 @@ func TestFitProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(table), "5 traced steps") || !strings.Contains(string(table), "kernel_share = busy / wall") {
+	if !strings.HasPrefix(string(table), "5 traced steps") || !strings.Contains(string(table), "kernel_share = busy / wall") ||
+		!strings.Contains(string(table), "5 untraced steps") {
 		t.Errorf("ops.txt:\n%s", table)
 	}
 
 	// The same training, untraced, gives the same weights.
 	ref := toyModel(t, 3)
-	if _, err := ref.Fit(nil, d, fitOpts(2, 16, 1)); err != nil {
+	if _, err := ref.Fit(nil, d, fitOpts(3, 16, 1)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := m.GetWeights()
@@ -97,15 +100,16 @@ func TestFitProfile(t *testing.T) {
 		}
 	}
 
-	// More steps than the run has, no warm-up: all 4 are traced.
+	// More steps than the run has, no warm-up: steps 1 and 3 of 4 are
+	// traced.
 	all := filepath.Join(t.TempDir(), "all")
 	o = fitOpts(1, 16, 1)
 	o.Profile = ProfileOptions{Steps: 1000, Warmup: -1, Dir: all}
 	if _, err := m.Fit(nil, d, o); err != nil {
 		t.Fatal(err)
 	}
-	if steps, _ := traceSteps(t, all); steps != 4 {
-		t.Errorf("%d traced steps of 4, want 4", steps)
+	if steps, _ := traceSteps(t, all); steps != 2 {
+		t.Errorf("%d traced steps of 4, want 2", steps)
 	}
 
 	// A folder that cannot be made, negative steps, no folder: errors.

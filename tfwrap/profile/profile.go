@@ -22,7 +22,7 @@
 //     the span. It includes tracing's own cost (recording each op's
 //     timings, returning the metadata), so a traced step is slower than
 //     an untraced one, and KernelShare errs low: compare the wall with
-//     the untraced step time (Fit's progress, make bench).
+//     the untraced step time (AddUntraced, Table.UntracedShare).
 //   - Span is from the first op's start to the last op's end: the wall
 //     time without the Go, cgo and session set-up around the executor.
 //
@@ -76,8 +76,9 @@ type Step struct {
 
 // Profile collects traced steps. The zero value is empty and ready.
 type Profile struct {
-	steps []Step
-	types map[string]string // node name → op type, from partition graphs
+	steps    []Step
+	untraced []time.Duration
+	types    map[string]string // node name → op type, from partition graphs
 }
 
 // ErrNoStepStats: the RunMetadata holds no timings (the run was not
@@ -130,6 +131,11 @@ func (p *Profile) Add(md *corepb.RunMetadata, wall time.Duration) error {
 	p.steps = append(p.steps, st)
 	return nil
 }
+
+// AddUntraced records the wall time of an untraced step of the same
+// graph, measured as Add's wall: the step time tracing does not inflate,
+// for the table's untraced estimate.
+func (p *Profile) AddUntraced(wall time.Duration) { p.untraced = append(p.untraced, wall) }
 
 // AddGraphs learns the op types of the nodes of md's partition graphs,
 // for the steps Add records: from an untraced run of the same graph that
@@ -216,6 +222,15 @@ type Table struct {
 	Kernel, Busy, Wall, Span time.Duration
 	// KernelShare is Busy / Wall; Parallelism is Kernel / Busy.
 	KernelShare, Parallelism float64
+	// Untraced sums the walls of UntracedSteps untraced steps
+	// (AddUntraced). UntracedShare is the busy time of a traced step
+	// over the wall of an untraced one, means of each: an estimate of
+	// the kernel share of a step as it runs unprofiled. It assumes that
+	// tracing does not slow the kernels themselves and, from two sets of
+	// steps on a noisy machine, can pass 1.
+	Untraced      time.Duration
+	UntracedSteps int
+	UntracedShare float64
 }
 
 // Table sums the profile by op type.
@@ -256,6 +271,13 @@ func (p *Profile) Table() Table {
 	if t.Busy > 0 {
 		t.Parallelism = float64(t.Kernel) / float64(t.Busy)
 	}
+	for _, w := range p.untraced {
+		t.Untraced += w
+	}
+	t.UntracedSteps = len(p.untraced)
+	if t.Untraced > 0 && t.Steps > 0 {
+		t.UntracedShare = (float64(t.Busy) / float64(t.Steps)) / (float64(t.Untraced) / float64(t.UntracedSteps))
+	}
 	return t
 }
 
@@ -269,6 +291,10 @@ func (t Table) String() string {
 	fmt.Fprintf(&b, "%d traced steps, per step: wall %.1f µs, span %.1f µs (first op start to last op end), busy %.1f µs (union of kernel intervals), kernel %.1f µs (summed over threads)\n",
 		t.Steps, us(t.Wall/n), us(t.Span/n), us(t.Busy/n), us(t.Kernel/n))
 	fmt.Fprintf(&b, "kernel_share = busy / wall = %.1f%%   parallelism = kernel / busy = %.2f\n", 100*t.KernelShare, t.Parallelism)
+	if t.UntracedSteps > 0 {
+		fmt.Fprintf(&b, "%d untraced steps, wall %.1f µs per step: busy / untraced wall = %.1f%% (estimate)\n",
+			t.UntracedSteps, us(t.Untraced/time.Duration(t.UntracedSteps)), 100*t.UntracedShare)
+	}
 	w := len("op type")
 	for _, r := range t.Rows {
 		w = max(w, len(r.Type))
@@ -299,10 +325,15 @@ type Trace struct {
 }
 
 // Trace lays the steps out as Chrome trace events: a process (pid) per
-// device, a thread (tid) per TensorFlow thread id, an "X" complete event
-// per kernel (name: the node, cat and args.op: its type), times in µs
-// from the first traced op. Process 0, "steps", holds one event per step
-// spanning its ops, with its wall, busy and kernel times.
+// device, an "X" complete event per kernel (name: the node, cat and
+// args.op: its type), times in µs from the first traced op. Process 0,
+// "steps", holds one event per step spanning its ops, with its wall,
+// busy and kernel times.
+//
+// Threads (tid) are lanes: TensorFlow's thread id (thread_id), split so
+// that no two events of a lane overlap, as trace viewers need. On CPU
+// TensorFlow 2.21 reports thread 0 for every op, so the lanes show how
+// many kernels ran at once, not which OS thread ran them.
 func (p *Profile) Trace() Trace {
 	tr := Trace{DisplayTimeUnit: "ms", TraceEvents: []Event{}}
 	if len(p.steps) == 0 {
@@ -317,26 +348,44 @@ func (p *Profile) Trace() Trace {
 		tr.TraceEvents = append(tr.TraceEvents, Event{Name: kind, Ph: "M", Pid: pid, Tid: tid, Args: map[string]any{"name": name}})
 	}
 	meta("process_name", 0, 0, "steps")
+	type thread struct {
+		pid    int
+		thread uint32
+	}
+	type lane struct {
+		tid int64
+		end int64 // the end of its last event, ns
+	}
 	pids := map[string]int{}
-	threads := map[[2]int64]bool{}
+	lanes := map[thread][]lane{}
+	tids := map[int]int64{} // lanes made per pid
 	for i, st := range p.steps {
 		tr.TraceEvents = append(tr.TraceEvents, Event{Name: fmt.Sprintf("step %d", i+1), Cat: "step", Ph: "X",
 			Ts: ts(st.start), Dur: float64(st.end-st.start) / 1e3, Pid: 0, Tid: 0,
-			Args: map[string]any{"wall_us": us(st.Wall), "busy_us": us(st.Busy), "kernel_us": us(st.Kernel)}})
-		for _, o := range st.Ops {
+			Args: map[string]any{"wall_us": us(st.Wall), "span_us": us(st.Span), "busy_us": us(st.Busy), "kernel_us": us(st.Kernel)}})
+		ops := slices.Clone(st.Ops)
+		slices.SortStableFunc(ops, func(a, b Op) int { return cmp.Compare(a.Start, b.Start) })
+		for _, o := range ops {
 			pid, ok := pids[o.Device]
 			if !ok {
 				pid = len(pids) + 1
 				pids[o.Device] = pid
 				meta("process_name", pid, 0, o.Device)
 			}
-			if k := [2]int64{int64(pid), int64(o.Thread)}; !threads[k] {
-				threads[k] = true
-				meta("thread_name", pid, int64(o.Thread), fmt.Sprintf("thread %d", o.Thread))
+			k := thread{pid, o.Thread}
+			end := o.Start + int64(o.Dur)
+			j := slices.IndexFunc(lanes[k], func(l lane) bool { return l.end <= o.Start })
+			if j < 0 {
+				tid := tids[pid]
+				tids[pid]++
+				lanes[k] = append(lanes[k], lane{tid: tid})
+				j = len(lanes[k]) - 1
+				meta("thread_name", pid, tid, fmt.Sprintf("thread %d, lane %d", o.Thread, j))
 			}
+			lanes[k][j].end = end
 			tr.TraceEvents = append(tr.TraceEvents, Event{Name: o.Name, Cat: o.Type, Ph: "X",
-				Ts: ts(o.Start), Dur: us(o.Dur), Pid: pid, Tid: int64(o.Thread),
-				Args: map[string]any{"name": o.Name, "op": o.Type, "step": i + 1}})
+				Ts: ts(o.Start), Dur: us(o.Dur), Pid: pid, Tid: lanes[k][j].tid,
+				Args: map[string]any{"name": o.Name, "op": o.Type, "step": i + 1, "thread": o.Thread}})
 		}
 	}
 	return tr

@@ -100,8 +100,17 @@ func TestProfileTableCounts(t *testing.T) {
 	if r := q.Table().Rows; len(r) != 3 || r[2].Type != "_FusedMatMul" || r[2].Count != 2 {
 		t.Errorf("typed from an earlier step's partition graph: %+v", r)
 	}
+	if tb.UntracedSteps != 0 || tb.UntracedShare != 0 {
+		t.Errorf("untraced steps %d, share %v, with none added", tb.UntracedSteps, tb.UntracedShare)
+	}
+	p.AddUntraced(200 * us)
+	p.AddUntraced(400 * us)
+	tb = p.Table()
+	if tb.UntracedSteps != 2 || tb.Untraced != 600*us || abs(tb.UntracedShare-140.0/300) > 1e-9 {
+		t.Errorf("untraced: %d steps, %v, share %v; want 2, 600µs, 140/300", tb.UntracedSteps, tb.Untraced, tb.UntracedShare)
+	}
 	s := tb.String()
-	for _, line := range []string{"kernel_share = busy / wall = 23.1%", "MatMul", "op type"} {
+	for _, line := range []string{"kernel_share = busy / wall = 23.1%", "MatMul", "op type", "busy / untraced wall = 46.7% (estimate)"} {
 		if !strings.Contains(s, line) {
 			t.Errorf("table lacks %q:\n%s", line, s)
 		}
@@ -189,6 +198,7 @@ func TestProfileTraceFromTF(t *testing.T) {
 	}
 	types := map[string]int{}
 	steps := 0
+	laneEnd := map[[2]float64]float64{} // pid, tid → end of its last event
 	for i, e := range tr.TraceEvents {
 		name, ok := e["name"].(string)
 		if !ok || name == "" {
@@ -213,6 +223,13 @@ func TestProfileTraceFromTF(t *testing.T) {
 			if _, ok := procs[pid]; !ok {
 				t.Fatalf("event %d's pid %v has no process_name", i, pid)
 			}
+			// Events of one thread come in order and never overlap.
+			k := [2]float64{pid, e["tid"].(float64)}
+			if end, ok := laneEnd[k]; ok && ts < end-1e-6 {
+				t.Fatalf("event %d (%v) starts at %v µs, before the end of the previous one of its thread, %v", i, name, ts, end)
+			}
+			d, _ := dur.(float64)
+			laneEnd[k] = ts + d
 			if e["cat"] == "step" {
 				steps++
 				continue
@@ -266,4 +283,28 @@ func mapKeys(m map[float64]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestProfileTraceLanes: ops that overlap on one TensorFlow thread id go
+// to separate lanes (tids); ops that do not share one.
+func TestProfileTraceLanes(t *testing.T) {
+	md := synthetic()
+	for _, n := range md.StepStats.DevStats[0].NodeStats {
+		n.ThreadId = 0 // as TF 2.21 reports on CPU
+	}
+	var p profile.Profile
+	if err := p.Add(md, 0); err != nil {
+		t.Fatal(err)
+	}
+	tid := map[string]int64{}
+	for _, e := range p.Trace().TraceEvents {
+		if e.Ph == "X" && e.Pid == 1 {
+			tid[e.Name] = e.Tid
+		}
+	}
+	// MatMul [0,100) and dense_1/MatMul [50,120) overlap; relu [150,160)
+	// and fused [200,210) fit after them in the first lane.
+	if tid["dense/MatMul"] == tid["dense_1/MatMul"] || tid["relu"] != tid["dense/MatMul"] || tid["fused"] != tid["dense/MatMul"] {
+		t.Errorf("lanes %v", tid)
+	}
 }
