@@ -40,7 +40,14 @@ type Session struct {
 type SessionOption func(*corepb.ConfigProto)
 
 // WithThreads sets TensorFlow's intra-op and inter-op thread pool sizes
-// (0 lets TensorFlow choose).
+// (ConfigProto intra_op_parallelism_threads, inter_op_parallelism_threads;
+// 0 lets TensorFlow choose: one thread per core). A negative inter runs
+// the ops in the calling thread.
+//
+// TensorFlow makes both pools once per process, sized by the first
+// session that needs them: a later session's sizes are ignored (its
+// inter-op size too, unless ConfigProto use_per_session_threads gives it a
+// pool of its own). Set the threads on the first session a process makes.
 func WithThreads(intra, inter int) SessionOption {
 	return func(c *corepb.ConfigProto) {
 		c.IntraOpParallelismThreads = int32(intra)
