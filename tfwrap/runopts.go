@@ -64,9 +64,11 @@ type RunMetadata = corepb.RunMetadata
 // TraceLevel is TensorFlow's RunOptions.TraceLevel.
 type TraceLevel int32
 
-// The trace levels, as TensorFlow numbers them. On CPU, SoftwareTrace and
-// FullTrace record the same per-op timings; HardwareTrace adds device
-// counters where a device has them.
+// The trace levels, as TensorFlow numbers them. SoftwareTrace records
+// the executor's own per-op timings. FullTrace (TensorFlow 2.21) also
+// starts TensorFlow's profiler for the step and converts its events to
+// step stats: on CPU the same ops and timings, at a higher cost per step.
+// Either way TensorFlow 2.21 reports thread_id 0 for every CPU op.
 const (
 	NoTrace       = TraceLevel(corepb.RunOptions_NO_TRACE)
 	SoftwareTrace = TraceLevel(corepb.RunOptions_SOFTWARE_TRACE)
