@@ -46,6 +46,7 @@ type compiled struct {
 	accLogs                    []*tfwrap.Variable // sums behind logNames
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
+	prof         *stepProfiler      // set by Fit while it traces steps
 	weightsSaver *tfwrap.Saver
 	fullSaver    *tfwrap.Saver // weights and optimizer state
 }
@@ -99,11 +100,10 @@ func (m *Model) Compile(opts CompileOptions) error {
 	if err := c.build(m); err != nil {
 		return err
 	}
-	var sopts []tfwrap.SessionOption
-	if opts.Threads > 0 {
-		sopts = append(sopts, tfwrap.WithThreads(opts.Threads, 1))
+	sopts, err := sessionOptions(opts)
+	if err != nil {
+		return err
 	}
-	var err error
 	if c.sess, err = c.g.NewSession(sopts...); err != nil {
 		return fmt.Errorf("models: compile: %w", err)
 	}
@@ -113,6 +113,27 @@ func (m *Model) Compile(opts CompileOptions) error {
 	}
 	m.c = c
 	return nil
+}
+
+// sessionOptions are the session options of opts' thread settings; none
+// by default.
+func sessionOptions(opts CompileOptions) ([]tfwrap.SessionOption, error) {
+	if opts.Threads < 0 || opts.IntraOpThreads < 0 {
+		return nil, fmt.Errorf("models: compile: threads (%d) and intra-op threads (%d) must not be negative", opts.Threads, opts.IntraOpThreads)
+	}
+	intra, inter := opts.IntraOpThreads, opts.InterOpThreads
+	if opts.Threads > 0 {
+		if intra == 0 {
+			intra = opts.Threads
+		}
+		if inter == 0 {
+			inter = 1
+		}
+	}
+	if intra == 0 && inter == 0 {
+		return nil, nil
+	}
+	return []tfwrap.SessionOption{tfwrap.WithThreads(intra, inter)}, nil
 }
 
 // chooseOutputs picks each output's loss, weight and metrics and checks

@@ -51,6 +51,9 @@ type FitOptions struct {
 	// step (0 means 2; negative means none: each batch is read when the
 	// step wants it). Fit ignores it.
 	Prefetch int
+	// Profile traces some training steps and writes trace.json and
+	// ops.txt (see ProfileOptions); the zero value traces none.
+	Profile ProfileOptions
 }
 
 // ErrTraining is returned (wrapped) by the calls that would change a model
@@ -221,7 +224,7 @@ func (f *inGraph) step(ctx context.Context, e, b int) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := f.c.sess.Run(nil, nil, f.c.step); err != nil {
+	if _, err := f.c.prof.run(f.c.sess, nil, nil, f.c.step); err != nil {
 		return false, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
 	}
 	return true, nil
@@ -246,6 +249,15 @@ func epochOrder(n int, shuffle bool, seed uint64, e int) []int32 {
 // running metrics, validation and history, with batches from feed. steps
 // is the number of batches per epoch, or 0 when unknown.
 func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val *Dataset, steps int, feed epochFeed) (hist *History, enders []TrainEnder, err error) {
+	sp, err := newStepProfiler("fit", opts.Profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.prof = sp
+	defer func() {
+		c.prof = nil
+		err = finishProfile(sp, err)
+	}()
 	out := opts.Output
 	if out == nil {
 		out = os.Stdout
@@ -368,7 +380,7 @@ func checkFitOptions(opts *FitOptions) error {
 			return fmt.Errorf("models: fit: callback %d is nil", i)
 		}
 	}
-	return nil
+	return checkProfile("fit", opts.Profile)
 }
 
 // unlocked runs a user callback without Fit's lock, so that it may call
@@ -607,7 +619,12 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 }
 
 // PredictOptions configures Predict; the zero value means batches of 32.
-type PredictOptions struct{ BatchSize int }
+type PredictOptions struct {
+	BatchSize int
+	// Profile traces some of the batches and writes trace.json and
+	// ops.txt (see ProfileOptions); the zero value traces none.
+	Profile ProfileOptions
+}
 
 // Predict returns the outputs of a model of one input and one output for
 // the inputs x, (N, ...), in inference mode, as keras.Model.predict.
@@ -688,6 +705,10 @@ func (m *Model) PredictAll(xs []*tfwrap.Tensor, opts PredictOptions) ([]*tfwrap.
 	if n == 0 {
 		return nil, errors.New("models: predict: no inputs")
 	}
+	sp, err := newStepProfiler("predict", opts.Profile)
+	if err != nil {
+		return nil, err
+	}
 	batch := opts.BatchSize
 	if batch <= 0 {
 		batch = 32
@@ -709,13 +730,16 @@ func (m *Model) PredictAll(xs []*tfwrap.Tensor, opts PredictOptions) ([]*tfwrap.
 		for i := range xs {
 			feed[c.xs[i]] = split[i][b]
 		}
-		res, err := c.sess.Run(feed, fetch)
+		res, err := sp.run(c.sess, feed, fetch)
 		if err != nil {
-			return nil, fmt.Errorf("models: predict: %w", err)
+			return nil, finishProfile(sp, fmt.Errorf("models: predict: %w", err))
 		}
 		for i, r := range res {
 			parts[i] = append(parts[i], r)
 		}
+	}
+	if err := sp.finish(); err != nil {
+		return nil, err
 	}
 	out := make([]*tfwrap.Tensor, len(fetch))
 	for i, p := range parts {

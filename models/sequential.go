@@ -331,6 +331,16 @@ type CompileOptions struct {
 	Seed uint64
 	// Device places the model's ops, e.g. "/device:GPU:0" ("" lets TF choose).
 	Device string
-	// Threads caps TensorFlow's intra-op threads (0: TF's default).
+	// Threads caps TensorFlow's intra-op threads and runs one op at a
+	// time (one inter-op thread); 0: TF's defaults. IntraOpThreads and
+	// InterOpThreads, when set, take precedence.
 	Threads int
+	// IntraOpThreads sizes the pool a kernel splits its work over (the
+	// blocks of a MatMul), InterOpThreads the pool independent ops run on
+	// side by side: TensorFlow's intra_op_parallelism_threads and
+	// inter_op_parallelism_threads. 0: TensorFlow's default, one thread
+	// per core; a negative InterOpThreads runs ops in the caller's
+	// thread. TensorFlow sizes both pools once per process, from the
+	// first session: see tfwrap.WithThreads.
+	IntraOpThreads, InterOpThreads int
 }

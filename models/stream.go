@@ -185,7 +185,7 @@ func (f *streamFeed) step(ctx context.Context, e, b int) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := f.c.sess.Run(it.feeds, nil, f.c.step); err != nil {
+	if _, err := f.c.prof.run(f.c.sess, it.feeds, nil, f.c.step); err != nil {
 		return false, fmt.Errorf("models: fit stream: epoch %d, batch %d: %w", e+1, b+1, err)
 	}
 	return true, nil

@@ -43,11 +43,32 @@ type LoadOptions struct {
 	// RunTimeout bounds each Predict: TensorFlow cancels a run still going
 	// after it (and the restore and init ops at load). 0: no bound.
 	RunTimeout time.Duration
+	// IntraOpThreads and InterOpThreads size TensorFlow's thread pools
+	// (0: TensorFlow's default, one thread per core; see
+	// tfwrap.WithThreads: TensorFlow sizes them once per process, from
+	// the first session).
+	IntraOpThreads, InterOpThreads int
+}
+
+// sessionOptions are the session options of opts.
+func (opts LoadOptions) sessionOptions() ([]tfwrap.SessionOption, error) {
+	if opts.IntraOpThreads < 0 {
+		return nil, fmt.Errorf("savedmodels: intra-op threads %d is negative", opts.IntraOpThreads)
+	}
+	so := []tfwrap.SessionOption{tfwrap.WithRunTimeout(opts.RunTimeout)}
+	if opts.IntraOpThreads != 0 || opts.InterOpThreads != 0 {
+		so = append(so, tfwrap.WithThreads(opts.IntraOpThreads, opts.InterOpThreads))
+	}
+	return so, nil
 }
 
 // LoadWith is Load with options.
 func LoadWith(dir string, opts LoadOptions) (*Model, error) {
-	l, err := load(dir, opts.Tags, tfwrap.WithRunTimeout(opts.RunTimeout))
+	so, err := opts.sessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	l, err := load(dir, opts.Tags, so...)
 	if err != nil {
 		return nil, fmt.Errorf("savedmodels: %w", err)
 	}

@@ -35,12 +35,46 @@ var _ = [1]struct{}{}[unsafe.Sizeof(tf.Tensor{})-unsafe.Sizeof(tensorMirror{})]
 
 func firstPtr[T any](p *T) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(p)) }
 
-// RunOptions configure one Run.
+// RunOptions configure one Run. The zero value runs as Run does, through
+// the bindings, with nothing extra to marshal or allocate.
 type RunOptions struct {
 	// Timeout cancels the run if it is still going after this long; the
 	// Run then returns an error wrapping ErrRunTimeout. 0: no bound.
 	Timeout time.Duration
+	// Trace asks TensorFlow to record the step's per-op timings
+	// (RunOptions.trace_level): SoftwareTrace or FullTrace fill
+	// Metadata's step_stats. The timings cost a little per op, so trace
+	// only the steps you profile.
+	Trace TraceLevel
+	// PartitionGraphs asks for the graphs TensorFlow actually ran, after
+	// Grappler's rewrites (fusions, pruning), one per device, in
+	// Metadata's partition_graphs (RunOptions.output_partition_graphs).
+	PartitionGraphs bool
+	// Metadata, when not nil, receives the step's RunMetadata after a
+	// successful run: step_stats when tracing, partition_graphs when
+	// asked, cost_graph when TensorFlow builds one. Its previous content
+	// is replaced.
+	Metadata *RunMetadata
 }
+
+// RunMetadata is what TensorFlow reports about one step (the protobuf
+// tensorflow.RunMetadata): step_stats, partition_graphs, cost_graph.
+type RunMetadata = corepb.RunMetadata
+
+// TraceLevel is TensorFlow's RunOptions.TraceLevel.
+type TraceLevel int32
+
+// The trace levels, as TensorFlow numbers them. SoftwareTrace records
+// the executor's own per-op timings. FullTrace (TensorFlow 2.21) also
+// starts TensorFlow's profiler for the step and converts its events to
+// step stats: on CPU the same ops and timings, at a higher cost per step.
+// Either way TensorFlow 2.21 reports thread_id 0 for every CPU op.
+const (
+	NoTrace       = TraceLevel(corepb.RunOptions_NO_TRACE)
+	SoftwareTrace = TraceLevel(corepb.RunOptions_SOFTWARE_TRACE)
+	HardwareTrace = TraceLevel(corepb.RunOptions_HARDWARE_TRACE)
+	FullTrace     = TraceLevel(corepb.RunOptions_FULL_TRACE)
+)
 
 // ErrInvalidArgument: TensorFlow refused the run's inputs
 // (INVALID_ARGUMENT), e.g. a shape a kernel does not take.
@@ -53,6 +87,8 @@ func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor
 	if opts.Timeout > 0 {
 		ro.TimeoutInMs = max(1, opts.Timeout.Milliseconds())
 	}
+	ro.TraceLevel = corepb.RunOptions_TraceLevel(opts.Trace)
+	ro.OutputPartitionGraphs = opts.PartitionGraphs
 	raw, err := proto.Marshal(ro)
 	if err != nil {
 		return nil, err
@@ -80,12 +116,17 @@ func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor
 	for i, op := range targets {
 		ops[i] = (*C.TF_Operation)(firstPtr(op))
 	}
+	var meta *C.TF_Buffer
+	if opts.Metadata != nil {
+		meta = C.TF_NewBuffer()
+		defer C.TF_DeleteBuffer(meta)
+	}
 	status := C.TF_NewStatus()
 	defer C.TF_DeleteStatus(status)
 	C.TF_SessionRun((*C.TF_Session)(firstPtr(s.s)), buf,
 		ptr(inputs), ptr(values), C.int(len(inputs)),
 		ptr(outputs), ptr(results), C.int(len(outputs)),
-		ptr(ops), C.int(len(ops)), nil, status)
+		ptr(ops), C.int(len(ops)), meta, status)
 	runtime.KeepAlive(feeds)
 	runtime.KeepAlive(fetches)
 	runtime.KeepAlive(targets)
@@ -96,6 +137,15 @@ func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor
 	out := make([]*tf.Tensor, len(results))
 	for i, c := range results {
 		out[i] = adopt(c)
+	}
+	if meta != nil {
+		opts.Metadata.Reset()
+		if meta.length > 0 {
+			raw := C.GoBytes(meta.data, C.int(meta.length))
+			if err := proto.Unmarshal(raw, opts.Metadata); err != nil {
+				return nil, fmt.Errorf("run metadata: %w", err)
+			}
+		}
 	}
 	return out, nil
 }

@@ -40,7 +40,14 @@ type Session struct {
 type SessionOption func(*corepb.ConfigProto)
 
 // WithThreads sets TensorFlow's intra-op and inter-op thread pool sizes
-// (0 lets TensorFlow choose).
+// (ConfigProto intra_op_parallelism_threads, inter_op_parallelism_threads;
+// 0 lets TensorFlow choose: one thread per core). A negative inter runs
+// the ops in the calling thread.
+//
+// TensorFlow makes both pools once per process, sized by the first
+// session that needs them: a later session's sizes are ignored (its
+// inter-op size too, unless ConfigProto use_per_session_threads gives it a
+// pool of its own). Set the threads on the first session a process makes.
 func WithThreads(intra, inter int) SessionOption {
 	return func(c *corepb.ConfigProto) {
 		c.IntraOpParallelismThreads = int32(intra)
@@ -164,8 +171,9 @@ func (s *Session) Run(feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor,
 	return s.RunWith(RunOptions{}, feeds, fetches, targets...)
 }
 
-// RunWith is Run with options (a timeout after which TensorFlow cancels
-// the run).
+// RunWith is Run with options: a timeout after which TensorFlow cancels
+// the run, tracing, and the step's RunMetadata (see RunOptions). With the
+// zero RunOptions it is Run.
 func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, targets ...*Op) ([]*Tensor, error) {
 	if s == nil {
 		return nil, errors.New("tfwrap: run: nil session")

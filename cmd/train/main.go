@@ -32,6 +32,7 @@ type config struct {
 	model, optimizer, out, data string
 	export                      string
 	epochs, batch, patience     int
+	profile                     int
 	lr, valSplit, clipNorm      float64
 	schedule                    string
 	seed                        uint64
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "out", "folder for curves.png, TensorBoard logs and checkpoints")
 	flag.StringVar(&c.data, "data", mnist.DefaultDir, "folder with train.bin and test.bin (made by make setup)")
 	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT line")
+	flag.IntVar(&c.profile, "profile", 0, "trace this many training steps (after 2 warm-up steps) and write trace.json (Perfetto, chrome://tracing) and ops.txt (op types by kernel time) to OUT/MODEL/profile (0: off)")
 	flag.StringVar(&c.export, "export", "", "also write the trained model as a SavedModel in this (new) folder, e.g. models/mnist/1")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: train [flags]\n\nTrains a model on MNIST (8,000 digits, 2,000 held out for the test) with TensorFlow from Go.\n\n")
@@ -167,6 +169,9 @@ func run(ctx context.Context, c config) error {
 	if c.epochs < 1 || c.batch < 1 {
 		return fmt.Errorf("--epochs and --batch-size must be positive, got %d and %d", c.epochs, c.batch)
 	}
+	if c.profile < 0 {
+		return fmt.Errorf("--profile must not be negative, got %d", c.profile)
+	}
 	info, err := tfwrap.Check()
 	if err != nil {
 		return err
@@ -230,10 +235,14 @@ func run(ctx context.Context, c config) error {
 		progress = models.ProgressSilent
 	}
 	logf("training on %d digits (%.0f%% held out for validation), testing on %d\n", train.Len(), 100*c.valSplit, test.Len())
+	var prof models.ProfileOptions
+	if c.profile > 0 {
+		prof = models.ProfileOptions{Steps: c.profile, Dir: filepath.Join(out, "profile")}
+	}
 	start := time.Now()
 	hist, err := m.Fit(ctx, train, models.FitOptions{
 		Epochs: c.epochs, BatchSize: c.batch, Seed: c.seed, ValidationSplit: c.valSplit,
-		Callbacks: cbs, Progress: progress,
+		Callbacks: cbs, Progress: progress, Profile: prof,
 	})
 	secs := time.Since(start).Seconds()
 	if errors.Is(err, context.Canceled) {
@@ -248,6 +257,11 @@ func run(ctx context.Context, c config) error {
 		}
 		logf("learning curves: %s\nTensorBoard: tensorboard --logdir %s\n", png, tb.LogDir)
 	}
+	if c.profile > 0 {
+		if err := printProfile(prof.Dir, 12, logf); err != nil {
+			return err
+		}
+	}
 	res, err := m.Evaluate(test, models.EvaluateOptions{BatchSize: 256})
 	if err != nil {
 		return err
@@ -260,6 +274,17 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("RESULT model=%s test_accuracy=%.4f test_loss=%.4f epochs=%d seconds=%.1f\n",
 		c.model, res["accuracy"], res["loss"], len(hist.Epochs), secs)
+	return nil
+}
+
+// printProfile prints the first lines of the op table Fit wrote to dir.
+func printProfile(dir string, lines int, logf func(string, ...any)) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "ops.txt"))
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	ls := strings.SplitAfter(string(raw), "\n")
+	logf("profile (%s, trace.json for Perfetto):\n%s", dir, strings.Join(ls[:min(lines, len(ls))], ""))
 	return nil
 }
 
