@@ -29,6 +29,9 @@ type ProfileOptions struct {
 	Warmup int
 	// Dir is the folder the files go to, made if need be.
 	Dir string
+	// Table, if set, receives the table once the files are written, for
+	// a program that reads the numbers (make bench's kernel_share).
+	Table *profile.Table
 }
 
 // stepProfiler traces a run's steps as ProfileOptions ask. A nil one runs
@@ -41,6 +44,7 @@ type stepProfiler struct {
 	written     bool
 	md          tfwrap.RunMetadata
 	p           profile.Profile
+	table       *profile.Table
 }
 
 // newStepProfiler checks opts and makes their folder; it returns nil when
@@ -56,7 +60,7 @@ func newStepProfiler(what string, opts ProfileOptions) (*stepProfiler, error) {
 	if warm == 0 {
 		warm = 2
 	}
-	return &stepProfiler{dir: opts.Dir, warm: max(warm, 0), left: opts.Steps}, nil
+	return &stepProfiler{dir: opts.Dir, warm: max(warm, 0), left: opts.Steps, table: opts.Table}, nil
 }
 
 // checkProfile checks opts in Go, before any TensorFlow call.
@@ -132,6 +136,9 @@ func (sp *stepProfiler) finish() error {
 		return nil
 	}
 	sp.written = true
+	if sp.table != nil {
+		*sp.table = sp.p.Table()
+	}
 	if err := sp.p.WriteFiles(sp.dir); err != nil {
 		return fmt.Errorf("models: %w", err)
 	}

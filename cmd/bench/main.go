@@ -7,6 +7,15 @@
 //
 // For training, ratio = go/keras samples per second; for latency, ratio =
 // keras/go microseconds per call. Higher is better for Go either way.
+//
+// After its timed run, each Go case traces a few steps (models'
+// ProfileOptions) and its line ends with kernel_share and overhead_us:
+// kernel_share is the busy time of a traced step (the union of its
+// kernels' intervals, so ops running at once on both cores count once)
+// over the wall time of an untraced one, how close the step is to
+// TensorFlow's own kernel time (1.0: at the floor); overhead_us is that
+// wall minus that busy time, per step: what is not kernels (Go, the C
+// API, TF's executor, idle cores between ops).
 package main
 
 import (
@@ -19,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -28,6 +38,7 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 
 var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
@@ -115,8 +126,16 @@ func run(epochs, repeats int, data, python string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("# cpu: %s, %d cores seen by Go\n", cpuModel(), runtime.NumCPU())
 	fmt.Printf("# libtensorflow %s, %d training digits, %d timed epochs, %d timed calls\n", info.Version, train.Len(), epochs, repeats)
+	fmt.Printf("# TF threads: TensorFlow's defaults (intra-op and inter-op pools sized from the %d cores), Keras the same\n", runtime.NumCPU())
 	goRes := map[string]float64{}
+	shares := map[string]profile.Table{}
+	profDir, err := os.MkdirTemp("", "bench-profile")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(profDir)
 	for _, c := range append(append([]string{}, fitCases...), latencyCases...) {
 		_, name, batch := parse(c)
 		m, shape, err := build(name)
@@ -143,6 +162,24 @@ func run(epochs, repeats int, data, python string) error {
 				return err
 			}
 			goRes[c] = float64(train.Len()*epochs) / time.Since(start).Seconds()
+			// The profile: a few steps, on as many samples as they need.
+			const steps = 10
+			xs, err := x.SliceRows(0, min(train.Len(), (2*steps+4)*batch))
+			if err != nil {
+				return err
+			}
+			ys, _ := y.SliceRows(0, int(xs.Shape()[0]))
+			ds, err := models.NewDataset(xs, ys)
+			if err != nil {
+				return err
+			}
+			var tab profile.Table
+			opts.Epochs = 1
+			opts.Profile = models.ProfileOptions{Steps: steps, Dir: filepath.Join(profDir, c), Table: &tab}
+			if _, err := m.Fit(context.Background(), ds, opts); err != nil {
+				return err
+			}
+			shares[c] = tab
 		} else {
 			xb, err := x.SliceRows(0, batch)
 			if err != nil {
@@ -161,6 +198,22 @@ func run(epochs, repeats int, data, python string) error {
 				}
 			}
 			goRes[c] = float64(time.Since(start).Microseconds()) / float64(repeats)
+			// Each profiled call runs two batches: one traced, then one
+			// untraced and timed.
+			x2, err := x.SliceRows(0, 2*batch)
+			if err != nil {
+				return err
+			}
+			var tab profile.Table
+			po := models.PredictOptions{BatchSize: batch, Profile: models.ProfileOptions{Steps: 1, Warmup: -1, Dir: filepath.Join(profDir, c), Table: &tab}}
+			for i := 0; i < 20; i++ {
+				if _, err := m.Predict(x2, po); err != nil {
+					return err
+				}
+				acc := shares[c]
+				merge(&acc, tab)
+				shares[c] = acc
+			}
 		}
 		m.Close()
 	}
@@ -184,12 +237,46 @@ func run(epochs, repeats int, data, python string) error {
 		return fmt.Errorf("keras side: %w: %s", err, out)
 	}
 	for _, c := range fitCases {
-		fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f\n", c, goRes[c], py[c], goRes[c]/py[c])
+		fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], goRes[c]/py[c], floor(shares[c]))
 	}
 	for _, c := range latencyCases {
 		tfc := strings.Replace(c, "predict", "tffunction", 1)
-		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f\n", c, goRes[c], py[c], py[c]/goRes[c])
+		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], py[c]/goRes[c], floor(shares[c]))
 		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f\n", strings.Replace(c, "predict", "predict_vs_tf_function", 1), goRes[c], py[tfc], py[tfc]/goRes[c])
 	}
 	return nil
+}
+
+// floor prints a case's distance from TensorFlow's kernel time.
+func floor(t profile.Table) string {
+	if t.Steps == 0 || t.UntracedSteps == 0 {
+		return "kernel_share=? overhead_us=?"
+	}
+	busy := float64(t.Busy.Microseconds()) / float64(t.Steps)
+	wall := float64(t.Untraced.Microseconds()) / float64(t.UntracedSteps)
+	return fmt.Sprintf("kernel_share=%.2f overhead_us=%.0f", busy/wall, wall-busy)
+}
+
+// merge adds one profile table's sums to another's.
+func merge(acc *profile.Table, t profile.Table) {
+	acc.Steps += t.Steps
+	acc.Busy += t.Busy
+	acc.Kernel += t.Kernel
+	acc.Wall += t.Wall
+	acc.Untraced += t.Untraced
+	acc.UntracedSteps += t.UntracedSteps
+}
+
+// cpuModel is the CPU's name from /proc/cpuinfo ("unknown" elsewhere).
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
