@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -319,25 +318,12 @@ func boolParam(p map[string]json.RawMessage, key string) (v, ok bool, err error)
 // readREST does, and splits it into the JSON header and the binary data
 // that follows it when the Inference-Header-Content-Length header says so.
 func (s *Server) readKserve(w http.ResponseWriter, r *http.Request) (*kserveRequest, []byte, error) {
-	if err := s.checkOrigin(r); err != nil {
-		return nil, nil, err
-	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
 		return nil, nil, fmt.Errorf("%w: Content-Encoding %q is not supported; send the body uncompressed", restjson.ErrBadRequest, enc)
 	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
-	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	body, err := s.readRESTBody(w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
-		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return nil, nil, fmt.Errorf("%w: the body did not arrive within the read timeout", errReadTimeout)
-		}
-		return nil, nil, fmt.Errorf("%w: reading the body: %v", restjson.ErrBadRequest, err)
+		return nil, nil, err
 	}
 	head, bin := body, []byte(nil)
 	if h := r.Header.Get("Inference-Header-Content-Length"); h != "" {

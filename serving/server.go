@@ -275,16 +275,8 @@ func (s *Server) beginShutdown() {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if s.draining.Load() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
-		return
-	}
-	if !s.reg.ready() {
-		writeError(w, http.StatusServiceUnavailable, "not every model has a loaded version")
-		return
-	}
-	if len(s.slots) == cap(s.slots) {
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("all %d request slots are busy", cap(s.slots)))
+	if err := s.serverReady(); err != nil {
+		s.fail(w, err)
 		return
 	}
 	w.Write([]byte("ok\n"))
