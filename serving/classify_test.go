@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,15 +167,9 @@ func TestClassifyRegress(t *testing.T) {
 		t.Run(string(iso), func(t *testing.T) {
 			srv, hs := start(t, Config{Models: []ModelConfig{{Name: "est", BasePath: filepath.Join(base, "est")}}, Isolation: iso,
 				MaxElements: 1000, MaxBodyBytes: 1 << 20, MaxInputBytes: 4 << 20})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := srv.NewGRPCServer()
-			go g.Serve(ln)
-			defer g.Stop()
+			addr := listenGRPC(t, srv)
 			if iso == IsolationProcess {
-				t.Run("official client", func(t *testing.T) { officialClient(t, ln.Addr().String(), ref) })
+				t.Run("official client", func(t *testing.T) { officialClient(t, addr, ref) })
 			} else {
 				t.Run("go client", func(t *testing.T) { goClient(t, srv, ref) })
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -295,13 +294,7 @@ func TestModelServiceWithOfficialClient(t *testing.T) {
 	export(t, other, 4, 7)
 	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "m", BasePath: base, Policy: VersionPolicy{Latest: 2},
 		Labels: map[string]int64{"stable": 2}}}, AllowConfigReload: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := srv.NewGRPCServer()
-	go g.Serve(ln)
-	defer g.Stop()
+	addr := listenGRPC(t, srv)
 	x := map[string]any{"shape": []int{1, 4}, "data": []float32{1, 2, 3, 4}}
 	reload := fmt.Sprintf(`model_config_list {
   config { name: "m" base_path: %q model_version_policy { specific { versions: 1 versions: 2 } }
@@ -328,7 +321,7 @@ func TestModelServiceWithOfficialClient(t *testing.T) {
 		Message string `json:"message"`
 		Result  any    `json:"result"`
 	}
-	if err := pyref.Run("model_service_client.py", map[string]any{"address": ln.Addr().String(), "calls": calls}, &res); err != nil {
+	if err := pyref.Run("model_service_client.py", map[string]any{"address": addr, "calls": calls}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(res) != len(calls) {

@@ -37,13 +37,7 @@ func TestGRPCWithOfficialClient(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "clf")
 	m := export(t, base, 1, 5)
 	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := srv.NewGRPCServer()
-	go g.Serve(ln)
-	defer g.Stop()
+	addr := listenGRPC(t, srv)
 	rows := [][]float32{{1, 2, 3, 4}, {0.5, -1, 2, 0}}
 	var ref struct {
 		Outputs map[string]struct {
@@ -57,7 +51,7 @@ func TestGRPCWithOfficialClient(t *testing.T) {
 		} `json:"signatures"`
 		Errors map[string]string `json:"errors"`
 	}
-	in := map[string]any{"address": ln.Addr().String(), "model": "clf", "signature": "serving_default", "input": "inputs",
+	in := map[string]any{"address": addr, "model": "clf", "signature": "serving_default", "input": "inputs",
 		"x": map[string]any{"shape": []int{2, 4}, "data": []float32{1, 2, 3, 4, 0.5, -1, 2, 0}}}
 	if err := pyref.Run("grpc_client.py", in, &ref); err != nil {
 		t.Fatal(err)
@@ -165,9 +159,9 @@ func float64s(t *testing.T, x Tensor) []float64 {
 	return v
 }
 
-// serveGRPC serves srv over gRPC on a loopback port and returns a client
-// connection to it; both close when the test ends.
-func serveGRPC(t *testing.T, srv *Server) *grpc.ClientConn {
+// listenGRPC serves srv over gRPC on a loopback port until the test ends
+// and returns the address.
+func listenGRPC(t *testing.T, srv *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -175,11 +169,19 @@ func serveGRPC(t *testing.T, srv *Server) *grpc.ClientConn {
 	}
 	g := srv.NewGRPCServer()
 	go g.Serve(ln)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	t.Cleanup(g.Stop)
+	return ln.Addr().String()
+}
+
+// serveGRPC serves srv over gRPC on a loopback port and returns a client
+// connection to it; both close when the test ends.
+func serveGRPC(t *testing.T, srv *Server) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(listenGRPC(t, srv), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(); g.Stop() })
+	t.Cleanup(func() { conn.Close() })
 	return conn
 }
 
