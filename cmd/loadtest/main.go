@@ -2,8 +2,10 @@
 // starts bin/serve on the MNIST CNN SavedModel, sends bounded loads at
 // concurrency 1, 8 and 64 (100,000 requests in all by default), reports
 // requests per second, p50 and p99 latency and the server's RSS before and
-// after, then the same SavedModel called in-process from Python TF as the
-// floor. With --soak N it then sends N requests mixing every kind of
+// after, then the same SavedModel called in-process from Go (savedmodels)
+// and from Python TF as the floors, with the ratio of the REST p50 at
+// concurrency 1 to Go's in-process p50: what HTTP, JSON and the hand-offs
+// between processes cost. With --soak N it then sends N requests mixing every kind of
 // malformed request with good ones, and checks that every good one is
 // answered correctly and that the server never falls over.
 //
@@ -29,6 +31,8 @@ import (
 	"time"
 
 	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 func main() {
@@ -152,6 +156,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		want[i] = string(raw)
 	}
 	fmt.Printf("# server pid %d, --isolation=%s, MNIST CNN SavedModel, one 28×28×1 image per request, batching up to %d rows\n", srv.Process.Pid, iso, batch)
+	var p50c1 time.Duration // the REST p50 at concurrency 1, if measured
 	for _, c := range strings.Split(counts, ",") {
 		var conc, n int
 		if _, err := fmt.Sscanf(c, "%d:%d", &conc, &n); err != nil || conc < 1 || n < 1 {
@@ -164,10 +169,21 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 			return fmt.Errorf("concurrency %d: %d wrong or failed answers", conc, bad)
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		if conc == 1 {
+			p50c1 = lat[len(lat)/2]
+		}
 		fmt.Printf("RESULT isolation=%s batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f\n",
 			iso, batch, conc, n, float64(n)/elapsed.Seconds(), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), before, after)
 	}
 	if python != "" {
+		p50, p99, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000)
+		if err != nil {
+			return fmt.Errorf("go floor: %w", err)
+		}
+		fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f\n", ms(p50), ms(p99))
+		if p50c1 > 0 {
+			fmt.Printf("RESULT rest_c1_over_go_in_process p50_ratio=%.2f\n", float64(p50c1)/float64(p50))
+		}
 		out, err := exec.Command(python, "scripts/bench_serving.py", filepath.Join(modelsDir, "mnist", "1"), data).Output()
 		if err != nil {
 			return fmt.Errorf("python floor: %w", err)
@@ -331,4 +347,44 @@ func soakTest(client *http.Client, base string, bodies [][]byte, want []string, 
 		return fmt.Errorf("soak failed")
 	}
 	return nil
+}
+
+// goInProcess is the Go floor: the SavedModel loaded in this process and
+// called with one image at a time, as bench_serving.py does in Python. It
+// returns the p50 and p99 latencies of calls calls after 50 warm-up calls.
+func goInProcess(dir string, images []float32, calls int) (p50, p99 time.Duration, err error) {
+	m, err := savedmodels.Load(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.Close()
+	n := min(200, len(images)/784)
+	if n == 0 {
+		return 0, 0, fmt.Errorf("no test images")
+	}
+	xs := make([]*tfwrap.Tensor, n)
+	for i := range xs {
+		if xs[i], err = tfwrap.NewTensor(images[i*784:(i+1)*784], 1, 28, 28, 1); err != nil {
+			return 0, 0, err
+		}
+	}
+	call := func(i int) error {
+		_, err := m.Predict(savedmodels.DefaultSignature, map[string]*tfwrap.Tensor{"inputs": xs[i%n]})
+		return err
+	}
+	for i := 0; i < 50; i++ {
+		if err := call(i); err != nil {
+			return 0, 0, err
+		}
+	}
+	lat := make([]time.Duration, calls)
+	for i := range lat {
+		start := time.Now()
+		if err := call(i); err != nil {
+			return 0, 0, err
+		}
+		lat[i] = time.Since(start)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[calls/2], lat[calls*99/100], nil
 }
