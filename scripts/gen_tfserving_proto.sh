@@ -5,11 +5,7 @@
 # ships. A developer's tool: the output is committed, and nothing runs this
 # at build or test time. Idempotent: a second run changes no file.
 #
-# Needs, besides `make setup` (the .venv with the pinned wheels):
-#   protoc              apt-get install -y protobuf-compiler
-#   protoc-gen-go       go install google.golang.org/protobuf/cmd/protoc-gen-go@<go.mod's google.golang.org/protobuf>
-#   protoc-gen-go-grpc  go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
-# The plugins are looked up on PATH, then in $GOBIN (default $(go env GOPATH)/bin).
+# Needs protoc and the pinned Go plugins: see scripts/protoc_tools.sh.
 #
 # TensorFlow's own protos (tensor.proto, meta_graph.proto, ...) are not
 # regenerated: each is mapped onto the Go package that the TF bindings in
@@ -19,10 +15,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODULE=github.com/tfgo-project/gotf
+NAME=gen_tfserving_proto
+# shellcheck source=scripts/protoc_tools.sh
+source "$ROOT/scripts/protoc_tools.sh"
 OUT_PKG="$MODULE/serving/tfspb"
 EXAMPLE_PKG="$MODULE/serving/tfspb/examplepb"
-GRPC_PLUGIN_VERSION=1.6.0
 
 # Protos that live at another path in the bindings' (older) TensorFlow: the
 # 2.21 wheel moved them, or split them into a forwarding file (`import public`).
@@ -33,38 +30,6 @@ ALIASES=(
 	"tensorflow/core/protobuf/rpc_options.proto=tensorflow/core/protobuf/config.proto"
 	"tensorflow/core/framework/graph_debug_info.proto=tensorflow/core/protobuf/graph_debug_info.proto"
 )
-
-say() { echo "gen_tfserving_proto: $*" >&2; }
-die() { echo "gen_tfserving_proto: error: $*" >&2; exit 1; }
-
-cd "$ROOT"
-[[ -f .tf/env.sh ]] || die "no .tf/env.sh; run \`make setup\` first"
-# shellcheck disable=SC1091
-source .tf/env.sh
-PY="${GOTF_PYTHON:-$ROOT/.venv/bin/python}"
-[[ -x "$PY" ]] || die "no Python at $PY; run \`make setup\` first"
-command -v go >/dev/null || die "no go on PATH; install Go 1.26"
-
-PROTOBUF_VERSION="$(go list -m -f '{{.Version}}' google.golang.org/protobuf)"
-GOBIN_DIR="$(go env GOBIN)"
-GOBIN_DIR="${GOBIN_DIR:-$(go env GOPATH)/bin}"
-
-find_tool() { # name install-hint
-	local p
-	if p="$(command -v "$1")"; then echo "$p"; return; fi
-	if [[ -x "$GOBIN_DIR/$1" ]]; then echo "$GOBIN_DIR/$1"; return; fi
-	die "no $1 on PATH or in $GOBIN_DIR; install it with: $2"
-}
-PROTOC="$(find_tool protoc 'apt-get install -y protobuf-compiler')"
-GEN_GO="$(find_tool protoc-gen-go "GOBIN=/tmp/protoc-bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOBUF_VERSION (then put /tmp/protoc-bin on PATH)")"
-GEN_GRPC="$(find_tool protoc-gen-go-grpc "GOBIN=/tmp/protoc-bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v$GRPC_PLUGIN_VERSION (then put /tmp/protoc-bin on PATH)")"
-
-# Pinned plugin versions: they are written into every generated file's header.
-v="$("$GEN_GO" --version | awk '{print $2}')"
-[[ "$v" == "$PROTOBUF_VERSION" ]] || die "$GEN_GO is $v, go.mod has google.golang.org/protobuf $PROTOBUF_VERSION; install: go install google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOBUF_VERSION"
-v="$("$GEN_GRPC" --version | awk '{print $2}')"
-[[ "$v" == "$GRPC_PLUGIN_VERSION" ]] || die "$GEN_GRPC is $v, want $GRPC_PLUGIN_VERSION; install: go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v$GRPC_PLUGIN_VERSION"
-say "$("$PROTOC" --version), protoc-gen-go $PROTOBUF_VERSION, protoc-gen-go-grpc $GRPC_PLUGIN_VERSION"
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT

@@ -12,36 +12,17 @@ the file names it wrote, one a line, to stdout.
 Used by scripts/gen_kserve_proto.sh; nothing runs it at build or test time.
 """
 
+import os
 import sys
 
-from google.protobuf import descriptor_pb2
 from tritonclient.grpc import service_pb2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import descriptor_set  # noqa: E402
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    ordered = []  # dependencies before dependants, each file once
-    seen = set()
-
-    def visit(fd):
-        if fd.name in seen:
-            return
-        seen.add(fd.name)
-        for dep in fd.dependencies:
-            visit(dep)
-        ordered.append(fd)
-
-    visit(service_pb2.DESCRIPTOR)
-    out = descriptor_pb2.FileDescriptorSet()
-    for fd in ordered:
-        fd.CopyToProto(out.file.add())
-    with open(argv[1], "wb") as f:
-        f.write(out.SerializeToString(deterministic=True))
-    for fd in ordered:
-        print(fd.name)
-    return 0
+    return descriptor_set.main(argv, __doc__, lambda: [service_pb2.DESCRIPTOR])
 
 
 if __name__ == "__main__":

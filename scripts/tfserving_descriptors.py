@@ -22,7 +22,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
-from google.protobuf import descriptor_pb2  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import descriptor_set  # noqa: E402
 
 PACKAGE = "tensorflow_serving.apis"
 
@@ -36,32 +37,7 @@ def serving_modules():
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    ordered = []  # dependencies before dependants, each file once
-    seen = set()
-
-    def visit(fd):
-        if fd.name in seen:
-            return
-        seen.add(fd.name)
-        for dep in fd.dependencies:
-            visit(dep)
-        ordered.append(fd)
-
-    roots = [m.DESCRIPTOR for m in serving_modules()]
-    for fd in sorted(roots, key=lambda f: f.name):
-        visit(fd)
-
-    out = descriptor_pb2.FileDescriptorSet()
-    for fd in ordered:
-        fd.CopyToProto(out.file.add())
-    with open(argv[1], "wb") as f:
-        f.write(out.SerializeToString(deterministic=True))
-    for fd in ordered:
-        print(fd.name)
-    return 0
+    return descriptor_set.main(argv, __doc__, lambda: [m.DESCRIPTOR for m in serving_modules()])
 
 
 if __name__ == "__main__":
