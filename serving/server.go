@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,7 +177,7 @@ func New(cfg Config) (*Server, error) {
 		s.groups[c.Name] = c.Group
 	}
 	if cfg.ModelConfigFile != "" {
-		s.configText, _ = os.ReadFile(cfg.ModelConfigFile)
+		_, s.configText, _ = ReadModelConfigFile(cfg.ModelConfigFile) // what the first poll compares with
 	}
 	s.m.declare(cfg.Models)
 	s.reg.scan()
