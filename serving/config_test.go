@@ -573,3 +573,23 @@ func TestRemovedModelStopsItsWorker(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRelativeBasePathScrubbed: a version that fails to load reports its
+// error, with the version folder's path in it as the loader joined it
+// (cleaned: ./models/m reads models/m/2). That path is scrubbed however
+// the configuration spelled the base path.
+func TestRelativeBasePathScrubbed(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "models", "secret-place")
+	export(t, base, 1, 1)
+	os.MkdirAll(filepath.Join(base, "2"), 0o755)
+	os.WriteFile(filepath.Join(base, "2", "saved_model.pb"), []byte("not a SavedModel"), 0o644)
+	t.Chdir(dir)
+	for _, p := range []string{"./models/secret-place", "models/../models/secret-place", "models//secret-place", "models/secret-place/"} {
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "m", BasePath: p, Policy: VersionPolicy{All: true}}}, Isolation: IsolationNone})
+		code, st := call(t, "GET", hs.URL+"/v1/models/m/versions/2", "")
+		if s := fmt.Sprint(st); code != 200 || !strings.Contains(s, "END") || strings.Contains(s, "secret-place") {
+			t.Errorf("base path %q: %d %s", p, code, s)
+		}
+	}
+}
