@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -523,5 +524,72 @@ func TestReloadUnderLoad(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestRemovedModelStopsItsWorker: under process isolation a model taken
+// out of the configuration unloads its versions, and its worker process,
+// which holds a TensorFlow runtime of its own, ends with them: a
+// configuration that changes its models over time does not pile up idle
+// processes.
+func TestRemovedModelStopsItsWorker(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	export(t, a, 1, 1)
+	export(t, b, 1, 2)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "a", BasePath: a}}})
+	ps := srv.reg.load.(*processes)
+	worker := func(group string) *proc {
+		ps.mu.Lock()
+		g := ps.groups[group]
+		ps.mu.Unlock()
+		if g == nil {
+			return nil
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.p
+	}
+	p := worker("a")
+	if p == nil {
+		t.Fatal("a has no worker")
+	}
+	if err := srv.Reload([]ModelConfig{{Name: "b", BasePath: b}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			if err := syscall.Kill(p.cmd.Process.Pid, 0); err == nil {
+				t.Fatalf("a's worker %d still runs", p.cmd.Process.Pid)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("model a was removed 20s ago; its worker (pid %d) still runs", p.cmd.Process.Pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRelativeBasePathScrubbed: a version that fails to load reports its
+// error, with the version folder's path in it as the loader joined it
+// (cleaned: ./models/m reads models/m/2). That path is scrubbed however
+// the configuration spelled the base path.
+func TestRelativeBasePathScrubbed(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "models", "secret-place")
+	export(t, base, 1, 1)
+	os.MkdirAll(filepath.Join(base, "2"), 0o755)
+	os.WriteFile(filepath.Join(base, "2", "saved_model.pb"), []byte("not a SavedModel"), 0o644)
+	t.Chdir(dir)
+	for _, p := range []string{"./models/secret-place", "models/../models/secret-place", "models//secret-place", "models/secret-place/"} {
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "m", BasePath: p, Policy: VersionPolicy{All: true}}}, Isolation: IsolationNone})
+		code, st := call(t, "GET", hs.URL+"/v1/models/m/versions/2", "")
+		if s := fmt.Sprint(st); code != 200 || !strings.Contains(s, "END") || strings.Contains(s, "secret-place") {
+			t.Errorf("base path %q: %d %s", p, code, s)
+		}
 	}
 }

@@ -215,6 +215,27 @@ type workerGroup struct {
 	notBefore time.Time // no new process before this (backoff)
 	started   time.Time
 	closed    bool
+	// loading counts loads under way: with them and the loaded versions
+	// it keeps the process; a group with neither stops it (a model taken
+	// out of the configuration does not leave an idle runtime behind).
+	loading int
+}
+
+// errIdle is why an idle group's worker is down.
+var errIdle = errors.New("no version is loaded")
+
+// stopIfIdle stops the process of a group that has nothing loaded and
+// nothing loading; the next load starts another.
+func (g *workerGroup) stopIfIdle() {
+	g.mu.Lock()
+	p := g.p
+	if p == nil || g.closed || g.loading > 0 || len(g.loaded) > 0 {
+		g.mu.Unlock()
+		return
+	}
+	g.p, g.downErr = nil, errIdle // watch sees it is no longer the group's
+	g.mu.Unlock()
+	p.stop(5 * time.Second)
 }
 
 // errLost: the version's worker died; the registry loads it again.
@@ -246,6 +267,15 @@ func (g *workerGroup) ensure() (*proc, error) {
 }
 
 func (g *workerGroup) load(req loadRequest) (runner, error) {
+	g.mu.Lock()
+	g.loading++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.loading--
+		g.mu.Unlock()
+		g.stopIfIdle() // a load that failed in a group with nothing else
+	}()
 	p, err := g.ensure()
 	if err != nil {
 		return nil, err
@@ -333,6 +363,7 @@ func (g *workerGroup) unload(h uint64) {
 		w.uv(h)
 		p.call(msgUnload, w.b, time.Now().Add(g.ps.loadTimeout))
 	}
+	g.stopIfIdle()
 }
 
 func (g *workerGroup) close() {

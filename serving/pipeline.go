@@ -277,7 +277,9 @@ func codeOf(err error) int {
 // so that error bodies never show the server's file system.
 func (r *registry) scrub(msg string) string {
 	for _, s := range r.all() {
-		for _, p := range []string{s.base, absPath(s.base)} {
+		// Absolute first, then as the loader joins it (cleaned: a base
+		// path such as ./models/m is read as models/m/1), then as given.
+		for _, p := range []string{absPath(s.base), filepath.Clean(s.base), s.base} {
 			if p == "" || p == "." || p == "/" {
 				continue
 			}

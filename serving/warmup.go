@@ -233,8 +233,20 @@ func (l *localRunner) warmupRun(r warmupRequest) error {
 // multi-inference log's. A session-run log is refused, as this server has
 // no session-run API.
 func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
+	// A context is copied into every example: the tensor is bounded as a
+	// predict log's strings are, before it is built.
+	tensor := func(in *tfspb.Input) (Tensor, error) {
+		b, err := countExamples(in)
+		if err != nil {
+			return Tensor{}, err
+		}
+		if b.bytes > maxWarmupRecordBytes {
+			return Tensor{}, fmt.Errorf("the examples would take more than %d bytes", maxWarmupRecordBytes)
+		}
+		return b.tensor()
+	}
 	examples := func(in *tfspb.Input, sig string, method string) ([]warmupRequest, error) {
-		t, err := examplesTensor(in)
+		t, err := tensor(in)
 		if err != nil {
 			return nil, err
 		}
@@ -256,19 +268,21 @@ func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
 		return examples(req.GetInput(), req.GetModelSpec().GetSignatureName(), regressMethod)
 	case log.GetMultiInferenceLog() != nil:
 		req := log.GetMultiInferenceLog().GetRequest()
+		if len(req.GetTasks()) == 0 {
+			return nil, errors.New("a multi-inference log with no tasks")
+		}
+		// The tasks share one copy of the examples.
+		t, err := tensor(req.GetInput())
+		if err != nil {
+			return nil, err
+		}
 		var out []warmupRequest
 		for _, task := range req.GetTasks() {
 			if m := task.GetMethodName(); m != classifyMethod && m != regressMethod {
 				return nil, fmt.Errorf("multi-inference task method %q: want %s or %s", m, classifyMethod, regressMethod)
 			}
-			r, err := examples(req.GetInput(), task.GetModelSpec().GetSignatureName(), task.GetMethodName())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, r...)
-		}
-		if len(out) == 0 {
-			return nil, errors.New("a multi-inference log with no tasks")
+			out = append(out, warmupRequest{signature: sigOrDefault(task.GetModelSpec().GetSignatureName()),
+				inputs: map[string]Tensor{examplesInput: t}, method: task.GetMethodName()})
 		}
 		return out, nil
 	}

@@ -8,8 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/serving/tfspb"
+	"github.com/tfgo-project/gotf/serving/tfspb/examplepb"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -237,3 +242,59 @@ func TestWarmupClassifyRegress(t *testing.T) {
 		t.Fatalf("classify on a regress signature: %v", err)
 	}
 }
+
+// TestWarmupExamplesBounded: a warm-up record is at most 64 MiB, but a
+// classify log's context is copied into every example, and a
+// multi-inference log's examples were serialized once per task, so a
+// small record could ask for terabytes (a 32 MiB context and a million
+// empty examples: 32 TiB) and kill the process that loads the version
+// (the server itself under IsolationNone). Either is refused.
+func TestWarmupExamplesBounded(t *testing.T) {
+	ctx := &examplepb.Example{Features: &examplepb.Features{Feature: map[string]*examplepb.Feature{
+		"pad": {Kind: &examplepb.Feature_BytesList{BytesList: &examplepb.BytesList{Value: [][]byte{make([]byte, 1<<20)}}}}}}}
+	exs := make([]*examplepb.Example, 100) // 100 x 1 MiB once the context is prefixed
+	for i := range exs {
+		exs[i] = &examplepb.Example{}
+	}
+	withCtx := &tfspb.Input{Kind: &tfspb.Input_ExampleListWithContext{ExampleListWithContext: &tfspb.ExampleListWithContext{Examples: exs, Context: ctx}}}
+	small := &tfspb.Input{Kind: &tfspb.Input_ExampleList{ExampleList: &tfspb.ExampleList{Examples: []*examplepb.Example{ctx}}}}
+	var tasks []*tfspb.InferenceTask
+	for range 100 { // 100 tasks x 1 MiB of examples
+		tasks = append(tasks, &tfspb.InferenceTask{MethodName: classifyMethod})
+	}
+	for _, c := range []struct {
+		name string
+		log  *tfspb.PredictionLog
+	}{
+		{"context", &tfspb.PredictionLog{LogType: &tfspb.PredictionLog_ClassifyLog{ClassifyLog: &tfspb.ClassifyLog{
+			Request: &tfspb.ClassificationRequest{Input: withCtx}}}}},
+		{"tasks", &tfspb.PredictionLog{LogType: &tfspb.PredictionLog_MultiInferenceLog{MultiInferenceLog: &tfspb.MultiInferenceLog{
+			Request: &tfspb.MultiInferenceRequest{Input: small, Tasks: tasks}}}}},
+	} {
+		if n := proto.Size(c.log); n > 2<<20 {
+			t.Fatalf("%s: the record takes %d bytes", c.name, n)
+		}
+		reqs, err := warmupRequests(c.log)
+		var total int64
+		for _, r := range reqs {
+			for _, s := range r.inputs[examplesInput].Strings {
+				total += int64(len(s))
+			}
+		}
+		switch c.name {
+		case "context":
+			if err == nil || !strings.Contains(err.Error(), "more than") {
+				t.Errorf("%s: %d requests, %d bytes, %v; want refused", c.name, len(reqs), total, err)
+			}
+		case "tasks":
+			// Refused, or the examples shared among the tasks: either way the
+			// record may not cost 100 copies. Sharing is checked by the
+			// strings' backing memory.
+			if err == nil && len(reqs) > 1 && unsafeStringData(reqs[0].inputs[examplesInput].Strings[0]) != unsafeStringData(reqs[1].inputs[examplesInput].Strings[0]) {
+				t.Errorf("%s: %d requests, each with its own copy of the examples (%d bytes)", c.name, len(reqs), total)
+			}
+		}
+	}
+}
+
+func unsafeStringData(s string) *byte { return unsafe.StringData(s) }
