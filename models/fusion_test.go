@@ -1,7 +1,6 @@
 package models
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -40,16 +39,14 @@ func fused(md *tfwrap.RunMetadata) (map[string]string, map[string]int) {
 //   - inference: each becomes one kernel, _FusedConv2D and _FusedMatMul
 //     with fused_ops BiasAdd+Relu (the softmax layer: _FusedMatMul with
 //     BiasAdd, then Softmax), and no BiasAdd or Relu is left;
-//   - training: the bias still fuses (_FusedConv2D and _FusedMatMul with
-//     BiasAdd alone) but the ReLU does not, because the gradient of Relu
-//     in TensorFlow's C++ registry (which tfwrap uses) feeds ReluGrad
-//     the Relu's input, the pre-activation, so the BiasAdd's output has
-//     two consumers and the remapper fuses an activation only into an
-//     output with one. Python's gradient feeds ReluGrad the Relu's
-//     output instead, and TF fuses all three there in training too.
+//   - training: the same fusions. This holds because tfwrap's gradient
+//     of Relu feeds ReluGrad the Relu's output, as Python's does; the
+//     gradient in TensorFlow's C++ registry feeds it the Relu's input,
+//     the pre-activation, so the BiasAdd's output had two consumers and
+//     the remapper, which fuses an activation only into an output with
+//     one, fused the bias alone.
 //
-// The test fails if the inference fusion or the training bias fusion is
-// lost; it logs what training gets.
+// The test fails if either fusion is lost.
 func TestGrapplerFusion(t *testing.T) {
 	relu := layers.WithActivation(layers.ReLU)
 	m, err := NewSequential([]int64{8, 8, 1},
@@ -106,26 +103,21 @@ func TestGrapplerFusion(t *testing.T) {
 	}
 	tr, count := fused(&md)
 	t.Logf("training: %v; %d Relu, %d ReluGrad", tr, count["Relu"], count["ReluGrad"])
-	for name, op := range map[string]string{"training/conv2d/BiasAdd": "_FusedConv2D", "training/dense/BiasAdd": "_FusedMatMul",
-		"training/dense_1/BiasAdd": "_FusedMatMul"} {
-		if !strings.HasPrefix(tr[name], op+" BiasAdd") {
-			t.Errorf("training: %s is %q, want %s with BiasAdd", name, tr[name], op)
+	for name, w := range map[string]string{
+		"training/conv2d/Relu":     "_FusedConv2D BiasAdd+Relu",
+		"training/dense/Relu":      "_FusedMatMul BiasAdd+Relu",
+		"training/dense_1/BiasAdd": "_FusedMatMul BiasAdd",
+	} {
+		if tr[name] != w {
+			t.Errorf("training: %s is %q, want %q (fused: %v)", name, tr[name], w, tr)
 		}
 	}
-	if count["Conv2D"] != 0 || count["BiasAdd"] != 0 {
-		t.Errorf("training graph has %d Conv2D and %d BiasAdd unfused", count["Conv2D"], count["BiasAdd"])
+	for _, op := range []string{"Conv2D", "BiasAdd", "Relu"} { // MatMul stays: the weight gradients
+		if count[op] != 0 {
+			t.Errorf("training graph still has %d %s unfused", count[op], op)
+		}
 	}
-	// Should the Relu fuse in training one day (a gradient on the Relu's
-	// output), this documents the change rather than fails.
-	if fusedRelu := slices.ContainsFunc(mapValues(tr), func(s string) bool { return strings.HasSuffix(s, "+Relu") }); fusedRelu {
-		t.Logf("training now fuses the ReLU too: update the comment above")
+	if count["ReluGrad"] != 2 {
+		t.Errorf("training graph has %d ReluGrad, want 2", count["ReluGrad"])
 	}
-}
-
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }

@@ -96,8 +96,8 @@ func (p *gradPlan) cppOnly(reads map[string]bool) bool {
 		if op.Type() == "ReadVariableOp" && p.starts[keyOf(opInput(op, 0))] {
 			return false // another read of a source variable: only backprop sees it
 		}
-		if cppGradient(op.Type()) == cppGradNone {
-			return false
+		if cppGradient(op.Type()) == cppGradNone || goGradient(op.Type()) != nil {
+			return false // tfwrap's own gradient is preferred (Relu) or the only one
 		}
 	}
 	return true

@@ -26,14 +26,15 @@ func (s GradientSource) String() string {
 	return "missing"
 }
 
-// GradientOf returns where Tape.Gradient finds opType's gradient: C++ first,
-// then Go. It is safe for concurrent use.
+// GradientOf returns where Tape.Gradient finds opType's gradient: Go first
+// (tfwrap's own, which replace C++'s for Relu and Relu6, and those C++
+// lacks), then C++. It is safe for concurrent use.
 func GradientOf(opType string) GradientSource {
-	if HasCppGradient(opType) {
-		return GradientCpp
-	}
 	if goGradient(opType) != nil {
 		return GradientGo
+	}
+	if HasCppGradient(opType) {
+		return GradientCpp
 	}
 	return GradientMissing
 }

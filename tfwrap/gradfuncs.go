@@ -41,6 +41,27 @@ func init() {
 			goGrads.m[typ] = fn
 		}
 	}
+	// Gradients TF's C++ registry has, but written as Python writes them,
+	// because Grappler optimizes the result better: C++'s Relu gradient
+	// reads the Relu's input, which gives the BiasAdd before it a second
+	// consumer and keeps the remapper from fusing Conv2D/MatMul + BiasAdd +
+	// Relu in training graphs; Python's (nn_grad.py _ReluGrad) reads the
+	// output, as here. ReluGrad(dy, y) equals ReluGrad(dy, x), since y > 0
+	// exactly where x > 0.
+	for typ, fn := range map[string]GradFunc{
+		"Relu":  outputGrad("ReluGrad"),
+		"Relu6": outputGrad("Relu6Grad"),
+	} {
+		goGrads.m[typ] = fn
+	}
+}
+
+// outputGrad is the gradient of a one-input activation whose gradient op
+// (ReluGrad, Relu6Grad) takes dy and the activation's output.
+func outputGrad(gradOp string) GradFunc {
+	return func(g *Graph, op *Op, dys []Output) ([]Output, error) {
+		return []Output{gop(g, gradOp, nil, dys[0], op.Output(0))}, nil
+	}
 }
 
 // gop adds one op of type typ on ins, or records why not.

@@ -113,6 +113,12 @@ var gradCases = []gradCase{
 	{name: "sparse_segment_sqrt_n", in: []gin{{[]int64{5, 2}, uniform(-1, 1)}}, build: func(g *Graph, x []Output, _ []*Variable) Output {
 		return gop(g, "SparseSegmentSqrtN", nil, x[0], i32c(g, []int64{4}, 0, 2, 2, 4), i32c(g, []int64{4}, 0, 0, 1, 2))
 	}},
+	{name: "relu", in: []gin{{[]int64{2, 3}, fixed(-1.5, -0.3, 0.4, 2.2, 5.1, 7.3)}}, build: func(g *Graph, x []Output, _ []*Variable) Output {
+		return g.Mul(gop(g, "Relu", nil, x[0]), x[0])
+	}},
+	{name: "relu6", in: []gin{{[]int64{2, 3}, fixed(-1.5, -0.3, 0.4, 2.2, 5.1, 7.3)}}, build: func(g *Graph, x []Output, _ []*Variable) Output {
+		return g.Mul(gop(g, "Relu6", nil, x[0]), x[0])
+	}},
 	{name: "round_rint_ceil", in: []gin{{[]int64{6}, midInteger}}, build: func(g *Graph, x []Output, _ []*Variable) Output {
 		r := g.Add(gop(g, "Round", nil, x[0]), g.Add(gop(g, "Rint", nil, x[0]), gop(g, "Ceil", nil, x[0])))
 		return g.Mul(x[0], r)

@@ -57,6 +57,8 @@ EXPRS = {
     "placeholder_with_default": lambda x: tf.square(raw.PlaceholderWithDefault(input=x[0], shape=[2, 2])),
     "identity_n": identity_n,
     "erfc": lambda x: tf.math.erfc(x[0]),
+    "relu": lambda x: tf.nn.relu(x[0]) * x[0],
+    "relu6": lambda x: tf.nn.relu6(x[0]) * x[0],
     "xlogy": lambda x: tf.math.xlogy(x[0], x[1]),
     "xdivy": lambda x: tf.math.xdivy(x[1], x[0] + 0.0),
     "xlog1py": lambda x: tf.math.xlog1py(x[0], x[1]),
