@@ -18,6 +18,17 @@ func setArg(c *corev1.Container, name, value string) {
 	}
 }
 
+// byName finds the element of xs called name; if none is, it returns a
+// scratch element, so that the mutation changes nothing and its case fails.
+func byName[T any](xs []T, name string, nameOf func(*T) string) *T {
+	for i := range xs {
+		if nameOf(&xs[i]) == name {
+			return &xs[i]
+		}
+	}
+	return new(T)
+}
+
 // TestBrokenManifests breaks the manifests one way at a time and wants the
 // check meant for that way to report it: each check can fail.
 func TestBrokenManifests(t *testing.T) {
@@ -25,6 +36,15 @@ func TestBrokenManifests(t *testing.T) {
 	f := readFacts(t, serveHelp(t, bin))
 	type ms = manifests
 	ctr := func(m *ms) *corev1.Container { return &m.deploy.Spec.Template.Spec.Containers[0] }
+	port := func(m *ms, name string) *corev1.ContainerPort {
+		return byName(ctr(m).Ports, name, func(p *corev1.ContainerPort) string { return p.Name })
+	}
+	mount := func(m *ms, name string) *corev1.VolumeMount {
+		return byName(ctr(m).VolumeMounts, name, func(v *corev1.VolumeMount) string { return v.Name })
+	}
+	svcPort := func(m *ms, name string) *corev1.ServicePort {
+		return byName(m.svc.Spec.Ports, name, func(p *corev1.ServicePort) string { return p.Name })
+	}
 	for _, tc := range []struct {
 		name   string
 		mutate func(m *ms)
@@ -40,9 +60,9 @@ func TestBrokenManifests(t *testing.T) {
 		{"image tag", func(m *ms) { ctr(m).Image = "registry.example/gotf-serve:v0" }, "image:"},
 		{"command", func(m *ms) { ctr(m).Command = []string{"/usr/bin/serve"} }, "args: the container runs"},
 		{"positional arg", func(m *ms) { ctr(m).Args = append(ctr(m).Args, "/models") }, "as --name=value"},
-		{"container port vs flag", func(m *ms) { ctr(m).Ports[0].ContainerPort = 8502 }, `ports: container port "http"`},
-		{"port not exposed", func(m *ms) { setArg(ctr(m), "rest_api_port", "9000"); ctr(m).Ports[0].ContainerPort = 9000 }, "EXPOSE"},
-		{"service target port", func(m *ms) { m.svc.Spec.Ports[1].TargetPort = intstr.FromString("metrics") }, "service: port"},
+		{"container port vs flag", func(m *ms) { port(m, "http").ContainerPort = 8502 }, `ports: container port "http"`},
+		{"port not exposed", func(m *ms) { setArg(ctr(m), "rest_api_port", "9000"); port(m, "http").ContainerPort = 9000 }, "EXPOSE"},
+		{"service target port", func(m *ms) { svcPort(m, "grpc").TargetPort = intstr.FromString("metrics") }, "service: port"},
 		{"probe on the gRPC port", func(m *ms) { ctr(m).LivenessProbe.HTTPGet.Port = intstr.FromString("grpc") }, "probes: the liveness probe asks port"},
 		{"probe over https", func(m *ms) { ctr(m).ReadinessProbe.HTTPGet.Scheme = corev1.URISchemeHTTPS }, "probes: the readiness probe's scheme"},
 		{"liveness on readyz", func(m *ms) { ctr(m).LivenessProbe.HTTPGet.Path = "/readyz" }, "probes: liveness asks"},
@@ -56,8 +76,8 @@ func TestBrokenManifests(t *testing.T) {
 		{"claim read-write once", func(m *ms) {
 			m.pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 		}, "volumes: the claim's accessModes"},
-		{"models mounted writable", func(m *ms) { ctr(m).VolumeMounts[0].ReadOnly = false }, "volumes: the models' claim"},
-		{"mount without volume", func(m *ms) { ctr(m).VolumeMounts[2].Name = "scratch" }, `volumes: mount "scratch"`},
+		{"models mounted writable", func(m *ms) { mount(m, "models").ReadOnly = false }, "volumes: the models' claim"},
+		{"mount without volume", func(m *ms) { mount(m, "tmp").Name = "scratch" }, `volumes: mount "scratch"`},
 		{"config file not mounted", func(m *ms) { setArg(ctr(m), "model_config_file", "/etc/gotf/model.config") }, "models: --model_config_file="},
 		{"base path off the volume", func(m *ms) {
 			m.cm.Data["models.config"] = strings.ReplaceAll(m.cm.Data["models.config"], "/models/mnist", "/data/mnist")

@@ -18,6 +18,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -88,32 +89,42 @@ func (m *manifests) decode(doc []byte) error {
 		return err
 	}
 	var obj any
+	var dup bool
 	switch gk := head.APIVersion + " " + head.Kind; gk {
 	case "apps/v1 Deployment":
-		obj, m.deploy = once(&m.deploy, &appsv1.Deployment{})
+		dup, m.deploy = m.deploy != nil, &appsv1.Deployment{}
+		obj = m.deploy
 	case "v1 Service":
-		obj, m.svc = once(&m.svc, &corev1.Service{})
+		dup, m.svc = m.svc != nil, &corev1.Service{}
+		obj = m.svc
 	case "autoscaling/v2 HorizontalPodAutoscaler":
-		obj, m.hpa = once(&m.hpa, &autoscalingv2.HorizontalPodAutoscaler{})
+		dup, m.hpa = m.hpa != nil, &autoscalingv2.HorizontalPodAutoscaler{}
+		obj = m.hpa
 	case "v1 PersistentVolumeClaim":
-		obj, m.pvc = once(&m.pvc, &corev1.PersistentVolumeClaim{})
+		dup, m.pvc = m.pvc != nil, &corev1.PersistentVolumeClaim{}
+		obj = m.pvc
 	case "v1 ConfigMap":
-		obj, m.cm = once(&m.cm, &corev1.ConfigMap{})
+		dup, m.cm = m.cm != nil, &corev1.ConfigMap{}
+		obj = m.cm
 	default:
 		return fmt.Errorf("unexpected object %q", gk)
 	}
-	if obj == nil {
+	if dup {
 		return fmt.Errorf("a second %s %s", head.APIVersion, head.Kind)
 	}
-	return yaml.UnmarshalStrict(doc, obj)
-}
-
-// once returns fresh as both results if *have is nil, else (nil, *have).
-func once[T any](have **T, fresh *T) (any, *T) {
-	if *have != nil {
-		return nil, *have
+	// The API server's own strict decoding: YAML to JSON refusing
+	// duplicate keys, then sigs.k8s.io/json, case-sensitive (encoding/json,
+	// and so yaml.UnmarshalStrict, would take "Replicas" for "replicas"),
+	// refusing unknown and duplicate fields.
+	j, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
 	}
-	return fresh, fresh
+	strict, err := sigsjson.UnmarshalStrict(j, obj)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
 }
 
 // container is the serving container (the Deployment has one).
@@ -461,6 +472,7 @@ func TestStrictDecode(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, old, new string }{
 		{"unknown field", "terminationGracePeriodSeconds:", "terminationGracePeriodSecond:"},
+		{"field in the wrong case", "terminationGracePeriodSeconds:", "TerminationGracePeriodSeconds:"},
 		{"field at the wrong level", "            readOnlyRootFilesystem: true", "            readOnlyRootFilesystem: true\n            readOnly: true"},
 		{"wrong type", "replicas: 2", "replicas: two"},
 		{"duplicate key", "  replicas: 2", "  replicas: 2\n  replicas: 3"},
@@ -470,9 +482,11 @@ func TestStrictDecode(t *testing.T) {
 			if bytes.Equal(bad, good) {
 				t.Fatalf("%q not in deployment.yaml", tc.old)
 			}
-			if err := (&manifests{}).decode(bad); err == nil {
+			err := (&manifests{}).decode(bad)
+			if err == nil {
 				t.Fatal("decoded without an error")
 			}
+			t.Log(err)
 		})
 	}
 	if err := (&manifests{}).decode(good); err != nil {
