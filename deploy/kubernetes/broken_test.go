@@ -71,6 +71,10 @@ func TestBrokenManifests(t *testing.T) {
 		{"no preStop", func(m *ms) { ctr(m).Lifecycle = nil }, "drain: no preStop sleep"},
 		{"drain deadline implicit", func(m *ms) { setArg(ctr(m), "shutdown_timeout", "") }, "drain: set --shutdown_timeout"},
 		{"drain shorter than a request", func(m *ms) { setArg(ctr(m), "shutdown_timeout", "10s") }, "is shorter than --request_timeout"},
+		{"drain shorter than the default request timeout", func(m *ms) {
+			setArg(ctr(m), "request_timeout", "")
+			setArg(ctr(m), "shutdown_timeout", "20s")
+		}, "is shorter than --request_timeout=30s"},
 		{"root", func(m *ms) { u := int64(0); m.deploy.Spec.Template.Spec.SecurityContext.RunAsUser = &u }, "security: want runAsNonRoot"},
 		{"writable root", func(m *ms) { no := false; ctr(m).SecurityContext.ReadOnlyRootFilesystem = &no }, "security: want readOnlyRootFilesystem"},
 		{"claim read-write once", func(m *ms) {
@@ -86,7 +90,7 @@ func TestBrokenManifests(t *testing.T) {
 		{"versions never polled", func(m *ms) { setArg(ctr(m), "poll", "-1s") }, "models: --poll"},
 		// Caught by the real server's flag parsing.
 		{"unknown flag", func(m *ms) { setArg(ctr(m), "model_config_poll_seconds", "30") }, "args: serve rejects"},
-		{"bad flag value", func(m *ms) { setArg(ctr(m), "request_timeout", "30") }, "args: serve rejects"},
+		{"bad flag value", func(m *ms) { setArg(ctr(m), "poll", "10") }, "args: serve rejects"},
 		// Caught only by starting the real server.
 		{"entrypoint's --models_dir kept", func(m *ms) { ctr(m).Command = nil }, "live: the server exited"},
 		{"config the server cannot parse", func(m *ms) {

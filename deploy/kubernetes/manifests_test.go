@@ -40,6 +40,7 @@ type facts struct {
 	image      string   // the image name scripts/image.sh (make image) builds
 	grpcPort   int32    // cmd/serve's default --port, from --help
 	restPort   int32    // cmd/serve's default --rest_api_port, from --help
+	reqTimeout string   // cmd/serve's default --request_timeout, from --help
 }
 
 // splitDocs splits a YAML stream on its "---" lines.
@@ -290,7 +291,13 @@ func check(m *manifests, f *facts) error {
 	if err != nil || drain <= 0 {
 		fail("drain: set --shutdown_timeout explicitly (have %q)", vals["shutdown_timeout"])
 	}
-	if rt, err := time.ParseDuration(vals["request_timeout"]); err == nil && drain < rt {
+	rtFlag, ok := vals["request_timeout"]
+	if !ok {
+		rtFlag = f.reqTimeout
+	}
+	if rt, err := time.ParseDuration(rtFlag); err != nil {
+		fail("drain: --request_timeout=%q: %v", rtFlag, err)
+	} else if drain < rt {
 		fail("drain: --shutdown_timeout=%s is shorter than --request_timeout=%s: a request in flight could be cut", drain, rt)
 	}
 	grace := time.Duration(30) * time.Second // Kubernetes' default
@@ -425,22 +432,32 @@ func readFacts(t *testing.T, help string) *facts {
 	if mm := regexp.MustCompile(`IMAGE="\$\{IMAGE:-([^}]+)\}"`).FindSubmatch(sh); mm != nil {
 		f.image = string(mm[1])
 	}
-	f.grpcPort, f.restPort = helpDefault(t, help, "port"), helpDefault(t, help, "rest_api_port")
+	f.grpcPort, f.restPort = int32(helpInt(t, help, "port")), int32(helpInt(t, help, "rest_api_port"))
+	f.reqTimeout = helpDefault(t, help, "request_timeout", "duration")
 	if len(f.entrypoint) == 0 || len(f.expose) == 0 || f.uid == 0 || f.image == "" {
 		t.Fatalf("incomplete facts from Dockerfile and scripts/image.sh: %+v", f)
 	}
 	return f
 }
 
-// helpDefault reads a flag's "(default N)" from the server's --help.
-func helpDefault(t *testing.T, help, name string) int32 {
+// helpDefault reads the "(default V)" of a flag of this type from the
+// server's --help (Go's flag.PrintDefaults).
+func helpDefault(t *testing.T, help, name, typ string) string {
 	t.Helper()
-	mm := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + ` int\n[^\n]*\(default (\d+)\)`).FindStringSubmatch(help)
+	mm := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + ` ` + typ + `\n[^\n]*\(default ([^)]+)\)`).FindStringSubmatch(help)
 	if mm == nil {
 		t.Fatalf("no default of --%s in serve --help", name)
 	}
-	n, _ := strconv.ParseInt(mm[1], 10, 32)
-	return int32(n)
+	return mm[1]
+}
+
+func helpInt(t *testing.T, help, name string) int {
+	t.Helper()
+	n, err := strconv.Atoi(helpDefault(t, help, name, "int"))
+	if err != nil {
+		t.Fatalf("--%s: %v", name, err)
+	}
+	return n
 }
 
 func TestManifests(t *testing.T) {
