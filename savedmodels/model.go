@@ -133,6 +133,12 @@ type PredictOptions struct {
 	// Outputs names the outputs to compute and return (all when empty);
 	// an unknown name is an ErrBadInput.
 	Outputs []string
+	// Metadata, when not nil, traces the run: TensorFlow's per-op
+	// timings (a software trace) and, with PartitionGraphs, the graphs it
+	// ran land in it (see tfwrap.RunOptions). Trace only the runs you
+	// profile: the timings cost a little per op.
+	Metadata        *tfwrap.RunMetadata
+	PartitionGraphs bool
 }
 
 // PredictWith is Predict with options. An input TensorFlow itself refuses
@@ -176,7 +182,11 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	for i, out := range outs {
 		fetch[i] = out.out
 	}
-	res, err := m.sess.RunWith(tfwrap.RunOptions{Timeout: opts.Timeout}, feeds, fetch)
+	ro := tfwrap.RunOptions{Timeout: opts.Timeout}
+	if opts.Metadata != nil {
+		ro.Trace, ro.PartitionGraphs, ro.Metadata = tfwrap.SoftwareTrace, opts.PartitionGraphs, opts.Metadata
+	}
+	res, err := m.sess.RunWith(ro, feeds, fetch)
 	if errors.Is(err, tfwrap.ErrInvalidArgument) {
 		return nil, fmt.Errorf("savedmodels: predict %q: %w: %w", key, ErrBadInput, err)
 	}

@@ -192,6 +192,8 @@ func (r loadRequest) body(handle uint64) []byte {
 	}
 	w.v(int64(r.opts.timeout))
 	w.str(r.model)
+	w.str(r.opts.profileDir)
+	w.v(int64(r.opts.profileRuns))
 	return w.b
 }
 

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/tfgo-project/gotf/savedmodels"
@@ -31,6 +32,11 @@ type loadOptions struct {
 	// warmup runs each signature once after loading, within timeout.
 	warmup  bool
 	timeout time.Duration
+	// profileDir, when set, traces the first profileRuns unbatched
+	// predicts after warm-up and writes profileDir/MODEL/VERSION/
+	// trace.json and ops.txt.
+	profileDir  string
+	profileRuns int
 }
 
 // localRunner is a version loaded into this process.
@@ -40,6 +46,7 @@ type localRunner struct {
 	sigs  []*savedmodels.Signature
 	// warmTimeout bounds each warm-up run (the request timeout).
 	warmTimeout time.Duration
+	prof        *runProfiler // nil unless profiling
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
@@ -62,6 +69,9 @@ func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
 		if !had {
 			l.warmup()
 		}
+	}
+	if o.profileDir != "" && o.profileRuns > 0 {
+		l.prof = newRunProfiler(filepath.Join(o.profileDir, name, filepath.Base(o.dir)), o.profileRuns)
 	}
 	return l, nil
 }
@@ -129,6 +139,11 @@ func (l *localRunner) predict(ctx context.Context, key string, in map[string]Ten
 	var keep map[string]*tfwrap.Tensor
 	if l.batch != nil && len(filter) == 0 && batchable(sig) {
 		keep, err = l.batch.predict(key, feeds, timeout)
+	} else if md := l.prof.take(); md != nil {
+		start := time.Now()
+		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter,
+			Metadata: md, PartitionGraphs: l.prof.wantGraphs()})
+		l.prof.done(md, time.Since(start), err)
 	} else {
 		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter})
 	}
@@ -161,5 +176,6 @@ func (l *localRunner) close() error {
 	if l.batch != nil {
 		l.batch.stop()
 	}
+	l.prof.finish()
 	return l.model.Close()
 }

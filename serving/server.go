@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +82,14 @@ type Config struct {
 	// BatchRows rows, each waiting at most BatchWait (0: 1 ms) for company.
 	BatchRows int
 	BatchWait time.Duration
-	Logger    *slog.Logger
+	// ProfileDir, when set, traces the first ProfileRuns (0: 20; at most
+	// 1000) unbatched predicts of each version after its warm-up, and
+	// writes TensorFlow's per-op timings to ProfileDir/MODEL/VERSION/
+	// trace.json (Chrome trace, for Perfetto) and ops.txt (op types by
+	// kernel time), as models.FitOptions.Profile does for training.
+	ProfileDir  string
+	ProfileRuns int
+	Logger      *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -95,6 +104,20 @@ func (c *Config) defaults() error {
 	setDefault(&c.BatchWait, time.Millisecond)
 	if c.Poll == 0 {
 		c.Poll = 2 * time.Second
+	}
+	if c.ProfileRuns < 0 || c.ProfileRuns > maxProfileRuns {
+		return fmt.Errorf("serving: profile runs %d: want 1 to %d", c.ProfileRuns, maxProfileRuns)
+	}
+	if c.ProfileDir != "" {
+		setDefault(&c.ProfileRuns, 20)
+		if err := os.MkdirAll(c.ProfileDir, 0o755); err != nil {
+			return fmt.Errorf("serving: profile dir: %w", err)
+		}
+		abs, err := filepath.Abs(c.ProfileDir) // a worker's working directory may differ
+		if err != nil {
+			return fmt.Errorf("serving: profile dir: %w", err)
+		}
+		c.ProfileDir = abs
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -165,7 +188,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	var err error
 	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
-		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout})
+		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout,
+		profileDir: cfg.ProfileDir, profileRuns: cfg.ProfileRuns})
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,7 @@ func (w *worker) load(f frame) {
 	o := loadOptions{dir: r.str(), batchRows: int(r.v()),
 		batchWait: time.Duration(r.v()), warmup: r.uv() == 1, timeout: time.Duration(r.v())}
 	name := r.str()
+	o.profileDir, o.profileRuns = r.str(), int(r.v())
 	if r.err != nil {
 		w.fail(f.id, r.err)
 		return

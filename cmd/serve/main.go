@@ -84,6 +84,8 @@ func main() {
 	debug := flag.Bool("debug", false, "log every failed request and the workers' stderr")
 	batchRows := flag.Int("batch_rows", 0, "merge concurrent requests into runs of up to this many rows (0 or 1: off)")
 	batchWait := flag.Duration("batch_wait", time.Millisecond, "how long a request waits for others to batch with")
+	profileDir := flag.String("profile_dir", "", "trace each version's first --profile_runs unbatched predicts after warm-up and write DIR/MODEL/VERSION/trace.json (Perfetto) and ops.txt (op types by kernel time)")
+	profileRuns := flag.Int("profile_runs", 20, "predicts to trace per version with --profile_dir (at most 1000)")
 	health := flag.Bool("health_check", false, "do not serve: ask the server on 127.0.0.1:--rest_api_port for /healthz and exit 0 if it answers 200, else 1 (a container HEALTHCHECK)")
 	flag.Parse()
 	if *health {
@@ -102,7 +104,7 @@ func main() {
 		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: *workerMem, LoadTimeout: *loadTimeout,
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
-		BatchRows: *batchRows, BatchWait: *batchWait,
+		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
 		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload,
 	}
 	if *origins != "" {
