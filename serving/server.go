@@ -548,7 +548,10 @@ func (s *Server) readRESTBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 func readBody(r io.Reader, declared int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if declared > 0 {
-		buf.Grow(int(min(declared, 64<<10)))
+		// ReadFrom wants MinRead bytes free before it reads: without them
+		// a body of exactly the declared size would grow the buffer twice
+		// over just to see the end.
+		buf.Grow(int(min(declared, 64<<10)) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
