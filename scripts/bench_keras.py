@@ -1,10 +1,11 @@
 """Keras side of `make bench`: the same cases as cmd/bench, timed the same way.
 
 Reads {"data": DIR, "epochs": E, "repeats": R, "cases": [...]} on stdin and
-prints {case: value}: training samples per second of model.fit for
+prints {case: value, "profile": {case: ...}}: training samples per second of model.fit for
 "fit_*" cases, and mean microseconds per call for "predict_*" cases
 (Keras model.predict) and "tf_function_*" cases (a tf.function around the
-model, the fastest way to call it from Python).
+model, the fastest way to call it from Python). With "profile_steps": N,
+each fit case also traces N steps (keras_profile.py) into "profile".
 """
 import json
 import os
@@ -18,9 +19,12 @@ import keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from keras_reference import SHAPES, build, read  # noqa: E402
+from keras_profile import profile_fit  # noqa: E402
 
 
-def fit_rate(name, batch, x, y, epochs):
+def fit_rate(name, batch, x, y, epochs, profile_steps=0):
+    """Samples per second, and with profile_steps the profile of that
+    many steps after the timed ones (keras_profile.profile_fit)."""
     keras.utils.set_random_seed(1)
     model = build(name)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
@@ -28,7 +32,9 @@ def fit_rate(name, batch, x, y, epochs):
     model.fit(x, y, epochs=1, batch_size=batch, verbose=0)  # warm-up: traces the step
     start = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
-    return len(x) * epochs / (time.perf_counter() - start)
+    rate = len(x) * epochs / (time.perf_counter() - start)
+    prof = profile_fit(model, x, y, batch, profile_steps) if profile_steps else None
+    return rate, prof
 
 
 def latency(fn, repeats):
@@ -43,14 +49,16 @@ def latency(fn, repeats):
 def main():
     cfg = json.load(sys.stdin)
     x_train, y_train = read(os.path.join(cfg["data"], "train.bin"))
-    out = {}
+    out = {"profile": {}}
     models = {}
     for case in cfg["cases"]:
         kind, name, batch = case.split("_")  # e.g. fit_mlp_b32, tffunction_cnn_b1
         batch = int(batch[1:])
         x = x_train.reshape((-1, *SHAPES[name]))
         if kind == "fit":
-            out[case] = fit_rate(name, batch, x, y_train, cfg["epochs"])
+            out[case], prof = fit_rate(name, batch, x, y_train, cfg["epochs"], cfg.get("profile_steps", 0))
+            if prof:
+                out["profile"][case] = prof
             continue
         if name not in models:
             keras.utils.set_random_seed(1)

@@ -163,7 +163,7 @@ func run(epochs, repeats int, data, python string) error {
 			}
 			goRes[c] = float64(train.Len()*epochs) / time.Since(start).Seconds()
 			// The profile: a few steps, on as many samples as they need.
-			const steps = 10
+			const steps = profileSteps
 			xs, err := x.SliceRows(0, min(train.Len(), (2*steps+4)*batch))
 			if err != nil {
 				return err
@@ -224,7 +224,7 @@ func run(epochs, repeats int, data, python string) error {
 		pyCases = append(pyCases, c, strings.Replace(c, "predict", "tffunction", 1))
 	}
 	abs, _ := filepath.Abs(data)
-	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases})
+	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases, "profile_steps": profileSteps})
 	cmd := exec.Command(python, "scripts/bench_keras.py")
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Stderr = os.Stderr
@@ -232,12 +232,33 @@ func run(epochs, repeats int, data, python string) error {
 	if err != nil {
 		return fmt.Errorf("keras side: %w", err)
 	}
-	var py map[string]float64
-	if err := json.Unmarshal(out, &py); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(out, &raw); err != nil {
 		return fmt.Errorf("keras side: %w: %s", err, out)
+	}
+	py := map[string]float64{}
+	var pyProf map[string]kerasProfile
+	for k, v := range raw {
+		var err error
+		if k == "profile" {
+			err = json.Unmarshal(v, &pyProf)
+		} else {
+			var f float64
+			err = json.Unmarshal(v, &f)
+			py[k] = f
+		}
+		if err != nil {
+			return fmt.Errorf("keras side: %s: %w", k, err)
+		}
 	}
 	for _, c := range fitCases {
 		fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], goRes[c]/py[c], floor(shares[c]))
+	}
+	for _, c := range fitCases {
+		if p, ok := pyProf[c]; ok {
+			_, _, batch := parse(c)
+			attribute(c, batch, goRes[c], py[c], shares[c], p)
+		}
 	}
 	for _, c := range latencyCases {
 		tfc := strings.Replace(c, "predict", "tffunction", 1)
