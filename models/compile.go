@@ -692,3 +692,9 @@ func (m *Model) LearningRate() (float64, error) {
 // StopTraining makes Fit stop after the current epoch (or batch, when
 // called from a batch callback). It is safe for concurrent use.
 func (m *Model) StopTraining() { m.stop.Store(true) }
+
+// predictInline says whether Predict runs the ops in the caller's thread:
+// unless the options ask for an inter-op pool.
+func (c *compiled) predictInline() bool {
+	return c.opts.InterOpThreads <= 0 && c.opts.Threads <= 0
+}

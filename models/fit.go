@@ -730,7 +730,7 @@ func (m *Model) PredictAll(xs []*tfwrap.Tensor, opts PredictOptions) ([]*tfwrap.
 		for i := range xs {
 			feed[c.xs[i]] = split[i][b]
 		}
-		res, err := sp.run(c.sess, feed, fetch)
+		res, err := sp.runWith(c.sess, tfwrap.RunOptions{Inline: c.predictInline()}, feed, fetch)
 		if err != nil {
 			return nil, finishProfile(sp, fmt.Errorf("models: predict: %w", err))
 		}

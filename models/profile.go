@@ -77,8 +77,13 @@ func checkProfile(what string, opts ProfileOptions) error {
 // run is sess.Run, traced when the step is one to trace. The files are
 // written as soon as the step after the last traced one is timed.
 func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []tfwrap.Output, targets ...*tfwrap.Op) ([]*tfwrap.Tensor, error) {
+	return sp.runWith(sess, tfwrap.RunOptions{}, feeds, fetches, targets...)
+}
+
+// runWith is run with base's options (Inline) on every step, traced or not.
+func (sp *stepProfiler) runWith(sess *tfwrap.Session, base tfwrap.RunOptions, feeds tfwrap.Feeds, fetches []tfwrap.Output, targets ...*tfwrap.Op) ([]*tfwrap.Tensor, error) {
 	if sp == nil || sp.written {
-		return sess.Run(feeds, fetches, targets...)
+		return sess.RunWith(base, feeds, fetches, targets...)
 	}
 	// The partition graphs name the ops' types; one step's are enough,
 	// asked for by the last warm-up step if there is one, so that no
@@ -86,9 +91,9 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 	if sp.warm > 0 {
 		sp.warm--
 		if sp.warm > 0 {
-			return sess.Run(feeds, fetches, targets...)
+			return sess.RunWith(base, feeds, fetches, targets...)
 		}
-		res, err := sess.RunWith(tfwrap.RunOptions{PartitionGraphs: true, Metadata: &sp.md}, feeds, fetches, targets...)
+		res, err := sess.RunWith(tfwrap.RunOptions{Inline: base.Inline, PartitionGraphs: true, Metadata: &sp.md}, feeds, fetches, targets...)
 		if err == nil {
 			sp.p.AddGraphs(&sp.md)
 			sp.askedGraphs = true
@@ -100,7 +105,7 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 	if sp.timeNext {
 		sp.timeNext = false
 		start := time.Now()
-		res, err := sess.Run(feeds, fetches, targets...)
+		res, err := sess.RunWith(base, feeds, fetches, targets...)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +118,7 @@ func (sp *stepProfiler) run(sess *tfwrap.Session, feeds tfwrap.Feeds, fetches []
 	// SoftwareTrace: the executor's own per-op timings. FullTrace gives
 	// the same on CPU through TensorFlow's profiler, at a higher cost
 	// per step.
-	opts := tfwrap.RunOptions{Trace: tfwrap.SoftwareTrace, PartitionGraphs: !sp.askedGraphs, Metadata: &sp.md}
+	opts := tfwrap.RunOptions{Inline: base.Inline, Trace: tfwrap.SoftwareTrace, PartitionGraphs: !sp.askedGraphs, Metadata: &sp.md}
 	sp.askedGraphs = true
 	start := time.Now()
 	res, err := sess.RunWith(opts, feeds, fetches, targets...)

@@ -55,6 +55,15 @@ type RunOptions struct {
 	// asked, cost_graph when TensorFlow builds one. Its previous content
 	// is replaced.
 	Metadata *RunMetadata
+	// Inline runs the step's ops in the calling thread instead of handing
+	// each to TensorFlow's inter-op pool (RunOptions.inter_op_thread_pool
+	// = -1); kernels still split big work over the intra-op pool. For a
+	// small graph the hand-offs cost more than the ops: on 2 cores it cut
+	// a batch-1 MLP predict from about 65 to 37 µs. A graph whose ops
+	// could run side by side loses that parallelism. TensorFlow enforces
+	// no timeout on an inline run, so Inline is ignored when Timeout is
+	// set; do not ask for it on a session with WithRunTimeout either.
+	Inline bool
 }
 
 // RunMetadata is what TensorFlow reports about one step (the protobuf
@@ -89,6 +98,9 @@ func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor
 	}
 	ro.TraceLevel = corepb.RunOptions_TraceLevel(opts.Trace)
 	ro.OutputPartitionGraphs = opts.PartitionGraphs
+	if opts.Inline && opts.Timeout <= 0 {
+		ro.InterOpThreadPool = -1
+	}
 	raw, err := proto.Marshal(ro)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,14 @@ func TestRunWithOptions(t *testing.T) {
 			runtime.GC()
 		}
 	}
+	// Inline (ops in this thread), alone and with a timeout (then ignored).
+	for _, o := range []RunOptions{{Inline: true}, {Inline: true, Timeout: 10 * time.Second}} {
+		got, err := s.RunWith(o, feeds, []Output{y})
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		assertClose(t, "inline matmul", floats(t, got[0]), []float64{7, 10, 15, 22}, 0)
+	}
 	bad := mustTensor(t, []float32{1, 2, 3, 4, 5, 6}, 2, 3)
 	_, err = s.RunWith(RunOptions{Timeout: time.Second}, Feeds{a: bad, b: bad}, []Output{y})
 	if !errors.Is(err, ErrInvalidArgument) {

@@ -41,6 +41,9 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 
+// The thread pools both sides use (0: TensorFlow's default).
+var intraOp, interOp int
+
 var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
 var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
 
@@ -48,9 +51,15 @@ func main() {
 	epochs := flag.Int("epochs", 3, "timed epochs per training case (after one warm-up epoch)")
 	repeats := flag.Int("repeats", 300, "timed calls per latency case")
 	data := flag.String("data", mnist.DefaultDir, "MNIST folder")
-	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow")
+	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow ('': Go only, no ratios)")
 	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all)")
+	flag.IntVar(&intraOp, "intra_op", 0, "TensorFlow's intra-op threads, on both sides (0: TensorFlow's default)")
+	flag.IntVar(&interOp, "inter_op", 0, "TensorFlow's inter-op threads, on both sides (0: TensorFlow's default; -1: run ops in the caller's thread)")
 	flag.Parse()
+	if intraOp < 0 || interOp < -1 {
+		fmt.Fprintln(os.Stderr, "bench: --intra_op must be 0 or more, --inter_op -1 or more")
+		os.Exit(2)
+	}
 	if *cases != "" {
 		var err error
 		if fitCases, latencyCases, err = only(*cases); err != nil {
@@ -107,6 +116,7 @@ func build(name string) (*models.Model, []int64, error) {
 	err = m.Compile(models.CompileOptions{
 		Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(1e-3),
 		Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}, Seed: 1,
+		IntraOpThreads: intraOp, InterOpThreads: interOp,
 	})
 	return m, shape, err
 }
@@ -128,7 +138,13 @@ func run(epochs, repeats int, data, python string) error {
 	}
 	fmt.Printf("# cpu: %s, %d cores seen by Go\n", cpuModel(), runtime.NumCPU())
 	fmt.Printf("# libtensorflow %s, %d training digits, %d timed epochs, %d timed calls\n", info.Version, train.Len(), epochs, repeats)
-	fmt.Printf("# TF threads: TensorFlow's defaults (intra-op and inter-op pools sized from the %d cores), Keras the same\n", runtime.NumCPU())
+	threads := func(n int) string {
+		if n == 0 {
+			return "default"
+		}
+		return fmt.Sprint(n)
+	}
+	fmt.Printf("# TF threads: intra-op %s, inter-op %s (default: sized from the %d cores), Keras the same\n", threads(intraOp), threads(interOp), runtime.NumCPU())
 	goRes := map[string]float64{}
 	shares := map[string]profile.Table{}
 	profDir, err := os.MkdirTemp("", "bench-profile")
@@ -218,13 +234,23 @@ func run(epochs, repeats int, data, python string) error {
 		m.Close()
 	}
 
+	if python == "" {
+		for _, c := range fitCases {
+			fmt.Printf("BENCH case=%s unit=samples/s go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+		}
+		for _, c := range latencyCases {
+			fmt.Printf("BENCH case=%s unit=us/call go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+		}
+		return nil
+	}
 	var pyCases []string
 	pyCases = append(pyCases, fitCases...)
 	for _, c := range latencyCases {
 		pyCases = append(pyCases, c, strings.Replace(c, "predict", "tffunction", 1))
 	}
 	abs, _ := filepath.Abs(data)
-	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases, "profile_steps": profileSteps})
+	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases, "profile_steps": profileSteps,
+		"intra_op": intraOp, "inter_op": interOp})
 	cmd := exec.Command(python, "scripts/bench_keras.py")
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Stderr = os.Stderr
