@@ -48,6 +48,9 @@ def latency(fn, repeats):
 
 def main():
     cfg = json.load(sys.stdin)
+    # Before TensorFlow starts its pools; 0 keeps its default, as in Go.
+    tf.config.threading.set_intra_op_parallelism_threads(cfg.get("intra_op", 0))
+    tf.config.threading.set_inter_op_parallelism_threads(cfg.get("inter_op", 0))
     x_train, y_train = read(os.path.join(cfg["data"], "train.bin"))
     out = {"profile": {}}
     models = {}
