@@ -150,7 +150,11 @@ func (p *fastParser) scalar() bool {
 	tok := p.buf[start:p.pos]
 	switch p.in.DType {
 	case dtype.Float32, dtype.Float64:
-		f, err := strconv.ParseFloat(string(tok), 64)
+		f, ok := exactDecimal(tok)
+		var err error
+		if !ok {
+			f, err = strconv.ParseFloat(string(tok), 64)
+		}
 		if err != nil || math.IsInf(f, 0) || (p.in.DType == dtype.Float32 && math.Abs(f) > math.MaxFloat32) {
 			p.err = bad("input %q: %s is out of range for %v", p.in.Name, tok, p.in.DType)
 			return false
@@ -229,4 +233,52 @@ func (p *fastParser) number() bool {
 	}
 	p.pos = i
 	return true
+}
+
+// pow10 holds the powers of ten a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// exactDecimal parses the commonest JSON number a tensor holds, digits
+// with at most a decimal point (tok is a valid JSON number), when it has
+// at most 15 significant digits and 22 after the point: the digits are
+// then an exact float64 and so is the power of ten, and IEEE division
+// rounds their quotient correctly, to what strconv.ParseFloat returns
+// (Clinger's fast path, without strconv's general scanning). Anything
+// else reports false.
+func exactDecimal(tok []byte) (float64, bool) {
+	i, neg := 0, false
+	if len(tok) > 0 && tok[0] == '-' {
+		i, neg = 1, true
+	}
+	var m uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if dot {
+				frac++
+			}
+			if m == 0 && c == '0' {
+				continue // a leading zero: not significant
+			}
+			if digits++; digits > 15 {
+				return 0, false
+			}
+			m = m*10 + uint64(c-'0')
+		case c == '.':
+			dot = true
+		default:
+			return 0, false // an exponent
+		}
+	}
+	if frac >= len(pow10) {
+		return 0, false
+	}
+	f := float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
