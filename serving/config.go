@@ -110,7 +110,7 @@ func checkConfigs(cfgs []ModelConfig) error {
 			return fmt.Errorf("serving: a model needs a name and a base path, got %+v", c)
 		}
 		if !ValidModelName(c.Name) {
-			return fmt.Errorf("serving: model name %q: use letters, digits and . _ - only", c.Name)
+			return fmt.Errorf("serving: model name %q: use letters, digits and . _ - only, not \".\" or \"..\"", c.Name)
 		}
 		if seen[c.Name] {
 			return fmt.Errorf("serving: model %q is configured twice", c.Name)

@@ -92,3 +92,29 @@ func TestServingProfileBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestServingProfileDotNames: a model named "." or ".." would put its
+// profile outside ProfileDir/MODEL (DIR/../1/trace.json) or share another
+// model's folder; such names are refused, as they are path segments no URL
+// keeps either.
+func TestServingProfileDotNames(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 5)
+	for _, name := range []string{".", ".."} {
+		if ValidModelName(name) {
+			t.Errorf("ValidModelName(%q) = true", name)
+		}
+		root := t.TempDir()
+		s, err := New(Config{Models: []ModelConfig{{Name: name, BasePath: base}}, Isolation: IsolationNone, Poll: -1,
+			ProfileDir: filepath.Join(root, "prof"), ProfileRuns: 1})
+		if err == nil {
+			s.Close()
+			t.Errorf("model name %q: accepted", name)
+		}
+	}
+	for _, name := range []string{"a.b", "..a", "v1.0"} {
+		if !ValidModelName(name) {
+			t.Errorf("ValidModelName(%q) = false", name)
+		}
+	}
+}

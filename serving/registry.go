@@ -173,9 +173,11 @@ func (r *registry) all() []*servable {
 }
 
 // ValidModelName reports whether n is safe as a model name in URLs,
-// metrics and logs: letters, digits and . _ - only.
+// metrics, logs and file paths (the profiles' DIR/MODEL): letters, digits
+// and . _ - only, and not "." or "..", which a path or URL resolves to
+// another folder.
 func ValidModelName(n string) bool {
-	if n == "" || len(n) > 256 {
+	if n == "" || len(n) > 256 || n == "." || n == ".." {
 		return false
 	}
 	for _, c := range n {
