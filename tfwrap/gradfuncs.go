@@ -36,6 +36,10 @@ func init() {
 		"Ceil":     noGrad,
 		"FloorDiv": noGrad,
 		"OnesLike": noGrad,
+		// The gradients of Relu's and Relu6's gradients, for gradients
+		// of gradients (nn_grad.py _ReluGradGrad, _Relu6GradGrad).
+		"ReluGrad":  gradOfGrad("ReluGrad"),
+		"Relu6Grad": gradOfGrad("Relu6Grad"),
 	} {
 		if !HasCppGradient(typ) { // a later TensorFlow may add one: it wins
 			goGrads.m[typ] = fn
@@ -61,6 +65,15 @@ func init() {
 func outputGrad(gradOp string) GradFunc {
 	return func(g *Graph, op *Op, dys []Output) ([]Output, error) {
 		return []Output{gop(g, gradOp, nil, dys[0], op.Output(0))}, nil
+	}
+}
+
+// gradOfGrad is the gradient of ReluGrad or Relu6Grad (dy, features): the
+// same op on the incoming gradient for dy, none for the features, whose
+// gradient is zero wherever it is defined.
+func gradOfGrad(gradOp string) GradFunc {
+	return func(g *Graph, op *Op, dys []Output) ([]Output, error) {
+		return []Output{gop(g, gradOp, nil, dys[0], op.Input(1)), {}}, nil
 	}
 }
 

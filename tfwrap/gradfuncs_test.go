@@ -1,6 +1,7 @@
 package tfwrap
 
 import (
+	"math"
 	"math/rand"
 	"testing"
 
@@ -345,6 +346,61 @@ func TestGoGradientsFiniteDifferences(t *testing.T) {
 					fd[j] = (up - down) / (2 * h)
 				}
 				assertClose(t, "d/d"+string(rune('a'+i)), got, fd, 1e-6)
+			}
+		})
+	}
+}
+
+// TestReluSecondOrder: the gradient of a gradient through Relu and Relu6,
+// which needs the gradients of ReluGrad and Relu6Grad (Python's
+// _ReluGradGrad and _Relu6GradGrad; C++ has none), in float64, float32,
+// half and bfloat16 inside the graph. For f = sum(relu(x)³ + relu6(x)³):
+// f' = 3 relu(x)² + 3 relu6(x)²·[0<x<6], and d(sum f')/dx = 6 relu(x) +
+// 6 relu6(x)·[0<x<6].
+func TestReluSecondOrder(t *testing.T) {
+	x0 := []float64{-1.5, -0.3, 0.4, 2.2, 5.1, 7.3}
+	var want1, want2 []float64
+	for _, x := range x0 {
+		r, r6, in := max(x, 0), min(max(x, 0), 6), 0.0
+		if x > 0 && x < 6 {
+			in = 1
+		}
+		want1 = append(want1, 3*r*r+3*r6*r6*in)
+		want2 = append(want2, 6*r+6*r6*in)
+	}
+	for _, tc := range []struct {
+		name string
+		dt   tf.DataType
+		tol  float64
+	}{{"float64", tf.Double, 1e-12}, {"float32", tf.Float, 1e-5}, {"half", tf.Half, 1e-2}, {"bfloat16", tf.Bfloat16, 2e-2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGraph()
+			x := g.Const(mustTensor(t, x0))
+			xi := gop(g, "Cast", map[string]any{"SrcT": tf.Double, "DstT": tc.dt}, x)
+			tape := g.GradientTape()
+			tape.Watch(x)
+			r, r6 := gop(g, "Relu", nil, xi), gop(g, "Relu6", nil, xi)
+			f := g.Sum(g.Add(g.Mul(g.Mul(r, r), r), g.Mul(g.Mul(r6, r6), r6)))
+			g1, err := tape.Gradient(gop(g, "Cast", map[string]any{"SrcT": tc.dt, "DstT": tf.Double}, f), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g2, err := tape.Gradient(g.Sum(g1[0]), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := run(t, g, nil, g1[0], g2[0])
+			for i, want := range [][]float64{want1, want2} {
+				got, err := res[i].Float64s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k := range got {
+					if math.Abs(got[k]-want[k]) > tc.tol*(1+math.Abs(want[k])) {
+						t.Errorf("order %d: got %v, want %v", i+1, got, want)
+						break
+					}
+				}
 			}
 		})
 	}
