@@ -10,7 +10,7 @@ import (
 )
 
 // Reverse-mode backprop for Tape.Gradient when some op between the sources
-// and the target has no C++ gradient. Each op on the path gets its gradient
+// and the target has no C++ gradient, or has a Go one (Relu). Each op on the path gets its gradient
 // from RegisterGradient or, one op at a time, from TF_AddGradients.
 
 // tkey names a tensor. The bindings make a new *tf.Operation each time they

@@ -65,9 +65,10 @@ var goGrads = struct {
 // RegisterGradient makes fn the gradient of ops of type opType for every
 // Tape, in every Graph. It is for op types TensorFlow's C++ gradient
 // registry has no entry for (those whose gradient TensorFlow defines only in
-// Python): a C++ gradient, where there is one, always wins, so
-// RegisterGradient refuses such types rather than register a function that
-// would never run. It also refuses an empty type, a nil fn and a type
+// Python): a C++ gradient, where there is one, wins over one registered
+// here, so RegisterGradient refuses such types rather than register a
+// function that would never run (only tfwrap's own Relu and Relu6
+// gradients replace C++'s). It also refuses an empty type, a nil fn and a type
 // already registered in Go; tfwrap registers its own gradients (see
 // GoGradientTypes) at start-up. It is safe for concurrent use.
 func RegisterGradient(opType string, fn GradFunc) error {
