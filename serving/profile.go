@@ -55,12 +55,14 @@ func (rp *runProfiler) wantGraphs() bool {
 }
 
 // done records a traced run that took wall, and writes the files after
-// the last one. A failed run is not counted.
+// the last one, outside the lock, so the requests that come meanwhile run
+// untraced instead of waiting. A failed run is not counted; one whose
+// stats cannot be recorded uses up its turn.
 func (rp *runProfiler) done(md *tfwrap.RunMetadata, wall time.Duration, err error) {
 	rp.mu.Lock()
-	defer rp.mu.Unlock()
 	rp.busy = false
 	if err != nil || rp.written {
+		rp.mu.Unlock()
 		return
 	}
 	if !rp.graphs {
@@ -69,10 +71,13 @@ func (rp *runProfiler) done(md *tfwrap.RunMetadata, wall time.Duration, err erro
 	}
 	if aerr := rp.p.Add(md, wall); aerr != nil {
 		slog.Warn("serving: profile: run not recorded", "dir", rp.dir, "err", aerr)
-		return
 	}
-	if rp.left--; rp.left == 0 {
-		rp.writeLocked()
+	rp.left--
+	last := rp.left == 0
+	rp.written = rp.written || last // from here on nothing touches rp.p
+	rp.mu.Unlock()
+	if last {
+		rp.write()
 	}
 }
 
@@ -83,15 +88,19 @@ func (rp *runProfiler) finish() {
 		return
 	}
 	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if !rp.written && rp.p.Len() > 0 {
-		rp.writeLocked()
-	}
+	write := !rp.written && rp.p.Len() > 0
 	rp.written = true
+	rp.mu.Unlock()
+	if write {
+		rp.write()
+	}
 }
 
-func (rp *runProfiler) writeLocked() {
-	rp.written = true
+// write writes the files; rp.written is set, so rp.p no longer changes.
+func (rp *runProfiler) write() {
+	if rp.p.Len() == 0 {
+		return
+	}
 	if err := rp.p.WriteFiles(rp.dir); err != nil {
 		slog.Warn("serving: profile not written", "dir", rp.dir, "err", err)
 		return

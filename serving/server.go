@@ -93,6 +93,9 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	setDefault(&c.MaxBodyBytes, 16<<20)
 	setDefault(&c.MaxInFlight, 64)
 	setDefault(&c.Timeout, 30*time.Second)
@@ -106,7 +109,7 @@ func (c *Config) defaults() error {
 		c.Poll = 2 * time.Second
 	}
 	if c.ProfileRuns < 0 || c.ProfileRuns > maxProfileRuns {
-		return fmt.Errorf("serving: profile runs %d: want 1 to %d", c.ProfileRuns, maxProfileRuns)
+		return fmt.Errorf("serving: profile runs %d: want 1 to %d (0: 20)", c.ProfileRuns, maxProfileRuns)
 	}
 	if c.ProfileDir != "" {
 		setDefault(&c.ProfileRuns, 20)
@@ -118,9 +121,9 @@ func (c *Config) defaults() error {
 			return fmt.Errorf("serving: profile dir: %w", err)
 		}
 		c.ProfileDir = abs
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+		if c.BatchRows > 1 {
+			c.Logger.Warn("serving: --profile_dir traces unbatched predicts only; with batching on, a batchable signature's runs are not traced", "batch_rows", c.BatchRows)
+		}
 	}
 	if c.Isolation == "" {
 		c.Isolation = IsolationProcess
