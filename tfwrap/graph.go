@@ -21,9 +21,10 @@ import (
 // share the same underlying graph, names and recorded error. Building is not
 // safe for concurrent use; running the finished graph through a Session is.
 type Graph struct {
-	st     *graphState
-	device string
-	prefix string
+	st        *graphState
+	device    string
+	varDevice string // where Variable places variables, when set
+	prefix    string
 	deps   []*tf.Operation
 }
 
@@ -73,6 +74,17 @@ func (g *Graph) failf(format string, args ...any) {
 func (g *Graph) OnDevice(dev string) *Graph {
 	v := *g
 	v.device = dev
+	return &v
+}
+
+// WithVariableDevice returns a view of g whose new variables (their
+// handles, reads and assignments) are placed on dev, while its other ops
+// stay on the view's device: how a model keeps its weights on a parameter
+// server (TaskName("ps", 0)) and computes elsewhere, as TensorFlow's
+// replica_device_setter. "" places variables as other ops.
+func (g *Graph) WithVariableDevice(dev string) *Graph {
+	v := *g
+	v.varDevice = dev
 	return &v
 }
 

@@ -51,6 +51,9 @@ func WithShape(dims ...int64) VariableOption {
 // the error in g and returns a Variable whose ops are invalid.
 func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Variable {
 	v := &Variable{st: g.st, name: name, trainable: true}
+	if g.varDevice != "" {
+		g = g.OnDevice(g.varDevice)
+	}
 	for _, o := range opts {
 		o(v)
 	}
