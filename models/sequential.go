@@ -343,4 +343,7 @@ type CompileOptions struct {
 	// thread. TensorFlow sizes both pools once per process, from the
 	// first session: see tfwrap.WithThreads.
 	IntraOpThreads, InterOpThreads int
+	// Distribute trains the model across the tasks of a TensorFlow
+	// cluster (see Distribute); nil trains in this process.
+	Distribute *Distribute
 }

@@ -1,0 +1,223 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/internal/clustertest"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/metrics"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// mnistDigits returns the first n training digits and the first m test
+// digits as (784)-feature datasets; make setup leaves them in .cache.
+func mnistDigits(t *testing.T, n, m int) (train, test *Dataset) {
+	t.Helper()
+	tr, te, err := mnist.Load(filepath.Join("..", mnist.DefaultDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := func(s *mnist.Set, k int) *Dataset {
+		if k == 0 {
+			return nil
+		}
+		k = min(k, s.Len())
+		d, err := ClassDataset(s.Images[:k*mnist.Size], s.Labels[:k], 784)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return ds(tr, n), ds(te, m)
+}
+
+func compiledMLP(t *testing.T, opt optimizers.Optimizer, dist *Distribute) *Sequential {
+	t.Helper()
+	m, err := MLP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: opt,
+		Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}, Seed: 3, Distribute: dist}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func weightValues(t *testing.T, m *Sequential) [][]float32 {
+	t.Helper()
+	ws, err := m.GetWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]float32, len(ws))
+	for i, w := range ws {
+		if out[i], err = w.Float32s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestMirroredMatchesOneProcess: two workers, each computing the gradients
+// of half of every batch, end with the weights one process reaches on the
+// whole batches, in the same order (the last batch of 2 samples gives each
+// worker 1).
+func TestMirroredMatchesOneProcess(t *testing.T) {
+	train, _ := mnistDigits(t, 250, 0)
+	c := clustertest.Loopback(t, 2, 0)
+	clustertest.StartAll(t, c, nil)
+	opts := FitOptions{Epochs: 2, BatchSize: 31, Seed: 5, Progress: ProgressSilent}
+
+	one := compiledMLP(t, optimizers.Momentum(0.05, 0.9, false), nil)
+	two := compiledMLP(t, optimizers.Momentum(0.05, 0.9, false), &Distribute{Cluster: c, Strategy: Mirrored, StepTimeout: 30 * time.Second})
+	before := weightValues(t, two)
+	for i, w := range weightValues(t, one) {
+		for j := range w {
+			if w[j] != before[i][j] {
+				t.Fatalf("the two models start from different weights (%d, %d)", i, j)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h1, err := one.Fit(ctx, train, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := two.Fit(ctx, train, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maxDiff, moved float64
+	after := weightValues(t, two)
+	for i, w := range weightValues(t, one) {
+		for j := range w {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(w[j]-after[i][j])))
+			moved = math.Max(moved, math.Abs(float64(after[i][j]-before[i][j])))
+		}
+	}
+	t.Logf("max |one process − two workers| = %.3g; weights moved up to %.3g", maxDiff, moved)
+	if maxDiff > 1e-5 {
+		t.Fatalf("weights differ by %g, want ≤ 1e-5", maxDiff)
+	}
+	if moved < 1e-2 {
+		t.Fatalf("training moved the weights by only %g", moved)
+	}
+	for e := range h1.Epochs {
+		for _, k := range []string{"loss", "accuracy"} {
+			a, b := h1.Metrics[k][e], h2.Metrics[k][e]
+			if math.Abs(a-b) > 1e-5 {
+				t.Errorf("epoch %d %s: one process %v, two workers %v", e+1, k, a, b)
+			}
+		}
+	}
+}
+
+func TestDistributeErrors(t *testing.T) {
+	free := clustertest.FreePorts(t, 2)
+	for _, tc := range []struct {
+		name string
+		d    *Distribute
+		is   error
+		want string
+	}{
+		{"no worker job", &Distribute{Cluster: tfwrap.Cluster{"ps": {free[0]}}}, nil, `no "worker" job`},
+		{"other job", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0]}, "chief": {free[1]}}}, nil, `job "chief"`},
+		{"ps strategy without ps", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0]}}, Strategy: ParameterServer}, nil, "ParameterServer needs"},
+		{"bad address", &Distribute{Cluster: tfwrap.Cluster{"worker": {"127.0.0.1"}}}, tfwrap.ErrBadCluster, "missing port"},
+		{"duplicate address", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0], free[0]}}}, tfwrap.ErrBadCluster, "share the address"},
+		{"unreachable", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0], free[1]}}, StepTimeout: 2 * time.Second}, tfwrap.ErrUnreachable, "/job:worker/task:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := MLP()
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1), Distribute: tc.d})
+			if err == nil {
+				m.Close()
+				t.Fatal("Compile succeeded")
+			}
+			if (tc.is != nil && !errors.Is(err, tc.is)) || !contains(err.Error(), tc.want) {
+				t.Fatalf("Compile: %v, want %v naming %q", err, tc.is, tc.want)
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Fatalf("Compile failed after %v", d)
+			}
+		})
+	}
+}
+
+// TestMirroredPlacement: replica 1's forward and backward ops (MatMul and
+// its gradients) run on worker 1, its batch is gathered on worker 0 and
+// the weights live on worker 0 when there is no ps.
+func TestMirroredPlacement(t *testing.T) {
+	train, _ := mnistDigits(t, 64, 0)
+	c := clustertest.Loopback(t, 2, 0)
+	clustertest.StartAll(t, c, nil)
+	m := compiledMLP(t, optimizers.SGD(0.1), &Distribute{Cluster: c, StepTimeout: 30 * time.Second})
+	if _, err := m.Fit(context.Background(), train, FitOptions{Epochs: 1, BatchSize: 32, Progress: ProgressSilent}); err != nil {
+		t.Fatal(err)
+	}
+	xs, ys, err := m.c.checkData("training data", train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.c.dist
+	for i, x := range xs {
+		if err := r.sessions[0].SetValue(m.c.dataX[i], x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, y := range ys {
+		if err := r.sessions[0].SetValue(m.c.dataY[i], y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perm, _ := tfwrap.NewTensor(epochOrder(64, false, 0, 0))
+	if err := r.sessions[0].SetValue(m.c.perm, perm); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := tfwrap.NewTensor(make([]float32, 64), 64)
+	if err := r.sessions[0].SetValue(m.c.dataW, w); err != nil {
+		t.Fatal(err)
+	}
+	md := &tfwrap.RunMetadata{}
+	_, err = r.sessions[1].RunWith(tfwrap.RunOptions{PartitionGraphs: true, Metadata: md},
+		tfwrap.Feeds{r.start[1]: tfwrap.Scalar(int32(0)), r.size[1]: tfwrap.Scalar(int32(8))}, nil, r.steps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]map[string]int{} // op type → task → nodes
+	for _, pg := range md.PartitionGraphs {
+		for _, n := range pg.Node {
+			if count[n.Op] == nil {
+				count[n.Op] = map[string]int{}
+			}
+			task := n.Device[:len("/job:worker/replica:0/task:0")]
+			count[n.Op][task]++
+		}
+	}
+	t.Logf("MatMul: %v, _FusedMatMul: %v, GatherV2: %v, VarHandleOp: %v", count["MatMul"], count["_FusedMatMul"], count["GatherV2"], count["VarHandleOp"])
+	// Forward: 2 matmuls (Grappler fuses them with their bias and
+	// activation); backward: 2 for the kernels' gradients and 1 for the
+	// hidden layer's input gradient; all on worker 1.
+	const w1 = "/job:worker/replica:0/task:1"
+	n := count["MatMul"][w1] + count["_FusedMatMul"][w1]
+	if n < 5 || len(count["MatMul"]) != 1 || len(count["_FusedMatMul"]) > 1 {
+		t.Errorf("matmuls by task: %v and fused %v, want all (≥ 5) on task 1", count["MatMul"], count["_FusedMatMul"])
+	}
+	if n := count["GatherV2"]["/job:worker/replica:0/task:0"]; n == 0 {
+		t.Errorf("GatherV2 by task: %v, want the batch gathered on task 0", count["GatherV2"])
+	}
+}
