@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -220,4 +221,130 @@ func TestMirroredPlacement(t *testing.T) {
 	if n := count["GatherV2"]["/job:worker/replica:0/task:0"]; n == 0 {
 		t.Errorf("GatherV2 by task: %v, want the batch gathered on task 0", count["GatherV2"])
 	}
+}
+
+// TestParameterServerMNIST: one ps and two workers updating the weights
+// asynchronously reach the test accuracy of one process training on the
+// same 8,000 digits within half a point.
+func TestParameterServerMNIST(t *testing.T) {
+	train, test := mnistDigits(t, 8000, 2000)
+	c := clustertest.Loopback(t, 2, 1)
+	clustertest.StartAll(t, c, nil)
+	opts := FitOptions{Epochs: 5, BatchSize: 32, Seed: 1, Progress: ProgressSilent}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	acc := func(d *Distribute) float64 {
+		m := compiledMLP(t, optimizers.Adam(1e-3), d)
+		start := time.Now()
+		if _, err := m.Fit(ctx, train, opts); err != nil {
+			t.Fatal(err)
+		}
+		fit := time.Since(start)
+		res, err := m.Evaluate(test, EvaluateOptions{BatchSize: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("distribute %v: test accuracy %.4f, fit %v", d != nil, res["accuracy"], fit.Round(time.Millisecond))
+		return res["accuracy"]
+	}
+	one := acc(nil)
+	ps := acc(&Distribute{Cluster: c, Strategy: ParameterServer, StepTimeout: 30 * time.Second})
+	if one < 0.9 {
+		t.Fatalf("one process reached only %.4f", one)
+	}
+	if math.Abs(one-ps) > 0.005 {
+		t.Fatalf("1 ps + 2 workers: %.4f, one process: %.4f; want within 0.005", ps, one)
+	}
+}
+
+// TestWorkerKilledThenResume: SIGKILL of worker 1 in the middle of a run
+// gives the chief an error naming /job:worker/task:1 within the step
+// timeout; with the worker restarted, a new chief restores the last
+// checkpoint and finishes, with the weights of an uninterrupted run.
+func TestWorkerKilledThenResume(t *testing.T) {
+	train, _ := mnistDigits(t, 600, 0)
+	c := clustertest.Loopback(t, 2, 0)
+	tasks := clustertest.StartAll(t, c, nil)
+	const timeout = 10 * time.Second
+	dist := &Distribute{Cluster: c, Strategy: Mirrored, StepTimeout: timeout}
+	opts := FitOptions{Epochs: 4, BatchSize: 50, Seed: 2, Progress: ProgressSilent}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	mgr := &CheckpointManager{Dir: t.TempDir()}
+	m := compiledMLP(t, optimizers.Adam(1e-3), dist)
+	var killed time.Time
+	saves := CallbackFuncs{
+		EpochEnd: func(_ TrainingView, e int, _ Logs) error {
+			_, err := mgr.Save(m, e+1)
+			return err
+		},
+		BatchEnd: func(_ TrainingView, b int, _ Logs) error {
+			if killed.IsZero() && b == 4 && len(mustLatest(t, mgr)) > 0 && mustEpochs(t, mgr) == 2 {
+				tasks["/job:worker/task:1"].Kill() // in epoch 3
+				killed = time.Now()
+			}
+			return nil
+		},
+	}
+	opts.Callbacks = []Callback{saves}
+	_, err := m.Fit(ctx, train, opts)
+	if err == nil {
+		t.Fatal("Fit survived the death of worker 1")
+	}
+	took := time.Since(killed)
+	var te *tfwrap.TaskError
+	if !errors.As(err, &te) || te.Task != "/job:worker/task:1" {
+		t.Fatalf("Fit: %v, want a TaskError naming /job:worker/task:1", err)
+	}
+	if killed.IsZero() || took > timeout+5*time.Second {
+		t.Fatalf("the error came %v after the kill, want within the %v step timeout", took, timeout)
+	}
+	t.Logf("%v after the kill: %.300s", took.Round(time.Millisecond), err)
+	m.Close()
+
+	clustertest.Start(t, c, "worker", 1)
+	resumed := compiledMLP(t, optimizers.Adam(1e-3), dist)
+	done, err := mgr.Restore(resumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done != 2 {
+		t.Fatalf("the last checkpoint has %d epochs, want 2", done)
+	}
+	opts.Callbacks, opts.InitialEpoch = nil, done
+	if _, err := resumed.Fit(ctx, train, opts); err != nil {
+		t.Fatal(err)
+	}
+	opts.InitialEpoch = 0
+	ref := compiledMLP(t, optimizers.Adam(1e-3), nil)
+	if _, err := ref.Fit(ctx, train, opts); err != nil {
+		t.Fatal(err)
+	}
+	var maxDiff float64
+	got := weightValues(t, resumed)
+	for i, w := range weightValues(t, ref) {
+		for j := range w {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(w[j]-got[i][j])))
+		}
+	}
+	t.Logf("max |uninterrupted one process − resumed two workers| = %.3g", maxDiff)
+	if maxDiff > 1e-5 {
+		t.Fatalf("the resumed run's weights differ by %g from an uninterrupted one's", maxDiff)
+	}
+}
+
+func mustLatest(t *testing.T, mgr *CheckpointManager) string {
+	p, err := mgr.Latest()
+	if err != nil {
+		t.Error(err)
+	}
+	return p
+}
+
+// mustEpochs is the number of the latest checkpoint (ckpt-N).
+func mustEpochs(t *testing.T, mgr *CheckpointManager) int {
+	var n int
+	fmt.Sscanf(filepath.Base(mustLatest(t, mgr)), "ckpt-%d", &n)
+	return n
 }
