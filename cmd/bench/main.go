@@ -44,13 +44,28 @@ import (
 var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
 var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
 
+// distCases train across loopback clusters (dist.go): run only when
+// --cases names them.
+var distCases = []string{"dist_mlp_b128"}
+
 func main() {
 	epochs := flag.Int("epochs", 3, "timed epochs per training case (after one warm-up epoch)")
 	repeats := flag.Int("repeats", 300, "timed calls per latency case")
 	data := flag.String("data", mnist.DefaultDir, "MNIST folder")
 	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow")
-	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all)")
+	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all but the dist cases, which run only when named, alone: dist_mlp_b128)")
+	serve := flag.String("serve-task", "", "internal: serve one task of a loopback cluster (cluster|job|task) for a dist case")
 	flag.Parse()
+	if *serve != "" {
+		os.Exit(serveTask(*serve))
+	}
+	if dist := distOnly(*cases); len(dist) > 0 {
+		if err := runDist(dist, *epochs, *data); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cases != "" {
 		var err error
 		if fitCases, latencyCases, err = only(*cases); err != nil {
