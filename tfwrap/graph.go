@@ -25,7 +25,7 @@ type Graph struct {
 	device    string
 	varDevice string // where Variable places variables, when set
 	prefix    string
-	deps   []*tf.Operation
+	deps      []*tf.Operation
 }
 
 type graphState struct {
