@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,45 +171,9 @@ func TestMirroredPlacement(t *testing.T) {
 	if _, err := m.Fit(context.Background(), train, FitOptions{Epochs: 1, BatchSize: 32, Progress: ProgressSilent}); err != nil {
 		t.Fatal(err)
 	}
-	xs, ys, err := m.c.checkData("training data", train)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uploadInOrder(t, m, train)
 	r := m.c.dist
-	for i, x := range xs {
-		if err := r.sessions[0].SetValue(m.c.dataX[i], x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, y := range ys {
-		if err := r.sessions[0].SetValue(m.c.dataY[i], y); err != nil {
-			t.Fatal(err)
-		}
-	}
-	perm, _ := tfwrap.NewTensor(epochOrder(64, false, 0, 0))
-	if err := r.sessions[0].SetValue(m.c.perm, perm); err != nil {
-		t.Fatal(err)
-	}
-	w, _ := tfwrap.NewTensor(make([]float32, 64), 64)
-	if err := r.sessions[0].SetValue(m.c.dataW, w); err != nil {
-		t.Fatal(err)
-	}
-	md := &tfwrap.RunMetadata{}
-	_, err = r.sessions[1].RunWith(tfwrap.RunOptions{PartitionGraphs: true, Metadata: md},
-		tfwrap.Feeds{r.start[1]: tfwrap.Scalar(int32(0)), r.size[1]: tfwrap.Scalar(int32(8))}, nil, r.steps[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]map[string]int{} // op type → task → nodes
-	for _, pg := range md.PartitionGraphs {
-		for _, n := range pg.Node {
-			if count[n.Op] == nil {
-				count[n.Op] = map[string]int{}
-			}
-			task := n.Device[:len("/job:worker/replica:0/task:0")]
-			count[n.Op][task]++
-		}
-	}
+	count := placement(t, r.sessions[1], tfwrap.Feeds{r.start[1]: tfwrap.Scalar(int32(0)), r.size[1]: tfwrap.Scalar(int32(8))}, r.steps[1])
 	t.Logf("MatMul: %v, _FusedMatMul: %v, GatherV2: %v, VarHandleOp: %v", count["MatMul"], count["_FusedMatMul"], count["GatherV2"], count["VarHandleOp"])
 	// Forward: 2 matmuls (Grappler fuses them with their bias and
 	// activation); backward: 2 for the kernels' gradients and 1 for the
@@ -347,4 +312,86 @@ func mustEpochs(t *testing.T, mgr *CheckpointManager) int {
 	var n int
 	fmt.Sscanf(filepath.Base(mustLatest(t, mgr)), "ckpt-%d", &n)
 	return n
+}
+
+// uploadInOrder puts d into m's data variables, in order, as Fit does
+// before its first step.
+func uploadInOrder(t *testing.T, m *Sequential, d *Dataset) {
+	t.Helper()
+	xs, ys, err := m.c.checkData("training data", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.c.sess
+	for i, x := range xs {
+		if err := s.SetValue(m.c.dataX[i], x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, y := range ys {
+		if err := s.SetValue(m.c.dataY[i], y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := d.Len()
+	perm, _ := tfwrap.NewTensor(epochOrder(n, false, 0, 0))
+	w, _ := tfwrap.NewTensor(make([]float32, n), int64(n))
+	if err := s.SetValue(m.c.perm, perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetValue(m.c.dataW, w); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// placement runs targets once and counts the nodes of each op type on
+// each task (/job:J/replica:0/task:I) in the partition graphs TF ran.
+func placement(t *testing.T, s *tfwrap.Session, feeds tfwrap.Feeds, targets ...*tfwrap.Op) map[string]map[string]int {
+	t.Helper()
+	md := &tfwrap.RunMetadata{}
+	if _, err := s.RunWith(tfwrap.RunOptions{PartitionGraphs: true, Metadata: md}, feeds, nil, targets...); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]map[string]int{}
+	for _, pg := range md.PartitionGraphs {
+		for _, n := range pg.Node {
+			if count[n.Op] == nil {
+				count[n.Op] = map[string]int{}
+			}
+			dev := n.Device
+			if i := strings.Index(dev, "/device:"); i > 0 {
+				dev = dev[:i]
+			}
+			count[n.Op][dev]++
+		}
+	}
+	return count
+}
+
+// TestParameterServerPlacement: with a ps task, the weights and the
+// optimizer's update live on the ps, worker 1's replica computes on worker
+// 1, and the update of one worker's batch runs through that worker's
+// session.
+func TestParameterServerPlacement(t *testing.T) {
+	train, _ := mnistDigits(t, 64, 0)
+	c := clustertest.Loopback(t, 2, 1)
+	clustertest.StartAll(t, c, nil)
+	m := compiledMLP(t, optimizers.Adam(1e-3), &Distribute{Cluster: c, Strategy: ParameterServer, StepTimeout: 30 * time.Second})
+	uploadInOrder(t, m, train)
+	r := m.c.dist
+	step := placement(t, r.sessions[1], tfwrap.Feeds{r.start[1]: tfwrap.Scalar(int32(0)), r.size[1]: tfwrap.Scalar(int32(32))}, r.steps[1])
+	samples, _ := tfwrap.NewTensor([]float32{0, 32}, 2)
+	update := placement(t, r.sessions[1], tfwrap.Feeds{r.samples: samples}, r.apply)
+	const ps, w1 = "/job:ps/replica:0/task:0", "/job:worker/replica:0/task:1"
+	t.Logf("replica step: MatMul %v, _FusedMatMul %v, ReadVariableOp %v; update: ResourceApplyAdam %v",
+		step["MatMul"], step["_FusedMatMul"], step["ReadVariableOp"], update["ResourceApplyAdam"])
+	if step["MatMul"][w1]+step["_FusedMatMul"][w1] < 5 || len(step["MatMul"]) != 1 {
+		t.Errorf("matmuls by task: %v, fused %v; want all on worker 1", step["MatMul"], step["_FusedMatMul"])
+	}
+	if update["ResourceApplyAdam"][ps] != 4 || len(update["ResourceApplyAdam"]) != 1 {
+		t.Errorf("ResourceApplyAdam by task: %v, want the 4 weights' updates on the ps", update["ResourceApplyAdam"])
+	}
+	if step["ReadVariableOp"][ps] < 4 {
+		t.Errorf("ReadVariableOp by task: %v, want the 4 weights read on the ps", step["ReadVariableOp"])
+	}
 }
