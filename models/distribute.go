@@ -10,6 +10,7 @@ import (
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 // Strategy is how Distribute spreads training over a cluster's workers.
@@ -55,9 +56,9 @@ func (s Strategy) String() string {
 // process: on one machine, or a file system it shares with the chief.
 //
 // A run that fails because a task is down returns an error wrapping a
-// tfwrap.TaskError that names it, within StepTimeout.
+// cluster.TaskError that names it, within StepTimeout.
 type Distribute struct {
-	Cluster  tfwrap.Cluster
+	Cluster  cluster.Spec
 	Strategy Strategy
 	// StepTimeout bounds every run on the cluster, and the wait for its
 	// tasks when the sessions start (0: one minute).
@@ -110,12 +111,12 @@ func (d *Distribute) check(opts CompileOptions) error {
 
 func (d *Distribute) workers() int { return len(d.Cluster["worker"]) }
 
-func (d *Distribute) chief() string { return tfwrap.TaskName("worker", 0) }
+func (d *Distribute) chief() string { return cluster.TaskName("worker", 0) }
 
 // varDevice is where the weights and the optimizer's state live.
 func (d *Distribute) varDevice() string {
 	if len(d.Cluster["ps"]) > 0 {
-		return tfwrap.TaskName("ps", 0)
+		return cluster.TaskName("ps", 0)
 	}
 	return d.chief()
 }
@@ -224,7 +225,7 @@ func (c *compiled) buildReplicas(m *Model, g, d *tfwrap.Graph) error {
 		}
 		wb := rs.PlaceholderWithDefault("sample_weights", rs.Gather(c.dataW.Value(), idx), -1)
 
-		tg := g.WithScope(fmt.Sprintf("replica_%d_training", i)).OnDevice(tfwrap.TaskName("worker", i))
+		tg := g.WithScope(fmt.Sprintf("replica_%d_training", i)).OnDevice(cluster.TaskName("worker", i))
 		tctx := &layers.Context{Training: true, Step: c.stepVar.Value()}
 		tres, err := m.forward(tg, tctx, c.opts.Seed, xb, nil)
 		if err != nil {

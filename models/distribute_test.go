@@ -16,6 +16,7 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 // mnistDigits returns the first n training digits and the first m test
@@ -132,12 +133,12 @@ func TestDistributeErrors(t *testing.T) {
 		is   error
 		want string
 	}{
-		{"no worker job", &Distribute{Cluster: tfwrap.Cluster{"ps": {free[0]}}}, nil, `no "worker" job`},
-		{"other job", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0]}, "chief": {free[1]}}}, nil, `job "chief"`},
-		{"ps strategy without ps", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0]}}, Strategy: ParameterServer}, nil, "ParameterServer needs"},
-		{"bad address", &Distribute{Cluster: tfwrap.Cluster{"worker": {"127.0.0.1"}}}, tfwrap.ErrBadCluster, "missing port"},
-		{"duplicate address", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0], free[0]}}}, tfwrap.ErrBadCluster, "share the address"},
-		{"unreachable", &Distribute{Cluster: tfwrap.Cluster{"worker": {free[0], free[1]}}, StepTimeout: 2 * time.Second}, tfwrap.ErrUnreachable, "/job:worker/task:0"},
+		{"no worker job", &Distribute{Cluster: cluster.Spec{"ps": {free[0]}}}, nil, `no "worker" job`},
+		{"other job", &Distribute{Cluster: cluster.Spec{"worker": {free[0]}, "chief": {free[1]}}}, nil, `job "chief"`},
+		{"ps strategy without ps", &Distribute{Cluster: cluster.Spec{"worker": {free[0]}}, Strategy: ParameterServer}, nil, "ParameterServer needs"},
+		{"bad address", &Distribute{Cluster: cluster.Spec{"worker": {"127.0.0.1"}}}, cluster.ErrInvalid, "missing port"},
+		{"duplicate address", &Distribute{Cluster: cluster.Spec{"worker": {free[0], free[0]}}}, cluster.ErrInvalid, "share the address"},
+		{"unreachable", &Distribute{Cluster: cluster.Spec{"worker": {free[0], free[1]}}, StepTimeout: 2 * time.Second}, cluster.ErrUnreachable, "/job:worker/task:0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := MLP()
@@ -258,7 +259,7 @@ func TestWorkerKilledThenResume(t *testing.T) {
 		t.Fatal("Fit survived the death of worker 1")
 	}
 	took := time.Since(killed)
-	var te *tfwrap.TaskError
+	var te *cluster.TaskError
 	if !errors.As(err, &te) || te.Task != "/job:worker/task:1" {
 		t.Fatalf("Fit: %v, want a TaskError naming /job:worker/task:1", err)
 	}

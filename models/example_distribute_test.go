@@ -12,6 +12,7 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 // freeAddr returns a free loopback address.
@@ -31,11 +32,11 @@ func freeAddr() string {
 // worker i computes the gradients of half i, and their average makes one
 // update, as MirroredStrategy does.
 func ExampleDistribute() {
-	cluster := tfwrap.Cluster{"worker": {freeAddr(), freeAddr()}}
-	for i := range cluster["worker"] {
+	spec := cluster.Spec{"worker": {freeAddr(), freeAddr()}}
+	for i := range spec["worker"] {
 		// TensorFlow 2.21 cannot stop a started server: it serves until
 		// the process exits.
-		if _, err := tfwrap.NewServer(cluster, "worker", i); err != nil {
+		if _, err := tfwrap.NewServer(spec, "worker", i); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -54,7 +55,7 @@ func ExampleDistribute() {
 	err = m.Compile(models.CompileOptions{
 		Loss: losses.BinaryCrossentropy{}, Optimizer: optimizers.SGD(0.5),
 		Metrics:    []metrics.Metric{metrics.BinaryAccuracy{}},
-		Distribute: &models.Distribute{Cluster: cluster, Strategy: models.Mirrored},
+		Distribute: &models.Distribute{Cluster: spec, Strategy: models.Mirrored},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -18,8 +18,8 @@
 //     CheckNumerics) and TF's ResourceApply* training kernels;
 //   - Saver (TF checkpoints through SaveV2/RestoreV2, each file and the folder fsynced before the rename that publishes it)
 //     and SummaryWriter (TensorBoard events through TF's summary ops);
-//   - the distributed runtime: Cluster (parsed, validated in Go, probed),
-//     Server (TF_NewServer: one task of a cluster) and NewSessionOn (a
+//   - the distributed runtime: Server (TF_NewServer: one task of a
+//     cluster.Spec, which package cluster parses, validates and probes) and NewSessionOn (a
 //     session through a task's master), with ops placed by OnDevice and
 //     variables by WithVariableDevice on /job:J/task:I;
 //   - interop with the Go bindings and tfgo (interop.go): WrapGraph,

@@ -80,7 +80,7 @@ func (g *Graph) OnDevice(dev string) *Graph {
 // WithVariableDevice returns a view of g whose new variables (their
 // handles, reads and assignments) are placed on dev, while its other ops
 // stay on the view's device: how a model keeps its weights on a parameter
-// server (TaskName("ps", 0)) and computes elsewhere, as TensorFlow's
+// server (cluster.TaskName("ps", 0)) and computes elsewhere, as TensorFlow's
 // replica_device_setter. "" places variables as other ops.
 func (g *Graph) WithVariableDevice(dev string) *Graph {
 	v := *g

@@ -20,6 +20,8 @@ import (
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 // Server is an in-process TensorFlow server (TF_NewServer): one task of a
@@ -50,23 +52,23 @@ var ErrServerRunning = errors.New("TensorFlow cannot stop a started gRPC server;
 // port is taken.
 var ErrAddressInUse = errors.New("address in use")
 
-// NewServer starts the server of task task of job in cluster. The
-// cluster is validated in Go first (see Cluster.Validate), and the port
+// NewServer starts the server of task task of job in spec. The
+// spec is validated in Go first (see cluster.Spec.Validate), and the port
 // checked free, since TensorFlow binds it on every interface (0.0.0.0).
 // opts become the default configuration of the sessions its master runs
 // (WithRunTimeout bounds their steps).
-func NewServer(cluster Cluster, job string, task int, opts ...SessionOption) (*Server, error) {
-	if err := cluster.Validate(); err != nil {
+func NewServer(spec cluster.Spec, job string, task int, opts ...SessionOption) (*Server, error) {
+	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if err := cluster.CheckTask(job, task); err != nil {
+	if err := spec.CheckTask(job, task); err != nil {
 		return nil, err
 	}
-	addr := cluster[job][task]
-	name := TaskName(job, task)
+	addr := spec[job][task]
+	name := cluster.TaskName(job, task)
 	_, port, _ := net.SplitHostPort(addr) // validated
 	if l, err := net.Listen("tcp", ":"+port); err != nil {
-		return nil, &TaskError{Task: name, Addr: addr, Err: fmt.Errorf("%w: %v", ErrAddressInUse, err)}
+		return nil, &cluster.TaskError{Task: name, Addr: addr, Err: fmt.Errorf("%w: %v", ErrAddressInUse, err)}
 	} else {
 		l.Close()
 	}
@@ -75,7 +77,7 @@ func NewServer(cluster Cluster, job string, task int, opts ...SessionOption) (*S
 		o(cfg)
 	}
 	def := &corepb.ServerDef{
-		Cluster:              clusterDef(cluster),
+		Cluster:              clusterDef(spec),
 		JobName:              job,
 		TaskIndex:            int32(task),
 		Protocol:             "grpc",
@@ -90,14 +92,14 @@ func NewServer(cluster Cluster, job string, task int, opts ...SessionOption) (*S
 	c := C.TF_NewServer(unsafe.Pointer(&raw[0]), C.size_t(len(raw)), status)
 	if code := C.TF_GetCode(status); code != C.TF_OK || c == nil {
 		msg := C.GoString(C.TF_Message(status))
-		return nil, &TaskError{Task: name, Addr: addr, Err: fmt.Errorf("start server: %s", msg)}
+		return nil, &cluster.TaskError{Task: name, Addr: addr, Err: fmt.Errorf("start server: %s", msg)}
 	}
 	s := &Server{c: c, task: name, addr: addr}
 	C.TF_ServerStart(c, status)
 	if code := C.TF_GetCode(status); code != C.TF_OK {
 		msg := C.GoString(C.TF_Message(status))
 		C.TF_DeleteServer(c) // not started: deleting it is safe
-		return nil, &TaskError{Task: name, Addr: addr, Err: fmt.Errorf("start server: %s", msg)}
+		return nil, &cluster.TaskError{Task: name, Addr: addr, Err: fmt.Errorf("start server: %s", msg)}
 	}
 	s.started = true
 	s.target = C.GoString(C.TF_ServerTarget(c))
@@ -105,7 +107,7 @@ func NewServer(cluster Cluster, job string, task int, opts ...SessionOption) (*S
 }
 
 // clusterDef is c as TensorFlow's ClusterDef, jobs sorted.
-func clusterDef(c Cluster) *corepb.ClusterDef {
+func clusterDef(c cluster.Spec) *corepb.ClusterDef {
 	def := &corepb.ClusterDef{}
 	for _, j := range c.Jobs() {
 		tasks := map[int32]string{}
@@ -159,14 +161,14 @@ func (s *Server) Close() error {
 	C.TF_ServerStop(s.c, status)
 	if code := C.TF_GetCode(status); code != C.TF_OK {
 		// Never TF_DeleteServer a started server: it CHECK-fails.
-		return &TaskError{Task: s.task, Addr: s.addr, Err: fmt.Errorf("%w (%s)", ErrServerRunning, C.GoString(C.TF_Message(status)))}
+		return &cluster.TaskError{Task: s.task, Addr: s.addr, Err: fmt.Errorf("%w (%s)", ErrServerRunning, C.GoString(C.TF_Message(status)))}
 	}
 	return nil
 }
 
 // NewSessionOn is NewSession with a target: "grpc://host:port" runs the
 // graph through that task's master, which places each op on the cluster
-// task its device names (OnDevice(TaskName("worker", 1)), say) and ops
+// task its device names (OnDevice(cluster.TaskName("worker", 1)), say) and ops
 // without one on its own task. Give WithRunTimeout: it also bounds the
 // wait for the cluster's tasks when the session starts.
 func (g *Graph) NewSessionOn(target string, opts ...SessionOption) (*Session, error) {

@@ -10,72 +10,12 @@ import (
 
 	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 func TestMain(m *testing.M) {
 	clustertest.MaybeServe()
 	os.Exit(m.Run())
-}
-
-func TestParseClusterErrors(t *testing.T) {
-	for _, tc := range []struct{ name, spec, want string }{
-		{"empty", "", "no jobs"},
-		{"no equals", "worker", "is not job=host:port"},
-		{"empty job", "worker=;ps=127.0.0.1:1", `job "worker" has no tasks`},
-		{"bad job name", "9w=127.0.0.1:1", "job name"},
-		{"no port", "worker=127.0.0.1", "missing port"},
-		{"no host", "worker=:2222", "no valid host"},
-		{"port zero", "worker=127.0.0.1:0", "port must be"},
-		{"port too big", "worker=127.0.0.1:70000", "port must be"},
-		{"port not a number", "worker=127.0.0.1:http", "port must be"},
-		{"duplicate address", "worker=127.0.0.1:2222;ps=127.0.0.1:2222", "share the address"},
-		{"duplicate in job", "worker=127.0.0.1:2222,127.0.0.1:2222", "share the address"},
-		{"job twice", "worker=127.0.0.1:1;worker=127.0.0.1:2", "given twice"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := tfwrap.ParseCluster(tc.spec)
-			if !errors.Is(err, tfwrap.ErrBadCluster) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ParseCluster(%q) = %v, want ErrBadCluster with %q", tc.spec, err, tc.want)
-			}
-		})
-	}
-	c, err := tfwrap.ParseCluster(" worker = 127.0.0.1:2222, 127.0.0.1:2223 ; ps=localhost:2224")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := c.String(), "ps=localhost:2224;worker=127.0.0.1:2222,127.0.0.1:2223"; got != want {
-		t.Fatalf("String() = %q, want %q", got, want)
-	}
-	for _, tc := range []struct {
-		job  string
-		task int
-	}{{"worker", 2}, {"worker", -1}, {"chief", 0}} {
-		if err := c.CheckTask(tc.job, tc.task); !errors.Is(err, tfwrap.ErrBadCluster) {
-			t.Errorf("CheckTask(%q, %d) = %v, want ErrBadCluster", tc.job, tc.task, err)
-		}
-	}
-}
-
-func TestParseTFConfig(t *testing.T) {
-	tc, err := tfwrap.ParseTFConfig([]byte(`{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"], "ps": ["127.0.0.1:3"]}, "task": {"type": "worker", "index": 1}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc.Task.Type != "worker" || tc.Task.Index != 1 || len(tc.Cluster["worker"]) != 2 {
-		t.Fatalf("got %+v", tc)
-	}
-	for _, bad := range []string{
-		`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 1}}`,
-		`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}`,
-		`{"cluster": {}, "task": {"type": "worker", "index": 0}}`,
-		`{"cluster": {"worker": ["x"]}, "task": {"type": "worker", "index": 0}}`,
-		`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}, "extra": 1}`,
-		`not json`,
-	} {
-		if _, err := tfwrap.ParseTFConfig([]byte(bad)); !errors.Is(err, tfwrap.ErrBadCluster) {
-			t.Errorf("ParseTFConfig(%s) = %v, want ErrBadCluster", bad, err)
-		}
-	}
 }
 
 func TestNewServerErrors(t *testing.T) {
@@ -86,22 +26,22 @@ func TestNewServerErrors(t *testing.T) {
 	defer held.Close()
 	free := clustertest.FreePorts(t, 1)[0]
 	for _, tc := range []struct {
-		name    string
-		cluster tfwrap.Cluster
-		job     string
-		task    int
-		is      error
-		want    string
+		name string
+		spec cluster.Spec
+		job  string
+		task int
+		is   error
+		want string
 	}{
-		{"address in use", tfwrap.Cluster{"worker": {held.Addr().String()}}, "worker", 0, tfwrap.ErrAddressInUse, "/job:worker/task:0"},
-		{"task out of range", tfwrap.Cluster{"worker": {free}}, "worker", 1, tfwrap.ErrBadCluster, "outside"},
-		{"unknown job", tfwrap.Cluster{"worker": {free}}, "ps", 0, tfwrap.ErrBadCluster, `no job "ps"`},
-		{"empty job", tfwrap.Cluster{"worker": {free}, "ps": nil}, "worker", 0, tfwrap.ErrBadCluster, "no tasks"},
-		{"bad address", tfwrap.Cluster{"worker": {"127.0.0.1:99999"}}, "worker", 0, tfwrap.ErrBadCluster, "port"},
-		{"no cluster", nil, "worker", 0, tfwrap.ErrBadCluster, "no jobs"},
+		{"address in use", cluster.Spec{"worker": {held.Addr().String()}}, "worker", 0, tfwrap.ErrAddressInUse, "/job:worker/task:0"},
+		{"task out of range", cluster.Spec{"worker": {free}}, "worker", 1, cluster.ErrInvalid, "outside"},
+		{"unknown job", cluster.Spec{"worker": {free}}, "ps", 0, cluster.ErrInvalid, `no job "ps"`},
+		{"empty job", cluster.Spec{"worker": {free}, "ps": nil}, "worker", 0, cluster.ErrInvalid, "no tasks"},
+		{"bad address", cluster.Spec{"worker": {"127.0.0.1:99999"}}, "worker", 0, cluster.ErrInvalid, "port"},
+		{"no cluster", nil, "worker", 0, cluster.ErrInvalid, "no jobs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := tfwrap.NewServer(tc.cluster, tc.job, tc.task)
+			srv, err := tfwrap.NewServer(tc.spec, tc.job, tc.task)
 			if err == nil {
 				srv.Close()
 				t.Fatal("NewServer succeeded")
@@ -185,8 +125,8 @@ func TestUnreachableTask(t *testing.T) {
 		t.Fatalf("the run failed after %v, want within the 3 s timeout (and slack)", took)
 	}
 	d := c.Diagnose(err, time.Second)
-	var te *tfwrap.TaskError
-	if !errors.As(d, &te) || te.Task != "/job:worker/task:1" || !errors.Is(d, tfwrap.ErrUnreachable) {
+	var te *cluster.TaskError
+	if !errors.As(d, &te) || te.Task != "/job:worker/task:1" || !errors.Is(d, cluster.ErrUnreachable) {
 		t.Fatalf("Diagnose: %v, want a TaskError for /job:worker/task:1", d)
 	}
 	t.Logf("after %v: %v", took.Round(time.Millisecond), d)
@@ -227,7 +167,7 @@ func TestTaskDiesMidRun(t *testing.T) {
 		t.Fatalf("the step failed after %v", took)
 	}
 	d := c.Diagnose(err, time.Second)
-	var te *tfwrap.TaskError
+	var te *cluster.TaskError
 	if !errors.As(d, &te) || te.Task != "/job:worker/task:1" {
 		t.Fatalf("Diagnose: %v, want a TaskError for /job:worker/task:1", d)
 	}

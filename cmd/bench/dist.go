@@ -20,6 +20,7 @@ import (
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 // distOnly returns the dist cases in list; they run on their own, as
@@ -45,7 +46,7 @@ func serveTask(spec string) int {
 		return 2
 	}
 	task, _ := strconv.Atoi(p[2])
-	c, j, t, err := tfwrap.ClusterFromFlags(p[0], p[1], task, "")
+	c, j, t, err := cluster.FromFlags(p[0], p[1], task, "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
@@ -64,7 +65,7 @@ func serveTask(spec string) int {
 
 // startWorkers starts n worker processes on free loopback ports; stop
 // kills them.
-func startWorkers(n int) (tfwrap.Cluster, func(), error) {
+func startWorkers(n int) (cluster.Spec, func(), error) {
 	var addrs []string
 	var ls []net.Listener
 	for range n {
@@ -78,7 +79,7 @@ func startWorkers(n int) (tfwrap.Cluster, func(), error) {
 	for _, l := range ls {
 		l.Close()
 	}
-	c := tfwrap.Cluster{"worker": addrs}
+	c := cluster.Spec{"worker": addrs}
 	var cmds []*exec.Cmd
 	stop := func() {
 		for _, cmd := range cmds {

@@ -18,21 +18,22 @@ import (
 	"syscall"
 
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 func main() {
-	spec := flag.String("cluster", "", "the cluster: job=host:port,host:port;job=… e.g. worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224 (default: TF_CONFIG)")
+	specFlag := flag.String("cluster", "", "the cluster: job=host:port,host:port;job=… e.g. worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224 (default: TF_CONFIG)")
 	job := flag.String("job", "", "this task's job, e.g. worker or ps")
 	task := flag.Int("task", 0, "this task's index in its job")
 	flag.Parse()
-	cluster, j, t, err := tfwrap.ClusterFromFlags(*spec, *job, *task, os.Getenv("TF_CONFIG"))
+	spec, j, t, err := cluster.FromFlags(*specFlag, *job, *task, os.Getenv("TF_CONFIG"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tfserver:", err)
 		os.Exit(2)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	srv, err := tfwrap.NewServer(cluster, j, t)
+	srv, err := tfwrap.NewServer(spec, j, t)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tfserver:", err)
 		os.Exit(1)

@@ -39,6 +39,7 @@ import (
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/models/plot"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 type config struct {
@@ -354,11 +355,11 @@ func distribution(ctx context.Context, c config) (*models.Distribute, error) {
 	if c.cluster == "" && os.Getenv("TF_CONFIG") == "" {
 		return nil, nil
 	}
-	cluster, job, task, err := tfwrap.ClusterFromFlags(c.cluster, c.job, c.task, os.Getenv("TF_CONFIG"))
+	spec, job, task, err := cluster.FromFlags(c.cluster, c.job, c.task, os.Getenv("TF_CONFIG"))
 	if err != nil {
 		return nil, err
 	}
-	d := &models.Distribute{Cluster: cluster, StepTimeout: c.stepTimeout}
+	d := &models.Distribute{Cluster: spec, StepTimeout: c.stepTimeout}
 	switch c.strategy {
 	case "mirrored":
 	case "ps":
@@ -366,7 +367,7 @@ func distribution(ctx context.Context, c config) (*models.Distribute, error) {
 	default:
 		return nil, fmt.Errorf("unknown --strategy %q (want mirrored or ps)", c.strategy)
 	}
-	srv, err := tfwrap.NewServer(cluster, job, task, tfwrap.WithRunTimeout(c.stepTimeout))
+	srv, err := tfwrap.NewServer(spec, job, task, tfwrap.WithRunTimeout(c.stepTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 const envServe = "GOTF_CLUSTERTEST_SERVE" // cluster|job|task
@@ -36,7 +37,7 @@ func serve(v string) int {
 		fmt.Fprintln(os.Stderr, "clustertest: bad", envServe)
 		return 2
 	}
-	c, err := tfwrap.ParseCluster(parts[0])
+	c, err := cluster.Parse(parts[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clustertest:", err)
 		return 2
@@ -74,10 +75,10 @@ func FreePorts(t testing.TB, n int) []string {
 }
 
 // Loopback returns a cluster of workers and ps tasks on free ports.
-func Loopback(t testing.TB, workers, ps int) tfwrap.Cluster {
+func Loopback(t testing.TB, workers, ps int) cluster.Spec {
 	t.Helper()
 	addrs := FreePorts(t, workers+ps)
-	c := tfwrap.Cluster{"worker": addrs[:workers]}
+	c := cluster.Spec{"worker": addrs[:workers]}
 	if ps > 0 {
 		c["ps"] = addrs[workers:]
 	}
@@ -100,7 +101,7 @@ func (p *Task) Kill() {
 
 // Start runs task task of job as a process of its own and waits (up to
 // 30 s) until it serves. t.Cleanup kills it.
-func Start(t testing.TB, c tfwrap.Cluster, job string, task int) *Task {
+func Start(t testing.TB, c cluster.Spec, job string, task int) *Task {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServe+"="+c.String()+"|"+job+"|"+strconv.Itoa(task))
@@ -112,7 +113,7 @@ func Start(t testing.TB, c tfwrap.Cluster, job string, task int) *Task {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Task{Cmd: cmd, Name: tfwrap.TaskName(job, task)}
+	p := &Task{Cmd: cmd, Name: cluster.TaskName(job, task)}
 	t.Cleanup(p.Kill)
 	ready := make(chan error, 1)
 	go func() {
@@ -139,7 +140,7 @@ func Start(t testing.TB, c tfwrap.Cluster, job string, task int) *Task {
 }
 
 // StartAll starts every task of c but those of skip (job → indexes).
-func StartAll(t testing.TB, c tfwrap.Cluster, skip map[string][]int) map[string]*Task {
+func StartAll(t testing.TB, c cluster.Spec, skip map[string][]int) map[string]*Task {
 	t.Helper()
 	out := map[string]*Task{}
 	for _, j := range c.Jobs() {

@@ -1,4 +1,10 @@
-package tfwrap
+// Package cluster describes the tasks of a distributed TensorFlow
+// cluster: a Spec of jobs and task addresses, parsed from a flag or
+// TF_CONFIG and validated in Go before TensorFlow sees it, the names ops
+// are placed by (/job:worker/task:1), and the probes that name a dead
+// task after a failed run. It needs no libtensorflow; tfwrap.NewServer
+// starts a task of a Spec.
+package cluster
 
 import (
 	"encoding/json"
@@ -14,30 +20,30 @@ import (
 	"time"
 )
 
-// Cluster describes the tasks of a distributed TensorFlow cluster: each
+// Spec describes the tasks of a distributed TensorFlow cluster: each
 // job's name (such as "worker" or "ps") maps to the host:port addresses of
 // its tasks, in task order, as tf.train.ClusterSpec and TF_CONFIG's
 // "cluster" do. The zero value is an empty cluster, which Validate refuses.
-// A Cluster is a plain value: read-only use is safe from several
+// A Spec is a plain value: read-only use is safe from several
 // goroutines.
-type Cluster map[string][]string
+type Spec map[string][]string
 
-// ErrBadCluster is wrapped by every error about a cluster description:
+// ErrInvalid is wrapped by every error about a cluster description:
 // no jobs, an empty job, an invalid job name or address, an address used
 // twice, a task outside its job.
-var ErrBadCluster = errors.New("tfwrap: bad cluster")
+var ErrInvalid = errors.New("cluster: invalid spec")
 
 // jobName is the job names TensorFlow accepts (DeviceNameUtils).
 var jobName = regexp.MustCompile(`^[a-zA-Z][_a-zA-Z0-9]*$`)
 
-// ParseCluster reads a cluster written as jobs separated by ";", each
+// Parse reads a cluster written as jobs separated by ";", each
 // "name=addr,addr,…" with the addresses of its tasks in task order:
 //
 //	worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224
 //
 // Spaces around the parts are ignored. The result is validated.
-func ParseCluster(spec string) (Cluster, error) {
-	c := Cluster{}
+func Parse(spec string) (Spec, error) {
+	c := Spec{}
 	for part := range strings.SplitSeq(spec, ";") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -46,10 +52,10 @@ func ParseCluster(spec string) (Cluster, error) {
 		name, addrs, ok := strings.Cut(part, "=")
 		name = strings.TrimSpace(name)
 		if !ok {
-			return nil, fmt.Errorf("%w: %q is not job=host:port,…", ErrBadCluster, part)
+			return nil, fmt.Errorf("%w: %q is not job=host:port,…", ErrInvalid, part)
 		}
 		if _, dup := c[name]; dup {
-			return nil, fmt.Errorf("%w: job %q is given twice", ErrBadCluster, name)
+			return nil, fmt.Errorf("%w: job %q is given twice", ErrInvalid, name)
 		}
 		var tasks []string
 		for a := range strings.SplitSeq(addrs, ",") {
@@ -71,7 +77,7 @@ func ParseCluster(spec string) (Cluster, error) {
 //	{"cluster": {"worker": ["host:port", …], "ps": […]},
 //	 "task": {"type": "worker", "index": 0}}
 type TFConfig struct {
-	Cluster Cluster `json:"cluster"`
+	Cluster Spec `json:"cluster"`
 	Task    struct {
 		Type  string `json:"type"`
 		Index int    `json:"index"`
@@ -83,12 +89,12 @@ type TFConfig struct {
 func ParseTFConfig(raw []byte) (TFConfig, error) {
 	var tc TFConfig
 	if len(raw) > 1<<20 {
-		return tc, fmt.Errorf("%w: TF_CONFIG is %d bytes, more than 1 MiB", ErrBadCluster, len(raw))
+		return tc, fmt.Errorf("%w: TF_CONFIG is %d bytes, more than 1 MiB", ErrInvalid, len(raw))
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&tc); err != nil {
-		return tc, fmt.Errorf("%w: TF_CONFIG: %v", ErrBadCluster, err)
+		return tc, fmt.Errorf("%w: TF_CONFIG: %v", ErrInvalid, err)
 	}
 	if err := tc.Cluster.Validate(); err != nil {
 		return tc, err
@@ -102,34 +108,34 @@ func ParseTFConfig(raw []byte) (TFConfig, error) {
 // Validate checks the cluster in Go, before TensorFlow sees it: at least
 // one job; valid job names; no empty job; every address host:port with a
 // non-empty host and a port in 1…65535; no address used by two tasks.
-func (c Cluster) Validate() error {
+func (c Spec) Validate() error {
 	if len(c) == 0 {
-		return fmt.Errorf("%w: no jobs", ErrBadCluster)
+		return fmt.Errorf("%w: no jobs", ErrInvalid)
 	}
 	seen := map[string]string{}
 	for _, job := range c.Jobs() {
 		if !jobName.MatchString(job) {
-			return fmt.Errorf("%w: job name %q (want a letter, then letters, digits or _)", ErrBadCluster, job)
+			return fmt.Errorf("%w: job name %q (want a letter, then letters, digits or _)", ErrInvalid, job)
 		}
 		if len(c[job]) == 0 {
-			return fmt.Errorf("%w: job %q has no tasks", ErrBadCluster, job)
+			return fmt.Errorf("%w: job %q has no tasks", ErrInvalid, job)
 		}
 		for i, addr := range c[job] {
 			task := TaskName(job, i)
 			host, port, err := net.SplitHostPort(addr)
 			if err != nil {
-				return fmt.Errorf("%w: task %s: address %q: %v", ErrBadCluster, task, addr, err)
+				return fmt.Errorf("%w: task %s: address %q: %v", ErrInvalid, task, addr, err)
 			}
 			if host == "" || strings.ContainsAny(host, " /") {
-				return fmt.Errorf("%w: task %s: address %q has no valid host", ErrBadCluster, task, addr)
+				return fmt.Errorf("%w: task %s: address %q has no valid host", ErrInvalid, task, addr)
 			}
 			p, err := strconv.Atoi(port)
 			if err != nil || p < 1 || p > 65535 {
-				return fmt.Errorf("%w: task %s: address %q: port must be a number in 1…65535", ErrBadCluster, task, addr)
+				return fmt.Errorf("%w: task %s: address %q: port must be a number in 1…65535", ErrInvalid, task, addr)
 			}
 			key := strings.ToLower(host) + ":" + strconv.Itoa(p)
 			if other, dup := seen[key]; dup {
-				return fmt.Errorf("%w: tasks %s and %s share the address %s", ErrBadCluster, other, task, addr)
+				return fmt.Errorf("%w: tasks %s and %s share the address %s", ErrInvalid, other, task, addr)
 			}
 			seen[key] = task
 		}
@@ -138,19 +144,19 @@ func (c Cluster) Validate() error {
 }
 
 // CheckTask reports whether job has a task index in c.
-func (c Cluster) CheckTask(job string, task int) error {
+func (c Spec) CheckTask(job string, task int) error {
 	tasks, ok := c[job]
 	if !ok {
-		return fmt.Errorf("%w: no job %q (jobs: %s)", ErrBadCluster, job, strings.Join(c.Jobs(), ", "))
+		return fmt.Errorf("%w: no job %q (jobs: %s)", ErrInvalid, job, strings.Join(c.Jobs(), ", "))
 	}
 	if task < 0 || task >= len(tasks) {
-		return fmt.Errorf("%w: task index %d is outside job %q's %d tasks", ErrBadCluster, task, job, len(tasks))
+		return fmt.Errorf("%w: task index %d is outside job %q's %d tasks", ErrInvalid, task, job, len(tasks))
 	}
 	return nil
 }
 
 // Jobs returns the job names, sorted.
-func (c Cluster) Jobs() []string {
+func (c Spec) Jobs() []string {
 	out := make([]string, 0, len(c))
 	for j := range c {
 		out = append(out, j)
@@ -159,8 +165,8 @@ func (c Cluster) Jobs() []string {
 	return out
 }
 
-// String writes c in ParseCluster's syntax, jobs sorted.
-func (c Cluster) String() string {
+// String writes c in Parse's syntax, jobs sorted.
+func (c Spec) String() string {
 	parts := make([]string, 0, len(c))
 	for _, j := range c.Jobs() {
 		parts = append(parts, j+"="+strings.Join(c[j], ","))
@@ -170,7 +176,7 @@ func (c Cluster) String() string {
 
 // Target returns the session target of a task, "grpc://host:port": a
 // session with this target runs its graphs through that task's master.
-func (c Cluster) Target(job string, task int) (string, error) {
+func (c Spec) Target(job string, task int) (string, error) {
 	if err := c.CheckTask(job, task); err != nil {
 		return "", err
 	}
@@ -178,7 +184,7 @@ func (c Cluster) Target(job string, task int) (string, error) {
 }
 
 // TaskName is the short device prefix of a task, "/job:worker/task:1", as
-// ops are placed on it (OnDevice) and as errors name it.
+// ops are placed on it (tfwrap's OnDevice) and as errors name it.
 func TaskName(job string, task int) string {
 	return fmt.Sprintf("/job:%s/task:%d", job, task)
 }
@@ -192,7 +198,7 @@ type TaskError struct {
 }
 
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("tfwrap: task %s (%s): %v", e.Task, e.Addr, e.Err)
+	return fmt.Sprintf("task %s (%s): %v", e.Task, e.Addr, e.Err)
 }
 
 func (e *TaskError) Unwrap() error { return e.Err }
@@ -205,7 +211,7 @@ var ErrUnreachable = errors.New("unreachable")
 // returns the TaskErrors of those that do not answer, in job and task
 // order, joined; nil when all answer. It tells which task is down after a
 // distributed run fails, or before a session waits on a dead one.
-func (c Cluster) Probe(timeout time.Duration) error {
+func (c Spec) Probe(timeout time.Duration) error {
 	type probe struct {
 		task, addr string
 		err        error
@@ -237,13 +243,11 @@ func (c Cluster) Probe(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// taskInMessage returns the first task of c that TensorFlow's message
-// names (as /job:J/replica:0/task:I), or "".
 var taskRE = regexp.MustCompile(`/job:([a-zA-Z][_a-zA-Z0-9]*)/replica:\d+/task:(\d+)`)
 
 // TasksIn returns the tasks of c a TensorFlow error message names, in the
 // order it names them, each once, as TaskName writes them.
-func (c Cluster) TasksIn(msg string) []string {
+func (c Spec) TasksIn(msg string) []string {
 	var out []string
 	for _, m := range taskRE.FindAllStringSubmatch(msg, -1) {
 		i, err := strconv.Atoi(m[2])
@@ -257,13 +261,13 @@ func (c Cluster) TasksIn(msg string) []string {
 	return out
 }
 
-// ClusterFromFlags is how commands choose their task: the cluster spec
-// (ParseCluster's syntax) with job and task when spec is given, otherwise
+// FromFlags is how commands choose their task: the cluster spec
+// (Parse's syntax) with job and task when spec is given, otherwise
 // tfConfig, a TF_CONFIG value, as TensorFlow reads it. Both validated.
-func ClusterFromFlags(spec, job string, task int, tfConfig string) (Cluster, string, int, error) {
+func FromFlags(spec, job string, task int, tfConfig string) (Spec, string, int, error) {
 	if spec == "" {
 		if tfConfig == "" {
-			return nil, "", 0, fmt.Errorf("%w: give --cluster, --job and --task, or TF_CONFIG", ErrBadCluster)
+			return nil, "", 0, fmt.Errorf("%w: give --cluster, --job and --task, or TF_CONFIG", ErrInvalid)
 		}
 		tc, err := ParseTFConfig([]byte(tfConfig))
 		if err != nil {
@@ -271,7 +275,7 @@ func ClusterFromFlags(spec, job string, task int, tfConfig string) (Cluster, str
 		}
 		return tc.Cluster, tc.Task.Type, tc.Task.Index, nil
 	}
-	c, err := ParseCluster(spec)
+	c, err := Parse(spec)
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -286,7 +290,7 @@ func ClusterFromFlags(spec, job string, task int, tfConfig string) (Cluster, str
 // TaskErrors of the tasks that do not answer; when all answer but
 // TensorFlow's message names tasks, err wrapped in a TaskError of the
 // first. nil stays nil.
-func (c Cluster) Diagnose(err error, timeout time.Duration) error {
+func (c Spec) Diagnose(err error, timeout time.Duration) error {
 	if err == nil {
 		return nil
 	}
