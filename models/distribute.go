@@ -418,8 +418,12 @@ func (f *distFeed) step(ctx context.Context, e, b int) (bool, error) {
 		wg.Go(func() { errs[i] = f.replica(i, at, k, false) })
 		off += k
 	}
-	wg.Wait()
-	err := errors.Join(errs...)
+	done := make(chan error, 1)
+	go func() { wg.Wait(); done <- errors.Join(errs...) }()
+	err := f.recv(done)
+	if errors.Is(err, cluster.ErrUnreachable) {
+		return false, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
+	}
 	if err == nil {
 		err = f.update(f.c.sess, samples)
 	}
@@ -433,7 +437,12 @@ func (f *distFeed) step(ctx context.Context, e, b int) (bool, error) {
 // is done; after the last batch it waits for all of them.
 func (f *distFeed) asyncStep(ctx context.Context, e, b int) (bool, error) {
 	fail := func(err error) (bool, error) {
-		f.wait()
+		if werr := f.wait(); errors.Is(werr, cluster.ErrUnreachable) {
+			err = werr
+		}
+		if errors.Is(err, cluster.ErrUnreachable) {
+			return false, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.first != nil {
@@ -452,8 +461,9 @@ func (f *distFeed) asyncStep(ctx context.Context, e, b int) (bool, error) {
 	}
 	w := b % len(f.busy)
 	if ch := f.busy[w]; ch != nil {
-		if err := <-ch; err != nil {
-			f.busy[w] = nil
+		err := f.recv(ch)
+		f.busy[w] = nil
+		if err != nil {
 			return fail(err)
 		}
 	}
@@ -475,14 +485,47 @@ func (f *distFeed) asyncStep(ctx context.Context, e, b int) (bool, error) {
 	return true, nil
 }
 
-// wait waits for every batch in flight and returns the first failure.
+// wait waits for every batch in flight and returns their failures, or
+// at once the tasks that stopped answering (see recv).
 func (f *distFeed) wait() error {
 	var errs []error
 	for i, ch := range f.busy {
-		if ch != nil {
-			errs = append(errs, <-ch)
-			f.busy[i] = nil
+		if ch == nil {
+			continue
 		}
+		err := f.recv(ch)
+		f.busy[i] = nil
+		if errors.Is(err, cluster.ErrUnreachable) {
+			for j := range f.busy {
+				f.busy[j] = nil // their runs end by the step timeout
+			}
+			return err
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// probeEvery is how often a step that is still running checks that every
+// task answers.
+const probeEvery = 500 * time.Millisecond
+
+// recv waits for the result of runs in flight. While it waits it probes
+// the cluster every probeEvery and returns the TaskErrors at once when a
+// task stops answering: TensorFlow reports a dead task only at the step
+// timeout when it is the master of the session that waits for it. The
+// runs left behind end by that timeout; their results are dropped.
+func (f *distFeed) recv(ch <-chan error) error {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-ch:
+			return err
+		case <-t.C:
+			if err := f.c.dist.d.Cluster.Probe(probeEvery / 2); err != nil {
+				return err
+			}
+		}
+	}
 }
