@@ -56,7 +56,10 @@ func (s Strategy) String() string {
 // process: on one machine, or a file system it shares with the chief.
 //
 // A run that fails because a task is down returns an error wrapping a
-// cluster.TaskError that names it, within StepTimeout.
+// cluster.TaskError that names it: within about half a second when the
+// task stops accepting connections (a step still running probes the tasks
+// every 0.5 s), within StepTimeout otherwise. Runs left in flight end by
+// StepTimeout, and the model's Close waits for them.
 type Distribute struct {
 	Cluster  cluster.Spec
 	Strategy Strategy
