@@ -230,7 +230,9 @@ func (c *compiled) build(m *Model) error {
 	}
 	wg := g // the view that makes the weights
 	if dd := c.opts.Distribute; dd != nil {
-		g = g.OnDevice(dd.chief())
+		// The cluster's tasks share a variable among every session that
+		// names it: a container of its own keeps this model's apart.
+		g = g.OnDevice(dd.chief()).WithContainer(newContainer())
 		wg = g.WithVariableDevice(dd.varDevice())
 	}
 	c.g = g

@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -133,6 +135,7 @@ type replicas struct {
 	steps    []*tfwrap.Op      // per replica: gradients and logs into its buffers
 	samples  tfwrap.Output     // per replica, how many samples its buffers hold for the update (0: none)
 	apply    *tfwrap.Op        // one update from the buffers, and the running metrics
+	destroy  *tfwrap.Op        // frees every variable of the model on its task
 }
 
 // openSessions opens a session per worker, after checking that every
@@ -159,12 +162,20 @@ func (c *compiled) openSessions(sopts []tfwrap.SessionOption) error {
 	return nil
 }
 
-// closeSessions closes every session of the model; idempotent.
+// closeSessions closes every session of the model; idempotent. A
+// distributed model first frees its variables on the cluster's tasks,
+// which would otherwise keep them until they exit, when every task
+// answers (a dead task lost them anyway).
 func (c *compiled) closeSessions() error {
 	if c.dist == nil {
 		return c.sess.Close()
 	}
 	var errs []error
+	if c.sess != nil && !c.sess.Closed() && c.dist.destroy != nil && c.dist.d.Cluster.Probe(time.Second) == nil {
+		if _, err := c.sess.Run(nil, nil, c.dist.destroy); err != nil {
+			errs = append(errs, fmt.Errorf("models: close: free the variables on the cluster: %w", err))
+		}
+	}
 	for _, s := range c.dist.sessions {
 		errs = append(errs, s.Close())
 	}
@@ -338,7 +349,20 @@ func (c *compiled) buildReplicas(m *Model, g, d *tfwrap.Graph) error {
 	}
 	c.dist.apply = g.Group("train", updates...)
 	c.reset = g.Group("reset_metrics", resets...)
+	var destroy []*tfwrap.Op
+	for _, v := range g.Variables() {
+		destroy = append(destroy, v.Destroy(g))
+	}
+	c.dist.destroy = g.Group("destroy_variables", destroy...)
 	return nil
+}
+
+// newContainer names the resource container of a distributed model's
+// variables on the cluster's tasks.
+func newContainer() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "gotf_" + hex.EncodeToString(b[:])
 }
 
 // distFeed drives a distributed Fit: Mirrored runs every replica's shard

@@ -396,3 +396,48 @@ func TestParameterServerPlacement(t *testing.T) {
 		t.Errorf("ReadVariableOp by task: %v, want the 4 weights read on the ps", step["ReadVariableOp"])
 	}
 }
+
+// TestTwoModelsShareACluster: two distributed models compiled on one
+// cluster keep their own weights (each in a container of its own), and
+// closing one leaves the other working.
+func TestTwoModelsShareACluster(t *testing.T) {
+	train, test := mnistDigits(t, 64, 64)
+	c := clustertest.Loopback(t, 2, 1)
+	clustertest.StartAll(t, c, nil)
+	dist := &Distribute{Cluster: c, Strategy: ParameterServer, StepTimeout: 30 * time.Second}
+	a := compiledMLP(t, optimizers.SGD(0.1), dist)
+	b := compiledMLP(t, optimizers.SGD(0.1), dist)
+	before := weightValues(t, b)
+	if _, err := a.Fit(context.Background(), train, FitOptions{Epochs: 2, Progress: ProgressSilent}); err != nil {
+		t.Fatal(err)
+	}
+	wa, wb := weightValues(t, a), weightValues(t, b)
+	var moved float64 // a starts where b does (same seed)
+	for i, w := range wa {
+		for j := range w {
+			moved = math.Max(moved, math.Abs(float64(w[j]-before[i][j])))
+		}
+	}
+	if moved < 1e-3 {
+		t.Fatalf("model a's weights moved by %g only", moved)
+	}
+	for i, w := range wb {
+		for j := range w {
+			if w[j] != before[i][j] {
+				t.Fatalf("training model a changed model b's weight %d[%d]", i, j)
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := a.GetWeights(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("GetWeights after Close: %v, want ErrClosed", err)
+	}
+	if _, err := b.Evaluate(test, EvaluateOptions{}); err != nil {
+		t.Fatalf("model b after model a closed: %v", err)
+	}
+}

@@ -181,3 +181,64 @@ func TestTaskDiesMidRun(t *testing.T) {
 	}
 	t.Logf("after %v: %v", took.Round(time.Millisecond), d)
 }
+
+// TestContainers: variables of one name in two containers on one task are
+// two variables (and a third in the default container); destroying one
+// frees it and leaves the others.
+func TestContainers(t *testing.T) {
+	c := clustertest.Loopback(t, 1, 0)
+	clustertest.Start(t, c, "worker", 0)
+	target, _ := c.Target("worker", 0)
+	type model struct {
+		s       *tfwrap.Session
+		v       *tfwrap.Variable
+		destroy *tfwrap.Op
+	}
+	open := func(container string, v float32) model {
+		t.Helper()
+		g := tfwrap.NewGraph().OnDevice("/job:worker/task:0")
+		if container != "" {
+			g = g.WithContainer(container)
+		}
+		x := g.Variable("v", tfwrap.Scalar(v))
+		destroy := x.Destroy(g)
+		s, err := g.NewSessionOn(target, tfwrap.WithRunTimeout(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.InitVariables(); err != nil {
+			t.Fatal(err)
+		}
+		return model{s, x, destroy}
+	}
+	value := func(m model) (float32, error) {
+		got, err := m.s.Value(m.v)
+		if err != nil {
+			return 0, err
+		}
+		f, err := got.Float32s()
+		return f[0], err
+	}
+	a, b, d := open("model_a", 1), open("model_b", 2), open("", 3)
+	for i, m := range []model{a, b, d} {
+		if got, err := value(m); err != nil || got != float32(i+1) {
+			t.Fatalf("model %d before the destroy: %v, %v", i, got, err)
+		}
+	}
+	if _, err := a.s.Run(nil, nil, a.destroy); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := value(a); err == nil {
+		t.Fatalf("model_a's variable survived Destroy: %v", got)
+	}
+	if got, err := value(b); err != nil || got != 2 {
+		t.Fatalf("model_b's variable after model_a's destroy: %v, %v", got, err)
+	}
+	if got, err := value(d); err != nil || got != 3 {
+		t.Fatalf("the default container's variable after model_a's destroy: %v, %v", got, err)
+	}
+	if err := tfwrap.NewGraph().WithContainer("a b").Err(); err == nil {
+		t.Fatal("a container name with a space was accepted")
+	}
+}
