@@ -441,3 +441,58 @@ func TestTwoModelsShareACluster(t *testing.T) {
 		t.Fatalf("model b after model a closed: %v", err)
 	}
 }
+
+// TestParameterServerWorkerKilled: with asynchronous workers, SIGKILL of
+// worker 1 mid-epoch gives an error naming it, not a hang; a new chief
+// restores the last checkpoint and finishes on the restarted worker.
+func TestParameterServerWorkerKilled(t *testing.T) {
+	train, test := mnistDigits(t, 1000, 500)
+	c := clustertest.Loopback(t, 2, 1)
+	tasks := clustertest.StartAll(t, c, nil)
+	const timeout = 10 * time.Second
+	dist := &Distribute{Cluster: c, Strategy: ParameterServer, StepTimeout: timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mgr := &CheckpointManager{Dir: t.TempDir()}
+	m := compiledMLP(t, optimizers.Adam(1e-3), dist)
+	var killed time.Time
+	opts := FitOptions{Epochs: 3, BatchSize: 50, Seed: 2, Progress: ProgressSilent, Callbacks: []Callback{CallbackFuncs{
+		EpochEnd: func(_ TrainingView, e int, _ Logs) error { _, err := mgr.Save(m, e+1); return err },
+		BatchEnd: func(_ TrainingView, b int, _ Logs) error {
+			if killed.IsZero() && b == 6 && mustEpochs(t, mgr) == 1 {
+				tasks["/job:worker/task:1"].Kill()
+				killed = time.Now()
+			}
+			return nil
+		},
+	}}}
+	_, err := m.Fit(ctx, train, opts)
+	var te *cluster.TaskError
+	if err == nil || !errors.As(err, &te) || te.Task != "/job:worker/task:1" {
+		t.Fatalf("Fit: %v, want a TaskError naming /job:worker/task:1", err)
+	}
+	if took := time.Since(killed); killed.IsZero() || took > timeout+5*time.Second {
+		t.Fatalf("the error came %v after the kill", took)
+	}
+	t.Logf("%v after the kill: %.200s", time.Since(killed).Round(time.Millisecond), err)
+	m.Close()
+	clustertest.Start(t, c, "worker", 1)
+	resumed := compiledMLP(t, optimizers.Adam(1e-3), dist)
+	done, err := mgr.Restore(resumed)
+	if err != nil || done != 1 {
+		t.Fatalf("restore: %d epochs, %v; want 1", done, err)
+	}
+	opts.Callbacks, opts.InitialEpoch = nil, done
+	hist, err := resumed.Fit(ctx, train, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := resumed.Evaluate(test, EvaluateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("resumed epochs %v, test accuracy %.4f", hist.Epochs, res["accuracy"])
+	if len(hist.Epochs) != 2 || res["accuracy"] < 0.8 {
+		t.Fatalf("resumed run: epochs %v, accuracy %.4f", hist.Epochs, res["accuracy"])
+	}
+}
