@@ -34,6 +34,7 @@ const (
 	ParameterServer
 )
 
+// String is the strategy's name: mirrored or parameter_server.
 func (s Strategy) String() string {
 	switch s {
 	case Mirrored:

@@ -16,6 +16,11 @@
 // TensorFlow's own kernel time (1.0: at the floor); overhead_us is that
 // wall minus that busy time, per step: what is not kernels (Go, the C
 // API, TF's executor, idle cores between ops).
+//
+// The dist cases (--cases dist_mlp_b128, run alone) time Mirrored Fit over
+// 1 and 2 worker processes on loopback beside one process:
+//
+//	BENCH case=dist_mlp_b128 unit=samples/s local=… workers1=… workers2=… overhead_us_workers1=… overhead_us_workers2=…
 package main
 
 import (

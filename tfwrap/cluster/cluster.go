@@ -197,10 +197,12 @@ type TaskError struct {
 	Err  error
 }
 
+// Error names the task and its address, then the cause.
 func (e *TaskError) Error() string {
 	return fmt.Sprintf("task %s (%s): %v", e.Task, e.Addr, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is (ErrUnreachable, …).
 func (e *TaskError) Unwrap() error { return e.Err }
 
 // ErrUnreachable is wrapped by the TaskError of a task that does not
