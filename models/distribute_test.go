@@ -74,11 +74,25 @@ func weightValues(t *testing.T, m *Sequential) [][]float32 {
 // of half of every batch, end with the weights one process reaches on the
 // whole batches, in the same order (the last batch of 2 samples gives each
 // worker 1).
+//
+// With class weights, each replica's weighted mean over its shard, weighed
+// by the shard's size, is the weighted mean over the batch.
 func TestMirroredMatchesOneProcess(t *testing.T) {
 	train, _ := mnistDigits(t, 250, 0)
 	c := clustertest.Loopback(t, 2, 0)
 	clustertest.StartAll(t, c, nil)
-	opts := FitOptions{Epochs: 2, BatchSize: 31, Seed: 5, Progress: ProgressSilent}
+	for _, tc := range []struct {
+		name string
+		opts FitOptions
+	}{
+		{"plain", FitOptions{Epochs: 2, BatchSize: 31, Seed: 5, Progress: ProgressSilent}},
+		{"class weights", FitOptions{Epochs: 2, BatchSize: 31, Seed: 6, Progress: ProgressSilent, ClassWeight: map[int]float64{0: 3, 1: 0.25, 7: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { mirroredMatches(t, c, train, tc.opts) })
+	}
+}
+
+func mirroredMatches(t *testing.T, c cluster.Spec, train *Dataset, opts FitOptions) {
 
 	one := compiledMLP(t, optimizers.Momentum(0.05, 0.9, false), nil)
 	two := compiledMLP(t, optimizers.Momentum(0.05, 0.9, false), &Distribute{Cluster: c, Strategy: Mirrored, StepTimeout: 30 * time.Second})
