@@ -91,9 +91,9 @@ func ParseTFConfig(raw []byte) (TFConfig, error) {
 	if len(raw) > 1<<20 {
 		return tc, fmt.Errorf("%w: TF_CONFIG is %d bytes, more than 1 MiB", ErrInvalid, len(raw))
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&tc); err != nil {
+	// Fields TensorFlow knows and this does not need ("environment",
+	// "rpc_layer") are ignored, as other readers of TF_CONFIG do.
+	if err := json.Unmarshal(raw, &tc); err != nil {
 		return tc, fmt.Errorf("%w: TF_CONFIG: %v", ErrInvalid, err)
 	}
 	if err := tc.Cluster.Validate(); err != nil {

@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseTFConfig(t *testing.T) {
-	tc, err := ParseTFConfig([]byte(`{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"], "ps": ["127.0.0.1:3"]}, "task": {"type": "worker", "index": 1}}`))
+	tc, err := ParseTFConfig([]byte(`{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"], "ps": ["127.0.0.1:3"]}, "task": {"type": "worker", "index": 1}, "environment": "cloud", "rpc_layer": "grpc"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,8 @@ func TestParseTFConfig(t *testing.T) {
 		`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}`,
 		`{"cluster": {}, "task": {"type": "worker", "index": 0}}`,
 		`{"cluster": {"worker": ["x"]}, "task": {"type": "worker", "index": 0}}`,
-		`{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}, "extra": 1}`,
+		`{"cluster": {"worker": ["127.0.0.1:1"]}}`,
+		`{"cluster": {"worker": "127.0.0.1:1"}, "task": {"type": "worker", "index": 0}}`,
 		`not json`,
 	} {
 		if _, err := ParseTFConfig([]byte(bad)); !errors.Is(err, ErrInvalid) {
