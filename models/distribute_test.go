@@ -76,19 +76,23 @@ func weightValues(t *testing.T, m *Sequential) [][]float32 {
 // worker 1).
 //
 // With class weights, each replica's weighted mean over its shard, weighed
-// by the shard's size, is the weighted mean over the batch.
+// by the shard's size, is the weighted mean over the batch. With a ps task
+// the weights live there and the result is the same.
 func TestMirroredMatchesOneProcess(t *testing.T) {
 	train, _ := mnistDigits(t, 250, 0)
-	c := clustertest.Loopback(t, 2, 0)
+	c := clustertest.Loopback(t, 2, 1)
 	clustertest.StartAll(t, c, nil)
+	workers := cluster.Spec{"worker": c["worker"]}
 	for _, tc := range []struct {
 		name string
+		c    cluster.Spec
 		opts FitOptions
 	}{
-		{"plain", FitOptions{Epochs: 2, BatchSize: 31, Seed: 5, Progress: ProgressSilent}},
-		{"class weights", FitOptions{Epochs: 2, BatchSize: 31, Seed: 6, Progress: ProgressSilent, ClassWeight: map[int]float64{0: 3, 1: 0.25, 7: 2}}},
+		{"plain", workers, FitOptions{Epochs: 2, BatchSize: 31, Seed: 5, Progress: ProgressSilent}},
+		{"class weights", workers, FitOptions{Epochs: 2, BatchSize: 31, Seed: 6, Progress: ProgressSilent, ClassWeight: map[int]float64{0: 3, 1: 0.25, 7: 2}}},
+		{"weights on a ps", c, FitOptions{Epochs: 2, BatchSize: 31, Seed: 7, Progress: ProgressSilent}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { mirroredMatches(t, c, train, tc.opts) })
+		t.Run(tc.name, func(t *testing.T) { mirroredMatches(t, tc.c, train, tc.opts) })
 	}
 }
 
