@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
@@ -31,6 +32,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	clustertest.MaybeServe() // a task of a distributed test's cluster
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		os.Exit(saveUntilKilled(dir))
 	}

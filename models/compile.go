@@ -46,6 +46,7 @@ type compiled struct {
 	accLogs                    []*tfwrap.Variable // sums behind logNames
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
+	dist         *replicas          // the replicas of a distributed model, or nil
 	prof         *stepProfiler      // set by Fit while it traces steps
 	weightsSaver *tfwrap.Saver
 	fullSaver    *tfwrap.Saver // weights and optimizer state
@@ -90,6 +91,9 @@ func (m *Model) Compile(opts CompileOptions) error {
 			return fmt.Errorf("models: compile: layer %s already has weights, made by an earlier Compile (a failed one of this model, or another model's that holds the layer); they live in that graph: build the model again with new layers", l.Name())
 		}
 	}
+	if err := opts.Distribute.check(opts); err != nil {
+		return err
+	}
 	c := &compiled{opts: opts}
 	for _, s := range m.inputs {
 		c.inNames = append(c.inNames, s.name)
@@ -104,12 +108,17 @@ func (m *Model) Compile(opts CompileOptions) error {
 	if err != nil {
 		return err
 	}
-	if c.sess, err = c.g.NewSession(sopts...); err != nil {
+	if opts.Distribute != nil {
+		err = c.openSessions(sopts)
+	} else {
+		c.sess, err = c.g.NewSession(sopts...)
+	}
+	if err != nil {
 		return fmt.Errorf("models: compile: %w", err)
 	}
 	if err := c.sess.InitVariables(); err != nil {
-		c.sess.Close()
-		return fmt.Errorf("models: compile: %w", err)
+		c.closeSessions()
+		return fmt.Errorf("models: compile: %w", c.diagnose(err))
 	}
 	m.c = c
 	return nil
@@ -219,6 +228,13 @@ func (c *compiled) build(m *Model) error {
 	if c.opts.Device != "" {
 		g = g.OnDevice(c.opts.Device)
 	}
+	wg := g // the view that makes the weights
+	if dd := c.opts.Distribute; dd != nil {
+		// The cluster's tasks share a variable among every session that
+		// names it: a container of its own keeps this model's apart.
+		g = g.OnDevice(dd.chief()).WithContainer(newContainer())
+		wg = g.WithVariableDevice(dd.varDevice())
+	}
 	c.g = g
 	f32 := tfwrap.Float32
 
@@ -227,7 +243,7 @@ func (c *compiled) build(m *Model) error {
 		c.xs = append(c.xs, g.Placeholder(s.name, f32, append([]int64{-1}, s.shape...)...))
 	}
 	ctx := &layers.Context{}
-	res, err := m.forward(g, ctx, c.opts.Seed, c.xs, nil)
+	res, err := m.forward(wg, ctx, c.opts.Seed, c.xs, nil)
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
 	}
@@ -301,6 +317,29 @@ func (c *compiled) build(m *Model) error {
 	progress := g.WithScope("progress")
 	c.stepVar = progress.Variable("steps", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
 	c.epochVar = progress.Variable("epochs", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
+	if c.opts.Distribute != nil {
+		if err := c.buildReplicas(m, g, d); err != nil {
+			return err
+		}
+	} else if err := c.buildStep(m, g, d); err != nil {
+		return err
+	}
+
+	c.weightsSaver = g.NewSaver(c.weights, nil)
+	state := append(append([]*tfwrap.Variable{}, c.weights...), c.opts.Optimizer.State()...)
+	c.fullSaver = g.NewSaver(append(state, c.stepVar, c.epochVar), nil)
+	if err := g.Err(); err != nil {
+		return fmt.Errorf("models: compile: %w", err)
+	}
+	return nil
+}
+
+// buildStep adds the one-process training step: the batch at the cursor
+// drawn from the uploaded data (or fed), forward, gradients, the
+// optimizer's update and the running metrics.
+func (c *compiled) buildStep(m *Model, g, d *tfwrap.Graph) error {
+	f32 := tfwrap.Float32
+	var err error
 	start := c.cursor.Value()
 	n := d.Reshape(d.ShapeOf(c.perm.Value()))
 	size := d.Minimum(c.batch.Value(), d.Sub(n, start))
@@ -393,13 +432,6 @@ func (c *compiled) build(m *Model) error {
 	}
 	c.step = g.Group("train", updates...)
 	c.reset = g.Group("reset_metrics", resets...)
-
-	c.weightsSaver = g.NewSaver(c.weights, nil)
-	state := append(append([]*tfwrap.Variable{}, c.weights...), c.opts.Optimizer.State()...)
-	c.fullSaver = g.NewSaver(append(state, c.stepVar, c.epochVar), nil)
-	if err := g.Err(); err != nil {
-		return fmt.Errorf("models: compile: %w", err)
-	}
 	return nil
 }
 
@@ -456,7 +488,7 @@ func (m *Model) Close() error {
 	if m.c == nil || m.c.sess == nil {
 		return nil
 	}
-	return m.c.sess.Close()
+	return m.c.closeSessions()
 }
 
 // session returns the compiled model or ErrNotCompiled / ErrClosed.

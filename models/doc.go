@@ -7,6 +7,8 @@
 // assignment), Classifier, MLP and CNN. The layers, losses, optimizers,
 // metrics and callbacks live in the sub-packages of the same names, and
 // transfer learning from a pretrained backbone in models/transfer.
+// Distribute trains across the tasks of a TensorFlow cluster,
+// synchronously (Mirrored) or through a parameter server.
 //
 // TensorFlow's kernels do all the math, gradients and weight updates
 // included. Every model owns a TensorFlow session: Close it when done.

@@ -183,6 +183,12 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 
 	n := train.Len()
 	steps := (n + opts.BatchSize - 1) / opts.BatchSize
+	if c.dist != nil {
+		if opts.Profile.Steps > 0 {
+			return nil, nil, errors.New("models: fit: Profile cannot trace a distributed step")
+		}
+		return m.trainLoop(ctx, c, opts, val, steps, newDistFeed(c, n, steps, opts.BatchSize, !opts.NoShuffle, opts.Seed))
+	}
 	return m.trainLoop(ctx, c, opts, val, steps, &inGraph{c: c, n: n, steps: steps, shuffle: !opts.NoShuffle, seed: opts.Seed})
 }
 

@@ -346,4 +346,7 @@ type CompileOptions struct {
 	// (tfwrap.RunOptions.Inline), which on 2 cores cut a batch-1 MLP
 	// predict from about 65 to 37 µs (README, "Threads").
 	IntraOpThreads, InterOpThreads int
+	// Distribute trains the model across the tasks of a TensorFlow
+	// cluster (see Distribute); nil trains in this process.
+	Distribute *Distribute
 }

@@ -18,6 +18,10 @@
 //     CheckNumerics) and TF's ResourceApply* training kernels;
 //   - Saver (TF checkpoints through SaveV2/RestoreV2, each file and the folder fsynced before the rename that publishes it)
 //     and SummaryWriter (TensorBoard events through TF's summary ops);
+//   - the distributed runtime: Server (TF_NewServer: one task of a
+//     cluster.Spec, which package cluster parses, validates and probes) and NewSessionOn (a
+//     session through a task's master), with ops placed by OnDevice and
+//     variables by WithVariableDevice on /job:J/task:I;
 //   - interop with the Go bindings and tfgo (interop.go): WrapGraph,
 //     WrapTensor, WrapSession and TF() share the bindings' objects both
 //     ways without copying, Scope and AddOp reach every registered op, and

@@ -3,6 +3,7 @@ package tfwrap
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -21,10 +22,12 @@ import (
 // share the same underlying graph, names and recorded error. Building is not
 // safe for concurrent use; running the finished graph through a Session is.
 type Graph struct {
-	st     *graphState
-	device string
-	prefix string
-	deps   []*tf.Operation
+	st        *graphState
+	device    string
+	varDevice string // where Variable places variables, when set
+	container string // the resource container of new variables ("": the default)
+	prefix    string
+	deps      []*tf.Operation
 }
 
 type graphState struct {
@@ -75,6 +78,36 @@ func (g *Graph) OnDevice(dev string) *Graph {
 	v.device = dev
 	return &v
 }
+
+// WithVariableDevice returns a view of g whose new variables (their
+// handles, reads and assignments) are placed on dev, while its other ops
+// stay on the view's device: how a model keeps its weights on a parameter
+// server (cluster.TaskName("ps", 0)) and computes elsewhere, as TensorFlow's
+// replica_device_setter. "" places variables as other ops.
+func (g *Graph) WithVariableDevice(dev string) *Graph {
+	v := *g
+	v.varDevice = dev
+	return &v
+}
+
+// WithContainer returns a view of g whose new variables live in the
+// resource container name on their device, instead of the default one.
+// Variables of the same name in different containers are different
+// variables, on a cluster's tasks too, which otherwise share a variable
+// among all the sessions that name it: how two models share a cluster
+// without sharing weights (Variable.Destroy gives the memory back).
+// A name is letters, digits and _ . - only.
+func (g *Graph) WithContainer(name string) *Graph {
+	v := *g
+	if !containerName.MatchString(name) {
+		g.failf("invalid container name %q", name)
+		return &v
+	}
+	v.container = name
+	return &v
+}
+
+var containerName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 // WithScope returns a view of g whose new ops are named under scope/, as
 // tf.name_scope does. Scopes nest.

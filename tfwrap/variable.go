@@ -51,6 +51,9 @@ func WithShape(dims ...int64) VariableOption {
 // the error in g and returns a Variable whose ops are invalid.
 func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Variable {
 	v := &Variable{st: g.st, name: name, trainable: true}
+	if g.varDevice != "" {
+		g = g.OnDevice(g.varDevice)
+	}
 	for _, o := range opts {
 		o(v)
 	}
@@ -104,7 +107,7 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 		"dtype":       tfType(v.dtype),
 		"shape":       tf.MakeShape(v.shape...),
 		"shared_name": full,
-		"container":   "",
+		"container":   g.container,
 	})
 	if handle == nil {
 		return v
@@ -227,6 +230,30 @@ func (v *Variable) AssignAdd(g *Graph, x Output) *Op { return v.assignOp(g, "Ass
 
 // AssignSub returns an op that subtracts x from v when run, as v.assign_sub(x).
 func (v *Variable) AssignSub(g *Graph, x Output) *Op { return v.assignOp(g, "AssignSubVariableOp", x) }
+
+// Destroy returns an op that frees v's value on v's device when run
+// (DestroyResourceOp; nothing happens if it holds none): a task of a
+// cluster keeps a variable until then, after every session using it has
+// closed. A later read fails until v is assigned again.
+func (v *Variable) Destroy(g *Graph) *Op {
+	if g == nil || g.st == nil {
+		return nil
+	}
+	if !v.ok() {
+		g.failf("Destroy: variable %s is not valid", v.Name())
+		return nil
+	}
+	if v.st != g.st {
+		g.failf("Destroy: variable %s belongs to another graph", v.Name())
+		return nil
+	}
+	op := g.OnDevice(v.handle.Op.Device()).under(v.name).add("DestroyResourceOp", "Destroy", []tf.Input{v.handle},
+		map[string]any{"ignore_lookup_error": true})
+	if op == nil {
+		return nil
+	}
+	return &Op{st: g.st, op: op}
+}
 
 // String describes the variable by name, shape and dtype.
 func (v *Variable) String() string {

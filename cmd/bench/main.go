@@ -16,6 +16,11 @@
 // TensorFlow's own kernel time (1.0: at the floor); overhead_us is that
 // wall minus that busy time, per step: what is not kernels (Go, the C
 // API, TF's executor, idle cores between ops).
+//
+// The dist cases (--cases dist_mlp_b128, run alone) time Mirrored Fit over
+// 1 and 2 worker processes on loopback beside one process:
+//
+//	BENCH case=dist_mlp_b128 unit=samples/s local=… workers1=… workers2=… overhead_us_workers1=… overhead_us_workers2=…
 package main
 
 import (
@@ -47,18 +52,33 @@ var intraOp, interOp int
 var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
 var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
 
+// distCases train across loopback clusters (dist.go): run only when
+// --cases names them.
+var distCases = []string{"dist_mlp_b128"}
+
 func main() {
 	epochs := flag.Int("epochs", 3, "timed epochs per training case (after one warm-up epoch)")
 	repeats := flag.Int("repeats", 300, "timed calls per latency case")
 	data := flag.String("data", mnist.DefaultDir, "MNIST folder")
 	python := flag.String("python", ".venv/bin/python", "Python with TensorFlow ('': Go only, no ratios)")
-	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all)")
+	cases := flag.String("cases", "", "comma-separated cases to run, e.g. fit_resnet_b64,fit_lstm_b64 (default: all but the dist cases, which run only when named, alone: dist_mlp_b128)")
 	flag.IntVar(&intraOp, "intra_op", 0, "TensorFlow's intra-op threads, on both sides (0: TensorFlow's default)")
 	flag.IntVar(&interOp, "inter_op", 0, "TensorFlow's inter-op threads, on both sides (0: TensorFlow's default; -1: run ops in the caller's thread)")
+	serve := flag.String("serve-task", "", "internal: serve one task of a loopback cluster (cluster|job|task) for a dist case")
 	flag.Parse()
+	if *serve != "" {
+		os.Exit(serveTask(*serve))
+	}
 	if intraOp < 0 || interOp < -1 {
 		fmt.Fprintln(os.Stderr, "bench: --intra_op must be 0 or more, --inter_op -1 or more")
 		os.Exit(2)
+	}
+	if dist := distOnly(*cases); len(dist) > 0 {
+		if err := runDist(dist, *epochs, *data); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *cases != "" {
 		var err error

@@ -5,6 +5,18 @@
 // line is machine-readable:
 //
 //	RESULT model=cnn test_accuracy=0.9876 epochs=20 seconds=31.2
+//
+// With --cluster (or the TF_CONFIG environment variable) it trains across
+// the tasks of a TensorFlow cluster (models.Distribute): worker 0 is the
+// chief, which serves its task, trains, and saves the training state after
+// every epoch to OUT/MODEL/train_state (--resume continues from it); every
+// other task only serves until SIGTERM, as cmd/tfserver does:
+//
+//	train --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 1 &
+//	train --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 0 --model mlp
+//
+// --strategy mirrored (synchronous, the default) or ps (asynchronous through
+// the cluster's one ps task).
 package main
 
 import (
@@ -16,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tfgo-project/gotf/data/mnist"
@@ -26,6 +39,7 @@ import (
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/models/plot"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
 type config struct {
@@ -37,6 +51,11 @@ type config struct {
 	schedule                    string
 	seed                        uint64
 	quiet                       bool
+	// Distributed training.
+	cluster, job, strategy string
+	task                   int
+	stepTimeout            time.Duration
+	resume                 bool
 }
 
 // defaults per model: epochs, batch size, and the per mille of the 8,000
@@ -75,12 +94,18 @@ func main() {
 	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT line")
 	flag.IntVar(&c.profile, "profile", 0, "trace this many training steps (after 2 warm-up steps) and write trace.json (Perfetto, chrome://tracing) and ops.txt (op types by kernel time) to OUT/MODEL/profile (0: off)")
 	flag.StringVar(&c.export, "export", "", "also write the trained model as a SavedModel in this (new) folder, e.g. models/mnist/1")
+	flag.StringVar(&c.cluster, "cluster", "", "train across a TensorFlow cluster: job=host:port,…;job=…, e.g. worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224 (default: TF_CONFIG, if set)")
+	flag.StringVar(&c.job, "job", "worker", "with --cluster: this process's job (worker or ps)")
+	flag.IntVar(&c.task, "task", 0, "with --cluster: this process's task index (worker 0 trains, the others serve)")
+	flag.StringVar(&c.strategy, "strategy", "mirrored", "with --cluster: mirrored (synchronous) or ps (asynchronous, weights on the ps task)")
+	flag.DurationVar(&c.stepTimeout, "step-timeout", time.Minute, "with --cluster: bound on each step on the cluster; a dead task fails the run within it")
+	flag.BoolVar(&c.resume, "resume", false, "continue from the training state in OUT/MODEL/train_state, if any")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: train [flags]\n\nTrains a model on MNIST (8,000 digits, 2,000 held out for the test) with TensorFlow from Go.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
@@ -172,6 +197,10 @@ func run(ctx context.Context, c config) error {
 	if c.profile < 0 {
 		return fmt.Errorf("--profile must not be negative, got %d", c.profile)
 	}
+	dist, err := distribution(ctx, c)
+	if err != nil || (dist == nil && (c.cluster != "" || os.Getenv("TF_CONFIG") != "")) {
+		return err // a serving task ends here
+	}
 	info, err := tfwrap.Check()
 	if err != nil {
 		return err
@@ -211,14 +240,30 @@ func run(ctx context.Context, c config) error {
 	logf("libtensorflow %s on %s\n", info.Version, info.Devices[0].Name)
 	logf("%s", m.Summary())
 	if err := m.Compile(models.CompileOptions{
-		Loss:      losses.SparseCategoricalCrossentropy{},
-		Optimizer: opt,
-		Metrics:   []metrics.Metric{metrics.SparseCategoricalAccuracy{}},
-		Seed:      c.seed,
+		Loss:       losses.SparseCategoricalCrossentropy{},
+		Optimizer:  opt,
+		Metrics:    []metrics.Metric{metrics.SparseCategoricalAccuracy{}},
+		Seed:       c.seed,
+		Distribute: dist,
 	}); err != nil {
 		return err
 	}
 	defer m.Close()
+	initial := 0
+	state := &models.CheckpointManager{Dir: filepath.Join(out, "train_state"), MaxToKeep: 2}
+	if c.resume {
+		initial, err = state.Restore(m)
+		if errors.Is(err, models.ErrNoCheckpoint) {
+			initial, err = 0, nil
+		}
+		if err != nil {
+			return err
+		}
+		if initial >= c.epochs {
+			return fmt.Errorf("--resume: the training state has %d epochs done, --epochs is %d", initial, c.epochs)
+		}
+		logf("resuming after epoch %d from %s\n", initial, state.Dir)
+	}
 
 	// With validation, keep the weights of the best epoch; without, the last.
 	ckpt := &callbacks.ModelCheckpoint{Path: filepath.Join(out, "checkpoints", "best"), SaveBestOnly: true}
@@ -227,6 +272,12 @@ func run(ctx context.Context, c config) error {
 	}
 	tb := &callbacks.TensorBoard{LogDir: filepath.Join(out, "logs")}
 	cbs := []models.Callback{ckpt, tb}
+	if dist != nil || c.resume {
+		cbs = append(cbs, models.CallbackFuncs{EpochEnd: func(_ models.TrainingView, e int, _ models.Logs) error {
+			_, err := state.Save(m, e+1)
+			return err
+		}})
+	}
 	if c.patience > 0 && c.valSplit > 0 {
 		cbs = append(cbs, &callbacks.EarlyStopping{Patience: c.patience, RestoreBestWeights: true})
 	}
@@ -242,7 +293,7 @@ func run(ctx context.Context, c config) error {
 	start := time.Now()
 	hist, err := m.Fit(ctx, train, models.FitOptions{
 		Epochs: c.epochs, BatchSize: c.batch, Seed: c.seed, ValidationSplit: c.valSplit,
-		Callbacks: cbs, Progress: progress, Profile: prof,
+		Callbacks: cbs, Progress: progress, Profile: prof, InitialEpoch: initial,
 	})
 	secs := time.Since(start).Seconds()
 	if errors.Is(err, context.Canceled) {
@@ -295,4 +346,35 @@ func dataset(s *mnist.Set, perSample ...int64) (*models.Dataset, error) {
 		return nil, fmt.Errorf("no MNIST digits")
 	}
 	return models.ClassDataset(s.Images, s.Labels, perSample...)
+}
+
+// distribution reads the cluster flags (or TF_CONFIG) and starts this
+// process's task. Worker 0 gets the Distribute to train with; every other
+// task serves until ctx ends and gets nil. Without a cluster: nil, nil.
+func distribution(ctx context.Context, c config) (*models.Distribute, error) {
+	if c.cluster == "" && os.Getenv("TF_CONFIG") == "" {
+		return nil, nil
+	}
+	spec, job, task, err := cluster.FromFlags(c.cluster, c.job, c.task, os.Getenv("TF_CONFIG"))
+	if err != nil {
+		return nil, err
+	}
+	d := &models.Distribute{Cluster: spec, StepTimeout: c.stepTimeout}
+	switch c.strategy {
+	case "mirrored":
+	case "ps":
+		d.Strategy = models.ParameterServer
+	default:
+		return nil, fmt.Errorf("unknown --strategy %q (want mirrored or ps)", c.strategy)
+	}
+	srv, err := tfwrap.NewServer(spec, job, task, tfwrap.WithRunTimeout(c.stepTimeout))
+	if err != nil {
+		return nil, err
+	}
+	if job == "worker" && task == 0 {
+		return d, nil
+	}
+	fmt.Printf("serving %s at %s until SIGTERM\n", srv.Task(), srv.Target())
+	<-ctx.Done()
+	return nil, nil
 }
