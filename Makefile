@@ -46,6 +46,7 @@ transfer: setup
 # Training and inference speed against Keras, same machine, one run.
 bench: setup
 	@$(ENV) go run ./cmd/bench
+	@$(ENV) go run ./cmd/bench --cases dist_mlp_b128 --epochs 2
 
 # The REST server under a bounded load on loopback, then a soak of 100,000
 # mixed malformed and good requests (a benchmark, not a pass/fail test).
