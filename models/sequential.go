@@ -344,7 +344,7 @@ type CompileOptions struct {
 	// first session: see tfwrap.WithThreads. Unless InterOpThreads or
 	// Threads is set > 0, Predict runs ops in the caller's thread
 	// (tfwrap.RunOptions.Inline), which on 2 cores cut a batch-1 MLP
-	// predict from about 65 to 37 µs (README, "Threads").
+	// predict from about 65 to 37 µs (README, "Threads: measured, not assumed").
 	IntraOpThreads, InterOpThreads int
 	// Distribute trains the model across the tasks of a TensorFlow
 	// cluster (see Distribute); nil trains in this process.

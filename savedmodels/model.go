@@ -54,7 +54,7 @@ type LoadOptions struct {
 	// timeout (RunTimeout, PredictOptions.Timeout) runs the ops in the
 	// caller's thread (tfwrap.RunOptions.Inline), kernels still
 	// splitting big work over the intra-op pool: on 2 cores that took a
-	// batch-1 CNN from about 390 to 270 µs (README, "Threads").
+	// batch-1 CNN from about 390 to 270 µs (README, "Threads: measured, not assumed").
 	IntraOpThreads, InterOpThreads int
 }
 
