@@ -1,25 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
-	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/cluster"
 )
 
@@ -38,46 +34,12 @@ func distOnly(list string) []string {
 	return out
 }
 
-// serveTask is the bench binary re-run as one task of a loopback cluster.
-func serveTask(spec string) int {
-	p := strings.Split(spec, "|")
-	if len(p) != 3 {
-		fmt.Fprintln(os.Stderr, "bench: --serve-task wants cluster|job|task")
-		return 2
-	}
-	task, _ := strconv.Atoi(p[2])
-	c, j, t, err := cluster.FromFlags(p[0], p[1], task, "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 2
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	srv, err := tfwrap.NewServer(c, j, t)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
-	fmt.Println("READY", srv.Target())
-	<-sig
-	return 0
-}
-
-// startWorkers starts n worker processes on free loopback ports; stop
-// kills them.
+// startWorkers starts n worker processes (this binary with --serve-task)
+// on free loopback ports; stop kills them.
 func startWorkers(n int) (cluster.Spec, func(), error) {
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, err
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
+	addrs, err := clustertest.FreeAddrs(n)
+	if err != nil {
+		return nil, nil, err
 	}
 	c := cluster.Spec{"worker": addrs}
 	var cmds []*exec.Cmd
@@ -90,21 +52,11 @@ func startWorkers(n int) (cluster.Spec, func(), error) {
 	for i := range n {
 		cmd := exec.Command(os.Args[0], "--serve-task", c.String()+"|worker|"+strconv.Itoa(i))
 		cmd.Stderr = io.Discard
-		out, err := cmd.StdoutPipe()
-		if err == nil {
-			err = cmd.Start()
-		}
-		if err != nil {
+		if err := clustertest.Launch(cmd, cluster.TaskName("worker", i)); err != nil {
 			stop()
 			return nil, nil, err
 		}
 		cmds = append(cmds, cmd)
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "READY") {
-			stop()
-			return nil, nil, fmt.Errorf("worker %d did not start", i)
-		}
-		go io.Copy(io.Discard, out)
 	}
 	return c, stop, nil
 }

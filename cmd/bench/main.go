@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -67,7 +68,7 @@ func main() {
 	serve := flag.String("serve-task", "", "internal: serve one task of a loopback cluster (cluster|job|task) for a dist case")
 	flag.Parse()
 	if *serve != "" {
-		os.Exit(serveTask(*serve))
+		os.Exit(clustertest.Serve(*serve))
 	}
 	if intraOp < 0 || interOp < -1 {
 		fmt.Fprintln(os.Stderr, "bench: --intra_op must be 0 or more, --inter_op -1 or more")

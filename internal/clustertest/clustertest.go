@@ -1,7 +1,8 @@
 // Package clustertest runs the tasks of a loopback TensorFlow cluster for
-// tests: each task is the test binary itself, re-run as a server in a
-// process of its own on a free 127.0.0.1 port, killed when the test ends.
-// A test package using it calls MaybeServe from its TestMain.
+// tests and benchmarks: each task is the calling binary itself, re-run as
+// a server (Serve) in a process of its own on a free 127.0.0.1 port. A
+// test package using it calls MaybeServe from its TestMain; cmd/bench
+// uses Serve, FreeAddrs and Launch directly.
 package clustertest
 
 import (
@@ -27,14 +28,17 @@ const envServe = "GOTF_CLUSTERTEST_SERVE" // cluster|job|task
 // tests (and exits) when the process was started by Start.
 func MaybeServe() {
 	if v := os.Getenv(envServe); v != "" {
-		os.Exit(serve(v))
+		os.Exit(Serve(v))
 	}
 }
 
-func serve(v string) int {
-	parts := strings.Split(v, "|")
+// Serve runs one task, spec "cluster|job|task", prints "READY target"
+// once it serves, and returns the exit code after SIGTERM or an
+// interrupt.
+func Serve(spec string) int {
+	parts := strings.Split(spec, "|")
 	if len(parts) != 3 {
-		fmt.Fprintln(os.Stderr, "clustertest: bad", envServe)
+		fmt.Fprintf(os.Stderr, "clustertest: task spec %q: want cluster|job|task\n", spec)
 		return 2
 	}
 	c, err := cluster.Parse(parts[0])
@@ -58,20 +62,31 @@ func serve(v string) int {
 // FreePorts returns n distinct free loopback addresses.
 func FreePorts(t testing.TB, n int) []string {
 	t.Helper()
+	out, err := FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// FreeAddrs returns n distinct free loopback addresses.
+func FreeAddrs(n int) ([]string, error) {
 	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
 	var out []string
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		ls = append(ls, l)
 		out = append(out, l.Addr().String())
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
+	return out, nil
 }
 
 // Loopback returns a cluster of workers and ps tasks on free ports.
@@ -106,36 +121,11 @@ func Start(t testing.TB, c cluster.Spec, job string, task int) *Task {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServe+"="+c.String()+"|"+job+"|"+strconv.Itoa(task))
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	p := &Task{Cmd: cmd, Name: cluster.TaskName(job, task)}
-	t.Cleanup(p.Kill)
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "READY") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("task %s ended before serving", p.Name)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("task %s did not start within 30 s", p.Name)
+	if err := Launch(cmd, p.Name); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(p.Kill)
 	return p
 }
 
@@ -156,4 +146,40 @@ func StartAll(t testing.TB, c cluster.Spec, skip map[string][]int) map[string]*T
 		}
 	}
 	return out
+}
+
+// Launch starts cmd, a task that runs Serve, and waits up to 30 s for it
+// to serve; its later output is drained. On failure the process is
+// killed.
+func Launch(cmd *exec.Cmd, name string) error {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "READY") {
+				ready <- nil
+				for sc.Scan() {
+				}
+				return
+			}
+		}
+		ready <- fmt.Errorf("task %s ended before serving", name)
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(30 * time.Second):
+		err = fmt.Errorf("task %s did not start within 30 s", name)
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	return err
 }
