@@ -133,6 +133,22 @@ func mirroredMatches(t *testing.T, c cluster.Spec, train *Dataset, opts FitOptio
 	if moved < 1e-2 {
 		t.Fatalf("training moved the weights by only %g", moved)
 	}
+	// Predict goes through worker 0's session: the same answers.
+	p1, err := one.Predict(train.X(), PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := two.Predict(train.X(), PredictOptions{})
+	if err != nil {
+		t.Fatalf("distributed predict: %v", err)
+	}
+	v1, _ := p1.Float32s()
+	v2, _ := p2.Float32s()
+	for i := range v1 {
+		if math.Abs(float64(v1[i]-v2[i])) > 1e-5 {
+			t.Fatalf("prediction %d: one process %v, two workers %v", i, v1[i], v2[i])
+		}
+	}
 	for e := range h1.Epochs {
 		for _, k := range []string{"loss", "accuracy"} {
 			a, b := h1.Metrics[k][e], h2.Metrics[k][e]
