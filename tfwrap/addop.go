@@ -131,7 +131,7 @@ type opCheck struct {
 	def      *opdefpb.OpDef
 	inferred map[string]any // attr name -> tf.DataType, int64 or []tf.DataType
 	from     map[string]string
-	tensors  map[string]*tf.Tensor // tensor attrs, set without a copy
+	tensors  map[string]any // tensor attrs (*Tensor or *tf.Tensor), set without a proto
 }
 
 func (c *opCheck) errf(format string, args ...any) error {
@@ -157,7 +157,7 @@ func (g *Graph) addOp(spec OpSpec) (*Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &opCheck{spec: spec, def: def, inferred: map[string]any{}, from: map[string]string{}, tensors: map[string]*tf.Tensor{}}
+	c := &opCheck{spec: spec, def: def, inferred: map[string]any{}, from: map[string]string{}, tensors: map[string]any{}}
 	if len(spec.Inputs) != len(def.InputArg) {
 		return nil, c.errf("takes %d inputs (%s), got %d", len(def.InputArg), argNames(def.InputArg), len(spec.Inputs))
 	}
@@ -407,8 +407,8 @@ func (c *opCheck) checkAttrs() (map[string]*attrpb.AttrValue, error) {
 			}
 			return nil, c.errf("no attr %q; its attrs are %s", name, strings.Join(names, ", "))
 		}
-		if t := asTFTensor(v); ad.Type == "tensor" && t != nil {
-			c.tensors[name] = t
+		if ad.Type == "tensor" && isTensor(v) {
+			c.tensors[name] = v
 			continue
 		}
 		av, plain, err := toAttrValue(ad.Type, v)
@@ -497,10 +497,21 @@ func (g *Graph) finishOp(c *opCheck, name string, ins [][]tf.Output, attrs map[s
 			break
 		}
 		can := C.CString(an)
-		C.TF_SetAttrTensor(desc, can, (*C.TF_Tensor)(firstPtr(t)), status)
+		switch t := t.(type) {
+		case *tf.Tensor:
+			C.TF_SetAttrTensor(desc, can, (*C.TF_Tensor)(firstPtr(t)), status)
+			runtime.KeepAlive(t)
+		case *Tensor:
+			var ct *C.TF_Tensor
+			if ct, attrErr = t.toC(); attrErr == nil {
+				C.TF_SetAttrTensor(desc, can, ct, status) // copies it
+				C.TF_DeleteTensor(ct)
+			}
+		}
 		C.free(unsafe.Pointer(can))
-		runtime.KeepAlive(t)
-		if C.TF_GetCode(status) != C.TF_OK {
+		if attrErr != nil {
+			attrErr = c.errf("attr %s: %v", an, attrErr)
+		} else if C.TF_GetCode(status) != C.TF_OK {
 			attrErr = c.errf("attr %s: %s", an, C.GoString(C.TF_Message(status)))
 		}
 	}
@@ -521,18 +532,15 @@ func (g *Graph) finishOp(c *opCheck, name string, ins [][]tf.Output, attrs map[s
 	return &Op{st: g.st, op: op}, nil
 }
 
-// asTFTensor returns the bindings' tensor of a non-nil *Tensor or
-// *tf.Tensor value, else nil.
-func asTFTensor(v any) *tf.Tensor {
+// isTensor reports whether v is a non-nil *Tensor or *tf.Tensor.
+func isTensor(v any) bool {
 	switch t := v.(type) {
 	case *Tensor:
-		if t != nil {
-			return t.t
-		}
+		return t.ok()
 	case *tf.Tensor:
-		return t
+		return t != nil
 	}
-	return nil
+	return false
 }
 
 func cOutput(o tf.Output) C.TF_Output {

@@ -233,7 +233,7 @@ func toTensorProto(v any) (*tensorpb.TensorProto, error) {
 	default:
 		return nil, fmt.Errorf("want a *Tensor, got %T", v)
 	}
-	if t == nil || t.t == nil {
+	if !t.ok() {
 		return nil, ErrNilTensor
 	}
 	sh, _ := toShape(t.Shape())

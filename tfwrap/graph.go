@@ -335,11 +335,14 @@ func (g *Graph) Const(t *Tensor) Output {
 	if g.st.err != nil {
 		return Output{}
 	}
-	if t == nil || t.t == nil {
-		g.failf("Const: %v", ErrNilTensor)
+	var out Output
+	if err := withTF(t, func(tt *tf.Tensor) {
+		out = g.add1("Const", "Const", nil, map[string]any{"dtype": tfType(t.dtype), "value": tt})
+	}); err != nil {
+		g.failf("Const: %v", err)
 		return Output{}
 	}
-	return g.add1("Const", "Const", nil, map[string]any{"dtype": t.t.DataType(), "value": t.t})
+	return out
 }
 
 // Scalar adds a rank-0 constant of dtype dt holding v.

@@ -15,7 +15,9 @@ import (
 // Interop with the Go bindings (github.com/galeone/tensorflow/tensorflow/go,
 // imported as tf) and with what is built on them: the bindings' generated
 // op package, which wraps every op of its TensorFlow release, and tfgo.
-// Nothing here copies tensor data: wrappers share the C objects.
+// Graphs, operations and sessions are shared with the bindings; tensors
+// cross by copy (WrapTensor, Tensor.TF), since a tfwrap Tensor lives in Go
+// memory and a bindings tensor in C memory freed by a finalizer.
 
 // opMirror mirrors the bindings' Operation: its C pointer, then its graph.
 type opMirror struct {
@@ -228,18 +230,6 @@ func (g *Graph) syncErr() error {
 		}
 	}
 	return st.err
-}
-
-// WrapTensor adopts a tensor of the bindings, sharing its memory. A nil
-// tensor or one of a dtype tfwrap does not handle is an error.
-func WrapTensor(t *tf.Tensor) (*Tensor, error) { return wrapTensor(t) }
-
-// TF returns the bindings' tensor under t, shared.
-func (t *Tensor) TF() *tf.Tensor {
-	if t == nil {
-		return nil
-	}
-	return t.t
 }
 
 // WrapSession adopts a session of the bindings over g's graph (WrapGraph

@@ -1,27 +1,22 @@
 package tfwrap
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// raw returns a copy of a numeric tensor's bytes.
+// raw returns a numeric tensor's bytes, shared: the tensor is immutable,
+// so a tensor made from them (a row slice, a reshape) may share them too.
 func (t *Tensor) raw() ([]byte, error) {
-	if t == nil || t.t == nil {
+	if !t.ok() {
 		return nil, ErrNilTensor
 	}
 	if t.dtype == String {
 		return nil, errors.New("tfwrap: row operations do not support string tensors")
 	}
-	var b bytes.Buffer
-	b.Grow(int(t.NumElements()) * t.dtype.ByteSize())
-	if _, err := t.t.WriteContentsTo(&b); err != nil {
-		return nil, fmt.Errorf("tfwrap: read tensor: %w", err)
-	}
-	return b.Bytes(), nil
+	return t.data, nil
 }
 
 func (t *Tensor) rowBytes() (int, error) {
@@ -52,7 +47,7 @@ func (t *Tensor) SliceRows(start, end int) (*Tensor, error) {
 		return nil, err
 	}
 	dims := append([]int64{int64(end - start)}, t.shape[1:]...)
-	return fromBytes(t.dtype, dims, raw[start*rb:end*rb])
+	return fromBytes(t.dtype, dims, raw[start*rb:end*rb]), nil
 }
 
 // SplitRows cuts t along the first axis into consecutive pieces of the
@@ -90,9 +85,7 @@ func (t *Tensor) SplitRows(sizes ...int) ([]*Tensor, error) {
 	start := 0
 	for i, n := range sizes {
 		dims := append([]int64{int64(n)}, t.shape[1:]...)
-		if out[i], err = fromBytes(t.dtype, dims, raw[start*rb:(start+n)*rb]); err != nil {
-			return nil, err
-		}
+		out[i] = fromBytes(t.dtype, dims, raw[start*rb:(start+n)*rb:(start+n)*rb])
 		start += n
 	}
 	return out, nil
@@ -132,7 +125,7 @@ func (t *Tensor) GatherRows(idx []int) (*Tensor, error) {
 		}
 		out = append(out, raw[i*rb:(i+1)*rb]...)
 	}
-	return fromBytes(t.dtype, append([]int64{int64(len(idx))}, t.shape[1:]...), out)
+	return fromBytes(t.dtype, append([]int64{int64(len(idx))}, t.shape[1:]...), out), nil
 }
 
 // ConcatRows stacks tensors of the same dtype and per-row shape along the
@@ -166,7 +159,7 @@ func ConcatRows(ts ...*Tensor) (*Tensor, error) {
 		out = append(out, raw...)
 		rows += t.shape[0]
 	}
-	return fromBytes(first.dtype, append([]int64{rows}, first.shape[1:]...), out)
+	return fromBytes(first.dtype, append([]int64{rows}, first.shape[1:]...), out), nil
 }
 
 // Reshaped returns a copy of t with new dims holding the same number of
@@ -186,5 +179,5 @@ func (t *Tensor) Reshaped(dims ...int64) (*Tensor, error) {
 	if n != t.NumElements() {
 		return nil, fmt.Errorf("tfwrap: cannot reshape %v (%d elements) to %v", t.shape, t.NumElements(), dims)
 	}
-	return fromBytes(t.dtype, append([]int64{}, dims...), raw)
+	return fromBytes(t.dtype, append([]int64{}, dims...), raw), nil
 }

@@ -19,11 +19,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The bindings' Session.Run passes no RunOptions, so a run with options
-// calls TF_SessionRun here. The bindings' Session, Operation and Tensor
-// each hold their C pointer as their first field (pinned module version
+// Every Run calls TF_SessionRun here rather than through the bindings'
+// Session.Run, which passes no RunOptions and hands back tensors freed only
+// by finalizers. The bindings' Session, Operation and Tensor each hold
+// their C pointer as their first field (pinned module version
 // v0.0.0-20221023090153-6b7fa0680c3e); tensorMirror mirrors Tensor whole
-// to adopt the tensors TF returns.
+// to hand a C tensor to the bindings' API (Tensor.TF).
 
 type tensorMirror struct {
 	c     *C.TF_Tensor
@@ -89,44 +90,55 @@ const (
 // (INVALID_ARGUMENT), e.g. a shape a kernel does not take.
 var ErrInvalidArgument = errors.New("tfwrap: invalid argument")
 
-// runWithOptions runs one step through TF_SessionRun with RunOptions.
-// The caller holds s.mu for reading.
-func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor, fetches []tf.Output, targets []*tf.Operation) ([]*tf.Tensor, error) {
-	ro := &corepb.RunOptions{}
-	if opts.Timeout > 0 {
-		ro.TimeoutInMs = max(1, opts.Timeout.Milliseconds())
-	}
-	ro.TraceLevel = corepb.RunOptions_TraceLevel(opts.Trace)
-	ro.OutputPartitionGraphs = opts.PartitionGraphs
-	if opts.Inline && opts.Timeout <= 0 {
-		ro.InterOpThreadPool = -1
-	}
-	raw, err := proto.Marshal(ro)
-	if err != nil {
-		return nil, err
-	}
+// run runs one step through TF_SessionRun. Each feed is copied into a C
+// tensor for the step and freed after it; each result is copied into Go
+// memory and its C tensor freed before run returns. The caller holds s.mu
+// for reading and has checked feeds, fetches and targets.
+func (s *Session) run(opts RunOptions, feeds Feeds, fetches []Output, targets []*Op) ([]*Tensor, error) {
 	var buf *C.TF_Buffer
-	if len(raw) > 0 {
-		buf = C.TF_NewBufferFromString(unsafe.Pointer(&raw[0]), C.size_t(len(raw)))
-	} else {
-		buf = C.TF_NewBuffer()
+	if opts != (RunOptions{}) {
+		ro := &corepb.RunOptions{}
+		if opts.Timeout > 0 {
+			ro.TimeoutInMs = max(1, opts.Timeout.Milliseconds())
+		}
+		ro.TraceLevel = corepb.RunOptions_TraceLevel(opts.Trace)
+		ro.OutputPartitionGraphs = opts.PartitionGraphs
+		if opts.Inline && opts.Timeout <= 0 {
+			ro.InterOpThreadPool = -1
+		}
+		raw, err := proto.Marshal(ro)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > 0 {
+			buf = C.TF_NewBufferFromString(unsafe.Pointer(&raw[0]), C.size_t(len(raw)))
+			defer C.TF_DeleteBuffer(buf)
+		}
 	}
-	defer C.TF_DeleteBuffer(buf)
 
 	inputs := make([]C.TF_Output, 0, len(feeds))
 	values := make([]*C.TF_Tensor, 0, len(feeds))
+	defer func() {
+		for _, c := range values {
+			C.TF_DeleteTensor(c)
+		}
+	}()
 	for o, t := range feeds {
-		inputs = append(inputs, C.TF_Output{oper: (*C.TF_Operation)(firstPtr(o.Op)), index: C.int(o.Index)})
-		values = append(values, (*C.TF_Tensor)(firstPtr(t)))
+		c, err := t.toC()
+		if err != nil {
+			return nil, fmt.Errorf("feed %s: %w", o.Name(), err)
+		}
+		values = append(values, c)
+		inputs = append(inputs, cOutput(o.out))
 	}
 	outputs := make([]C.TF_Output, len(fetches))
 	for i, o := range fetches {
-		outputs[i] = C.TF_Output{oper: (*C.TF_Operation)(firstPtr(o.Op)), index: C.int(o.Index)}
+		outputs[i] = cOutput(o.out)
 	}
 	results := make([]*C.TF_Tensor, len(fetches))
 	ops := make([]*C.TF_Operation, len(targets))
 	for i, op := range targets {
-		ops[i] = (*C.TF_Operation)(firstPtr(op))
+		ops[i] = (*C.TF_Operation)(firstPtr(op.op))
 	}
 	var meta *C.TF_Buffer
 	if opts.Metadata != nil {
@@ -139,16 +151,27 @@ func (s *Session) runWithOptions(opts RunOptions, feeds map[tf.Output]*tf.Tensor
 		ptr(inputs), ptr(values), C.int(len(inputs)),
 		ptr(outputs), ptr(results), C.int(len(outputs)),
 		ptr(ops), C.int(len(ops)), meta, status)
-	runtime.KeepAlive(feeds)
 	runtime.KeepAlive(fetches)
 	runtime.KeepAlive(targets)
-	runtime.KeepAlive(s.s)
+	runtime.KeepAlive(s)
 	if code := C.TF_GetCode(status); code != C.TF_OK {
+		for _, c := range results { // TF sets none on failure; be sure
+			deleteC(c)
+		}
 		return nil, statusError(code, C.GoString(C.TF_Message(status)))
 	}
-	out := make([]*tf.Tensor, len(results))
+	out := make([]*Tensor, len(results))
+	var err error
 	for i, c := range results {
-		out[i] = adopt(c)
+		if err == nil {
+			if out[i], err = fromC(c); err != nil {
+				err = fmt.Errorf("fetch %d: %w", i, err)
+			}
+		}
+		deleteC(c)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if meta != nil {
 		opts.Metadata.Reset()
@@ -169,8 +192,9 @@ func ptr[T any](s []T) *T {
 	return &s[0]
 }
 
-// adopt wraps a tensor TensorFlow returned in the bindings' type, freed by
-// a finalizer as the bindings free theirs.
+// adopt wraps a C tensor in the bindings' type, freed by a finalizer as
+// the bindings free theirs: only for handing tensors to the bindings'
+// API, never on a Run's path.
 func adopt(c *C.TF_Tensor) *tf.Tensor {
 	var shape []int64
 	if n := int(C.TF_NumDims(c)); n > 0 {

@@ -151,7 +151,7 @@ func (s *Session) checkOutput(what string, i int, o Output) error {
 // checkFeed validates a tensor against the Output it feeds, in Go, so that
 // no kernel ever sees a tensor of the wrong dtype or shape.
 func checkFeed(o Output, t *Tensor) error {
-	if t == nil || t.t == nil {
+	if !t.ok() {
 		return fmt.Errorf("tfwrap: feed %s: %w", o.Name(), ErrNilTensor)
 	}
 	if t.dtype != o.DType() {
@@ -183,7 +183,6 @@ func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, target
 	if s.closed {
 		return nil, errSessionClosed
 	}
-	tfFeeds := make(map[tf.Output]*tf.Tensor, len(feeds))
 	for o, t := range feeds {
 		if err := s.checkOutput("feed key", -1, o); err != nil {
 			return nil, err
@@ -191,16 +190,12 @@ func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, target
 		if err := checkFeed(o, t); err != nil {
 			return nil, err
 		}
-		tfFeeds[o.out] = t.t
 	}
-	tfFetches := make([]tf.Output, len(fetches))
 	for i, o := range fetches {
 		if err := s.checkOutput("fetch", i, o); err != nil {
 			return nil, err
 		}
-		tfFetches[i] = o.out
 	}
-	tfTargets := make([]*tf.Operation, len(targets))
 	for i, op := range targets {
 		if op == nil || op.op == nil {
 			return nil, fmt.Errorf("tfwrap: run: target %d is nil", i)
@@ -208,24 +203,10 @@ func (s *Session) RunWith(opts RunOptions, feeds Feeds, fetches []Output, target
 		if op.st != s.st {
 			return nil, fmt.Errorf("tfwrap: run: target %d (%s) belongs to another graph", i, op.Name())
 		}
-		tfTargets[i] = op.op
 	}
-	var res []*tf.Tensor
-	var err error
-	if opts == (RunOptions{}) {
-		res, err = s.s.Run(tfFeeds, tfFetches, tfTargets)
-	} else {
-		res, err = s.runWithOptions(opts, tfFeeds, tfFetches, tfTargets)
-	}
-	runtime.KeepAlive(feeds)
+	out, err := s.run(opts, feeds, fetches, targets)
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: run: %w", classifyRunError(err))
-	}
-	out := make([]*Tensor, len(res))
-	for i, r := range res {
-		if out[i], err = wrapTensor(r); err != nil {
-			return nil, fmt.Errorf("tfwrap: run: fetch %d: %w", i, err)
-		}
 	}
 	return out, nil
 }
@@ -295,7 +276,7 @@ func (s *Session) SetValue(v *Variable, t *Tensor) error {
 	if s == nil || v.st != s.st {
 		return fmt.Errorf("tfwrap: set value: variable %s is not in this session's graph", v.name)
 	}
-	if t == nil || t.t == nil {
+	if !t.ok() {
 		return fmt.Errorf("tfwrap: set value of %s: %w", v.name, ErrNilTensor)
 	}
 	if t.dtype != v.dtype || !shape.Compatible(v.shape, t.shape) {

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
-
-	tf "github.com/galeone/tensorflow/tensorflow/go"
 
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
@@ -18,15 +15,23 @@ import (
 // ErrNilTensor is returned when a nil *Tensor is passed where a value is needed.
 var ErrNilTensor = errors.New("tfwrap: nil tensor")
 
-// Tensor is an immutable n-dimensional array held in C memory that
-// TensorFlow owns: a constant value, a feed, or a fetched result. Go's
-// garbage collector frees it (through a finalizer) once it is unreachable.
-// A Tensor is safe for concurrent reads.
+// Tensor is an immutable n-dimensional array: a constant value, a feed, or
+// a fetched result. Its elements live in Go memory, which Go's garbage
+// collector sees and frees like any other. TensorFlow gets a C copy of a
+// fed tensor for the length of the Run that feeds it, and each result is
+// copied out and its C tensor freed before Run returns: no C tensor
+// outlives the call that made it, and none waits on a finalizer. A Tensor
+// is safe for concurrent use.
 type Tensor struct {
-	t     *tf.Tensor
 	dtype DType
 	shape []int64
+	data  []byte   // numeric and bool elements: little-endian, row-major
+	strs  []string // String elements, row-major
 }
+
+// ok reports whether t is a tensor made by this package (not nil, not a
+// zero Tensor{}).
+func (t *Tensor) ok() bool { return t != nil && t.dtype != 0 }
 
 // NewTensor copies data into a new Tensor of the given shape. With no shape
 // the tensor is a vector of len(data) elements; for a scalar use Scalar. The
@@ -44,16 +49,12 @@ func NewTensor[T Elem](data []T, dims ...int64) (*Tensor, error) {
 		return nil, fmt.Errorf("tfwrap: new tensor: shape %s holds %d elements but %d values were given",
 			shape.String(dims), n, len(data))
 	}
-	return fromBytes(dt, dims, asBytes(data))
+	return &Tensor{dtype: dt, shape: slices.Clone(dims), data: bytes.Clone(asBytes(data))}, nil
 }
 
 // Scalar returns a rank-0 tensor holding v.
 func Scalar[T Elem](v T) *Tensor {
-	t, err := fromBytes(DTypeOf[T](), []int64{}, asBytes([]T{v}))
-	if err != nil { // cannot happen for one element of a fixed-size type
-		return nil
-	}
-	return t
+	return &Tensor{dtype: DTypeOf[T](), shape: []int64{}, data: asBytes([]T{v})}
 }
 
 // Zeros returns a tensor of the given dtype and shape filled with zeros.
@@ -68,7 +69,7 @@ func Zeros(dt DType, dims ...int64) (*Tensor, error) {
 	if n > (1<<40)/int64(dt.ByteSize()) {
 		return nil, fmt.Errorf("tfwrap: zeros: shape %s is too large", shape.String(dims))
 	}
-	return fromBytes(dt, append([]int64{}, dims...), make([]byte, n*int64(dt.ByteSize())))
+	return &Tensor{dtype: dt, shape: slices.Clone(dims), data: make([]byte, n*int64(dt.ByteSize()))}, nil
 }
 
 // NewStrings copies data into a string tensor of the given shape (a vector
@@ -85,41 +86,7 @@ func NewStrings(data []string, dims ...int64) (*Tensor, error) {
 		return nil, fmt.Errorf("tfwrap: new string tensor: shape %s holds %d elements but %d values were given",
 			shape.String(dims), n, len(data))
 	}
-	if n == 0 && len(dims) > 1 {
-		return nil, fmt.Errorf("tfwrap: new string tensor: empty tensors of rank %d are not supported", len(dims))
-	}
-	var t *tf.Tensor
-	if len(dims) == 0 {
-		t, err = tf.NewTensor(data[0])
-	} else {
-		t, err = tf.NewTensor(nestStrings(data, dims).Interface())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("tfwrap: new string tensor: %w", err)
-	}
-	return &Tensor{t: t, dtype: String, shape: append([]int64{}, dims...)}, nil
-}
-
-// nestStrings arranges flat row-major strings as nested slices of the given
-// dims, the form the bindings' reflective NewTensor takes.
-func nestStrings(data []string, dims []int64) reflect.Value {
-	if len(dims) == 1 {
-		return reflect.ValueOf(data)
-	}
-	typ := reflect.TypeOf("")
-	for range dims {
-		typ = reflect.SliceOf(typ)
-	}
-	n := int(dims[0])
-	out := reflect.MakeSlice(typ, n, n)
-	if n == 0 {
-		return out
-	}
-	step := len(data) / n
-	for i := 0; i < n; i++ {
-		out.Index(i).Set(nestStrings(data[i*step:(i+1)*step], dims[1:]))
-	}
-	return out
+	return &Tensor{dtype: String, shape: slices.Clone(dims), strs: slices.Clone(data)}, nil
 }
 
 func asBytes[T Elem](data []T) []byte {
@@ -144,31 +111,20 @@ func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
 	if int64(len(raw)) != n*int64(dt.ByteSize()) {
 		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.ByteSize()))
 	}
-	return fromBytes(dt, slices.Clone(dims), raw)
+	return &Tensor{dtype: dt, shape: slices.Clone(dims), data: bytes.Clone(raw)}, nil
 }
 
 // Bytes returns a copy of a numeric or bool tensor's elements as
 // little-endian bytes in row-major order.
-func (t *Tensor) Bytes() ([]byte, error) { return t.raw() }
-
-func fromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
-	t, err := tf.ReadTensor(tfType(dt), dims, bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
-	}
-	return &Tensor{t: t, dtype: dt, shape: dims}, nil
+func (t *Tensor) Bytes() ([]byte, error) {
+	raw, err := t.raw()
+	return bytes.Clone(raw), err
 }
 
-// wrapTensor adopts a tensor returned by TensorFlow.
-func wrapTensor(t *tf.Tensor) (*Tensor, error) {
-	if t == nil {
-		return nil, ErrNilTensor
-	}
-	dt, err := fromTF(t.DataType())
-	if err != nil {
-		return nil, err
-	}
-	return &Tensor{t: t, dtype: dt, shape: t.Shape()}, nil
+// fromBytes makes a tensor that takes raw (and dims) as they are: the
+// caller hands them over and must not change them afterwards.
+func fromBytes(dt DType, dims []int64, raw []byte) *Tensor {
+	return &Tensor{dtype: dt, shape: dims, data: raw}
 }
 
 // DType returns the element type; zero for a nil tensor.
@@ -204,20 +160,6 @@ func (t *Tensor) NumElements() int64 {
 	return n
 }
 
-type sliceWriter struct {
-	buf []byte
-	n   int
-}
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	if len(p) > len(w.buf)-w.n {
-		return 0, errors.New("tfwrap: tensor holds more bytes than expected")
-	}
-	copy(w.buf[w.n:], p)
-	w.n += len(p)
-	return len(p), nil
-}
-
 // Values copies the tensor's elements, in row-major order, into a new Go
 // slice: what .numpy().ravel() gives in Python. It fails if T does not match
 // the tensor's dtype.
@@ -229,15 +171,8 @@ func Values[T Elem](t *Tensor) ([]T, error) {
 		return nil, fmt.Errorf("tfwrap: tensor holds %v, not %v", t.dtype, want)
 	}
 	out := make([]T, t.NumElements())
-	if len(out) == 0 {
-		return out, nil
-	}
-	w := &sliceWriter{buf: asBytes(out)}
-	if _, err := t.t.WriteContentsTo(w); err != nil {
-		return nil, fmt.Errorf("tfwrap: read tensor: %w", err)
-	}
-	if w.n != len(w.buf) {
-		return nil, fmt.Errorf("tfwrap: read tensor: got %d bytes, want %d", w.n, len(w.buf))
+	if n := copy(asBytes(out), t.data); n != len(t.data) || n != len(out)*t.dtype.ByteSize() {
+		return nil, fmt.Errorf("tfwrap: read tensor: holds %d bytes, want %d", len(t.data), len(out)*t.dtype.ByteSize())
 	}
 	return out, nil
 }
@@ -262,19 +197,7 @@ func (t *Tensor) Strings() ([]string, error) {
 	if t.dtype != String {
 		return nil, fmt.Errorf("tfwrap: tensor holds %v, not string", t.dtype)
 	}
-	out := make([]string, 0, t.NumElements())
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		if v.Kind() == reflect.String {
-			out = append(out, v.String())
-			return
-		}
-		for i := 0; i < v.Len(); i++ {
-			walk(v.Index(i))
-		}
-	}
-	walk(reflect.ValueOf(t.t.Value()))
-	return out, nil
+	return slices.Clone(t.strs), nil
 }
 
 // Number is the set of numeric element types.

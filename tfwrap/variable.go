@@ -60,7 +60,7 @@ func (g *Graph) Variable(name string, init *Tensor, opts ...VariableOption) *Var
 	if g.st.err != nil {
 		return v
 	}
-	if init == nil || init.t == nil {
+	if !init.ok() {
 		g.failf("Variable %q: initial value: %v", name, ErrNilTensor)
 		return v
 	}
