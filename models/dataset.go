@@ -338,3 +338,43 @@ func (d *Dataset) Subset(idx []int) (*Dataset, error) {
 	}
 	return out, nil
 }
+
+// checkFinite names the first NaN or infinite value among d's
+// floating-point inputs, labels and sample weights. Fit refuses such data
+// before its first step, on every CPU: where TensorFlow's oneDNN kernels
+// run (Intel CPUs with AVX-512 and AMX by default), a fused ReLU turns a
+// NaN into 0, so a NaN in the data does not always reach the loss that
+// the in-graph loss check watches.
+func (d *Dataset) checkFinite() error {
+	check := func(kind string, i, of int, t *tfwrap.Tensor) error {
+		at := t.FirstNonFinite()
+		if at < 0 {
+			return nil
+		}
+		vals, _ := tfwrap.ValuesAs[float64](t)
+		name := kind
+		if of > 1 {
+			name = fmt.Sprintf("%s %d", kind, i)
+		}
+		per := int64(1)
+		if sh := t.Shape(); len(sh) > 0 && sh[0] > 0 {
+			per = t.NumElements() / sh[0]
+		}
+		return fmt.Errorf("%s of sample %d has %v at element %d: the data must be finite (NaN or infinite values make the loss NaN)",
+			name, at/per, vals[at], at%per)
+	}
+	for i, x := range d.x {
+		if err := check("input", i, len(d.x), x); err != nil {
+			return err
+		}
+	}
+	for i, y := range d.y {
+		if err := check("label", i, len(d.y), y); err != nil {
+			return err
+		}
+	}
+	if d.w != nil {
+		return check("sample weight", 0, 1, d.w)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/cluster"
+	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 
 // mnistDigits returns the first n training digits and the first m test
@@ -390,14 +391,15 @@ func placement(t *testing.T, s *tfwrap.Session, feeds tfwrap.Feeds, targets ...*
 	count := map[string]map[string]int{}
 	for _, pg := range md.PartitionGraphs {
 		for _, n := range pg.Node {
-			if count[n.Op] == nil {
-				count[n.Op] = map[string]int{}
+			op := profile.Canonical(n.Op) // the same on oneDNN's kernels
+			if count[op] == nil {
+				count[op] = map[string]int{}
 			}
 			dev := n.Device
 			if i := strings.Index(dev, "/device:"); i > 0 {
 				dev = dev[:i]
 			}
-			count[n.Op][dev]++
+			count[op][dev]++
 		}
 	}
 	return count

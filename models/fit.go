@@ -91,8 +91,11 @@ func (m *Model) lockMutable(what string) error {
 // wait for the current step.
 //
 // Cancelling ctx stops training between batches; Fit then returns the
-// history so far and ctx's error. A NaN or infinite loss stops training
-// with an error, leaving the weights of the last good step.
+// history so far and ctx's error. Training and validation data holding a
+// NaN or infinite value are refused before the first step, with the
+// sample named; a NaN or infinite loss (the weights or the learning rate
+// diverged) stops training with an error, leaving the weights of the last
+// good step. Both hold on every CPU and kernel family.
 func (m *Model) Fit(ctx context.Context, train *Dataset, opts FitOptions) (*History, error) {
 	return m.train("fit", func() (*History, []TrainEnder, error) { return m.fit(ctx, train, opts) })
 }
@@ -139,6 +142,9 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 	if _, _, err := c.checkData("training data", train); err != nil {
 		return nil, nil, err
 	}
+	if err := train.checkFinite(); err != nil {
+		return nil, nil, fmt.Errorf("models: training data: %w", err)
+	}
 	val := opts.ValidationData
 	if val == nil && opts.ValidationSplit != 0 {
 		if train, val, err = train.Split(opts.ValidationSplit); err != nil {
@@ -148,6 +154,9 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 	if val != nil {
 		if _, _, err := c.checkData("validation data", val); err != nil {
 			return nil, nil, err
+		}
+		if err := val.checkFinite(); err != nil {
+			return nil, nil, fmt.Errorf("models: validation data: %w", err)
 		}
 	}
 	xtrain, ytrain, err := c.checkData("training data", train)

@@ -8,25 +8,29 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
+	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 
 // fused lists the fused kernels of the graphs TensorFlow ran (after
 // Grappler), by the name of the node they replaced: "_FusedConv2D
-// [BiasAdd Relu]".
+// BiasAdd+Relu", and counts the kernels by type. Types are canonical
+// (profile.Canonical): oneDNN's _MklNativeFusedConv2D counts as
+// _FusedConv2D, its _MklMatMul as MatMul.
 func fused(md *tfwrap.RunMetadata) (map[string]string, map[string]int) {
 	out := map[string]string{}
 	count := map[string]int{}
 	for _, g := range md.GetPartitionGraphs() {
 		for _, n := range g.GetNode() {
-			count[n.GetOp()]++
-			if !strings.HasPrefix(n.GetOp(), "_Fused") {
+			op := profile.Canonical(n.GetOp())
+			count[op]++
+			if !profile.Fusion(op) {
 				continue
 			}
 			var ops []string
 			for _, s := range n.GetAttr()["fused_ops"].GetList().GetS() {
 				ops = append(ops, string(s))
 			}
-			out[n.GetName()] = n.GetOp() + " " + strings.Join(ops, "+")
+			out[n.GetName()] = op + " " + strings.Join(ops, "+")
 		}
 	}
 	return out, count

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 
 // traceSteps reads dir/trace.json and counts its step events, checking
@@ -35,7 +37,7 @@ func traceSteps(t *testing.T, dir string) (steps int, types map[string]int) {
 			if op == "" || op == "?" {
 				t.Errorf("event %s has no op type: %v", e.Name, e.Args)
 			}
-			types[op]++
+			types[profile.Canonical(op)]++
 		}
 	}
 	return steps, types

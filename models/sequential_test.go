@@ -227,15 +227,49 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	}
 }
 
-func TestNaNLossStopsTraining(t *testing.T) {
+// A NaN in the training data is refused before the first step, naming
+// the sample, on every CPU: where oneDNN's fused ReLU runs (Intel CPUs
+// with AMX by default, or TF_ENABLE_ONEDNN_OPTS=1) it turns the NaN into
+// 0 and the loss stays finite, so the loss check alone would miss it.
+func TestNaNDataRefused(t *testing.T) {
 	m := toyModel(t, 1)
 	d := toyData(t, 40, 1)
 	xs, _ := d.X().Float32s()
-	xs[0] = float32(math.NaN())
+	xs[3*6+2] = float32(math.NaN())
 	x, _ := tfwrap.NewTensor(xs, 40, 6)
 	bad, _ := NewDataset(x, d.Y())
 	before := weightsOf(t, m)
 	_, err := m.Fit(context.Background(), bad, fitOpts(1, 40, 1))
+	if err == nil || !strings.Contains(err.Error(), "training data: input of sample 3 has NaN at element 2") {
+		t.Fatalf("got %v, want the NaN named", err)
+	}
+	o := fitOpts(1, 40, 1)
+	o.ValidationData = bad
+	if _, err := m.Fit(context.Background(), d, o); err == nil || !strings.Contains(err.Error(), "validation data: input of sample 3 has NaN") {
+		t.Fatalf("validation: got %v, want the NaN named", err)
+	}
+	if !equalWeights(before, weightsOf(t, m)) {
+		t.Fatal("refused data changed the weights")
+	}
+}
+
+// A loss that overflows (finite data, diverging predictions) stops
+// training with an error before the step changes any weight. No ReLU lies
+// on the path, so the loss is infinite on every kernel family.
+func TestNaNLossStopsTraining(t *testing.T) {
+	m, err := NewSequential([]int64{2}, layers.Dense(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.01), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x, _ := tfwrap.NewTensor([]float32{1e30, 1e30, 1, 2}, 2, 2)
+	y, _ := tfwrap.NewTensor([]float32{0, 0}, 2, 1)
+	d, _ := NewDataset(x, y)
+	before := weightsOf(t, m)
+	_, err = m.Fit(context.Background(), d, fitOpts(1, 2, 1))
 	if err == nil || !strings.Contains(err.Error(), "NaN or infinite") {
 		t.Fatalf("got %v, want a NaN error", err)
 	}

@@ -107,6 +107,9 @@ func (m *Model) fitStream(ctx context.Context, src BatchSource, opts FitOptions)
 		if _, _, err := c.checkData("validation data", val); err != nil {
 			return nil, nil, err
 		}
+		if err := val.checkFinite(); err != nil {
+			return nil, nil, fmt.Errorf("models: validation data: %w", err)
+		}
 	}
 	if len(opts.ClassWeight) > 0 {
 		if !c.weighted {
@@ -216,6 +219,9 @@ func (c *compiled) batchFeeds(what string, b Batch, classWeight map[int]float64)
 	xs, ys, err := c.checkData(what, d)
 	if err != nil {
 		return nil, err
+	}
+	if err := d.checkFinite(); err != nil {
+		return nil, fmt.Errorf("models: %s: %w", what, err)
 	}
 	if d.w != nil && len(classWeight) > 0 {
 		return nil, fmt.Errorf("models: %s: the batch has sample weights and FitOptions has class weights; give one (Keras refuses both too)", what)

@@ -311,3 +311,29 @@ func formatNested(v []float64, dims []int64, bits int) string {
 	rec(0, 0)
 	return b.String()
 }
+
+// FirstNonFinite returns the row-major index of the first NaN or infinite
+// element of a float32 or float64 tensor, reading it in place; -1 when
+// every element is finite or the tensor holds no floats.
+func (t *Tensor) FirstNonFinite() int64 {
+	if t == nil {
+		return -1
+	}
+	switch t.dtype {
+	case Float32:
+		v := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(t.data))), len(t.data)/4)
+		for i, b := range v {
+			if b&0x7f800000 == 0x7f800000 { // exponent all ones: Inf or NaN
+				return int64(i)
+			}
+		}
+	case Float64:
+		v := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(t.data))), len(t.data)/8)
+		for i, b := range v {
+			if b&0x7ff0000000000000 == 0x7ff0000000000000 {
+				return int64(i)
+			}
+		}
+	}
+	return -1
+}
