@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest pytest fmt bench reference transfer loadtest check gradients clean image image-test
+.PHONY: all setup demo test vet gotest gotest-kernels pytest fmt bench reference transfer loadtest stress race check gradients clean image image-test
 
 all: test
 
@@ -80,10 +80,35 @@ vet: setup
 gotest: setup
 	@$(ENV) go test -count=1 $(GO_PKGS)
 
+# The tests whose outcome can depend on which kernels TensorFlow runs, once
+# with its oneDNN kernels off and once on, whatever this CPU's default
+# (on for Intel CPUs with AMX, off elsewhere): a developer on either kind
+# of machine sees what CI on the other would. gotest above ran them with
+# the default already.
+KERNEL_PKGS := ./models ./serving ./savedmodels ./tfwrap/...
+KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN
+gotest-kernels: setup
+	@for v in 0 1; do echo "TF_ENABLE_ONEDNN_OPTS=$$v: $(KERNEL_TESTS)"; \
+		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v go test -count=1 -run '$(KERNEL_TESTS)' $(KERNEL_PKGS) || exit 1; done
+
 pytest: setup
 	@$(ENV) .venv/bin/python -m pytest -q scripts/tests
 
-test: vet gotest pytest
+test: vet gotest gotest-kernels pytest
+
+# Concurrent Predict checked against Python under a forced GC, 10 million
+# calls (about 30 minutes on 2 cores), then 5 minutes of 64 goroutines at
+# the default GOGC with RSS held within +15% of its value after a 10 s
+# warm-up. make test runs a 20 s version (internal/stress).
+STRESS_CALLS ?= 10000000
+stress: setup
+	@$(ENV) go build -o bin/stress ./cmd/stress
+	@bin/stress --goroutines 64 --force_gc --calls $(STRESS_CALLS) --sample 60s
+	@bin/stress --goroutines 64 --duration 5m --warmup 10s --sample 30s --max_growth 0.15
+
+# The concurrent paths (Run, Predict, Fit) under the race detector.
+race: setup
+	@$(ENV) GOTF_STRESS_SECONDS=5 go test -race -count=1 -run 'Concurrent|ForcedGC|Parallel|Threads|Distribut|Mirrored' ./tfwrap ./internal/stress ./savedmodels ./models
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

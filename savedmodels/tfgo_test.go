@@ -84,9 +84,6 @@ func tfgoExec(t *testing.T, dir string, inputs map[string]*tfwrap.Tensor) map[st
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w.TF() != results[i] {
-			t.Fatal("WrapTensor copied tfgo's result")
-		}
 		got[k] = w
 	}
 	return got

@@ -9,7 +9,7 @@ import (
 func TestCanonical(t *testing.T) {
 	for _, c := range []struct {
 		kernel, want string
-		onednn     bool
+		onednn       bool
 	}{
 		{"MatMul", "MatMul", false},
 		{"_FusedMatMul", "_FusedMatMul", false},

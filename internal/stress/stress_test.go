@@ -1,0 +1,54 @@
+package stress
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+)
+
+// seconds is GOTF_STRESS_SECONDS, or def.
+func seconds(def float64) time.Duration {
+	if s, err := strconv.ParseFloat(os.Getenv("GOTF_STRESS_SECONDS"), 64); err == nil && s > 0 {
+		def = s
+	}
+	return time.Duration(def * float64(time.Second))
+}
+
+func fixture(t *testing.T) *Fixture {
+	t.Helper()
+	root, err := pyref.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Prepare(filepath.Join(root, ".cache", "stress"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestPredictUnderForcedGC is make stress in short: 16 goroutines call
+// Predict on the Python-made model while the collector runs without
+// pause, and a single output that differs from Python's fails it. With
+// the result copied through a slice over C memory that nothing kept alive
+// (the bug of issue 22), such a run read other calls' values within
+// seconds.
+func TestPredictUnderForcedGC(t *testing.T) {
+	f := fixture(t)
+	r, err := Run(context.Background(), f, Config{Goroutines: 16, Duration: seconds(20), ForceGC: true, Warmup: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r.Summary())
+	if err := r.Check(-1); err != nil {
+		t.Fatal(err)
+	}
+	if r.Calls < 100 {
+		t.Fatalf("only %d calls", r.Calls)
+	}
+}
