@@ -12,6 +12,7 @@ import (
 
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/internal/clustertest"
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -73,7 +74,7 @@ func runDist(cases []string, epochs int, data string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("# cpu: %s; dist cases: Mirrored, worker processes on 127.0.0.1, %d digits, %d timed epochs after one warm-up\n", cpuModel(), train.Len(), epochs)
+	fmt.Printf("# %s; dist cases: Mirrored, worker processes on 127.0.0.1, %d digits, %d timed epochs after one warm-up\n", cpuinfo.Line(), train.Len(), epochs)
 	for _, c := range cases {
 		_, _, batch := parse(c)
 		sps := func(dist *models.Distribute) (float64, error) {

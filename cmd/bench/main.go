@@ -39,6 +39,7 @@ import (
 
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/internal/clustertest"
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -157,7 +158,7 @@ func run(epochs, repeats int, data, python string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("# cpu: %s, %d cores seen by Go\n", cpuModel(), runtime.NumCPU())
+	fmt.Printf("# %s\n", cpuinfo.Line())
 	fmt.Printf("# libtensorflow %s, %d training digits, %d timed epochs, %d timed calls\n", info.Version, train.Len(), epochs, repeats)
 	threads := func(n int) string {
 		if n == 0 {
@@ -333,18 +334,4 @@ func merge(acc *profile.Table, t profile.Table) {
 	acc.Wall += t.Wall
 	acc.Untraced += t.Untraced
 	acc.UntracedSteps += t.UntracedSteps
-}
-
-// cpuModel is the CPU's name from /proc/cpuinfo ("unknown" elsewhere).
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

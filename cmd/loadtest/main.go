@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tfgo-project/gotf/data/mnist"
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -75,6 +76,68 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return -1
+}
+
+// workersRSSMB is the summed RSS of pid's child processes (the server's
+// model workers under --isolation=process; 0 when it has none).
+func workersRSSMB(pid int) float64 {
+	dirs, _ := os.ReadDir("/proc")
+	total := 0.0
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		if f := strings.Fields(rest); ok && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			if mb := rssMB(child); mb > 0 {
+				total += mb
+			}
+		}
+	}
+	return total
+}
+
+// rssCurve samples the workers' RSS every second while a load runs: the
+// value after warm (the baseline), the most, and the last.
+type rssCurve struct {
+	warm, most, last float64
+}
+
+func sampleWorkers(pid int, warm time.Duration, stop <-chan struct{}) <-chan rssCurve {
+	out := make(chan rssCurve, 1)
+	go func() {
+		var c rssCurve
+		start := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				c.last = workersRSSMB(pid)
+				if c.warm == 0 { // the load ended before its warm-up
+					c.warm = c.last
+				}
+				c.most = max(c.most, c.last)
+				out <- c
+				return
+			case <-tick.C:
+				v := workersRSSMB(pid)
+				if c.warm == 0 && time.Since(start) >= warm {
+					c.warm = v
+				}
+				if c.warm != 0 {
+					c.most = max(c.most, v)
+				}
+			}
+		}
+	}()
+	return out
 }
 
 func freePort() (int, error) {
@@ -155,6 +218,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		}
 		want[i] = string(raw)
 	}
+	fmt.Printf("# %s\n", cpuinfo.Line())
 	fmt.Printf("# server pid %d, --isolation=%s, MNIST CNN SavedModel, one 28×28×1 image per request, batching up to %d rows\n", srv.Process.Pid, iso, batch)
 	var p50c1 time.Duration // the REST p50 at concurrency 1, if measured
 	for _, c := range strings.Split(counts, ",") {
@@ -162,9 +226,12 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		if _, err := fmt.Sscanf(c, "%d:%d", &conc, &n); err != nil || conc < 1 || n < 1 {
 			return fmt.Errorf("bad --counts entry %q", c)
 		}
-		before := rssMB(srv.Process.Pid)
+		before, wbefore := rssMB(srv.Process.Pid), workersRSSMB(srv.Process.Pid)
+		stop := make(chan struct{})
+		curve := sampleWorkers(srv.Process.Pid, 10*time.Second, stop)
 		lat, elapsed, bad := load(client, url, bodies, want, conc, n)
-		after := rssMB(srv.Process.Pid)
+		close(stop)
+		after, w := rssMB(srv.Process.Pid), <-curve
 		if bad > 0 {
 			return fmt.Errorf("concurrency %d: %d wrong or failed answers", conc, bad)
 		}
@@ -172,8 +239,14 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		if conc == 1 {
 			p50c1 = lat[len(lat)/2]
 		}
-		fmt.Printf("RESULT isolation=%s batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f\n",
+		fmt.Printf("RESULT isolation=%s batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f",
 			iso, batch, conc, n, float64(n)/elapsed.Seconds(), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), before, after)
+		if wbefore > 0 {
+			growth := 100 * (w.most/w.warm - 1)
+			fmt.Printf(" worker_rss_mb_before=%.1f worker_rss_mb_after_10s=%.1f worker_rss_mb_max=%.1f worker_rss_mb_after=%.1f worker_growth_pct=%+.1f",
+				wbefore, w.warm, w.most, w.last, growth)
+		}
+		fmt.Println()
 	}
 	if python != "" {
 		// As the server runs the model: with a deadline, which TensorFlow

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -22,6 +23,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("libtensorflow %s\n", info.Version)
+	fmt.Println(cpuinfo.Line())
 	for _, d := range info.Devices {
 		fmt.Printf("device %s (%s)\n", d.Name, d.Type)
 	}
