@@ -106,9 +106,13 @@ stress: setup
 	@bin/stress --goroutines 64 --force_gc --calls $(STRESS_CALLS) --sample 60s
 	@bin/stress --goroutines 64 --duration 5m --warmup 10s --sample 30s --max_growth 0.15
 
-# The concurrent paths (Run, Predict, Fit) under the race detector.
+# The concurrent paths (Run, Predict, Fit) under the race detector, then
+# under AddressSanitizer (Go's -asan; libtensorflow itself is not
+# instrumented, so it checks Go's and cgo's side of the boundary).
+RACE_TESTS := ForcedGC|PredictBadInput|OtherGoroutineWhileFitting|MirroredMatches
 race: setup
-	@$(ENV) GOTF_STRESS_SECONDS=5 go test -race -count=1 -run 'Concurrent|ForcedGC|Parallel|Threads|Distribut|Mirrored' ./tfwrap ./internal/stress ./savedmodels ./models
+	@$(ENV) GOTF_STRESS_SECONDS=5 go test -race -count=1 -run '$(RACE_TESTS)' ./tfwrap ./internal/stress ./savedmodels ./models
+	@$(ENV) GOTF_STRESS_SECONDS=5 go test -asan -count=1 -run '$(RACE_TESTS)' ./tfwrap ./internal/stress ./savedmodels ./models
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
