@@ -99,12 +99,12 @@ test: vet gotest gotest-kernels pytest
 # Concurrent Predict checked against Python under a forced GC, 10 million
 # calls (about 30 minutes on 2 cores), then 5 minutes of 64 goroutines at
 # the default GOGC with RSS held within +15% of its value after a 10 s
-# warm-up. make test runs a 20 s version (internal/stress).
+# warm-up. make test runs a 30 s version (internal/stress).
 STRESS_CALLS ?= 10000000
 stress: setup
 	@$(ENV) go build -o bin/stress ./cmd/stress
-	@bin/stress --goroutines 64 --force_gc --calls $(STRESS_CALLS) --sample 60s
-	@bin/stress --goroutines 64 --duration 5m --warmup 10s --sample 30s --max_growth 0.15
+	@$(ENV) bin/stress --goroutines 64 --force_gc --calls $(STRESS_CALLS) --sample 60s
+	@$(ENV) bin/stress --goroutines 64 --duration 5m --warmup 10s --sample 30s --max_growth 0.15
 
 # The concurrent paths (Run, Predict, Fit) under the race detector, then
 # under AddressSanitizer (Go's -asan; libtensorflow itself is not

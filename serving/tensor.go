@@ -63,7 +63,9 @@ func (t Tensor) check() error {
 	return nil
 }
 
-// toTF copies t into TensorFlow's memory.
+// toTF makes a tfwrap tensor over t's memory, without a copy: t was
+// decoded for this request alone and is not changed after (Run copies it
+// into TensorFlow's memory for the step).
 func (t Tensor) toTF() (*tfwrap.Tensor, error) {
 	if err := t.check(); err != nil {
 		return nil, err
@@ -71,17 +73,18 @@ func (t Tensor) toTF() (*tfwrap.Tensor, error) {
 	if t.DType == tfwrap.String {
 		return tfwrap.NewStrings(t.Strings, t.Shape...)
 	}
-	return tfwrap.TensorFromBytes(t.DType, t.Shape, t.Data)
+	return tfwrap.TensorFromBytesNoCopy(t.DType, t.Shape, t.Data)
 }
 
-// fromTF copies a TensorFlow tensor into Go memory.
+// fromTF takes a result's memory, without a copy: Run already copied it
+// out of TensorFlow's, and nothing else holds the result.
 func fromTF(t *tfwrap.Tensor) (Tensor, error) {
 	out := Tensor{DType: t.DType(), Shape: t.Shape()}
 	var err error
 	if out.DType == tfwrap.String {
 		out.Strings, err = t.Strings()
 	} else {
-		out.Data, err = t.Bytes()
+		out.Data, err = t.BytesNoCopy()
 	}
 	return out, err
 }

@@ -5,7 +5,11 @@
 // The pieces are those of TensorFlow 2's basics:
 //
 //   - Tensor: an immutable value with a dtype and shape, made from a flat Go
-//     slice and read back as one (what .numpy() gives in Python);
+//     slice and read back as one (what .numpy() gives in Python). Its
+//     elements live in Go memory: a Run copies each feed into a C tensor
+//     for the step and copies each result out before it frees the C
+//     tensor, so no Go code ever reads C memory that a finalizer may free,
+//     and no C memory waits on Go's garbage collector;
 //   - Graph: constants, placeholders, math with broadcasting, matmul,
 //     reductions and casts, placed on a device with OnDevice;
 //   - Variable: a resource variable with Assign, AssignAdd and a read;
@@ -23,9 +27,10 @@
 //     session through a task's master), with ops placed by OnDevice and
 //     variables by WithVariableDevice on /job:J/task:I;
 //   - interop with the Go bindings and tfgo (interop.go): WrapGraph,
-//     WrapTensor, WrapSession and TF() share the bindings' objects both
-//     ways without copying, Scope and AddOp reach every registered op, and
-//     Build runs tfgo code on a Graph, turning its panics into Err.
+//     WrapSession and TF() share graphs, operations and sessions both
+//     ways; WrapTensor and Tensor.TF copy a tensor across; Scope and AddOp
+//     reach every registered op, and Build runs tfgo code on a Graph,
+//     turning its panics into Err.
 //
 // No function panics on bad input. Graph builders record the first error
 // and return it from Graph.Err, NewSession and Tape.Gradient; shapes and

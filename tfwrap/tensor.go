@@ -114,6 +114,33 @@ func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
 	return &Tensor{dtype: dt, shape: slices.Clone(dims), data: bytes.Clone(raw)}, nil
 }
 
+// TensorFromBytesNoCopy is TensorFromBytes without the copy: the tensor
+// takes raw as its memory, so the caller must not change raw afterwards
+// (a Tensor is immutable, and a Run may be reading it). For a caller that
+// built raw for this tensor alone, as a server does with a request's
+// payload.
+func TensorFromBytesNoCopy(dt DType, dims []int64, raw []byte) (*Tensor, error) {
+	if dt == String || dt.ByteSize() == 0 {
+		return nil, fmt.Errorf("tfwrap: TensorFromBytesNoCopy takes a numeric or bool dtype, not %v", dt)
+	}
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	if int64(len(raw)) != n*int64(dt.ByteSize()) {
+		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.ByteSize()))
+	}
+	return fromBytes(dt, slices.Clone(dims), raw[:len(raw):len(raw)]), nil
+}
+
+// BytesNoCopy is Bytes without the copy: the elements of a numeric or bool
+// tensor as little-endian bytes in row-major order, shared with the
+// tensor, which the caller must not change.
+func (t *Tensor) BytesNoCopy() ([]byte, error) {
+	raw, err := t.raw()
+	return raw[:len(raw):len(raw)], err
+}
+
 // Bytes returns a copy of a numeric or bool tensor's elements as
 // little-endian bytes in row-major order.
 func (t *Tensor) Bytes() ([]byte, error) {

@@ -121,3 +121,38 @@ func TestTensorBadInput(t *testing.T) {
 		t.Fatal("nil tensor accessors misbehave")
 	}
 }
+
+// The NoCopy pair shares memory with the caller, and checks what the
+// copying pair checks.
+func TestBytesNoCopy(t *testing.T) {
+	raw := []byte{0, 0, 128, 63, 0, 0, 0, 64} // float32 1, 2
+	x, err := TensorFromBytesNoCopy(Float32, []int64{2}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := x.Float32s()
+	if err != nil || v[0] != 1 || v[1] != 2 {
+		t.Fatalf("%v %v", v, err)
+	}
+	b, err := x.BytesNoCopy()
+	if err != nil || &b[0] != &raw[0] || cap(b) != len(raw) {
+		t.Fatalf("BytesNoCopy does not share the tensor's memory: %v", err)
+	}
+	for _, c := range []struct {
+		dt   DType
+		dims []int64
+		raw  []byte
+	}{
+		{Float32, []int64{3}, raw},
+		{String, []int64{1}, raw},
+		{Float32, []int64{-1}, raw},
+		{Float32, []int64{1 << 62, 1 << 62}, raw},
+	} {
+		if _, err := TensorFromBytesNoCopy(c.dt, c.dims, c.raw); err == nil {
+			t.Errorf("TensorFromBytesNoCopy(%v, %v, %d bytes) took it", c.dt, c.dims, len(c.raw))
+		}
+	}
+	if _, err := (&Tensor{}).BytesNoCopy(); err == nil {
+		t.Error("BytesNoCopy of a zero Tensor gave no error")
+	}
+}

@@ -46,11 +46,12 @@ func main() {
 		fail(err)
 	}
 	fmt.Println(cpuinfo.Line())
-	fmt.Printf("stress: %d goroutines, force_gc=%v, calls=%d, duration=%v\n", cfg.Goroutines, cfg.ForceGC, cfg.Calls, cfg.Duration)
-	cfg.Log = os.Stdout
+	bound := fmt.Sprint(cfg.Duration)
 	if cfg.Calls > 0 {
-		cfg.Duration = 24 * time.Hour
+		cfg.Duration, bound = 24*time.Hour, fmt.Sprintf("%d calls", cfg.Calls)
 	}
+	fmt.Printf("stress: %d goroutines calling Predict, force_gc=%v, for %s\n", cfg.Goroutines, cfg.ForceGC, bound)
+	cfg.Log = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	r, err := stress.Run(ctx, f, cfg)

@@ -32,7 +32,7 @@ func fixture(t *testing.T) *Fixture {
 	return f
 }
 
-// TestPredictUnderForcedGC is make stress in short: 16 goroutines call
+// TestPredictUnderForcedGC is make stress in short (30 s): 16 goroutines call
 // Predict on the Python-made model while the collector runs without
 // pause, and a single output that differs from Python's fails it. With
 // the result copied through a slice over C memory that nothing kept alive
@@ -40,7 +40,7 @@ func fixture(t *testing.T) *Fixture {
 // seconds.
 func TestPredictUnderForcedGC(t *testing.T) {
 	f := fixture(t)
-	r, err := Run(context.Background(), f, Config{Goroutines: 16, Duration: seconds(20), ForceGC: true, Warmup: time.Hour})
+	r, err := Run(context.Background(), f, Config{Goroutines: 16, Duration: seconds(30), ForceGC: true, Warmup: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
