@@ -376,7 +376,7 @@ func (v *version) signatureDefs() map[string]*corepb.SignatureDef {
 // updateHealth sets every gRPC health service from the models' readiness.
 func (s *Server) updateHealth() {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if !s.draining.Load() && s.reg.ready() {
+	if !s.draining.Load() && s.reg.ready(s.cfg.StrictReadiness) == "" {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	s.healthMu.Lock()

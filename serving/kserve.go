@@ -201,8 +201,8 @@ func (s *Server) serverReady() error {
 	switch {
 	case s.draining.Load():
 		return notReady("shutting down")
-	case !s.reg.ready():
-		return notReady("not every model has a loaded version")
+	case s.reg.ready(s.cfg.StrictReadiness) != "":
+		return notReady(s.reg.ready(s.cfg.StrictReadiness))
 	case len(s.slots) == cap(s.slots):
 		return notReady(fmt.Sprintf("all %d request slots are busy", cap(s.slots)))
 	}

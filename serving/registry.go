@@ -94,6 +94,10 @@ type servable struct {
 	versions map[int64]*version
 	failed   map[int64]failure
 	removed  bool // taken out of the configuration: serve nothing more
+	// scanned: a scan of the model's folder has finished since it was
+	// configured, so a model without a version now is one that could not
+	// load (or has none), not one still loading.
+	scanned bool
 }
 
 // ModelConfig names a model and the folder holding its versions.
@@ -245,11 +249,22 @@ func (s *servable) available() ([]int64, error) {
 }
 
 func (s *servable) scan(r *registry) {
+	defer func() {
+		s.mu.Lock()
+		s.scanned = true
+		s.mu.Unlock()
+	}()
 	log, m := r.log, r.m
 	avail, err := s.available()
 	if err != nil {
 		log.Error("scan model folder", "model", s.name, "path", s.base, "err", err)
 		return
+	}
+	s.mu.RLock()
+	first := !s.scanned
+	s.mu.RUnlock()
+	if first && len(avail) == 0 {
+		log.Warn("model has no version folders yet; serving the other models", "model", s.name, "path", s.base)
 	}
 	// Failures of versions whose folders are gone are forgotten.
 	present := map[int64]bool{}
@@ -427,17 +442,37 @@ func (r *registry) status(name string) ([]versionStatus, error) {
 	return out, nil
 }
 
-// ready reports whether every model serves a version.
-func (r *registry) ready() bool {
-	for _, s := range r.all() {
+// ready says why the models make the server unready, or "". Every model
+// must have been scanned (tried) once. Then, with strict, every model must
+// serve a version; without, at least one must (when any is configured): a
+// model that cannot load (no version, every version failing) is reported
+// by its status, the logs and the load_failures metric, and does not take
+// the models that can serve out of a load balancer's rotation.
+func (r *registry) ready(strict bool) string {
+	all := r.all()
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+	serving := 0
+	var unavailable string
+	for _, s := range all {
 		s.mu.RLock()
-		n := len(s.versions)
+		n, scanned := len(s.versions), s.scanned
 		s.mu.RUnlock()
-		if n == 0 {
-			return false
+		switch {
+		case !scanned:
+			return fmt.Sprintf("model %q is still loading", s.name)
+		case n > 0:
+			serving++
+		case unavailable == "":
+			unavailable = s.name
 		}
 	}
-	return true
+	switch {
+	case strict && unavailable != "":
+		return fmt.Sprintf("model %q has no loaded version (strict readiness)", unavailable)
+	case len(all) > 0 && serving == 0:
+		return "no model has a loaded version"
+	}
+	return ""
 }
 
 // close unloads everything after the requests in flight.

@@ -75,6 +75,13 @@ type Config struct {
 	// replace the served models; off, it answers PERMISSION_DENIED, since
 	// any client reaching the port could unload every model.
 	AllowConfigReload bool
+	// StrictReadiness makes /readyz (and /v2/health/ready, gRPC health)
+	// answer 503 while any configured model has no loaded version. By
+	// default the server is ready once every model has been tried and at
+	// least one serves: one model that cannot load is reported in its
+	// status and metrics, and does not make the replica unready for the
+	// others (Triton's --strict-readiness=false).
+	StrictReadiness bool
 	// Poll is how often the model folders are rescanned (0: 2 s; <0: never).
 	Poll time.Duration
 	// BatchRows > 1 turns on server-side batching: concurrent requests for

@@ -367,3 +367,44 @@ func TestBatching(t *testing.T) {
 	}
 	t.Logf("16 requests in %v runs", runs)
 }
+
+// TestReadinessPerModel: one model with no version (an empty folder) and
+// one whose only version cannot load do not make the server unready while
+// another model serves; --strict_readiness asks for every model.
+func TestReadinessPerModel(t *testing.T) {
+	good := t.TempDir()
+	export(t, good, 1, 1)
+	broken := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(broken, "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "1", "saved_model.pb"), []byte("not a SavedModel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	models := []ModelConfig{{Name: "good", BasePath: good}, {Name: "empty", BasePath: t.TempDir()}, {Name: "broken", BasePath: broken}}
+	for _, strict := range []bool{false, true} {
+		_, hs := start(t, Config{Models: models, StrictReadiness: strict})
+		want := 200
+		if strict {
+			want = 503
+		}
+		for _, path := range []string{"/readyz", "/v2/health/ready"} {
+			resp, err := http.Get(hs.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want || strict && !strings.Contains(string(raw), "has no loaded version") {
+				t.Errorf("strict %v: %s answered %d %s, want %d", strict, path, resp.StatusCode, raw, want)
+			}
+		}
+		if code, out := call(t, "POST", hs.URL+"/v1/models/good:predict", `{"instances": [[1, 2, 3, 4]]}`); code != 200 {
+			t.Errorf("strict %v: the good model answered %d %v", strict, code, out)
+		}
+		code, st := call(t, "GET", hs.URL+"/v1/models/broken", "")
+		if code != 200 || !strings.Contains(fmt.Sprint(st), "END") {
+			t.Errorf("strict %v: the broken model's status is %d %v, want its version in state END", strict, code, st)
+		}
+	}
+}
