@@ -3,6 +3,7 @@ package serving
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/serving/tfspb"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // The cases a reviewer's attack found after the first hardening; each
@@ -244,4 +246,16 @@ func getMetrics(t *testing.T, base string) (int, string) {
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String()
+}
+
+// A kernel that runs out of memory is the request's size, not the load:
+// 413 (RESOURCE_EXHAUSTED over gRPC), not a 429 that asks to retry.
+func TestOutOfMemoryIs413(t *testing.T) {
+	err := fmt.Errorf("predict: %w: OOM when allocating tensor with shape[1073741824]", tfwrap.ErrOutOfMemory)
+	if c := codeOf(err); c != 413 {
+		t.Fatalf("code %d, want 413", c)
+	}
+	if c := grpcCodes[codeOf(err)]; c != codes.ResourceExhausted {
+		t.Fatalf("gRPC code %v", c)
+	}
 }

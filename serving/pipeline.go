@@ -253,13 +253,16 @@ func codeOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrWorkerDied):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, errTooLarge), errors.Is(err, restjson.ErrTooLarge):
+	case errors.Is(err, errTooLarge), errors.Is(err, restjson.ErrTooLarge),
+		// TensorFlow could not allocate what this request needs: retrying
+		// it as it is will not help, so 413 (RESOURCE_EXHAUSTED), not 429.
+		errors.Is(err, tfwrap.ErrOutOfMemory):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, restjson.ErrBadRequest), errors.Is(err, savedmodels.ErrBadInput), errors.Is(err, savedmodels.ErrSignatureNotFound):
 		return http.StatusBadRequest
 	case errors.Is(err, errDeadline), errors.Is(err, tfwrap.ErrRunTimeout):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, errBusy), errors.Is(err, tfwrap.ErrOutOfMemory):
+	case errors.Is(err, errBusy):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errPrecondition):
 		return http.StatusPreconditionFailed
