@@ -8,6 +8,11 @@
 //
 // The cluster comes from --cluster, --job and --task, or from the
 // TF_CONFIG environment variable when --cluster is not given.
+//
+// TensorFlow's server listens on every interface whatever host the spec
+// names, and runs any graph any client sends: tfserver starts only with
+// --bind_all_interfaces, the user's word that the task runs on a private
+// network.
 package main
 
 import (
@@ -25,7 +30,12 @@ func main() {
 	specFlag := flag.String("cluster", "", "the cluster: job=host:port,host:port;job=… e.g. worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224 (default: TF_CONFIG)")
 	job := flag.String("job", "", "this task's job, e.g. worker or ps")
 	task := flag.Int("task", 0, "this task's index in its job")
+	exposed := flag.Bool("bind_all_interfaces", false, "required: acknowledge that TensorFlow's server listens on every interface, whatever host --cluster names, and runs any graph a client sends (see README, Training across processes)")
 	flag.Parse()
+	if err := cluster.CheckExposure(*exposed); err != nil {
+		fmt.Fprintln(os.Stderr, "tfserver:", err)
+		os.Exit(2)
+	}
 	spec, j, t, err := cluster.FromFlags(*specFlag, *job, *task, os.Getenv("TF_CONFIG"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tfserver:", err)

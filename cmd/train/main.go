@@ -12,8 +12,11 @@
 // every epoch to OUT/MODEL/train_state (--resume continues from it); every
 // other task only serves until SIGTERM, as cmd/tfserver does:
 //
-//	train --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 1 &
-//	train --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 0 --model mlp
+//	train --bind_all_interfaces --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 1 &
+//	train --bind_all_interfaces --cluster 'worker=127.0.0.1:2222,127.0.0.1:2223' --job worker --task 0 --model mlp
+//
+// --bind_all_interfaces is required with a cluster: TensorFlow's server
+// listens on every interface and runs any graph a client sends.
 //
 // --strategy mirrored (synchronous, the default) or ps (asynchronous through
 // the cluster's one ps task).
@@ -53,6 +56,7 @@ type config struct {
 	quiet                       bool
 	// Distributed training.
 	cluster, job, strategy string
+	exposed                bool // --bind_all_interfaces
 	task                   int
 	stepTimeout            time.Duration
 	resume                 bool
@@ -97,6 +101,7 @@ func main() {
 	flag.StringVar(&c.cluster, "cluster", "", "train across a TensorFlow cluster: job=host:port,…;job=…, e.g. worker=127.0.0.1:2222,127.0.0.1:2223;ps=127.0.0.1:2224 (default: TF_CONFIG, if set)")
 	flag.StringVar(&c.job, "job", "worker", "with --cluster: this process's job (worker or ps)")
 	flag.IntVar(&c.task, "task", 0, "with --cluster: this process's task index (worker 0 trains, the others serve)")
+	flag.BoolVar(&c.exposed, "bind_all_interfaces", false, "with --cluster: required, acknowledging that this task's TensorFlow server listens on every interface and runs any graph a client sends")
 	flag.StringVar(&c.strategy, "strategy", "mirrored", "with --cluster: mirrored (synchronous) or ps (asynchronous, weights on the ps task)")
 	flag.DurationVar(&c.stepTimeout, "step-timeout", time.Minute, "with --cluster: bound on each step on the cluster; a dead task fails the run within it")
 	flag.BoolVar(&c.resume, "resume", false, "continue from the training state in OUT/MODEL/train_state, if any")
@@ -357,6 +362,9 @@ func distribution(ctx context.Context, c config) (*models.Distribute, error) {
 	}
 	spec, job, task, err := cluster.FromFlags(c.cluster, c.job, c.task, os.Getenv("TF_CONFIG"))
 	if err != nil {
+		return nil, err
+	}
+	if err := cluster.CheckExposure(c.exposed); err != nil {
 		return nil, err
 	}
 	d := &models.Distribute{Cluster: spec, StepTimeout: c.stepTimeout}

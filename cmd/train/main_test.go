@@ -56,13 +56,13 @@ func TestTrainAcrossProcesses(t *testing.T) {
 		t.Fatalf("%s did not print %q", cmd.Path, want)
 		return nil
 	}
-	ps := serve("TFSERVER task=/job:ps/task:0", exec.CommandContext(ctx, server, "--cluster", spec, "--job", "ps", "--task", "0"))
-	w1cmd := exec.CommandContext(ctx, train)
+	ps := serve("TFSERVER task=/job:ps/task:0", exec.CommandContext(ctx, server, "--bind_all_interfaces", "--cluster", spec, "--job", "ps", "--task", "0"))
+	w1cmd := exec.CommandContext(ctx, train, "--bind_all_interfaces")
 	w1cmd.Env = append(os.Environ(), "TF_CONFIG="+tfConfig)
 	w1 := serve("serving /job:worker/task:1", w1cmd)
 
 	out := filepath.Join(dir, "out")
-	chief := exec.CommandContext(ctx, train, "--cluster", spec, "--job", "worker", "--task", "0", "--strategy", "ps",
+	chief := exec.CommandContext(ctx, train, "--bind_all_interfaces", "--cluster", spec, "--job", "worker", "--task", "0", "--strategy", "ps",
 		"--model", "perceptron", "--epochs", "2", "--quiet", "--step-timeout", "30s",
 		"--data", filepath.Join("..", "..", ".cache", "mnist"), "--out", out)
 	res, err := chief.CombinedOutput()
@@ -79,6 +79,28 @@ func TestTrainAcrossProcesses(t *testing.T) {
 		c.Process.Signal(syscall.SIGTERM)
 		if err := c.Wait(); err != nil {
 			t.Errorf("%s after SIGTERM: %v", c.Path, err)
+		}
+	}
+}
+
+// Without --bind_all_interfaces neither command starts a TensorFlow
+// server: TensorFlow binds every interface whatever the spec says.
+func TestClusterNeedsExposureAck(t *testing.T) {
+	dir := t.TempDir()
+	train, server := filepath.Join(dir, "train"), filepath.Join(dir, "tfserver")
+	for bin, pkg := range map[string]string{train: ".", server: "../tfserver"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	spec := "worker=127.0.0.1:1,127.0.0.1:2"
+	for _, args := range [][]string{
+		{server, "--cluster", spec, "--job", "worker", "--task", "1"},
+		{train, "--cluster", spec, "--job", "worker", "--task", "1"},
+	} {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "listens on every network interface") || !strings.Contains(string(out), "--bind_all_interfaces") {
+			t.Errorf("%s: %v\n%s", filepath.Base(args[0]), err, out)
 		}
 	}
 }
