@@ -351,7 +351,6 @@ func (d *Dataset) checkFinite() error {
 		if at < 0 {
 			return nil
 		}
-		vals, _ := tfwrap.ValuesAs[float64](t)
 		name := kind
 		if of > 1 {
 			name = fmt.Sprintf("%s %d", kind, i)
@@ -360,8 +359,8 @@ func (d *Dataset) checkFinite() error {
 		if sh := t.Shape(); len(sh) > 0 && sh[0] > 0 {
 			per = t.NumElements() / sh[0]
 		}
-		return fmt.Errorf("%s of sample %d has %v at element %d: the data must be finite (NaN or infinite values make the loss NaN)",
-			name, at/per, vals[at], at%per)
+		return fmt.Errorf("%s of sample %d has %s at element %d: the data must be finite (NaN or infinite values make the loss NaN)",
+			name, at/per, t.ElementString(at), at%per)
 	}
 	for i, x := range d.x {
 		if err := check("input", i, len(d.x), x); err != nil {

@@ -57,7 +57,7 @@ func (t Tensor) check() error {
 	if sz == 0 {
 		return fmt.Errorf("unsupported dtype %v", t.DType)
 	}
-	if int64(len(t.Data)) != n*sz {
+	if int64(len(t.Data))%sz != 0 || int64(len(t.Data))/sz != n { // n*sz may overflow
 		return fmt.Errorf("%d bytes for %d %v elements", len(t.Data), n, t.DType)
 	}
 	return nil

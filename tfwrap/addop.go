@@ -538,7 +538,7 @@ func isTensor(v any) bool {
 	case *Tensor:
 		return t.ok()
 	case *tf.Tensor:
-		return t != nil
+		return t != nil && firstPtr(t) != nil // a zero tf.Tensor{} has no C tensor
 	}
 	return false
 }

@@ -175,7 +175,10 @@ func WrapTensor(t *tf.Tensor) (*Tensor, error) { return wrapTensor(t) }
 
 // TF returns a copy of t as a tensor of the bindings, for code written
 // against them or tfgo; the bindings free it (by a finalizer) when it is
-// unreachable. Nil when t is nil or TensorFlow cannot allocate it.
+// unreachable. Nil when t is nil or TensorFlow cannot allocate it. To read
+// it back, prefer WrapTensor: the bindings' own Value and WriteContentsTo
+// read through a Go slice over its C memory without keeping it alive, so
+// keep the *tf.Tensor reachable (runtime.KeepAlive) until they return.
 func (t *Tensor) TF() *tf.Tensor {
 	c, err := t.toC()
 	if err != nil {
@@ -191,11 +194,11 @@ func withTF(t *Tensor, fn func(*tf.Tensor)) error {
 	if err != nil {
 		return err
 	}
+	defer C.TF_DeleteTensor(c) // also if fn panics (no finalizer is set)
 	tt := new(tf.Tensor)
 	m := (*tensorMirror)(unsafe.Pointer(tt))
 	m.c, m.shape = c, t.Shape()
 	fn(tt)
 	runtime.KeepAlive(tt)
-	C.TF_DeleteTensor(c)
 	return nil
 }

@@ -23,11 +23,15 @@ func (t *Tensor) rowBytes() (int, error) {
 	if len(t.shape) == 0 {
 		return 0, errors.New("tfwrap: a scalar has no rows")
 	}
-	n := int64(t.dtype.ByteSize())
-	for _, d := range t.shape[1:] {
-		n *= d
+	n, err := shape.NumElements(t.shape[1:])
+	if err != nil {
+		return 0, fmt.Errorf("tfwrap: rows: %w", err)
 	}
-	return int(n), nil
+	b, err := shape.ByteSize(n, t.dtype.ByteSize())
+	if err != nil {
+		return 0, fmt.Errorf("tfwrap: rows: %w", err)
+	}
+	return int(b), nil
 }
 
 // SliceRows returns rows [start, end) of the first axis, copied.
@@ -47,7 +51,7 @@ func (t *Tensor) SliceRows(start, end int) (*Tensor, error) {
 		return nil, err
 	}
 	dims := append([]int64{int64(end - start)}, t.shape[1:]...)
-	return fromBytes(t.dtype, dims, raw[start*rb:end*rb]), nil
+	return fromBytes(t.dtype, dims, raw[start*rb:end*rb:end*rb]), nil
 }
 
 // SplitRows cuts t along the first axis into consecutive pieces of the
@@ -118,11 +122,13 @@ func (t *Tensor) GatherRows(idx []int) (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(idx)*rb)
-	for _, i := range idx {
+	for _, i := range idx { // every index first: nothing is allocated for a bad one
 		if i < 0 || int64(i) >= t.shape[0] {
 			return nil, fmt.Errorf("tfwrap: row %d is out of range for %d rows", i, t.shape[0])
 		}
+	}
+	out := make([]byte, 0, len(idx)*rb) // ≤ len(raw) * len(idx) / rows
+	for _, i := range idx {
 		out = append(out, raw[i*rb:(i+1)*rb]...)
 	}
 	return fromBytes(t.dtype, append([]int64{int64(len(idx))}, t.shape[1:]...), out), nil

@@ -104,12 +104,8 @@ func TensorFromBytes(dt DType, dims []int64, raw []byte) (*Tensor, error) {
 	if dt == String || dt.ByteSize() == 0 {
 		return nil, fmt.Errorf("tfwrap: TensorFromBytes takes a numeric or bool dtype, not %v", dt)
 	}
-	n, err := shape.NumElements(dims)
-	if err != nil {
-		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
-	}
-	if int64(len(raw)) != n*int64(dt.ByteSize()) {
-		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.ByteSize()))
+	if err := checkBytes(dt, dims, raw); err != nil {
+		return nil, err
 	}
 	return &Tensor{dtype: dt, shape: slices.Clone(dims), data: bytes.Clone(raw)}, nil
 }
@@ -123,12 +119,8 @@ func TensorFromBytesNoCopy(dt DType, dims []int64, raw []byte) (*Tensor, error) 
 	if dt == String || dt.ByteSize() == 0 {
 		return nil, fmt.Errorf("tfwrap: TensorFromBytesNoCopy takes a numeric or bool dtype, not %v", dt)
 	}
-	n, err := shape.NumElements(dims)
-	if err != nil {
-		return nil, fmt.Errorf("tfwrap: new tensor: %w", err)
-	}
-	if int64(len(raw)) != n*int64(dt.ByteSize()) {
-		return nil, fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, n*int64(dt.ByteSize()))
+	if err := checkBytes(dt, dims, raw); err != nil {
+		return nil, err
 	}
 	return fromBytes(dt, slices.Clone(dims), raw[:len(raw):len(raw)]), nil
 }
@@ -146,6 +138,22 @@ func (t *Tensor) BytesNoCopy() ([]byte, error) {
 func (t *Tensor) Bytes() ([]byte, error) {
 	raw, err := t.raw()
 	return bytes.Clone(raw), err
+}
+
+// checkBytes checks that raw holds exactly the bytes of dims elements of dt.
+func checkBytes(dt DType, dims []int64, raw []byte) error {
+	n, err := shape.NumElements(dims)
+	if err != nil {
+		return fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	want, err := shape.ByteSize(n, dt.ByteSize())
+	if err != nil {
+		return fmt.Errorf("tfwrap: new tensor: %w", err)
+	}
+	if int64(len(raw)) != want {
+		return fmt.Errorf("tfwrap: new tensor: %d bytes for %d %v elements (want %d)", len(raw), n, dt, want)
+	}
+	return nil
 }
 
 // fromBytes makes a tensor that takes raw (and dims) as they are: the
@@ -337,6 +345,22 @@ func formatNested(v []float64, dims []int64, bits int) string {
 	}
 	rec(0, 0)
 	return b.String()
+}
+
+// ElementString formats element i (row-major) of a numeric or bool
+// tensor as Go prints the value ("NaN", "+Inf", "3"); "?" when i is out
+// of range or the tensor holds strings.
+func (t *Tensor) ElementString(i int64) string {
+	if !t.ok() || t.dtype == String || i < 0 || i >= t.NumElements() {
+		return "?"
+	}
+	sz := int64(t.dtype.ByteSize())
+	one := fromBytes(t.dtype, []int64{1}, t.data[i*sz:(i+1)*sz:(i+1)*sz])
+	v, err := one.Float64sAny()
+	if err != nil || len(v) != 1 {
+		return "?"
+	}
+	return strconv.FormatFloat(v[0], 'g', -1, 64)
 }
 
 // FirstNonFinite returns the row-major index of the first NaN or infinite

@@ -156,3 +156,27 @@ func TestBytesNoCopy(t *testing.T) {
 		t.Error("BytesNoCopy of a zero Tensor gave no error")
 	}
 }
+
+// Sizes that wrap around int64 and shapes TensorFlow aborts on are errors
+// before any tensor exists (found by review: 8·(2^61+1) bytes wrapped to 8).
+func TestTensorSizesCannotWrap(t *testing.T) {
+	if _, err := TensorFromBytes(Float64, []int64{1<<61 + 1}, make([]byte, 8)); err == nil {
+		t.Error("TensorFromBytes took 8 bytes for 2^61+1 float64s")
+	}
+	if _, err := TensorFromBytesNoCopy(Float64, []int64{1<<61 + 1}, make([]byte, 8)); err == nil {
+		t.Error("TensorFromBytesNoCopy took 8 bytes for 2^61+1 float64s")
+	}
+	if _, err := NewTensor([]float32{}, 1<<40, 1<<40, 0); err == nil {
+		t.Error("NewTensor took a shape whose product overflows before its 0")
+	}
+	empty, err := NewTensor([]float32{}, 0, 1<<40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.GatherRows([]int{0}); err == nil {
+		t.Error("GatherRows of a tensor with no rows took row 0")
+	}
+	if s := empty.ElementString(0); s != "?" {
+		t.Errorf("ElementString out of range = %q", s)
+	}
+}

@@ -169,13 +169,15 @@ type Sample struct {
 
 // Result is what a run saw.
 type Result struct {
+	Requested    int64 // Config.Calls: the calls asked for (0: a duration)
+	Interrupted  bool  // the caller's context ended the run early
 	Calls, Wrong int64
 	FirstWrong   string // the first wrong value, described
 	Elapsed      time.Duration
 	Samples      []Sample
 	WarmRSS      int64 // RSS at the end of the warm-up
 	EndRSS       int64 // RSS at the end
-	MaxRSS       int64 // the most RSS seen after the warm-up
+	MaxRSS       int64 // the most RSS seen after the warm-up (read every second)
 }
 
 // Growth is the RSS at the end relative to the warm-up baseline (0.1 is
@@ -217,6 +219,7 @@ func Run(ctx context.Context, f *Fixture, cfg Config) (*Result, error) {
 	}
 	defer m.Close()
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -231,7 +234,7 @@ func Run(ctx context.Context, f *Fixture, cfg Config) (*Result, error) {
 		}()
 	}
 
-	res := &Result{}
+	res := &Result{Requested: cfg.Calls}
 	var calls, wrong atomic.Int64
 	var first sync.Once
 	fail := func(msg string) {
@@ -268,6 +271,8 @@ func Run(ctx context.Context, f *Fixture, cfg Config) (*Result, error) {
 
 	tick := time.NewTicker(cfg.Sample)
 	defer tick.Stop()
+	peek := time.NewTicker(time.Second) // RSS peaks between samples
+	defer peek.Stop()
 	warm := time.NewTimer(cfg.Warmup)
 	defer warm.Stop()
 	sample := func() Sample {
@@ -297,9 +302,14 @@ loop:
 			res.MaxRSS = res.WarmRSS
 		case <-tick.C:
 			sample()
+		case <-peek.C:
+			if res.WarmRSS != 0 {
+				res.MaxRSS = max(res.MaxRSS, rss())
+			}
 		}
 	}
 	res.Elapsed = time.Since(start)
+	res.Interrupted = parent.Err() != nil
 	res.Calls, res.Wrong = count(), wrong.Load()
 	end := sample()
 	res.EndRSS = end.RSS
@@ -378,14 +388,25 @@ func mb(b int64) float64 { return float64(b) / (1 << 20) }
 // ErrWrong is returned by Check when a run saw a wrong value.
 var ErrWrong = errors.New("stress: wrong values")
 
-// Check returns an error when r saw a wrong value, or when its RSS grew
-// past maxGrowth (0.15 is +15%) after the warm-up; maxGrowth < 0 skips
-// the memory check.
+// Check returns an error when r saw a wrong value, made no call or fewer
+// than it was asked for, was interrupted, or when its RSS grew past
+// maxGrowth (0.15 is +15%) after the warm-up; maxGrowth < 0 skips the
+// memory check, and a run that ends before its warm-up fails it.
 func (r *Result) Check(maxGrowth float64) error {
 	if r.Wrong > 0 {
 		return fmt.Errorf("%w: %d of %d calls; first: %s", ErrWrong, r.Wrong, r.Calls, r.FirstWrong)
 	}
-	if maxGrowth >= 0 && r.WarmRSS > 0 && r.MaxGrowth() > maxGrowth {
+	switch {
+	case r.Interrupted:
+		return fmt.Errorf("stress: interrupted after %d calls", r.Calls)
+	case r.Calls == 0:
+		return errors.New("stress: no call was made")
+	case r.Requested > 0 && r.Calls < r.Requested:
+		return fmt.Errorf("stress: %d calls of the %d asked for", r.Calls, r.Requested)
+	case maxGrowth >= 0 && r.WarmRSS == 0:
+		return errors.New("stress: the run ended before its warm-up (or RSS cannot be read), so memory was not checked")
+	}
+	if maxGrowth >= 0 && r.MaxGrowth() > maxGrowth {
 		return fmt.Errorf("stress: RSS grew from %.0f MB after the warm-up to %.0f MB (+%.1f%%, bound +%.0f%%)",
 			mb(r.WarmRSS), mb(r.MaxRSS), 100*r.MaxGrowth(), 100*maxGrowth)
 	}

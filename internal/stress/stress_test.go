@@ -52,3 +52,23 @@ func TestPredictUnderForcedGC(t *testing.T) {
 		t.Fatalf("only %d calls", r.Calls)
 	}
 }
+
+// Check cannot pass a run that checked less than it was asked to.
+func TestCheckRefusesShortRuns(t *testing.T) {
+	for name, r := range map[string]Result{
+		"wrong":         {Calls: 10, Wrong: 1, FirstWrong: "x"},
+		"no calls":      {},
+		"short":         {Requested: 100, Calls: 99},
+		"interrupted":   {Calls: 5, Interrupted: true},
+		"no warm-up":    {Calls: 5},
+		"grew past 15%": {Calls: 5, WarmRSS: 100, MaxRSS: 116, EndRSS: 100},
+	} {
+		if err := r.Check(0.15); err == nil {
+			t.Errorf("%s: Check passed %+v", name, r)
+		}
+	}
+	ok := Result{Requested: 5, Calls: 5, WarmRSS: 100, MaxRSS: 114, EndRSS: 100}
+	if err := ok.Check(0.15); err != nil {
+		t.Errorf("a good run: %v", err)
+	}
+}

@@ -38,7 +38,12 @@ func Canonical(opType string) string {
 	return opType
 }
 
+// ordinaryFused: the "Fused" ops that are ordinary registered ops, not
+// the remapper's (which is _FusedBatchNormEx, not FusedBatchNorm*).
 func ordinaryFused(name string) bool {
+	if strings.HasPrefix(name, "FusedBatchNormEx") {
+		return false
+	}
 	return strings.HasPrefix(name, "FusedBatchNorm") || name == "FusedPadConv2D" || name == "FusedResizeAndPadConv2D"
 }
 
@@ -47,9 +52,19 @@ func OneDNN(opType string) bool {
 	return strings.HasPrefix(opType, "_Mkl")
 }
 
-// Fusion reports whether opType is a kernel that Grappler's remapper made
-// by fusing ops into one (_FusedMatMul, _FusedConv2D, and their oneDNN
-// versions); the fused ops are in the node's fused_ops attr.
+// Fusion reports whether opType is a kernel that fuses several ops into
+// one: Grappler's remapper's _FusedMatMul, _FusedConv2D, _FusedBatchNormEx
+// and their oneDNN versions (the fused ops are in the node's fused_ops
+// attr), and oneDNN's own fusions, which have no counterpart elsewhere
+// (_MklNativeConv2DWithBias, _MklNativePadWithConv2D, _MklLayerNorm,
+// _MklSwish, ...).
 func Fusion(opType string) bool {
-	return strings.HasPrefix(Canonical(opType), "_Fused")
+	c := Canonical(opType)
+	if strings.HasPrefix(c, "_Fused") {
+		return true
+	}
+	if !OneDNN(opType) {
+		return false
+	}
+	return strings.Contains(c, "With") || c == "LayerNorm" || c == "Swish" || c == "Mish"
 }

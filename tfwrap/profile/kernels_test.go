@@ -23,6 +23,9 @@ func TestCanonical(t *testing.T) {
 		{"_MklFusedDepthwiseConv2dNative", "_FusedDepthwiseConv2dNative", true},
 		{"_MklNativeFusedPadConv2D", "FusedPadConv2D", true},
 		{"Relu", "Relu", false},
+		{"_MklNativeFusedBatchNormEx", "_FusedBatchNormEx", true},
+		{"_MklFusedBatchNormEx", "_FusedBatchNormEx", true},
+		{"_MklNativeFusedBatchNormGradV3", "FusedBatchNormGradV3", true},
 	} {
 		if got := profile.Canonical(c.kernel); got != c.want {
 			t.Errorf("Canonical(%q) = %q, want %q", c.kernel, got, c.want)
@@ -31,7 +34,13 @@ func TestCanonical(t *testing.T) {
 			t.Errorf("OneDNN(%q) = %v", c.kernel, got)
 		}
 	}
-	if !profile.Fusion("_MklNativeFusedMatMul") || !profile.Fusion("_FusedConv2D") || profile.Fusion("FusedBatchNormV3") || profile.Fusion("MatMul") {
-		t.Error("Fusion misjudges a kernel")
+	for kernel, want := range map[string]bool{
+		"_MklNativeFusedMatMul": true, "_FusedConv2D": true, "_FusedBatchNormEx": true, "_MklNativeFusedBatchNormEx": true,
+		"_MklNativeConv2DWithBias": true, "_MklNativePadWithFusedConv2D": true, "_MklLayerNorm": true, "_MklSwish": true,
+		"FusedBatchNormV3": false, "_MklNativeFusedBatchNormV3": false, "MatMul": false, "_MklMatMul": false, "Conv2D": false,
+	} {
+		if got := profile.Fusion(kernel); got != want {
+			t.Errorf("Fusion(%q) = %v, want %v", kernel, got, want)
+		}
 	}
 }

@@ -30,9 +30,16 @@ func String(s []int64) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
+// MaxRank is the most dimensions TensorFlow allows a tensor (its
+// TensorShape aborts the process past it).
+const MaxRank = 254
+
 // Validate reports an error if a concrete shape (one a tensor has) holds a
-// negative dimension.
+// negative dimension or more than MaxRank dimensions.
 func Validate(s []int64) error {
+	if len(s) > MaxRank {
+		return fmt.Errorf("shape: rank %d is more than TensorFlow's %d", len(s), MaxRank)
+	}
 	for i, d := range s {
 		if d < 0 {
 			return fmt.Errorf("shape: dimension %d of %s is negative", i, String(s))
@@ -42,24 +49,31 @@ func Validate(s []int64) error {
 }
 
 // NumElements returns the product of the dimensions of a concrete shape,
-// or an error if a dimension is negative or the product overflows.
+// or an error if the shape is invalid (Validate) or the product overflows
+// on the way, multiplied from the first dimension on as TensorFlow's
+// TensorShape does: (4, 0, 2^63-1) has 0 elements, but (2^40, 2^40, 0)
+// overflows before its 0, and TensorFlow aborts the process on it.
 func NumElements(s []int64) (int64, error) {
 	if err := Validate(s); err != nil {
 		return 0, err
 	}
 	n := int64(1)
 	for _, d := range s {
-		if d == 0 {
-			return 0, nil
-		}
-	}
-	for _, d := range s {
-		if n > math.MaxInt64/d {
+		if n != 0 && d != 0 && n > math.MaxInt64/d {
 			return 0, fmt.Errorf("%w: %s", ErrOverflow, String(s))
 		}
 		n *= d
 	}
 	return n, nil
+}
+
+// ByteSize returns n elements of size bytes each, or an error if that
+// overflows int64.
+func ByteSize(n int64, size int) (int64, error) {
+	if size > 0 && n > math.MaxInt64/int64(size) {
+		return 0, fmt.Errorf("%w: %d elements of %d bytes", ErrOverflow, n, size)
+	}
+	return n * int64(size), nil
 }
 
 // Equal reports whether two shapes are identical, dimension by dimension.

@@ -18,6 +18,11 @@ func TestNumElements(t *testing.T) {
 		{"zero dim", []int64{4, 0, math.MaxInt64}, 0, false},
 		{"negative", []int64{2, -1}, 0, true},
 		{"overflow", []int64{math.MaxInt64 / 2, 3}, 0, true},
+		// TensorFlow multiplies from the first dimension and aborts on an
+		// overflow before a 0 (Python: "would have more than 2**63").
+		{"overflow before zero", []int64{1 << 40, 1 << 40, 0}, 0, true},
+		{"rank 254", make([]int64, 254), 0, false},
+		{"rank 255", make([]int64, 255), 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
