@@ -259,3 +259,48 @@ func TestOutOfMemoryIs413(t *testing.T) {
 		t.Fatalf("gRPC code %v", c)
 	}
 }
+
+// DNS rebinding: a page at a name the attacker re-points at this server
+// sends that name as Host and as Origin, which the Origin check alone
+// takes for a same-site request. A browser request by an unlisted name is
+// refused; by IP, by localhost, by a listed name, or from a client that is
+// not a browser, it is served.
+func TestDNSRebindingRefused(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	body := `{"instances": [[1, 2, 3, 4]]}`
+	for _, c := range []struct {
+		host, origin string
+		allowed      []string
+		want         int
+	}{
+		{"evil.example:8501", "http://evil.example:8501", nil, 403},
+		{"evil.example", "", nil, 200}, // no Origin: not a browser
+		{"127.0.0.1:8501", "http://127.0.0.1:8501", nil, 200},
+		{"localhost:8501", "http://localhost:8501", nil, 200},
+		{"[::1]:8501", "http://[::1]:8501", nil, 200},
+		{"models.internal:8501", "http://models.internal:8501", []string{"models.internal"}, 200},
+		{"evil.example:8501", "http://evil.example:8501", []string{"*"}, 200},
+	} {
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, AllowedHosts: c.allowed})
+		for _, path := range []string{"/v1/models/clf:predict", "/v1/models/clf"} {
+			method, b := "POST", body
+			if path == "/v1/models/clf" {
+				method, b = "GET", ""
+			}
+			req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(b))
+			req.Host = c.host
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s %s with Host %q, Origin %q, allowed %v: %d, want %d", method, path, c.host, c.origin, c.allowed, resp.StatusCode, c.want)
+			}
+		}
+	}
+}

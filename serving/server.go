@@ -71,6 +71,15 @@ type Config struct {
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) whose
 	// cross-site requests may predict; "*" allows every origin.
 	AllowedOrigins []string
+	// AllowedHosts lists the host names (without port) a browser may
+	// reach the server by; "*" allows any. A request from a browser (one
+	// with an Origin or Sec-Fetch-Site header) whose Host is a name not
+	// listed is refused with 403, which stops DNS rebinding: a page whose
+	// own name an attacker re-points at this server sends that name as
+	// Host, and as Origin too, so the Origin check alone lets it through.
+	// IP addresses and "localhost" are always allowed, and clients that
+	// are not browsers (no such headers) are not checked.
+	AllowedHosts []string
 	// AllowConfigReload lets gRPC's ModelService.HandleReloadConfigRequest
 	// replace the served models; off, it answers PERMISSION_DENIED, since
 	// any client reaching the port could unload every model.
@@ -299,7 +308,35 @@ func (s *Server) Close() error {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkHost(r); err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// checkHost refuses a browser's request that names the server by a host
+// name not in AllowedHosts (see Config.AllowedHosts).
+func (s *Server) checkHost(r *http.Request) error {
+	if r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
+		return nil // not a browser
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	for _, a := range s.cfg.AllowedHosts {
+		if a == "*" || strings.EqualFold(a, host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: a browser reached this server by the name %q, which is not among the allowed hosts (allow it with --allowed_hosts)", errForbidden, host)
+}
 
 // beginShutdown makes /readyz answer 503 from now on.
 func (s *Server) beginShutdown() {

@@ -78,6 +78,7 @@ func main() {
 	idleTimeout := flag.Duration("idle_timeout", 60*time.Second, "keep-alive connections idle this long are closed")
 	maxConns := flag.Int("max_connections", 0, "open connections per transport (0: from the file-descriptor limit)")
 	shutdown := flag.Duration("shutdown_timeout", 0, "deadline to finish requests after SIGTERM (0: request_timeout + 5s); past it exit 1")
+	hosts := flag.String("allowed_hosts", "", "comma-separated host names a browser may reach the server by (* for any); IP addresses and localhost always work, and clients that are not browsers are not checked (DNS rebinding protection)")
 	origins := flag.String("allowed_origins", "", "comma-separated browser origins allowed to call predict cross-site (* for any)")
 	cert := flag.String("ssl_cert_file", "", "PEM certificate: serve REST as HTTPS and gRPC over TLS")
 	key := flag.String("ssl_key_file", "", "PEM private key for --ssl_cert_file")
@@ -107,6 +108,9 @@ func main() {
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
 		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload, StrictReadiness: *strictReady,
+	}
+	if *hosts != "" {
+		cfg.AllowedHosts = strings.Split(*hosts, ",")
 	}
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
