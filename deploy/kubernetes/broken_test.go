@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -57,6 +58,12 @@ func TestBrokenManifests(t *testing.T) {
 		{"hpa on cpu without a cpu request", func(m *ms) { delete(ctr(m).Resources.Requests, corev1.ResourceCPU) }, "hpa: cpu utilization"},
 		{"no memory limit", func(m *ms) { delete(ctr(m).Resources.Limits, corev1.ResourceMemory) }, "resources: no memory limit"},
 		{"image name", func(m *ms) { ctr(m).Image = "gotf-server:latest" }, "image:"},
+		{"service-account token", func(m *ms) { m.deploy.Spec.Template.Spec.AutomountServiceAccountToken = nil }, "security: want automountServiceAccountToken"},
+		{"pdb selector", func(m *ms) { m.pdb.Spec.Selector.MatchLabels["app.kubernetes.io/name"] = "other" }, "pdb: its selector"},
+		{"pdb blocks every drain", func(m *ms) { m.pdb.Spec.MinAvailable = ptrIntstr(intstr.FromInt32(*m.hpa.Spec.MinReplicas)) }, "pdb: minAvailable"},
+		{"networkpolicy selector", func(m *ms) { m.netpol.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] = "batch" }, "networkpolicy: its podSelector"},
+		{"networkpolicy egress open", func(m *ms) { m.netpol.Spec.Egress = append(m.netpol.Spec.Egress, networkingv1.NetworkPolicyEgressRule{}) }, "networkpolicy: want Ingress and Egress"},
+		{"networkpolicy grpc closed", func(m *ms) { m.netpol.Spec.Ingress[0].Ports = m.netpol.Spec.Ingress[0].Ports[:1] }, "networkpolicy: the container's port \"grpc\""},
 		{"image tag", func(m *ms) { ctr(m).Image = "registry.example/gotf-serve:v0" }, "image:"},
 		{"command", func(m *ms) { ctr(m).Command = []string{"/usr/bin/serve"} }, "args: the container runs"},
 		{"positional arg", func(m *ms) { ctr(m).Args = append(ctr(m).Args, "/models") }, "as --name=value"},
@@ -118,3 +125,5 @@ func TestBrokenManifests(t *testing.T) {
 		})
 	}
 }
+
+func ptrIntstr(v intstr.IntOrString) *intstr.IntOrString { return &v }

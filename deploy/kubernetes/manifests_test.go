@@ -17,6 +17,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -29,6 +31,8 @@ type manifests struct {
 	hpa    *autoscalingv2.HorizontalPodAutoscaler
 	pvc    *corev1.PersistentVolumeClaim
 	cm     *corev1.ConfigMap
+	pdb    *policyv1.PodDisruptionBudget
+	netpol *networkingv1.NetworkPolicy
 }
 
 // facts is what the manifests must agree with, read from the repository
@@ -75,8 +79,8 @@ func loadManifests(dir string) (*manifests, error) {
 			}
 		}
 	}
-	if m.deploy == nil || m.svc == nil || m.hpa == nil || m.pvc == nil || m.cm == nil {
-		return nil, fmt.Errorf("want one Deployment, Service, HorizontalPodAutoscaler, PersistentVolumeClaim and ConfigMap in %s", dir)
+	if m.deploy == nil || m.svc == nil || m.hpa == nil || m.pvc == nil || m.cm == nil || m.pdb == nil || m.netpol == nil {
+		return nil, fmt.Errorf("want one Deployment, Service, HorizontalPodAutoscaler, PersistentVolumeClaim, ConfigMap, PodDisruptionBudget and NetworkPolicy in %s", dir)
 	}
 	return m, nil
 }
@@ -107,6 +111,12 @@ func (m *manifests) decode(doc []byte) error {
 	case "v1 ConfigMap":
 		dup, m.cm = m.cm != nil, &corev1.ConfigMap{}
 		obj = m.cm
+	case "policy/v1 PodDisruptionBudget":
+		dup, m.pdb = m.pdb != nil, &policyv1.PodDisruptionBudget{}
+		obj = m.pdb
+	case "networking.k8s.io/v1 NetworkPolicy":
+		dup, m.netpol = m.netpol != nil, &networkingv1.NetworkPolicy{}
+		obj = m.netpol
 	default:
 		return fmt.Errorf("unexpected object %q", gk)
 	}
@@ -317,9 +327,63 @@ func check(m *manifests, f *facts) error {
 		fail("security: want readOnlyRootFilesystem and no privilege escalation")
 	}
 
+	// The pod gets no service-account token: the server calls no API.
+	if a := pod.Spec.AutomountServiceAccountToken; a == nil || *a {
+		fail("security: want automountServiceAccountToken: false (the server never calls the Kubernetes API)")
+	}
+	errs = append(errs, checkPolicies(m, c)...)
+
 	// Models: a read-only shared claim and the config every replica polls.
 	errs = append(errs, checkModels(m, c, vals)...)
 	return errors.Join(errs...)
+}
+
+// checkPolicies checks the disruption budget and the network policy.
+func checkPolicies(m *manifests, c *corev1.Container) []error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	pod := m.deploy.Spec.Template
+	pdb := m.pdb.Spec
+	if pdb.Selector == nil || len(pdb.Selector.MatchLabels) == 0 || !subset(pdb.Selector.MatchLabels, pod.Labels) {
+		fail("pdb: its selector does not match the pod labels %v", pod.Labels)
+	}
+	min := m.hpa.Spec.MinReplicas
+	switch {
+	case pdb.MinAvailable == nil || pdb.MinAvailable.Type != intstr.Int || pdb.MinAvailable.IntVal < 1:
+		fail("pdb: want minAvailable of at least 1 replica")
+	case min != nil && pdb.MinAvailable.IntVal >= *min:
+		fail("pdb: minAvailable %d leaves no replica of the HPA's minimum %d to drain", pdb.MinAvailable.IntVal, *min)
+	}
+	np := m.netpol.Spec
+	if len(np.PodSelector.MatchLabels) == 0 || !subset(np.PodSelector.MatchLabels, pod.Labels) {
+		fail("networkpolicy: its podSelector does not match the pod labels %v", pod.Labels)
+	}
+	if !slices.Contains(np.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.PolicyTypes, networkingv1.PolicyTypeEgress) || len(np.Egress) != 0 {
+		fail("networkpolicy: want Ingress and Egress policies and no egress rule (the server needs no outgoing connection)")
+	}
+	ports := map[string]bool{}
+	for _, p := range c.Ports {
+		ports[p.Name] = true
+	}
+	open := map[string]bool{}
+	for _, r := range np.Ingress {
+		if len(r.Ports) == 0 {
+			fail("networkpolicy: an ingress rule opens every port")
+		}
+		for _, p := range r.Ports {
+			if p.Port == nil || p.Port.Type != intstr.String || !ports[p.Port.StrVal] {
+				fail("networkpolicy: ingress port %v is not one of the container's named ports", p.Port)
+				continue
+			}
+			open[p.Port.StrVal] = true
+		}
+	}
+	for name := range ports {
+		if !open[name] {
+			fail("networkpolicy: the container's port %q takes no traffic", name)
+		}
+	}
+	return errs
 }
 
 // checkModels checks the models' volume, the config file and the polling.
