@@ -22,13 +22,7 @@ import (
 // its RESULT line and saves the training state, and SIGTERM ends the two
 // serving tasks cleanly.
 func TestTrainAcrossProcesses(t *testing.T) {
-	dir := t.TempDir()
-	train, server := filepath.Join(dir, "train"), filepath.Join(dir, "tfserver")
-	for bin, pkg := range map[string]string{train: ".", server: "../tfserver"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	train, server := buildBoth(t)
 	addrs := clustertest.FreePorts(t, 3)
 	spec := fmt.Sprintf("worker=%s,%s;ps=%s", addrs[0], addrs[1], addrs[2])
 	tfConfig := fmt.Sprintf(`{"cluster": {"worker": [%q, %q], "ps": [%q]}, "task": {"type": "worker", "index": 1}}`, addrs[0], addrs[1], addrs[2])
@@ -61,7 +55,7 @@ func TestTrainAcrossProcesses(t *testing.T) {
 	w1cmd.Env = append(os.Environ(), "TF_CONFIG="+tfConfig)
 	w1 := serve("serving /job:worker/task:1", w1cmd)
 
-	out := filepath.Join(dir, "out")
+	out := filepath.Join(t.TempDir(), "out")
 	chief := exec.CommandContext(ctx, train, "--bind_all_interfaces", "--cluster", spec, "--job", "worker", "--task", "0", "--strategy", "ps",
 		"--model", "perceptron", "--epochs", "2", "--quiet", "--step-timeout", "30s",
 		"--data", filepath.Join("..", "..", ".cache", "mnist"), "--out", out)
@@ -86,13 +80,7 @@ func TestTrainAcrossProcesses(t *testing.T) {
 // Without --bind_all_interfaces neither command starts a TensorFlow
 // server: TensorFlow binds every interface whatever the spec says.
 func TestClusterNeedsExposureAck(t *testing.T) {
-	dir := t.TempDir()
-	train, server := filepath.Join(dir, "train"), filepath.Join(dir, "tfserver")
-	for bin, pkg := range map[string]string{train: ".", server: "../tfserver"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	train, server := buildBoth(t)
 	spec := "worker=127.0.0.1:1,127.0.0.1:2"
 	for _, args := range [][]string{
 		{server, "--cluster", spec, "--job", "worker", "--task", "1"},
@@ -103,4 +91,17 @@ func TestClusterNeedsExposureAck(t *testing.T) {
 			t.Errorf("%s: %v\n%s", filepath.Base(args[0]), err, out)
 		}
 	}
+}
+
+// buildBoth builds train and tfserver into a temporary folder.
+func buildBoth(t *testing.T) (train, server string) {
+	t.Helper()
+	dir := t.TempDir()
+	train, server = filepath.Join(dir, "train"), filepath.Join(dir, "tfserver")
+	for bin, pkg := range map[string]string{train: ".", server: "../tfserver"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return train, server
 }
