@@ -316,6 +316,8 @@ func TestModelServiceWithOfficialClient(t *testing.T) {
 		{"op": "reload", "config": fmt.Sprintf(`model_config_list { config { name: "m" base_path: %q version_labels { key: "x" value: 9 } } }`, base)},
 		{"op": "reload", "config": `model_config_list { config { name: "m" base_path: "/nonexistent" } }`},
 		{"op": "reload", "config": `custom_model_config { }`},
+		{"op": "reload", "config": fmt.Sprintf(`model_config_list { config { name: "m" base_path: %q } }`, filepath.Join(dir, "..", ".."))},
+		{"op": "reload", "config": fmt.Sprintf(`model_config_list { config { name: "m" base_path: %q } }`, filepath.Join(dir, "missing"))},
 	}
 	var res []struct {
 		Code    string `json:"code"`
@@ -371,8 +373,10 @@ func TestModelServiceWithOfficialClient(t *testing.T) {
 	}
 	same(t, "stable after", out, predictions(t, ms[1], [][]float32{{1, 2, 3, 4}}))
 	check(10, "FAILED_PRECONDITION", "not currently available")
-	check(11, "INVALID_ARGUMENT", "not a folder")
+	check(11, "PERMISSION_DENIED", "outside the folder reloads may use")
 	check(12, "INVALID_ARGUMENT", "custom_model_config")
+	check(13, "PERMISSION_DENIED", "outside the folder reloads may use") // dir/../..
+	check(14, "INVALID_ARGUMENT", "not a folder")                        // inside, but missing
 }
 
 // TestStatusAndMetadataAsTFServing compares GET /v1/models/NAME and its
@@ -591,5 +595,40 @@ func TestRelativeBasePathScrubbed(t *testing.T) {
 		if s := fmt.Sprint(st); code != 200 || !strings.Contains(s, "END") || strings.Contains(s, "secret-place") {
 			t.Errorf("base path %q: %d %s", p, code, s)
 		}
+	}
+}
+
+// A reload's base paths must lie in the reload root once symbolic links
+// are resolved: a link inside the root to a folder outside it is outside.
+func TestReloadRootConfines(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "a", "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := reloadRoot("", []ModelConfig{{BasePath: filepath.Join(root, "a")}})
+	if err != nil || r != resolve(root) {
+		t.Fatalf("root %q, %v; want %q", r, err, resolve(root))
+	}
+	for path, want := range map[string]bool{
+		filepath.Join(root, "a"):                  true,
+		filepath.Join(root, "new", "b"):           true, // not there yet, but inside
+		filepath.Join(root, "a", "..", "..", "x"): false,
+		filepath.Join(root, "link"):               false,
+		filepath.Join(root, "link", "m"):          false,
+		outside:                                   false,
+		"/":                                       false,
+		root + "-sibling":                         false,
+	} {
+		if got := within(r, path); got != want {
+			t.Errorf("within(%q, %q) = %v, want %v", r, path, got, want)
+		}
+	}
+	two, err := reloadRoot("", []ModelConfig{{BasePath: filepath.Join(root, "a")}, {BasePath: filepath.Join(outside, "b")}})
+	if err != nil || !within(two, root) || !within(two, outside) {
+		t.Fatalf("the root of two models %q, %v", two, err)
 	}
 }

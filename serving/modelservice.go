@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -52,6 +56,14 @@ func (m modelService) HandleReloadConfigRequest(_ context.Context, req *tfspb.Re
 	cfgs, err := ModelConfigsFromProto(req.GetConfig())
 	if err != nil {
 		return nil, s.grpcStatus(fmt.Errorf("%w: %v", restjson.ErrBadRequest, err))
+	}
+	if len(cfgs) > maxReloadModels {
+		return nil, s.grpcStatus(fmt.Errorf("%w: %d models in one reload, at most %d (each may start a worker process)", restjson.ErrBadRequest, len(cfgs), maxReloadModels))
+	}
+	for _, c := range cfgs {
+		if !within(s.reloadRoot, c.BasePath) {
+			return nil, s.grpcStatus(fmt.Errorf("%w: model %q: its base path is outside the folder reloads may use (--model_config_reload_root)", errForbidden, c.Name))
+		}
 	}
 	if err := s.Reload(cfgs); err != nil {
 		if codeOf(err) == http.StatusInternalServerError {
@@ -106,4 +118,63 @@ func jsonOf(m proto.Message) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// maxReloadModels bounds the models one gRPC reload may configure: each
+// may start a worker process.
+const maxReloadModels = 256
+
+// reloadRoot is the folder reloads are confined to: root if given, else
+// the nearest folder that holds every one of the initial base paths;
+// absolute, with symbolic links resolved.
+func reloadRoot(root string, models []ModelConfig) (string, error) {
+	if root == "" {
+		for _, m := range models {
+			dir := resolve(filepath.Dir(resolve(m.BasePath)))
+			switch {
+			case root == "":
+				root = dir
+			default:
+				for !within(root, dir) {
+					root = filepath.Dir(root)
+				}
+			}
+		}
+	}
+	if root == "" {
+		return "", errors.New("no model to take the folder from; give one")
+	}
+	root = resolve(root)
+	if info, err := os.Stat(root); err != nil || !info.IsDir() {
+		return "", fmt.Errorf("%s is not a folder", root)
+	}
+	return root, nil
+}
+
+// resolve makes p absolute and resolves the symbolic links of the part of
+// it that exists.
+func resolve(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	rest := ""
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(dir) == dir {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+}
+
+// within reports whether path lies inside root (root itself included).
+func within(root, path string) bool {
+	if root == "" {
+		return false
+	}
+	rel, err := filepath.Rel(root, resolve(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -84,6 +84,12 @@ type Config struct {
 	// replace the served models; off, it answers PERMISSION_DENIED, since
 	// any client reaching the port could unload every model.
 	AllowConfigReload bool
+	// ReloadRoot confines that reload: every base path a reloaded config
+	// names must lie inside this folder (symbolic links resolved), so a
+	// client cannot make the server read any folder it can, nor probe
+	// paths. Empty: the nearest folder that holds every base path the
+	// server started with.
+	ReloadRoot string
 	// StrictReadiness makes /readyz (and /v2/health/ready, gRPC health)
 	// answer 503 while any configured model has no loaded version. By
 	// default the server is ready once every model has been tried and at
@@ -185,6 +191,8 @@ type Server struct {
 	// configText is the model config file's content last applied;
 	// configBad the last that did not parse.
 	configText, configBad []byte
+	// reloadRoot is Config.ReloadRoot, absolute, symbolic links resolved.
+	reloadRoot string
 }
 
 // New loads the models (a version that fails to load is reported, and an
@@ -214,6 +222,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if ps, ok := ld.(*processes); ok {
 		ps.rescan = func() { go s.Rescan() }
+	}
+	if cfg.AllowConfigReload {
+		if s.reloadRoot, err = reloadRoot(cfg.ReloadRoot, cfg.Models); err != nil {
+			s.reg.load.abandon()
+			s.reg.close()
+			return nil, fmt.Errorf("serving: reload root: %w", err)
+		}
 	}
 	s.groups = map[string]string{}
 	for _, c := range cfg.Models {

@@ -61,6 +61,7 @@ func main() {
 	dir := flag.String("models_dir", "", "or serve every subfolder NAME of this folder as a model")
 	configFile := flag.String("model_config_file", "", "or serve the models of this TF Serving model config file (a ModelServerConfig in text format: model_config_list with name, base_path, model_version_policy, version_labels)")
 	configPoll := flag.Int("model_config_file_poll_wait_seconds", 0, "re-read --model_config_file this often, in seconds, and apply it when it changes (0: read it once)")
+	reloadRoot := flag.String("model_config_reload_root", "", "with --allow_config_reload: the folder every reloaded base path must lie in (default: the nearest folder holding the models the server started with)")
 	strictReady := flag.Bool("strict_readiness", false, "answer /readyz (and /v2/health/ready, gRPC health) with 503 while any configured model has no loaded version; by default one model that cannot load does not make the server unready for the others")
 	allowReload := flag.Bool("allow_config_reload", false, "let gRPC ModelService.HandleReloadConfigRequest replace the served models (any client reaching the gRPC port could)")
 	isolation := flag.String("isolation", "process", "where models run: process (a worker process per model, restarted if it dies) or none (inside the server)")
@@ -107,7 +108,7 @@ func main() {
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
-		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload, StrictReadiness: *strictReady,
+		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload, StrictReadiness: *strictReady, ReloadRoot: *reloadRoot,
 	}
 	if *hosts != "" {
 		cfg.AllowedHosts = strings.Split(*hosts, ",")
