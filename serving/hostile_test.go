@@ -1,9 +1,11 @@
 package serving
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -302,5 +304,74 @@ func TestDNSRebindingRefused(t *testing.T) {
 				t.Errorf("%s %s with Host %q, Origin %q, allowed %v: %d, want %d", method, path, c.host, c.origin, c.allowed, resp.StatusCode, c.want)
 			}
 		}
+	}
+}
+
+// Large REST bodies are charged to the memory all requests share as they
+// are read: clients that each declare 16 MiB and stall hold at most that
+// share (--max_in_flight_bytes) together, and the rest are answered 429
+// at once (issue 23: 60 such clients added 1.64 GB, 250 crashed the
+// server). The charge is given back when the requests end.
+func TestStalledBodiesShareTheBudget(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: 40 << 20, MaxBodyBytes: 16 << 20})
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	const clients = 6
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	chunk := bytes.Repeat([]byte{' '}, 128<<10)
+	refused := 0
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /v1/models/clf:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 16<<20-1)
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		switch {
+		case err == nil && strings.Contains(line, " 429 "):
+			refused++
+		case err == nil:
+			t.Errorf("client %d: %q, want 429 or nothing yet", i, line)
+		}
+		srv.mem.mu.Lock()
+		used, limit := srv.mem.used, srv.mem.limit
+		srv.mem.mu.Unlock()
+		if used > limit {
+			t.Fatalf("after client %d the bodies hold %d bytes of the %d shared", i, used, limit)
+		}
+	}
+	if refused != clients-2 {
+		t.Errorf("%d of %d stalled clients refused, want %d (two 16 MiB bodies fit in 40 MiB)", refused, clients, clients-2)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		srv.mem.mu.Lock()
+		used := srv.mem.used
+		srv.mem.mu.Unlock()
+		if used == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held after every client went away", used)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// And a normal request still works.
+	if code, out := call(t, "POST", hs.URL+"/v1/models/clf:predict", `{"instances": [[1, 2, 3, 4]]}`); code != 200 {
+		t.Fatalf("after the attack: %d %v", code, out)
 	}
 }

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,7 +329,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	h := &hold{}
+	defer h.release(s.mem)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), holdKey{}, h)))
+}
+
+// hold is what one HTTP request's body holds of the memory all requests
+// in flight share, given back when the request is done.
+type hold struct{ n int64 }
+
+type holdKey struct{}
+
+func holdOf(ctx context.Context) *hold {
+	h, _ := ctx.Value(holdKey{}).(*hold)
+	return h
+}
+
+func (h *hold) take(m *memory, n int64) error {
+	if h == nil || m == nil {
+		return nil
+	}
+	if err := m.take(n); err != nil {
+		return err
+	}
+	h.n += n
+	return nil
+}
+
+func (h *hold) release(m *memory) {
+	if m != nil && h.n > 0 {
+		m.give(h.n)
+		h.n = 0
+	}
 }
 
 // checkHost refuses a browser's request that names the server by a host
@@ -590,9 +622,12 @@ func (s *Server) readRESTBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	if r.ContentLength > s.cfg.MaxBodyBytes { // refused unread
 		return nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength, holdOf(r.Context()), s.mem)
 	if err != nil {
 		var tooBig *http.MaxBytesError
+		if errors.Is(err, errBusy) || errors.Is(err, errTooLarge) {
+			return nil, err // the memory all requests share is spent
+		}
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, s.cfg.MaxBodyBytes)
 		}
@@ -606,17 +641,43 @@ func (s *Server) readRESTBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 
 // readBody reads a body as it arrives: memory follows the bytes a client
 // has sent, not the length it declared (a silent client declaring 16 MiB
-// holds 64 KiB).
-func readBody(r io.Reader, declared int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if declared > 0 {
-		// ReadFrom wants MinRead bytes free before it reads: without them
-		// a body of exactly the declared size would grow the buffer twice
-		// over just to see the end.
-		buf.Grow(int(min(declared, 64<<10)) + bytes.MinRead)
+// holds 64 KiB). Every buffer it allocates is first taken from mem, the
+// memory all requests in flight share, and held (h) until the request is
+// done: so many clients sending large bodies at once get 429, not the
+// server's memory. The first 64 KiB in, the buffer grows to the declared
+// length at once, else it doubles; what is taken is at most twice the
+// body.
+func readBody(r io.Reader, declared int64, h *hold, mem *memory) ([]byte, error) {
+	size := int64(64 << 10)
+	if declared >= 0 {
+		size = min(size, declared+1) // +1: EOF is seen without growing
 	}
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	if err := h.take(mem, size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if declared >= int64(cap(buf)) {
+				next = declared + 1
+			}
+			if err := h.take(mem, next); err != nil {
+				return nil, err
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // encodeREST writes outputs in the request's format.
