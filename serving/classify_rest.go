@@ -443,6 +443,9 @@ func (s *Server) restExamples(w http.ResponseWriter, r *http.Request, name strin
 			out = regressJSON(g)
 		}
 	}
+	if err == nil {
+		err = s.holdAnswer(r, len(out))
+	}
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -373,5 +378,49 @@ func TestStalledBodiesShareTheBudget(t *testing.T) {
 	// And a normal request still works.
 	if code, out := call(t, "POST", hs.URL+"/v1/models/clf:predict", `{"instances": [[1, 2, 3, 4]]}`); code != 200 {
 		t.Fatalf("after the attack: %d %v", code, out)
+	}
+}
+
+// An answer is charged to the shared memory too, until it is written: a
+// server whose share holds the body but not the answer refuses with 429
+// rather than holding answers clients may never read.
+func TestAnswerChargedToTheBudget(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer wide.Close()
+	if err := wide.Export(filepath.Join(base, "1")); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.TrimSuffix(strings.Repeat("[1, 2, 3, 4], ", 200), ", ")
+	body := `{"instances": [` + rows + `]}`
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	resp, err := http.Post(hs.URL+"/v1/models/clf:predict", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, answer)
+	}
+	// Room for the body and the inputs, but not for the answer on top of
+	// the body.
+	limit := int64(len(body)+1) + int64(len(answer)) - 1
+	if limit < int64(len(body)+1)+3*200*4*4 {
+		t.Fatalf("the answer (%d bytes) is too small for this test", len(answer))
+	}
+	_, hs = start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: limit})
+	if code, _ := call(t, "POST", hs.URL+"/v1/models/clf:predict", body); code != 429 {
+		t.Fatalf("got %d, want 429", code)
+	}
+	_, hs = start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: limit + 1})
+	if code, _ := call(t, "POST", hs.URL+"/v1/models/clf:predict", body); code != 200 {
+		t.Fatalf("with one byte more: %d", code)
 	}
 }

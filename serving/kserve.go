@@ -365,6 +365,9 @@ func (s *Server) kserveInfer(w http.ResponseWriter, r *http.Request, name, ver s
 		return
 	}
 	body, headLen, err := plan.encode(name, res, s.cfg.MaxResponseBytes)
+	if err == nil {
+		err = s.holdAnswer(r, len(body))
+	}
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -356,6 +356,13 @@ func (h *hold) take(m *memory, n int64) error {
 	return nil
 }
 
+// holdAnswer charges an answer of n bytes to the memory all requests
+// share until the request is done: answers that clients are slow to read
+// (the write timeout drops them) hold at most that share together.
+func (s *Server) holdAnswer(r *http.Request, n int) error {
+	return holdOf(r.Context()).take(s.mem, int64(n))
+}
+
 func (h *hold) release(m *memory) {
 	if m != nil && h.n > 0 {
 		m.give(h.n)
@@ -596,6 +603,9 @@ func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	resp, err := encodeREST(res.outputs, columnar)
+	if err == nil {
+		err = s.holdAnswer(r, len(resp))
+	}
 	if err != nil {
 		s.fail(w, err)
 		return
