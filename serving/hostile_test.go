@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -422,5 +423,31 @@ func TestAnswerChargedToTheBudget(t *testing.T) {
 	_, hs = start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: limit + 1})
 	if code, _ := call(t, "POST", hs.URL+"/v1/models/clf:predict", body); code != 200 {
 		t.Fatalf("with one byte more: %d", code)
+	}
+}
+
+// 16 MiB of {"inputs":[{},{},…]} took 1.3 GB through encoding/json
+// (issue 23). It is now refused by counting, before decoding: 400, and
+// the decoder's memory never appears.
+func TestKserveObjectFlood(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxBodyBytes: 16 << 20})
+	body := `{"inputs":[` + strings.Repeat(`{},`, 5<<20) + `{}]}`
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	code, out := call(t, "POST", hs.URL+"/v2/models/clf/infer", body)
+	runtime.ReadMemStats(&m1)
+	if code != 400 || !strings.Contains(fmt.Sprint(out), "more than 4096 objects") {
+		t.Fatalf("got %d %v, want 400 naming the objects", code, out)
+	}
+	// The body (15 MiB, read twice at most) and the client's copy, not
+	// the 1.3 GB of decoded structs.
+	if d := m1.TotalAlloc - m0.TotalAlloc; d > 200<<20 {
+		t.Errorf("the request allocated %d MB", d>>20)
+	}
+	// Braces inside strings are not objects.
+	if n := jsonObjects([]byte(`{"a": "{{{\"{", "b": {}}`), 100); n != 2 {
+		t.Errorf("jsonObjects counted %d, want 2", n)
 	}
 }

@@ -333,11 +333,41 @@ func (s *Server) readKserve(w http.ResponseWriter, r *http.Request) (*kserveRequ
 		}
 		head, bin = body[:n], body[n:]
 	}
+	// encoding/json would turn each "{}" of 2 bytes into a struct of ~100
+	// bytes and a map: 16 MiB of them took 1.3 GB. Count first.
+	if n := jsonObjects(head, maxKserveObjects); n > maxKserveObjects {
+		return nil, nil, fmt.Errorf("%w: the request's JSON holds more than %d objects (inputs, outputs and parameters together)", restjson.ErrBadRequest, maxKserveObjects)
+	}
 	req := &kserveRequest{}
 	if err := json.Unmarshal(head, req); err != nil {
 		return nil, nil, fmt.Errorf("%w: the request is not valid JSON: %v", restjson.ErrBadRequest, err)
 	}
 	return req, bin, nil
+}
+
+// maxKserveObjects bounds the JSON objects of one inference request's
+// header: an input, an output, a parameters map each take one.
+const maxKserveObjects = 4096
+
+// jsonObjects counts the objects ('{' outside strings) in b, stopping
+// once past limit.
+func jsonObjects(b []byte, limit int) int {
+	n, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			if n++; n > limit {
+				return n
+			}
+		}
+	}
+	return n
 }
 
 // kserveInfer is the REST transport of predict for the protocol.
