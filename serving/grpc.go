@@ -47,7 +47,9 @@ type predictionService struct {
 // model has a version and while shutting down) and server reflection. The caller owns the returned server: it serves
 // and stops it.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)))
+	codec := newBudgetCodec(s.mem) // decoding is charged to the shared memory first
+	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)), grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(codec.unary), grpc.ChainStreamInterceptor(codec.stream))
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})
 	tfspb.RegisterModelServiceServer(g, modelService{s: s})

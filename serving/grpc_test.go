@@ -7,12 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	rhpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/resource_handle_go_proto"
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
@@ -399,4 +401,46 @@ func TestGRPCBadRequests(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A gRPC message that grows many times over when decoded is refused from
+// its wire bytes, before it is decoded (issue 23: 8M empty
+// resource_handle_val of 2 bytes each became 879 MB): RESOURCE_EXHAUSTED,
+// the shared memory given back, and the next request served.
+func TestGRPCExpandingMessageRefused(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: 64 << 20})
+	client := tfspb.NewPredictionServiceClient(serveGRPC(t, srv))
+	handles := make([]*rhpb.ResourceHandleProto, 500_000) // 1 MB on the wire
+	for i := range handles {
+		handles[i] = &rhpb.ResourceHandleProto{}
+	}
+	req := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"},
+		Inputs: map[string]*tensorpb.TensorProto{"inputs": {Dtype: typespb.DataType_DT_RESOURCE, ResourceHandleVal: handles}}}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	_, err := client.Predict(context.Background(), req)
+	runtime.ReadMemStats(&m1)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "decoding the request would take") {
+		t.Fatalf("got %v, want RESOURCE_EXHAUSTED before decoding", err)
+	}
+	// The client's own message and its 1 MB encoding, not the ~90 MB the
+	// server's decoding would have allocated.
+	if d := m1.TotalAlloc - m0.TotalAlloc; d > 48<<20 {
+		t.Errorf("the call allocated %d MB in this process", d>>20)
+	}
+	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
+		FloatVal: []float32{1, 2, 3, 4}}}}
+	if _, err := client.Predict(context.Background(), good); err != nil {
+		t.Fatalf("a good request after the refused one: %v", err)
+	}
+	srv.mem.mu.Lock()
+	used := srv.mem.used
+	srv.mem.mu.Unlock()
+	if used != 0 {
+		t.Fatalf("%d bytes of the shared memory still held", used)
+	}
 }
