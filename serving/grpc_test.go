@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -18,6 +19,8 @@ import (
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -442,5 +445,81 @@ func TestGRPCExpandingMessageRefused(t *testing.T) {
 	srv.mem.mu.Unlock()
 	if used != 0 {
 		t.Fatalf("%d bytes of the shared memory still held", used)
+	}
+}
+
+// A client that sends part of a large gRPC message and stalls is cut off
+// at the message deadline, and its bytes are let go (issue 23: such
+// streams were held 90 s and more). The client speaks raw HTTP/2 to stall
+// mid-message, as an attacker would.
+func TestGRPCStalledMessageDropped(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := srv.NewGRPCServer(messageDeadline(time.Second)...)
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, h := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
+		{":path", "/tensorflow.serving.PredictionService/Predict"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The message prefix says 16 MiB - 1 byte; 16,000 bytes of it follow.
+	msg := append([]byte{0, 0, 0xff, 0xff, 0xff}, make([]byte, 16000)...) // one frame (≤ 16 KiB)
+	if err := fr.WriteData(1, false, msg); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no end of the stalled stream after %v: %v", time.Since(start), err)
+		}
+		if f.Header().StreamID != 1 {
+			continue
+		}
+		if _, ok := f.(*http2.RSTStreamFrame); ok {
+			break
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamEnded() {
+			break
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the stalled stream ended after %v, want about the 1 s deadline", d)
+	}
+	// A whole request is served as before, under the same deadline.
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
+		FloatVal: []float32{1, 2, 3, 4}}}}
+	if _, err := tfspb.NewPredictionServiceClient(conn).Predict(context.Background(), good); err != nil {
+		t.Fatalf("a whole request: %v", err)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -203,4 +206,54 @@ func packedCount(b []byte, k protoreflect.Kind) int64 {
 		}
 	}
 	return n
+}
+
+// messageDeadline bounds how long a gRPC call's first message may take to
+// arrive, as ReadTimeout bounds a REST body: a client that sends part of
+// a large message and stalls had its bytes held for as long as it liked
+// (64 such streams held 1 GB for 90 s and more). The stream's context,
+// which grpc-go's reader waits on, is cancelled when the message is not
+// whole within d; the stats handler stops the timer once it is, and
+// releases the context when the call ends.
+func messageDeadline(d time.Duration) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InTapHandle(func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			t := time.AfterFunc(d, func() {
+				cancel(status.Errorf(codes.DeadlineExceeded, "the request's message did not arrive within %v", d))
+			})
+			return context.WithValue(ctx, readTimerKey{}, &readTimer{t: t, cancel: func() { cancel(context.Canceled) }}), nil
+		}),
+		grpc.StatsHandler(readTimerStats{}),
+	}
+}
+
+type readTimerKey struct{}
+
+type readTimer struct {
+	t      *time.Timer
+	cancel func()
+}
+
+// readTimerStats stops a call's read timer when its first message is in
+// and releases its context when it ends.
+type readTimerStats struct{}
+
+func (readTimerStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (readTimerStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (readTimerStats) HandleConn(context.Context, stats.ConnStats) {}
+func (readTimerStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	rt, ok := ctx.Value(readTimerKey{}).(*readTimer)
+	if !ok {
+		return
+	}
+	switch s.(type) {
+	case *stats.InPayload:
+		rt.t.Stop()
+	case *stats.End:
+		rt.t.Stop()
+		rt.cancel()
+	}
 }

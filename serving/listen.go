@@ -108,6 +108,7 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 			// them per connection, as connections are bounded.
 			grpc.MaxConcurrentStreams(64),
 		}
+		opts = append(opts, messageDeadline(lc.ReadTimeout)...)
 		if tlsCfg != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 		}
