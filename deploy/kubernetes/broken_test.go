@@ -62,7 +62,9 @@ func TestBrokenManifests(t *testing.T) {
 		{"pdb selector", func(m *ms) { m.pdb.Spec.Selector.MatchLabels["app.kubernetes.io/name"] = "other" }, "pdb: its selector"},
 		{"pdb blocks every drain", func(m *ms) { m.pdb.Spec.MinAvailable = ptrIntstr(intstr.FromInt32(*m.hpa.Spec.MinReplicas)) }, "pdb: minAvailable"},
 		{"networkpolicy selector", func(m *ms) { m.netpol.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] = "batch" }, "networkpolicy: its podSelector"},
-		{"networkpolicy egress open", func(m *ms) { m.netpol.Spec.Egress = append(m.netpol.Spec.Egress, networkingv1.NetworkPolicyEgressRule{}) }, "networkpolicy: want Ingress and Egress"},
+		{"networkpolicy egress open", func(m *ms) {
+			m.netpol.Spec.Egress = append(m.netpol.Spec.Egress, networkingv1.NetworkPolicyEgressRule{})
+		}, "networkpolicy: want Ingress and Egress"},
 		{"networkpolicy grpc closed", func(m *ms) { m.netpol.Spec.Ingress[0].Ports = m.netpol.Spec.Ingress[0].Ports[:1] }, "networkpolicy: the container's port \"grpc\""},
 		{"image tag", func(m *ms) { ctr(m).Image = "registry.example/gotf-serve:v0" }, "image:"},
 		{"command", func(m *ms) { ctr(m).Command = []string{"/usr/bin/serve"} }, "args: the container runs"},
