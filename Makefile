@@ -87,9 +87,11 @@ gotest: setup
 # the default already.
 KERNEL_PKGS := ./models ./serving ./savedmodels ./tfwrap/...
 KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN
+KERNEL_PYTESTS := scripts/tests/test_keras_profile.py
 gotest-kernels: setup
 	@for v in 0 1; do echo "TF_ENABLE_ONEDNN_OPTS=$$v: $(KERNEL_TESTS)"; \
-		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v go test -count=1 -run '$(KERNEL_TESTS)' $(KERNEL_PKGS) || exit 1; done
+		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v go test -count=1 -run '$(KERNEL_TESTS)' $(KERNEL_PKGS) || exit 1; \
+		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v .venv/bin/python -m pytest -q $(KERNEL_PYTESTS) || exit 1; done
 
 pytest: setup
 	@$(ENV) .venv/bin/python -m pytest -q scripts/tests

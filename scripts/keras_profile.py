@@ -20,6 +20,19 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 STEP_EVENT = "multi_step_on_iterator"
 
 
+
+def canonical(op):
+    """The op type a kernel stands for on every CPU: oneDNN's
+    _MklNativeFusedMatMul is _FusedMatMul, _MklMatMul is MatMul. The same
+    rule as Go's tfwrap/profile.Canonical (its tests list the cases)."""
+    for prefix in ("_MklNative", "_Mkl"):
+        if op.startswith(prefix):
+            rest = op[len(prefix):]
+            ordinary = (rest.startswith("FusedBatchNorm") and not rest.startswith("FusedBatchNormEx")) \
+                or rest in ("FusedPadConv2D", "FusedResizeAndPadConv2D")
+            return "_" + rest if rest.startswith("Fused") and not ordinary else rest
+    return op
+
 def profile_fit(model, x, y, batch, steps):
     with tempfile.TemporaryDirectory() as logdir:
         n = batch * steps
