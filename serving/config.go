@@ -174,6 +174,12 @@ func (r *registry) reconfigure(cfgs []ModelConfig) (added []ModelConfig, err err
 	}
 	r.mu.Lock()
 	var gone []*servable
+	for name, p := range r.pending { // a replacement no longer wanted
+		if c, keep := next[name]; !keep || c.BasePath != p.base {
+			delete(r.pending, name)
+			defer p.retire(r.log)
+		}
+	}
 	for name, s := range r.models {
 		c, keep := next[name]
 		if keep && c.BasePath == s.base {
@@ -182,8 +188,20 @@ func (r *registry) reconfigure(cfgs []ModelConfig) (added []ModelConfig, err err
 			s.mu.Unlock()
 			continue
 		}
+		s.mu.RLock()
+		serving := len(s.versions) > 0
+		s.mu.RUnlock()
+		if keep && serving {
+			// A new base path: load it beside the old one, which serves
+			// until the new one does (promote).
+			if p := r.pending[name]; p == nil || p.base != c.BasePath {
+				r.pending[name] = newServable(c)
+			}
+			continue
+		}
 		gone = append(gone, s)
 		delete(r.models, name)
+		delete(r.pending, name)
 	}
 	for _, c := range cfgs {
 		if _, ok := r.models[c.Name]; !ok {
@@ -193,17 +211,8 @@ func (r *registry) reconfigure(cfgs []ModelConfig) (added []ModelConfig, err err
 	}
 	r.mu.Unlock()
 	for _, s := range gone {
-		s.mu.Lock()
-		s.removed = true
-		var vs []*version
-		for _, v := range s.versions {
-			vs = append(vs, v)
-		}
-		s.versions = map[int64]*version{}
-		s.labels = nil
-		s.mu.Unlock()
 		r.log.Info("model removed from the configuration", "model", s.name)
-		s.unloadAll(r.log, vs)
+		s.retire(r.log)
 	}
 	return added, nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -631,4 +632,85 @@ func TestReloadRootConfines(t *testing.T) {
 	if err != nil || !within(two, root) || !within(two, outside) {
 		t.Fatalf("the root of two models %q, %v", two, err)
 	}
+}
+
+// A reload that moves a model to a new base path keeps the old version
+// serving until the new one is loaded, so requests meanwhile are answered
+// (issue 23: about 900 got 503 while reloads alternated between two
+// paths); a new path that cannot load leaves the old one serving.
+func TestBasePathChangeKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	a, b, broken := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "broken")
+	ma, mb := export(t, a, 1, 1), export(t, b, 2, 2)
+	if err := os.MkdirAll(filepath.Join(broken, "3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "3", "saved_model.pb"), []byte("not a SavedModel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "m", BasePath: a}}})
+	body := `{"instances": [[1, 2, 3, 4]]}`
+	stop := make(chan struct{})
+	var failed, served atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Post(hs.URL+"/v1/models/m:predict", "application/json", strings.NewReader(body))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				} else {
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range 6 {
+		path := b
+		if i%2 == 1 {
+			path = a
+		}
+		if err := srv.Reload([]ModelConfig{{Name: "m", BasePath: path}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || served.Load() == 0 {
+		t.Fatalf("while reloads alternated base paths: %d answers failed, %d served", failed.Load(), served.Load())
+	}
+	want := predictions(t, ma, [][]float32{{1, 2, 3, 4}})
+	code, out := call(t, "POST", hs.URL+"/v1/models/m:predict", body)
+	if code != 200 {
+		t.Fatalf("%d %v", code, out)
+	}
+	same(t, "served from a after the last reload", flatten(out["predictions"]), want)
+	// A path whose only version cannot load: a keeps serving.
+	if err := srv.Reload([]ModelConfig{{Name: "m", BasePath: broken}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out = call(t, "POST", hs.URL+"/v1/models/m:predict", body)
+	if code != 200 {
+		t.Fatalf("after a reload to a broken path: %d %v", code, out)
+	}
+	same(t, "still served from a", flatten(out["predictions"]), want)
+	// Back to b: served from b.
+	if err := srv.Reload([]ModelConfig{{Name: "m", BasePath: b}}); err != nil {
+		t.Fatal(err)
+	}
+	_, out = call(t, "POST", hs.URL+"/v1/models/m:predict", body)
+	same(t, "served from b", flatten(out["predictions"]), predictions(t, mb, [][]float32{{1, 2, 3, 4}}))
 }

@@ -130,15 +130,18 @@ type registry struct {
 	// due (a slow load) is not started twice.
 	scanning sync.Mutex
 
-	mu     sync.RWMutex // guards models; a reload swaps entries
+	mu     sync.RWMutex // guards models and pending; a reload swaps entries
 	models map[string]*servable
+	// pending holds a served model's replacement while it loads from a
+	// new base path: the old one serves until the new one does.
+	pending map[string]*servable
 	// reloading serialises reloads (the config file's poll and gRPC's
 	// HandleReloadConfigRequest).
 	reloading sync.Mutex
 }
 
 func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, opts loadOptions) (*registry, error) {
-	r := &registry{log: log, models: map[string]*servable{}, m: m, load: ld, opts: opts}
+	r := &registry{log: log, models: map[string]*servable{}, pending: map[string]*servable{}, m: m, load: ld, opts: opts}
 	if err := checkConfigs(cfgs); err != nil {
 		return nil, err
 	}
@@ -215,16 +218,61 @@ func (r *registry) scanAll() {
 	// there are cores.
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var wg sync.WaitGroup
-	for _, s := range r.all() {
+	r.mu.RLock()
+	pending := make([]*servable, 0, len(r.pending))
+	for _, s := range r.pending {
+		pending = append(pending, s)
+	}
+	r.mu.RUnlock()
+	for _, s := range append(r.all(), pending...) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			s.scan(r)
+			r.promote(s)
 		}()
 	}
 	wg.Wait()
+}
+
+// promote makes a pending replacement the served model once it serves a
+// version, and unloads the one it replaces after its requests.
+func (r *registry) promote(s *servable) {
+	s.mu.RLock()
+	n := len(s.versions)
+	s.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	if r.pending[s.name] != s {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.pending, s.name)
+	old := r.models[s.name]
+	r.models[s.name] = s
+	r.mu.Unlock()
+	r.log.Info("model now served from its new base path", "model", s.name, "path", s.base)
+	if old != nil {
+		old.retire(r.log)
+	}
+}
+
+// retire stops serving s and unloads its versions after their requests.
+func (s *servable) retire(log *slog.Logger) {
+	s.mu.Lock()
+	s.removed = true
+	var vs []*version
+	for _, v := range s.versions {
+		vs = append(vs, v)
+	}
+	s.versions = map[int64]*version{}
+	s.labels = nil
+	s.mu.Unlock()
+	s.unloadAll(log, vs)
 }
 
 // available lists the numeric version folders, newest first.
@@ -477,6 +525,13 @@ func (r *registry) ready(strict bool) string {
 
 // close unloads everything after the requests in flight.
 func (r *registry) close() {
+	r.mu.Lock()
+	pending := r.pending
+	r.pending = map[string]*servable{}
+	r.mu.Unlock()
+	for _, p := range pending {
+		p.retire(r.log)
+	}
 	for _, s := range r.all() {
 		s.mu.Lock()
 		vs := s.versions
