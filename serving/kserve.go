@@ -41,7 +41,7 @@ import (
 const kservePlatform = "tensorflow_savedmodel"
 
 // kserveExtensions are the protocol extensions the server supports.
-var kserveExtensions = []string{"binary_tensor_data"}
+var kserveExtensions = []string{"binary_tensor_data", "statistics"}
 
 // kserveTypes maps the protocol's datatypes that the server takes to
 // dtypes; kserveOther lists the protocol's others, which it refuses.
@@ -248,6 +248,10 @@ func (s *Server) kserve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown path %q", r.URL.Path))
 		return
 	}
+	if len(parts) == 2 && parts[1] == "stats" { // every model's statistics
+		s.kserveStats(w, r, "", "")
+		return
+	}
 	name, ver, rest := parts[1], "", parts[2:]
 	if len(rest) >= 2 && rest[0] == "versions" {
 		ver, rest = rest[1], rest[2:]
@@ -259,7 +263,7 @@ func (s *Server) kserve(w http.ResponseWriter, r *http.Request) {
 	if len(rest) == 1 {
 		action, rest = rest[0], nil
 	}
-	if len(rest) != 0 || (action != "" && action != "ready" && action != "infer") {
+	if len(rest) != 0 || (action != "" && action != "ready" && action != "infer" && action != "stats") {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown path %q", r.URL.Path))
 		return
 	}
@@ -268,6 +272,8 @@ func (s *Server) kserve(w http.ResponseWriter, r *http.Request) {
 		s.kserveInfer(w, r, name, ver)
 	case action == "infer" || !get:
 		notAllowed()
+	case action == "stats":
+		s.kserveStats(w, r, name, ver)
 	case action == "ready":
 		if err := s.modelReady(name, ver); err != nil {
 			s.fail(w, err)

@@ -265,3 +265,13 @@ func kserveContents(b *budget, name string, dt tfwrap.DType, dims []int64, n int
 	}
 	return t, nil
 }
+
+// ModelStatistics answers the statistics extension: every model's loaded
+// versions when the name is empty.
+func (p inferenceService) ModelStatistics(_ context.Context, req *kservepb.ModelStatisticsRequest) (*kservepb.ModelStatisticsResponse, error) {
+	ms, err := p.s.modelStats(req.GetName(), req.GetVersion())
+	if err != nil {
+		return nil, p.s.grpcStatus(err)
+	}
+	return &kservepb.ModelStatisticsResponse{ModelStats: ms}, nil
+}

@@ -134,7 +134,16 @@ func TestKserveOfficialClients(t *testing.T) {
 		Infer     map[string]map[string]kserveOut
 		Ready     map[string]bool
 		Metadata  map[string]kserveMetaJSON
-		ID        string
+		Stats     map[string]struct {
+			ModelStats []struct {
+				Name           string
+				InferenceCount any `json:"inference_count"`
+				InferenceStats struct {
+					Success struct{ Count any }
+				} `json:"inference_stats"`
+			} `json:"model_stats"`
+		}
+		ID string
 	}
 	var raw map[string]json.RawMessage
 	in := map[string]any{"mode": "client", "http": strings.TrimPrefix(hs.URL, "http://"), "grpc": conn.Target(), "models": models}
@@ -178,6 +187,14 @@ func TestKserveOfficialClients(t *testing.T) {
 				md := mr.Metadata[c]
 				if md.Name != name || md.Platform != "tensorflow_savedmodel" || !slices.Equal(md.Versions, []string{"1"}) || md.tensors() != wantMeta[name] {
 					t.Errorf("%s model metadata %+v: %s, want %s", c, md, md.tensors(), wantMeta[name])
+				}
+			}
+			// tritonclient's get_inference_statistics, after the 5 infers
+			// above (protobuf's JSON prints gRPC's uint64 as strings).
+			for _, c := range []string{"http", "grpc"} {
+				ms := mr.Stats[c].ModelStats
+				if len(ms) != 1 || ms[0].Name != name || fmt.Sprint(ms[0].InferenceStats.Success.Count) != "5" {
+					t.Errorf("%s get_inference_statistics: %+v, want 5 successes of %s", c, ms, name)
 				}
 			}
 			if mr.ID != "h-1" {
@@ -397,7 +414,8 @@ func TestKserveBadRequests(t *testing.T) {
 			{"negative version", "GET", "/v2/models/clf/versions/-1", "", nil, 404, `no version "-1"`},
 			{"metadata unknown model", "GET", "/v2/models/nope", "", nil, 404, "model not found"},
 			{"ready unknown version", "GET", "/v2/models/clf/versions/9/ready", "", nil, 404, "no loaded version 9"},
-			{"unknown path", "GET", "/v2/models/clf/stats", "", nil, 404, "unknown path"},
+			{"unknown path", "GET", "/v2/models/clf/statistics", "", nil, 404, "unknown path"},
+			{"stats of an unknown version", "GET", "/v2/models/clf/versions/9/stats", "", nil, 404, "no loaded version 9"},
 			{"unknown top path", "GET", "/v2/repository/index", "", nil, 404, "unknown path"},
 			{"infer by GET", "GET", "/v2/models/clf/infer", "", nil, 405, "not allowed"},
 			{"metadata by POST", "POST", "/v2/models/clf", good, nil, 405, "not allowed"},
@@ -589,8 +607,8 @@ func TestKserveBadRequests(t *testing.T) {
 		if _, err := client.ModelReady(ctx, &kservepb.ModelReadyRequest{Name: "nope"}); status.Code(err) != codes.NotFound {
 			t.Errorf("ready of an unknown model: %v", err)
 		}
-		if _, err := client.ModelStatistics(ctx, &kservepb.ModelStatisticsRequest{}); status.Code(err) != codes.Unimplemented {
-			t.Errorf("statistics: %v", err)
+		if _, err := client.ModelStatistics(ctx, &kservepb.ModelStatisticsRequest{Name: "nope"}); status.Code(err) != codes.NotFound {
+			t.Errorf("statistics of an unknown model: %v", err)
 		}
 	})
 }
@@ -625,4 +643,67 @@ func FuzzKserveDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The statistics extension counts each loaded version's requests: the
+// successes and their rows, the failures after the version was reached,
+// over REST and gRPC alike (tritonclient's get_inference_statistics asks
+// for these; it got UNIMPLEMENTED).
+func TestKserveStatistics(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	infer := func(rows int, shape string) int {
+		data := strings.TrimSuffix(strings.Repeat("1, 2, 3, 4, ", rows), ", ")
+		code, _ := call(t, "POST", hs.URL+"/v2/models/clf/infer",
+			`{"inputs": [{"name": "inputs", "shape": `+shape+`, "datatype": "FP32", "data": [`+data+`]}]}`)
+		return code
+	}
+	for _, c := range []struct {
+		rows  int
+		shape string
+		want  int
+	}{{1, "[1, 4]", 200}, {2, "[2, 4]", 200}, {1, "[1, 4]", 200}, {1, "[2, 2]", 400}} {
+		if code := infer(c.rows, c.shape); code != c.want {
+			t.Fatalf("infer %s: %d, want %d", c.shape, code, c.want)
+		}
+	}
+	var rest struct {
+		ModelStats []struct {
+			Name           string `json:"name"`
+			Version        string `json:"version"`
+			LastInference  uint64 `json:"last_inference"`
+			InferenceCount uint64 `json:"inference_count"`
+			ExecutionCount uint64 `json:"execution_count"`
+			InferenceStats map[string]struct {
+				Count uint64 `json:"count"`
+				Ns    uint64 `json:"ns"`
+			} `json:"inference_stats"`
+		} `json:"model_stats"`
+	}
+	for _, path := range []string{"/v2/models/clf/stats", "/v2/models/clf/versions/1/stats", "/v2/models/stats"} {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rest)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(rest.ModelStats) != 1 {
+			t.Fatalf("%s: %d %v %+v", path, resp.StatusCode, err, rest)
+		}
+		m := rest.ModelStats[0]
+		is := m.InferenceStats
+		if m.Name != "clf" || m.Version != "1" || m.InferenceCount != 4 || m.ExecutionCount != 3 || m.LastInference == 0 ||
+			is["success"].Count != 3 || is["success"].Ns == 0 || is["fail"].Count != 1 || is["compute_infer"].Count != 3 {
+			t.Errorf("%s: %+v", path, m)
+		}
+	}
+	client := kservepb.NewGRPCInferenceServiceClient(serveGRPC(t, srv))
+	resp, err := client.ModelStatistics(context.Background(), &kservepb.ModelStatisticsRequest{Name: "clf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := resp.GetModelStats(); len(ms) != 1 || ms[0].GetInferenceCount() != 4 || ms[0].GetInferenceStats().GetSuccess().GetCount() != 3 {
+		t.Fatalf("gRPC statistics: %v", ms)
+	}
 }

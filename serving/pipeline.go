@@ -196,6 +196,8 @@ func (s *Server) predict(ctx context.Context, c *predictCall) (res *predictResul
 		return nil, err
 	}
 	defer release()
+	start, rows := time.Now(), int64(1)
+	defer func() { v.stats.record(start, rows, err) }()
 	key := c.signature
 	if key == "" {
 		key = savedmodels.DefaultSignature
@@ -206,19 +208,26 @@ func (s *Server) predict(ctx context.Context, c *predictCall) (res *predictResul
 	}
 	b := &budget{maxElements: int64(s.cfg.MaxElements), maxBytes: s.cfg.MaxInputBytes, mem: s.mem}
 	defer b.release()
+	t0 := time.Now()
 	in, err := c.decode(sig, b)
 	if err != nil {
 		return nil, err
 	}
+	v.stats.inputN.Add(1)
+	v.stats.inputNs.Add(uint64(time.Since(t0).Nanoseconds()))
 	if err := checkInputs(sig, in); err != nil {
 		return nil, err
 	}
+	rows = rowsOf(in)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	t1 := time.Now()
 	out, err := v.run.predict(ctx, key, in, c.filter, s.cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, err
 	}
+	v.stats.inferN.Add(1)
+	v.stats.inferNs.Add(uint64(time.Since(t1).Nanoseconds()))
 	return &predictResult{version: v.n, signature: key, outputs: out}, nil
 }
 

@@ -32,6 +32,7 @@ type version struct {
 	dir      string
 	run      runner
 	inflight sync.WaitGroup
+	stats    versionStats // KServe's statistics extension
 
 	// defs is the SavedModel's signature_def map, read on the first
 	// metadata request.

@@ -148,6 +148,8 @@ def client_mode(cfg):
         res["infer"]["http_default"], _ = http_infer(h, name, m, True, True, outputs=False)
         res["infer"]["grpc"] = grpc_infer(g, name, m)
         res["infer"]["grpc_version"] = grpc_infer(g, name, m, version="1")
+        # The statistics extension, as tritonclient asks for it.
+        res["stats"] = {"http": h.get_inference_statistics(name), "grpc": g.get_inference_statistics(name, as_json=True)}
         out[name] = res
     first = cfg["models"][0]
     out["errors"] = {
