@@ -74,15 +74,16 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 	var gs *grpc.Server
 	var restAddr, grpcAddr net.Addr
 	if lc.RESTAddr != "" {
-		ln, err := listen(lc.RESTAddr)
+		raw, err := net.Listen("tcp", lc.RESTAddr)
 		if err != nil {
 			s.Close()
 			return err
 		}
+		ln := newConnLimit(raw, lc.MaxConnections) // idle keep-alives give way to new clients
 		restAddr = ln.Addr()
 		hs = &http.Server{Handler: s, ReadHeaderTimeout: min(10*time.Second, lc.ReadTimeout), ReadTimeout: lc.ReadTimeout,
 			WriteTimeout: lc.ReadTimeout + s.cfg.Timeout + 10*time.Second, IdleTimeout: lc.IdleTimeout,
-			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+			ConnState: ln.track, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		if tlsCfg != nil {
 			hs.TLSConfig = tlsCfg
 			go func() { errc <- hs.ServeTLS(ln, "", "") }()

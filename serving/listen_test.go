@@ -189,3 +189,38 @@ func TestCheckInputs(t *testing.T) {
 		t.Fatalf("no shared batch axis: %v", err)
 	}
 }
+
+// Idle keep-alive connections give way to a new client when every
+// connection slot is taken (issue 23: 384 idle keep-alives under a
+// 1,024-fd limit locked new clients out until the 60 s idle timeout).
+func TestIdleConnectionsGiveWay(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	s := newServer(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rest, _, _ := serve(t, s, ctx, ListenConfig{MaxConnections: 4, IdleTimeout: time.Minute})
+	url := "http://" + rest + "/v1/models/clf"
+	// Four clients, each keeping its connection open and idle.
+	for i := range 4 {
+		tr := &http.Transport{MaxIdleConnsPerHost: 1}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get(url)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	time.Sleep(100 * time.Millisecond) // the server marks them idle
+	start := time.Now()
+	c := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("a fifth client with four idle connections open: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(start) > 5*time.Second {
+		t.Fatalf("a fifth client got %d after %v", resp.StatusCode, time.Since(start))
+	}
+}
