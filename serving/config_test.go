@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -650,34 +649,7 @@ func TestBasePathChangeKeepsServing(t *testing.T) {
 	}
 	srv, hs := start(t, Config{Models: []ModelConfig{{Name: "m", BasePath: a}}})
 	body := `{"instances": [[1, 2, 3, 4]]}`
-	stop := make(chan struct{})
-	var failed, served atomic.Int64
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Post(hs.URL+"/v1/models/m:predict", "application/json", strings.NewReader(body))
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				} else {
-					served.Add(1)
-				}
-			}
-		}()
-	}
+	done := hammer(hs.URL+"/v1/models/m:predict", body, 4)
 	for i := range 6 {
 		path := b
 		if i%2 == 1 {
@@ -687,10 +659,8 @@ func TestBasePathChangeKeepsServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || served.Load() == 0 {
-		t.Fatalf("while reloads alternated base paths: %d answers failed, %d served", failed.Load(), served.Load())
+	if served, failed := done(); failed != 0 || served == 0 {
+		t.Fatalf("while reloads alternated base paths: %d answers failed, %d served", failed, served)
 	}
 	want := predictions(t, ma, [][]float32{{1, 2, 3, 4}})
 	code, out := call(t, "POST", hs.URL+"/v1/models/m:predict", body)

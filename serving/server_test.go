@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,33 +232,7 @@ func TestHotReload(t *testing.T) {
 	body := `{"instances": [[1,2,3,4]]}`
 	u := hs.URL + "/v1/models/clf:predict"
 
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var failures int
-	var mu sync.Mutex
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Post(u, "application/json", strings.NewReader(body))
-				if err != nil || resp.StatusCode != 200 {
-					mu.Lock()
-					failures++
-					mu.Unlock()
-				}
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
+	done := hammer(u, body, 4)
 	copyTree(t, filepath.Join(staging, "2"), filepath.Join(base, "2"))
 	srv.Rescan()
 	_, out := call(t, "POST", u, body)
@@ -269,9 +244,7 @@ func TestHotReload(t *testing.T) {
 	raw, _ := os.ReadFile(pb)
 	os.WriteFile(pb, raw[:len(raw)/4], 0o644)
 	srv.Rescan()
-	close(stop)
-	wg.Wait()
-	if failures != 0 {
+	if _, failures := done(); failures != 0 {
 		t.Fatalf("%d requests failed during the reloads", failures)
 	}
 	_, out = call(t, "POST", u, body)
@@ -284,6 +257,45 @@ func TestHotReload(t *testing.T) {
 	_ = m1
 	if code, _ := call(t, "POST", hs.URL+"/v1/models/clf/versions/1:predict", body); code != 404 {
 		t.Fatalf("version 1 still served: %d", code)
+	}
+}
+
+// hammer posts body to url from n goroutines until the returned function
+// is called; that function waits for them and says how many answers were
+// 200 and how many were not (or failed).
+func hammer(url, body string, n int) (done func() (served, failed int64)) {
+	stop := make(chan struct{})
+	var ok, bad atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Post(url, "application/json", strings.NewReader(body))
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	return func() (int64, int64) {
+		close(stop)
+		wg.Wait()
+		return ok.Load(), bad.Load()
 	}
 }
 
