@@ -1,16 +1,13 @@
 package serving
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tfgo-project/gotf/internal/procmem"
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/serving/tfspb"
@@ -271,23 +269,11 @@ func reflectionListsServices(t *testing.T, ctx context.Context, conn *grpc.Clien
 // vmRSS returns the process's resident set size in bytes.
 func vmRSS(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/status")
+	n, err := procmem.RSS(0)
 	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+		t.Skipf("no RSS: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	return n
 }
 
 // TestGRPCBadRequests sends requests the server must refuse with a

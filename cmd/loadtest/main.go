@@ -32,6 +32,7 @@ import (
 
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/internal/cpuinfo"
+	"github.com/tfgo-project/gotf/internal/procmem"
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -63,41 +64,22 @@ func main() {
 	}
 }
 
+// rssMB is pid's RSS in MiB, or -1 when it cannot be read.
 func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := procmem.RSS(pid)
 	if err != nil {
 		return -1
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return -1
+	return float64(n) / (1 << 20)
 }
 
 // workersRSSMB is the summed RSS of pid's child processes (the server's
 // model workers under --isolation=process; 0 when it has none).
 func workersRSSMB(pid int) float64 {
-	dirs, _ := os.ReadDir("/proc")
 	total := 0.0
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		if f := strings.Fields(rest); ok && len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			if mb := rssMB(child); mb > 0 {
-				total += mb
-			}
+	for _, c := range procmem.Children(pid) {
+		if mb := rssMB(c); mb > 0 {
+			total += mb
 		}
 	}
 	return total

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfgo-project/gotf/internal/procmem"
 	"github.com/tfgo-project/gotf/internal/pyref"
 )
 
@@ -307,42 +308,18 @@ func runtimeGC(base string) {
 	}
 }
 
+// rss is pid's resident set size in KiB.
 func rss(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := procmem.RSS(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return n >> 10
 }
 
 // children lists the processes whose parent is pid.
-func children(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func children(pid int) []int { return procmem.Children(pid) }
 
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()

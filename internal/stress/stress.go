@@ -26,12 +26,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tfgo-project/gotf/internal/procmem"
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -366,21 +365,10 @@ func call(m *savedmodels.Model, s *set, wide bool) string {
 	return ""
 }
 
-// rss returns the process's resident set size in bytes (Linux), or 0.
+// rss returns the process's resident set size in bytes, or 0.
 func rss() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * int64(os.Getpagesize())
+	n, _ := procmem.RSS(0)
+	return n
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
