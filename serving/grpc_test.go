@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -17,7 +16,6 @@ import (
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -450,32 +448,9 @@ func TestGRPCStalledMessageDropped(t *testing.T) {
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, h := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
-		{":path", "/tensorflow.serving.PredictionService/Predict"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
-		enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
-	}
-	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
-		t.Fatal(err)
-	}
 	// The message prefix says 16 MiB - 1 byte; 16,000 bytes of it follow.
-	msg := append([]byte{0, 0, 0xff, 0xff, 0xff}, make([]byte, 16000)...) // one frame (≤ 16 KiB)
-	if err := fr.WriteData(1, false, msg); err != nil {
-		t.Fatal(err)
-	}
+	msg := append([]byte{0, 0, 0xff, 0xff, 0xff}, make([]byte, 16000)...)
+	c, fr := rawGRPC(t, ln.Addr().String(), "/tensorflow.serving.PredictionService/Predict", msg, false)
 	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {

@@ -35,6 +35,11 @@ type ListenConfig struct {
 	// IdleTimeout closes keep-alive connections idle this long (0: 60 s),
 	// REST and gRPC alike.
 	IdleTimeout time.Duration
+	// WriteTimeout drops an answer the client stops reading (0: 30 s): a
+	// gRPC connection that owes answer bytes and writes none for this long
+	// is closed; a REST answer must be written within the read timeout,
+	// the request timeout and this.
+	WriteTimeout time.Duration
 	// MaxConnections bounds open connections per transport (0: half the
 	// file descriptors the process may open, less a reserve).
 	MaxConnections int
@@ -82,7 +87,7 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 		ln := newConnLimit(raw, lc.MaxConnections) // idle keep-alives give way to new clients
 		restAddr = ln.Addr()
 		hs = &http.Server{Handler: s, ReadHeaderTimeout: min(10*time.Second, lc.ReadTimeout), ReadTimeout: lc.ReadTimeout,
-			WriteTimeout: lc.ReadTimeout + s.cfg.Timeout + 10*time.Second, IdleTimeout: lc.IdleTimeout,
+			WriteTimeout: lc.ReadTimeout + s.cfg.Timeout + lc.WriteTimeout, IdleTimeout: lc.IdleTimeout,
 			ConnState: ln.track, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		if tlsCfg != nil {
 			hs.TLSConfig = tlsCfg
@@ -102,6 +107,8 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 			return err
 		}
 		grpcAddr = ln.Addr()
+		ledger := s.answerLedger(lc.WriteTimeout) // unread answers are charged, then dropped
+		ln = ledger.listen(ln)
 		opts := []grpc.ServerOption{
 			grpc.ConnectionTimeout(min(10*time.Second, lc.ReadTimeout)),
 			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: lc.IdleTimeout}),
@@ -110,6 +117,7 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 			grpc.MaxConcurrentStreams(64),
 		}
 		opts = append(opts, messageDeadline(lc.ReadTimeout)...)
+		opts = append(opts, ledger.options()...)
 		if tlsCfg != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 		}
@@ -161,6 +169,7 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 func (lc *ListenConfig) defaults(requestTimeout time.Duration) {
 	setDefault(&lc.ReadTimeout, 30*time.Second)
 	setDefault(&lc.IdleTimeout, 60*time.Second)
+	setDefault(&lc.WriteTimeout, 30*time.Second)
 	setDefault(&lc.ShutdownTimeout, requestTimeout+5*time.Second)
 	if lc.MaxConnections <= 0 {
 		lc.MaxConnections = 1024

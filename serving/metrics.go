@@ -6,14 +6,15 @@ import (
 
 // metrics are the server's Prometheus collectors, in their own registry.
 type metrics struct {
-	reg          *prometheus.Registry
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	inflight     prometheus.Gauge
-	loadFailures *prometheus.CounterVec
-	workerExits  *prometheus.CounterVec
-	batches      *prometheus.CounterVec
-	batchRows    *prometheus.HistogramVec
+	reg            *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	inflight       prometheus.Gauge
+	loadFailures   *prometheus.CounterVec
+	workerExits    *prometheus.CounterVec
+	batches        *prometheus.CounterVec
+	batchRows      *prometheus.HistogramVec
+	answersDropped prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -42,8 +43,11 @@ func newMetrics() *metrics {
 			Name: "gotf_serving_batch_requests", Help: "Requests merged into one run.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}, []string{"model"}),
+		answersDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gotf_serving_unread_answers_dropped_total", Help: "gRPC connections closed because their client read none of its answer for the write timeout.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures, m.workerExits, m.batches, m.batchRows,
+	m.reg.MustRegister(m.requests, m.latency, m.inflight, m.loadFailures, m.workerExits, m.batches, m.batchRows, m.answersDropped,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -76,6 +76,7 @@ func main() {
 	inflight := flag.Int("max_in_flight", 64, "predict requests served at once; more get 429")
 	timeout := flag.Duration("request_timeout", 30*time.Second, "deadline of each predict; TensorFlow cancels the run past it (504)")
 	readTimeout := flag.Duration("read_timeout", 30*time.Second, "deadline to read a whole request, body included")
+	writeTimeout := flag.Duration("write_timeout", 30*time.Second, "an answer the client stops reading for this long is dropped and its memory released")
 	idleTimeout := flag.Duration("idle_timeout", 60*time.Second, "keep-alive connections idle this long are closed")
 	maxConns := flag.Int("max_connections", 0, "open connections per transport (0: from the file-descriptor limit)")
 	shutdown := flag.Duration("shutdown_timeout", 0, "deadline to finish requests after SIGTERM (0: request_timeout + 5s); past it exit 1")
@@ -117,7 +118,7 @@ func main() {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
 	}
 	lc := serving.ListenConfig{
-		TLSCertFile: *cert, TLSKeyFile: *key, ReadTimeout: *readTimeout, IdleTimeout: *idleTimeout,
+		TLSCertFile: *cert, TLSKeyFile: *key, ReadTimeout: *readTimeout, IdleTimeout: *idleTimeout, WriteTimeout: *writeTimeout,
 		MaxConnections: *maxConns, ShutdownTimeout: *shutdown,
 	}
 	if *restPort > 0 {

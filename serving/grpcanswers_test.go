@@ -1,0 +1,186 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/serving/tfspb"
+)
+
+// rawGRPC opens a connection that speaks HTTP/2 by hand, as an attacker
+// would, starts a call to path and sends data on it (ending the stream
+// when end is set). It never reads unless the caller does.
+func rawGRPC(t *testing.T, addr, path string, data []byte, end bool) (net.Conn, *http2.Framer) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, h := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
+		{":path", path}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	for len(data) > 0 {
+		n := min(len(data), 16000) // frames of at most 16 KiB
+		if err := fr.WriteData(1, end && n == len(data), data[:n]); err != nil {
+			t.Fatal(err)
+		}
+		data = data[n:]
+	}
+	return c, fr
+}
+
+// grpcFrame is msg as gRPC puts it on the wire: a flag byte, its length,
+// its bytes.
+func grpcFrame(t *testing.T, msg proto.Message) []byte {
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(b))), b...)
+}
+
+// Clients that ask for large gRPC answers and never read them held every
+// answer in grpc-go's queue for as long as they liked (issue 23: 20 such
+// held 1.6 GB for 100 s). Answers are now charged to the memory all
+// requests share until written, calls past it are refused with
+// RESOURCE_EXHAUSTED, and a connection that reads nothing for the write
+// timeout is closed and its answer's bytes given back.
+func TestGRPCUnreadAnswersDropped(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "wide")
+	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer wide.Close()
+	if err := wide.Export(filepath.Join(base, "1")); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 8 << 20
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "wide", BasePath: base}}, MaxInFlightBytes: limit})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := srv.answerLedger(time.Second)
+	g := srv.NewGRPCServer(ledger.options()...)
+	go g.Serve(ledger.listen(raw))
+	t.Cleanup(g.Stop)
+	addr := raw.Addr().String()
+
+	// 2,000 rows of 256 floats: a 2 MB answer for 32 kB of inputs.
+	rows := 2000
+	in := make([]float32, 4*rows)
+	for i := range in {
+		in[i] = float32(i % 7)
+	}
+	req := func(rows int) *tfspb.PredictRequest {
+		return &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "wide"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+			Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: int64(rows)}, {Size: 4}}},
+			FloatVal: in[:4*rows]}}}
+	}
+	used := func() int64 {
+		srv.mem.mu.Lock()
+		defer srv.mem.mu.Unlock()
+		return srv.mem.used
+	}
+	frame := grpcFrame(t, req(rows))
+	var stalled []net.Conn
+	for range 8 { // 8 × 2 MB answers: more than the 8 MB the server may hold
+		c, _ := rawGRPC(t, addr, "/tensorflow.serving.PredictionService/Predict", frame, true)
+		stalled = append(stalled, c)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := tfspb.NewPredictionServiceClient(conn)
+	// While the unread answers hold the memory, a large answer is refused
+	// with its reason and a small one still served.
+	var refused error
+	waitUntil(t, 5*time.Second, "unread answers charged", func() bool {
+		_, refused = client.Predict(context.Background(), req(rows))
+		return refused != nil && used() > 3*(2<<20)
+	})
+	if status.Code(refused) != codes.ResourceExhausted || !strings.Contains(refused.Error(), "answer takes") {
+		t.Fatalf("a 2 MB answer while the memory is held: %v, want RESOURCE_EXHAUSTED naming the answer", refused)
+	}
+	if _, err := client.Predict(context.Background(), req(1)); err != nil {
+		t.Fatalf("a 1 kB answer: %v", err)
+	}
+	if u := used(); u > limit {
+		t.Fatalf("%d bytes held, more than the %d allowed", u, limit)
+	}
+	// Past the 1 s write timeout every stalled connection is closed and
+	// the memory given back.
+	waitUntil(t, 10*time.Second, "the unread answers given back", func() bool { return used() == 0 })
+	// Those whose call was refused owe nothing and stay open; the others
+	// are closed, each counted.
+	closed := 0
+	for _, c := range stalled { // the drops are done: used() is 0
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		var ne net.Error // EOF or reset: closed; a timeout: still open
+		if _, err := io.Copy(io.Discard, c); !errors.As(err, &ne) || !ne.Timeout() {
+			closed++
+		}
+	}
+	var counted dto.Metric
+	srv.m.answersDropped.Write(&counted)
+	if dropped := int(counted.GetCounter().GetValue()); closed < 3 || closed != dropped {
+		t.Fatalf("%d stalled connections closed, %d counted dropped; want at least 3, all counted", closed, dropped)
+	}
+	if _, err := client.Predict(context.Background(), req(rows)); err != nil {
+		t.Fatalf("a 2 MB answer once the memory is back: %v", err)
+	}
+	waitUntil(t, 5*time.Second, "a read answer given back", func() bool { return used() == 0 })
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+	}
+}
