@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Dockerfile into the image $IMAGE (default gotf-serve):
+# Builds the Dockerfile into the image $IMAGE:$TAG (default gotf-serve and
+# the VERSION file's version, the tag deploy/kubernetes pins), also tagged
+# latest for local runs:
 #   - with `docker build` where a Docker engine answers (`docker info`);
 #   - else with buildah, daemonless (chroot isolation, as root),
 #     installed from Debian's packages if missing. Where the base images are
@@ -11,12 +13,14 @@
 #
 # Environment:
 #   IMAGE        image name (default gotf-serve)
+#   TAG          image tag (default: the VERSION file)
 #   IMAGE_TOOL   docker or buildah, instead of choosing
 #   PULL_BASE=1  with buildah, try to pull the real base images first
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${IMAGE:-gotf-serve}"
+TAG="${TAG:-$(cat "$ROOT/VERSION")}"
 # chroot isolation: no runc or crun, and none needed. Storage is buildah's
 # default (/etc/containers/storage.conf: overlay, native on this kernel).
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
@@ -32,8 +36,8 @@ start=$(date +%s)
 cd "$ROOT"
 case "$tool" in
 docker)
-	say "docker build -t $IMAGE (a Docker engine answers)"
-	docker build -t "$IMAGE" .
+	say "docker build -t $IMAGE:$TAG (a Docker engine answers)"
+	docker build -t "$IMAGE:$TAG" -t "$IMAGE:latest" .
 	size="$(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 	;;
 buildah)
@@ -65,7 +69,7 @@ buildah)
 			--volume "$ca/pip.conf:/etc/pip.conf:ro" --volume "$ca/npmrc:/etc/npmrc:ro")
 		say "the host trusts local CAs (/usr/local/share/ca-certificates): the build's RUN steps use its CA bundle"
 	fi
-	say "buildah build -t $IMAGE (no Docker engine; $BUILDAH_ISOLATION isolation)"
+	say "buildah build -t $IMAGE:$TAG (no Docker engine; $BUILDAH_ISOLATION isolation)"
 	# --format docker keeps HEALTHCHECK, which the OCI format has no field for.
 	common=(--layers --pull=never --format docker --network host)
 	if [ ${#vols[@]} -gt 0 ]; then
@@ -74,9 +78,9 @@ buildah)
 		# The full build below then takes the build stage from the cache.
 		buildah build "${common[@]}" "${vols[@]}" --target build .
 	fi
-	buildah build "${common[@]}" -t "$IMAGE" .
+	buildah build "${common[@]}" -t "$IMAGE:$TAG" -t "$IMAGE:latest" .
 	size="$(buildah images --format '{{.Size}}' "localhost/$IMAGE:latest" | head -n1)"
 	;;
 *) die "IMAGE_TOOL=$tool: want docker or buildah" ;;
 esac
-say "$IMAGE built with $tool in $(($(date +%s) - start)) s; size $size"
+say "$IMAGE:$TAG built with $tool in $(($(date +%s) - start)) s; size $size"

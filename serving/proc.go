@@ -25,7 +25,7 @@ var ErrWorkerDied = errors.New("the model's worker process died")
 // procOptions say how to start a worker process.
 type procOptions struct {
 	command  []string // the executable and its arguments; default: this one
-	memLimit uint64   // RLIMIT_AS of the worker in bytes; 0: inherited
+	memLimit uint64   // RLIMIT_AS of the worker in bytes; 0 or NoWorkerMemoryCap: inherited
 	maxFrame int      // the largest reply accepted
 	// maxInFlight caps the runs a worker does at once (requests whose
 	// clients went away keep running there until their deadline).
@@ -95,7 +95,7 @@ func startProc(o procOptions) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, conn: conn, fd: fds[0], log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
 		pending: map[uint64]chan frame{}, done: make(chan struct{})}
-	if o.memLimit > 0 {
+	if o.memLimit > 0 && o.memLimit != NoWorkerMemoryCap {
 		lim := &unix.Rlimit{Cur: o.memLimit, Max: o.memLimit}
 		if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_AS, lim, nil); err != nil {
 			p.log.Warn("cannot cap the worker's memory", "err", err)

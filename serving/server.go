@@ -43,8 +43,12 @@ type Config struct {
 	// WorkerCommand starts a worker process (default: this executable,
 	// which must call RunWorkerIfChild first thing in main).
 	WorkerCommand []string
-	// WorkerMemoryBytes caps each worker's address space (RLIMIT_AS; 0:
-	// no cap beyond the server's own).
+	// WorkerMemoryBytes caps each worker's address space (RLIMIT_AS). 0
+	// is the default: half the memory of the container (its cgroup limit)
+	// or machine, at least 4 GiB, plus 2 GiB and 64 MiB per CPU that
+	// TensorFlow reserves without using. A worker past it fails its
+	// allocation, and the request gets 413 or the worker restarts, while
+	// the front end and the other models go on. NoWorkerMemoryCap: none.
 	WorkerMemoryBytes uint64
 	// LoadTimeout bounds loading and warming up one version (0: 2 min).
 	LoadTimeout time.Duration
@@ -150,6 +154,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Isolation == "" {
 		c.Isolation = IsolationProcess
+	}
+	if c.WorkerMemoryBytes == 0 {
+		c.WorkerMemoryBytes = defaultWorkerMemory()
 	}
 	if c.Isolation != IsolationProcess && c.Isolation != IsolationNone {
 		return fmt.Errorf("serving: isolation %q: want %q or %q", c.Isolation, IsolationProcess, IsolationNone)

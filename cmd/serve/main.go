@@ -43,6 +43,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,7 +67,7 @@ func main() {
 	allowReload := flag.Bool("allow_config_reload", false, "let gRPC ModelService.HandleReloadConfigRequest replace the served models (any client reaching the gRPC port could)")
 	isolation := flag.String("isolation", "process", "where models run: process (a worker process per model, restarted if it dies) or none (inside the server)")
 	groups := flag.String("worker_groups", "", "models that share one worker process: 'a,b;c,d' puts a and b in one, c and d in another (default: a process per model)")
-	workerMem := flag.Uint64("worker_memory_bytes", 0, "address-space cap of each worker process (0: none)")
+	workerMem := flag.String("worker_memory_bytes", "", "address-space cap of each worker process in bytes, or none (default: half the machine's or container's memory, at least 4 GiB, plus 2 GiB and 64 MiB per CPU that TensorFlow reserves unused)")
 	loadTimeout := flag.Duration("load_timeout", 2*time.Minute, "deadline to load and warm up one model version")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
 	maxElements := flag.Int("max_elements", 1<<24, "most elements one request's inputs may hold")
@@ -104,8 +105,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	wmem, err := workerMemory(*workerMem)
+	if err != nil {
+		log.Error("serve", "err", err)
+		os.Exit(2)
+	}
 	cfg := serving.Config{
-		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: *workerMem, LoadTimeout: *loadTimeout,
+		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: wmem, LoadTimeout: *loadTimeout,
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
@@ -178,6 +184,22 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups st
 // healthCheck asks the REST server on this host's loopback for /healthz.
 // Over TLS it skips verification: the certificate names the server's public
 // name, not 127.0.0.1, and the probe sends nothing secret.
+// workerMemory parses --worker_memory_bytes: "" for the default, none, or
+// a number of bytes.
+func workerMemory(s string) (uint64, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "none":
+		return serving.NoWorkerMemoryCap, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n < 1<<30 {
+		return 0, fmt.Errorf("--worker_memory_bytes %q: want none or a number of bytes of at least 1 GiB (a worker reserves about 2 GiB of address space it does not use)", s)
+	}
+	return n, nil
+}
+
 func healthCheck(port int, useTLS bool) error {
 	if port <= 0 {
 		return errors.New("REST is off (--rest_api_port=0); nothing to ask")

@@ -119,6 +119,19 @@ func TestAssignGroups(t *testing.T) {
 	}
 }
 
+func TestWorkerMemoryFlag(t *testing.T) {
+	for in, want := range map[string]uint64{"": 0, "none": serving.NoWorkerMemoryCap, "6000000000": 6e9} {
+		if got, err := workerMemory(in); err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "1000", "-1", "4G", "12abc"} {
+		if _, err := workerMemory(in); err == nil || !strings.Contains(err.Error(), "--worker_memory_bytes") {
+			t.Errorf("%q: %v, want an error naming the flag", in, err)
+		}
+	}
+}
+
 // TestModelConfigFileFlag runs the binary on a TF Serving model config file
 // with a version policy and a label, and on config files it must refuse.
 func TestModelConfigFileFlag(t *testing.T) {

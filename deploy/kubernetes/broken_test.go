@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -67,6 +68,12 @@ func TestBrokenManifests(t *testing.T) {
 		}, "networkpolicy: want Ingress and Egress"},
 		{"networkpolicy grpc closed", func(m *ms) { m.netpol.Spec.Ingress[0].Ports = m.netpol.Spec.Ingress[0].Ports[:1] }, "networkpolicy: the container's port \"grpc\""},
 		{"image tag", func(m *ms) { ctr(m).Image = "registry.example/gotf-serve:v0" }, "image:"},
+		{"image tag latest", func(m *ms) { ctr(m).Image = "gotf-serve:latest" }, "pin the tag"},
+		{"image untagged", func(m *ms) { ctr(m).Image = "gotf-serve" }, "pin the tag"},
+		{"limit below the workers", func(m *ms) { ctr(m).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("2Gi") }, "resources: the memory limit"},
+		{"worker cap from the node", func(m *ms) { setArg(ctr(m), "worker_memory_bytes", "") }, "resources: set --worker_memory_bytes"},
+		{"in-flight memory from the default", func(m *ms) { setArg(ctr(m), "max_in_flight_bytes", "") }, "resources: set --max_in_flight_bytes"},
+		{"worker cap below its reserve", func(m *ms) { setArg(ctr(m), "worker_memory_bytes", "2147483648") }, "less than 512 MiB"},
 		{"command", func(m *ms) { ctr(m).Command = []string{"/usr/bin/serve"} }, "args: the container runs"},
 		{"positional arg", func(m *ms) { ctr(m).Args = append(ctr(m).Args, "/models") }, "as --name=value"},
 		{"container port vs flag", func(m *ms) { port(m, "http").ContainerPort = 8502 }, `ports: container port "http"`},

@@ -1,0 +1,65 @@
+package serving
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/procmem"
+)
+
+// Workers are capped by default (issue 23: a worker asked for a 4 GiB
+// output peaked at 5.6 GB with nothing to stop it), with room for the
+// address space TensorFlow reserves, and serve under that cap.
+func TestWorkerMemoryCapByDefault(t *testing.T) {
+	m := machineMemory()
+	if m == 0 || m > memTotal() {
+		t.Fatalf("machine memory %d, total %d", m, memTotal())
+	}
+	want := defaultWorkerMemory()
+	if want < workerReserve+minWorkerUse || want < workerReserve+m/2 {
+		t.Fatalf("default cap %d for %d bytes of memory", want, m)
+	}
+	for _, c := range []struct {
+		cfg  uint64
+		want string
+	}{{0, fmt.Sprint(want)}, {3 << 30, fmt.Sprint(3 << 30)}, {NoWorkerMemoryCap, addressLimit(t, os.Getpid())}} {
+		base := filepath.Join(t.TempDir(), "clf")
+		export(t, base, 1, 1)
+		before := procmem.Children(os.Getpid())
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, WorkerMemoryBytes: c.cfg})
+		if code, out := call(t, "POST", hs.URL+"/v1/models/clf:predict", `{"instances": [[1, 2, 3, 4]]}`); code != 200 {
+			t.Fatalf("cap %d: %d %v", c.cfg, code, out)
+		}
+		var worker int
+		for _, p := range procmem.Children(os.Getpid()) {
+			if !slices.Contains(before, p) {
+				worker = p
+			}
+		}
+		if worker == 0 {
+			t.Fatal("no worker process found")
+		}
+		if got := addressLimit(t, worker); got != c.want {
+			t.Errorf("config %d: the worker's address-space limit is %s, want %s", c.cfg, got, c.want)
+		}
+	}
+}
+
+// addressLimit is the soft "Max address space" of pid, as /proc shows it.
+func addressLimit(t *testing.T, pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Max address space") {
+			return strings.Fields(strings.TrimPrefix(l, "Max address space"))[0]
+		}
+	}
+	t.Fatalf("no address-space line in %s", b)
+	return ""
+}
