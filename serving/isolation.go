@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ type loader interface {
 type inProcess struct {
 	timeout time.Duration
 	m       *metrics
+	log     *slog.Logger
 }
 
 func (l *inProcess) load(_ string, o loadOptions, model string) (runner, error) {
@@ -47,6 +49,7 @@ func (l *inProcess) load(_ string, o loadOptions, model string) (runner, error) 
 		err error
 	}
 	ch := make(chan res, 1)
+	o.loadTimeout = l.timeout
 	go func() {
 		r, err := loadLocal(o, model, l.m)
 		ch <- res{r, err}
@@ -58,6 +61,20 @@ func (l *inProcess) load(_ string, o loadOptions, model string) (runner, error) 
 		return r.r, r.err
 	case <-t.C:
 		go func() {
+			// TensorFlow cancels the restore and init runs at the same
+			// deadline, between kernels; one kernel that runs on (a
+			// py_func, a giant op, a blocking read) cannot be stopped
+			// inside this process.
+			select {
+			case r := <-ch:
+				if r.r != nil {
+					r.r.close()
+				}
+				return
+			case <-time.After(inProcessGrace):
+			}
+			l.log.Warn("an in-process load is still running past its deadline: TensorFlow cannot stop a kernel mid-run, so its thread and memory stay in use until it ends; --isolation=process kills such a load",
+				"model", model, "dir", filepath.Base(o.dir), "deadline", l.timeout.String())
 			if r := <-ch; r.r != nil {
 				r.r.close()
 			}
@@ -73,6 +90,11 @@ func (l *inProcess) close() {}
 func (l *inProcess) abandon() {}
 
 var errLoadTimeout = errors.New("load timed out")
+
+// inProcessGrace is how long past its deadline an in-process load may
+// take to notice TensorFlow's cancellation before it is reported as
+// running on.
+const inProcessGrace = 5 * time.Second
 
 // processes runs every group of models in a worker process of its own.
 type processes struct {

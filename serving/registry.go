@@ -88,6 +88,9 @@ type servable struct {
 	name  string
 	base  string
 	group string
+	// scanning serialises this model's scans: a load that hangs until its
+	// deadline delays this model's next scan, not the other models'.
+	scanning sync.Mutex
 
 	mu       sync.RWMutex
 	policy   VersionPolicy    // which versions to serve
@@ -127,9 +130,10 @@ type registry struct {
 	m    *metrics
 	load loader
 	opts loadOptions // dir is set per version
-	// scanning serialises scans: a scan still running when the next is
-	// due (a slow load) is not started twice.
-	scanning sync.Mutex
+	// scanned, if set, is called after each model's scan (health).
+	scanned func()
+	// loads bounds the loads running at once (as many as cores).
+	loads chan struct{}
 
 	mu     sync.RWMutex // guards models and pending; a reload swaps entries
 	models map[string]*servable
@@ -142,7 +146,8 @@ type registry struct {
 }
 
 func newRegistry(cfgs []ModelConfig, log *slog.Logger, m *metrics, ld loader, opts loadOptions) (*registry, error) {
-	r := &registry{log: log, models: map[string]*servable{}, pending: map[string]*servable{}, m: m, load: ld, opts: opts}
+	r := &registry{log: log, models: map[string]*servable{}, pending: map[string]*servable{}, m: m, load: ld, opts: opts,
+		loads: make(chan struct{}, max(1, runtime.NumCPU()))}
 	if err := checkConfigs(cfgs); err != nil {
 		return nil, err
 	}
@@ -197,45 +202,53 @@ func ValidModelName(n string) bool {
 }
 
 // scan loads the version each model should serve and unloads the others,
-// every model at once; each load has its own deadline.
-func (r *registry) scan() {
-	if !r.scanning.TryLock() {
-		return
-	}
-	defer r.scanning.Unlock()
-	r.scanAll()
-}
+// every model at once, each load with its own deadline, and returns when
+// done. A model whose scan is still running (a slow load) is waited for
+// and scanned again.
+func (r *registry) scan() { r.scanAll(true) }
 
-// scanWait scans after the scan in progress, if any, has finished: a
-// reload must see its new models loaded.
-func (r *registry) scanWait() {
-	r.scanning.Lock()
-	defer r.scanning.Unlock()
-	r.scanAll()
-}
+// scanWait is scan, for a reload: it must see its new models loaded.
+func (r *registry) scanWait() { r.scanAll(true) }
 
-func (r *registry) scanAll() {
+// poll starts a scan of every model not being scanned already and
+// returns at once: a load that hangs until its deadline holds up neither
+// the watcher nor the other models' new versions (issue 23: one hung init
+// delayed every other model's loads by its 2-minute deadline).
+func (r *registry) poll() { r.scanAll(false) }
+
+func (r *registry) scanAll(wait bool) {
 	// Loads start processes and restore variables: as many at once as
 	// there are cores.
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
-	var wg sync.WaitGroup
 	r.mu.RLock()
 	pending := make([]*servable, 0, len(r.pending))
 	for _, s := range r.pending {
 		pending = append(pending, s)
 	}
 	r.mu.RUnlock()
+	var wg sync.WaitGroup
 	for _, s := range append(r.all(), pending...) {
+		if !wait && !s.scanning.TryLock() {
+			continue // its previous scan is still loading
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+			if wait {
+				s.scanning.Lock()
+			}
+			defer s.scanning.Unlock()
+			r.loads <- struct{}{}
+			defer func() { <-r.loads }()
 			s.scan(r)
 			r.promote(s)
+			if r.scanned != nil {
+				r.scanned()
+			}
 		}()
 	}
-	wg.Wait()
+	if wait {
+		wg.Wait()
+	}
 }
 
 // promote makes a pending replacement the served model once it serves a

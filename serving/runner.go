@@ -37,6 +37,11 @@ type loadOptions struct {
 	// trace.json and ops.txt.
 	profileDir  string
 	profileRuns int
+	// loadTimeout, in process, bounds restoring the variables and running
+	// the init op: TensorFlow cancels them past it (ConfigProto
+	// operation_timeout_in_ms), so a hung init does not keep a thread
+	// burning. A worker needs none: it is killed.
+	loadTimeout time.Duration
 }
 
 // localRunner is a version loaded into this process.
@@ -50,7 +55,7 @@ type localRunner struct {
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
-	model, err := savedmodels.Load(o.dir)
+	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -212,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, m: newMetrics(), log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight),
 		mem:  &memory{limit: cfg.MaxInFlightBytes},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	var ld loader = &inProcess{timeout: cfg.LoadTimeout, m: s.m}
+	var ld loader = &inProcess{timeout: cfg.LoadTimeout, m: s.m, log: cfg.Logger}
 	if cfg.Isolation == IsolationProcess {
 		ld = &processes{
 			opts: procOptions{command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger, maxInFlight: cfg.MaxInFlight,
@@ -228,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.reg.scanned = s.updateHealth
 	if ps, ok := ld.(*processes); ok {
 		ps.rescan = func() { go s.Rescan() }
 	}
@@ -280,8 +281,7 @@ func (s *Server) watch() {
 		case <-s.stop:
 			return
 		case <-tick:
-			s.reg.scan()
-			s.updateHealth()
+			s.reg.poll() // each model's scan updates health when done
 		case <-cfgTick:
 			s.pollConfig()
 		}
