@@ -181,9 +181,6 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups st
 	return srv.Serve(ctx, lc)
 }
 
-// healthCheck asks the REST server on this host's loopback for /healthz.
-// Over TLS it skips verification: the certificate names the server's public
-// name, not 127.0.0.1, and the probe sends nothing secret.
 // workerMemory parses --worker_memory_bytes: "" for the default, none, or
 // a number of bytes.
 func workerMemory(s string) (uint64, error) {
@@ -200,6 +197,9 @@ func workerMemory(s string) (uint64, error) {
 	return n, nil
 }
 
+// healthCheck asks the REST server on this host's loopback for /healthz.
+// Over TLS it skips verification: the certificate names the server's public
+// name, not 127.0.0.1, and the probe sends nothing secret.
 func healthCheck(port int, useTLS bool) error {
 	if port <= 0 {
 		return errors.New("REST is off (--rest_api_port=0); nothing to ask")
