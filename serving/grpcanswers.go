@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync"
 	"time"
 
@@ -16,16 +17,26 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// A gRPC answer outlives its handler: grpc-go queues it and writes it as
-// the client's flow-control window allows, so a client that never reads
-// kept every answer it asked for (issue 23: 20 unread answers held 1.6 GB
-// for 100 s, with nothing charged anywhere). The answer ledger charges an
-// answer's bytes to the memory all requests share before grpc-go takes
-// it, gives them back as bytes leave on the connection, and closes a
-// connection that owes bytes and writes none for the write timeout, which
-// releases what it owed.
+// What a gRPC connection makes the front end hold, outside any handler:
+//   - request bytes: grpc-go lets a client send a whole message (up to
+//     --max_body_bytes) before any of our code runs, so 320 streams each
+//     sending 16 MiB - 1 byte held 5 GB and crashed the server (issue 23);
+//   - answers: grpc-go queues an answer and writes it as the client's
+//     flow-control window allows, so a client that never reads kept every
+//     answer it asked for (20 unread answers held 1.6 GB for 100 s).
+//
+// The ledger charges both to the memory all requests share, at the
+// HTTP/2 frame level, from the bytes on the connection: each DATA frame's
+// bytes are charged to their stream as they are read (a connection whose
+// bytes find no memory within a second is closed) and given back once the
+// call's message is decoded (the codec then charges what decoding takes)
+// or the stream ends; an answer is charged before grpc-go queues it and
+// given back as its bytes are written. A connection that owes answer
+// bytes and writes none for the write timeout is closed, which releases
+// everything it held. With TLS the ledger sits above it: it reads frames,
+// not ciphertext.
 
-// answerLedger tracks what each gRPC connection still has to write.
+// answerLedger tracks what each gRPC connection holds.
 type answerLedger struct {
 	mem     *memory
 	timeout time.Duration
@@ -45,7 +56,8 @@ func (s *Server) answerLedger(writeTimeout time.Duration) *answerLedger {
 func (l *answerLedger) listen(ln net.Listener) net.Listener { return &ledgerListener{ln, l} }
 
 // options are the server options that charge each unary answer to its
-// connection before grpc-go queues it.
+// connection before grpc-go queues it, and release a request's bytes once
+// it is decoded.
 func (l *answerLedger) options() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.StatsHandler(ledgerStats{l}), grpc.ChainUnaryInterceptor(l.unary)}
 }
@@ -60,23 +72,113 @@ func (ln *ledgerListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := &ledgerConn{Conn: c, l: ln.l, key: c.RemoteAddr().String()}
+	lc := &ledgerConn{Conn: c, l: ln.l, key: c.RemoteAddr().String(), in: map[uint32]int64{}}
+	lc.rd.skip = len(http2Preface)
 	ln.l.conns.Store(lc.key, lc)
 	return lc, nil
 }
 
-// ledgerConn is a connection with the answer bytes it still owes.
+const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// ledgerConn is a connection with the request bytes it holds, per
+// stream, and the answer bytes it still owes.
 type ledgerConn struct {
 	net.Conn
-	l      *answerLedger
-	key    string
-	mu     sync.Mutex
-	owed   int64
-	timer  *time.Timer
-	closed bool
+	l   *answerLedger
+	key string
+	rd  frameReader // the client's frames, read
+	wr  frameReader // ours, written
+
+	mu sync.Mutex
+	in map[uint32]int64 // request bytes held per live stream
+	// maxOpen is the newest stream the client opened: client streams
+	// have increasing odd numbers, and HEADERS with a lower one are
+	// trailers, not a new stream.
+	maxOpen uint32
+	owed    int64 // answer bytes not yet written
+	timer   *time.Timer
+	closed  bool
 }
 
 var errConnClosed = errors.New("the connection is closed")
+
+// inWait is how long a connection's reader waits for memory for the
+// request bytes it has read before the connection is closed.
+const inWait = time.Second
+
+// Read charges each DATA frame's bytes to its stream, and ends a stream's
+// account when the client resets it.
+func (c *ledgerConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	var cerr error
+	c.rd.feed(p[:n], func(f frameEvent) {
+		switch {
+		case cerr != nil:
+		case f.typ == frameHeaders && f.start:
+			c.open(f.stream)
+		case f.typ == frameData && f.n > 0:
+			cerr = c.chargeIn(f.stream, int64(f.n))
+		case f.typ == frameRSTStream && f.start:
+			c.releaseIn(f.stream)
+		}
+	})
+	if cerr != nil {
+		c.l.log.Info("closed a gRPC connection: the memory for its request bytes is spent", "remote", c.key, "err", cerr)
+		c.Close()
+		return n, cerr
+	}
+	return n, err
+}
+
+// chargeIn takes n request bytes of stream from the shared memory,
+// waiting up to inWait for other requests to give some back.
+func (c *ledgerConn) chargeIn(stream uint32, n int64) error {
+	end := time.Now().Add(inWait)
+	for {
+		err := c.l.mem.take(n)
+		if err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		c.l.mem.give(n)
+		return errConnClosed
+	}
+	if _, live := c.in[stream]; !live {
+		// Bytes of a stream already ended (a client still sending after
+		// its call was dropped): grpc-go discards them as they come.
+		c.l.mem.give(n)
+		return nil
+	}
+	c.in[stream] += n
+	return nil
+}
+
+// open starts the account of a stream the client opened (or continued:
+// trailers from a client are HEADERS too).
+func (c *ledgerConn) open(stream uint32) {
+	c.mu.Lock()
+	if !c.closed && stream > c.maxOpen {
+		c.maxOpen = stream
+		c.in[stream] = 0
+	}
+	c.mu.Unlock()
+}
+
+// releaseIn gives back what stream's request bytes held.
+func (c *ledgerConn) releaseIn(stream uint32) {
+	c.mu.Lock()
+	n := c.in[stream]
+	delete(c.in, stream)
+	c.mu.Unlock()
+	c.l.mem.give(n)
+}
 
 // charge takes n answer bytes from the shared memory for this connection.
 func (c *ledgerConn) charge(n int64) error {
@@ -104,23 +206,30 @@ func (c *ledgerConn) charge(n int64) error {
 	return nil
 }
 
-// Write gives back as many owed bytes as were written. Frame headers and
-// other calls' bytes count too, so the ledger releases a little early,
-// never more than it took.
+// Write gives back as many owed answer bytes as were written (frame
+// headers and other calls' bytes count too, so the ledger releases a
+// little early, never more than it took), and a stream's request bytes
+// when its trailers or reset go out.
 func (c *ledgerConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if n > 0 {
-		c.mu.Lock()
-		r := min(int64(n), c.owed)
-		c.owed -= r
-		if c.owed > 0 {
-			c.timer.Reset(c.l.timeout) // progress: a new full timeout
-		} else if c.timer != nil {
-			c.timer.Stop()
-		}
-		c.mu.Unlock()
-		c.l.mem.give(r)
+	if n <= 0 {
+		return n, err
 	}
+	c.wr.feed(p[:n], func(f frameEvent) {
+		if f.start && (f.typ == frameRSTStream || (f.typ == frameHeaders && f.flags&flagEndStream != 0)) {
+			c.releaseIn(f.stream)
+		}
+	})
+	c.mu.Lock()
+	r := min(int64(n), c.owed)
+	c.owed -= r
+	if c.owed > 0 {
+		c.timer.Reset(c.l.timeout) // progress: a new full timeout
+	} else if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.l.mem.give(r)
 	return n, err
 }
 
@@ -139,7 +248,7 @@ func (c *ledgerConn) stalled() {
 	c.Close()
 }
 
-// Close gives back what the connection still owed. Idempotent.
+// Close gives back everything the connection held. Idempotent.
 func (c *ledgerConn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -149,6 +258,10 @@ func (c *ledgerConn) Close() error {
 	c.closed = true
 	r := c.owed
 	c.owed = 0
+	for _, n := range c.in {
+		r += n
+	}
+	clear(c.in)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -156,6 +269,63 @@ func (c *ledgerConn) Close() error {
 	c.l.mem.give(r)
 	c.l.conns.CompareAndDelete(c.key, c)
 	return c.Conn.Close()
+}
+
+// HTTP/2 frame types and flags the ledger follows (RFC 9113 §6).
+const (
+	frameData      = 0x0
+	frameHeaders   = 0x1
+	frameRSTStream = 0x3
+	flagEndStream  = 0x1
+)
+
+// frameEvent is a piece of one frame's payload as it goes by: start is
+// set once per frame, when its header is complete (n may be 0).
+type frameEvent struct {
+	typ, flags byte
+	stream     uint32
+	start      bool
+	n          int
+}
+
+// frameReader follows HTTP/2 frame boundaries across a byte stream cut
+// anywhere.
+type frameReader struct {
+	skip  int // preface bytes still to pass
+	hdr   [9]byte
+	nhdr  int
+	left  int // payload bytes left in the current frame
+	typ   byte
+	flags byte
+	id    uint32
+}
+
+func (r *frameReader) feed(b []byte, on func(frameEvent)) {
+	for len(b) > 0 {
+		switch {
+		case r.skip > 0:
+			k := min(r.skip, len(b))
+			r.skip -= k
+			b = b[k:]
+		case r.left > 0:
+			k := min(r.left, len(b))
+			r.left -= k
+			b = b[k:]
+			on(frameEvent{typ: r.typ, flags: r.flags, stream: r.id, n: k})
+		default:
+			k := copy(r.hdr[r.nhdr:], b)
+			r.nhdr += k
+			b = b[k:]
+			if r.nhdr < len(r.hdr) {
+				return
+			}
+			r.nhdr = 0
+			r.left = int(r.hdr[0])<<16 | int(r.hdr[1])<<8 | int(r.hdr[2])
+			r.typ, r.flags = r.hdr[3], r.hdr[4]
+			r.id = (uint32(r.hdr[5])<<24 | uint32(r.hdr[6])<<16 | uint32(r.hdr[7])<<8 | uint32(r.hdr[8])) & 0x7fffffff
+			on(frameEvent{typ: r.typ, flags: r.flags, stream: r.id, start: true})
+		}
+	}
 }
 
 type ledgerKey struct{}
@@ -176,16 +346,22 @@ func (ledgerStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Cont
 func (ledgerStats) HandleConn(context.Context, stats.ConnStats)                     {}
 func (ledgerStats) HandleRPC(context.Context, stats.RPCStats)                       {}
 
-// unary charges a call's answer to its connection once the handler has
-// made it; what the memory cannot hold is RESOURCE_EXHAUSTED instead.
+// unary gives back a call's request bytes once its message is decoded,
+// and charges its answer to its connection once the handler has made it;
+// what the memory cannot hold is RESOURCE_EXHAUSTED instead.
 func (l *answerLedger) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	c, ok := ctx.Value(ledgerKey{}).(*ledgerConn)
+	if ok {
+		if id, found := streamID(ctx); found {
+			c.releaseIn(id)
+		}
+	}
 	resp, err := h(ctx, req)
-	if err != nil {
+	if err != nil || !ok {
 		return resp, err
 	}
-	c, ok := ctx.Value(ledgerKey{}).(*ledgerConn)
 	m, isProto := resp.(proto.Message)
-	if !ok || !isProto {
+	if !isProto {
 		return resp, nil
 	}
 	n := int64(proto.Size(m))
@@ -193,4 +369,24 @@ func (l *answerLedger) unary(ctx context.Context, req any, _ *grpc.UnaryServerIn
 		return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("the answer takes %d bytes: %v", n, err))
 	}
 	return resp, nil
+}
+
+// streamID is the HTTP/2 stream of the call in ctx, read from grpc-go's
+// transport stream (its id field: grpc-go exports no accessor). When it
+// cannot be read, the request bytes are given back when the stream ends
+// instead, a little later.
+func streamID(ctx context.Context) (uint32, bool) {
+	st := grpc.ServerTransportStreamFromContext(ctx)
+	if st == nil {
+		return 0, false
+	}
+	v := reflect.ValueOf(st)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return 0, false
+	}
+	f := v.Elem().FieldByName("id")
+	if !f.IsValid() || f.Kind() != reflect.Uint32 {
+		return 0, false
+	}
+	return uint32(f.Uint()), true
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,5 +184,215 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("waited %v for %s", d, what)
 		}
+	}
+}
+
+// stallConn writes its first limit bytes, then blocks until closed: a
+// client that stops mid-message, with grpc-go's own flow control.
+type stallConn struct {
+	net.Conn
+	mu      sync.Mutex
+	limit   int
+	stopped chan struct{}
+	unstall chan struct{} // closed: stop stalling
+	once    sync.Once
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	k := min(len(p), c.limit)
+	c.limit -= k
+	c.mu.Unlock()
+	n, err := c.Conn.Write(p[:k])
+	if err != nil || k == len(p) {
+		return n, err
+	}
+	select {
+	case <-c.stopped:
+	case <-c.unstall:
+	}
+	return n, net.ErrClosed
+}
+
+func (c *stallConn) Close() error {
+	c.once.Do(func() { close(c.stopped) })
+	return c.Conn.Close()
+}
+
+// Clients that send most of a large gRPC message and stall held what they
+// sent, with nothing charged (issue 23: 320 such streams crashed the
+// server under a 4 GB cap). Request bytes are now charged to the shared
+// memory as they are read: connections whose bytes find no memory are
+// closed, the memory never goes past its limit, and the stalled streams'
+// bytes are given back at the message deadline.
+func TestGRPCStalledBytesShareTheBudget(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	const limit = 10 << 20
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: limit, MaxBodyBytes: 16 << 20})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := srv.answerLedger(time.Second)
+	g := srv.NewGRPCServer(append(messageDeadline(3*time.Second), ledger.options()...)...)
+	go g.Serve(ledger.listen(raw))
+	t.Cleanup(g.Stop)
+	addr := raw.Addr().String()
+	used := func() int64 {
+		srv.mem.mu.Lock()
+		defer srv.mem.mu.Unlock()
+		return srv.mem.used
+	}
+	big := make([]float32, 1<<20) // a 4 MiB message, 3 MiB of it sent
+	req := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1 << 18}, {Size: 4}}},
+		FloatVal: big}}}
+	const clients = 8
+	errs := make(chan error, clients)
+	unstall := make(chan struct{})
+	for range clients {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, "tcp", a)
+				if err != nil {
+					return nil, err
+				}
+				return &stallConn{Conn: c, limit: 3 << 20, stopped: make(chan struct{}), unstall: unstall}, nil
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := tfspb.NewPredictionServiceClient(conn).Predict(ctx, req)
+			errs <- err
+		}()
+	}
+	// Sample the memory while the clients push: never past the limit.
+	peak := int64(0)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		peak = max(peak, used())
+		time.Sleep(5 * time.Millisecond)
+	}
+	if peak > limit || peak < 6<<20 {
+		t.Fatalf("peak %d bytes charged, want between 6 MiB and the %d limit", peak, limit)
+	}
+	// Every call ends: refused (connection closed) or dropped at the
+	// message deadline; and the memory is all back.
+	for range clients {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("a stalled call succeeded")
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a stalled call did not end")
+		}
+	}
+	close(unstall) // the clients' writers may go on (and fail)
+	waitUntil(t, 5*time.Second, "the stalled bytes given back", func() bool { return used() == 0 })
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
+		FloatVal: []float32{1, 2, 3, 4}}}}
+	if _, err := tfspb.NewPredictionServiceClient(conn).Predict(context.Background(), good); err != nil {
+		t.Fatalf("a good request after the attack: %v", err)
+	}
+	waitUntil(t, 5*time.Second, "a good request's bytes given back", func() bool { return used() == 0 })
+}
+
+// The frame reader finds every frame however the bytes are cut.
+func TestFrameReader(t *testing.T) {
+	var stream bytes.Buffer
+	stream.WriteString(http2Preface)
+	fr := http2.NewFramer(&stream, nil)
+	fr.WriteData(1, false, make([]byte, 1000))
+	fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	fr.WriteData(5, true, make([]byte, 16000))
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, BlockFragment: []byte{1, 2, 3}, EndStream: true, EndHeaders: true})
+	want := "data 1 1000; rst 3; data 5 16000; headers 7 end;"
+	b := stream.Bytes()
+	for _, cut := range []int{1, 2, 7, 9, 100, 4096, len(b)} {
+		r := frameReader{skip: len(http2Preface)}
+		data := map[uint32]int{}
+		var got strings.Builder
+		var order []uint32
+		for i := 0; i < len(b); i += cut {
+			r.feed(b[i:min(i+cut, len(b))], func(f frameEvent) {
+				switch {
+				case f.typ == frameData:
+					if f.start {
+						order = append(order, f.stream)
+					}
+					data[f.stream] += f.n
+				case f.start && f.typ == frameRSTStream:
+					order = append(order, f.stream|1<<30)
+				case f.start && f.typ == frameHeaders && f.flags&flagEndStream != 0:
+					order = append(order, f.stream|1<<29)
+				}
+			})
+		}
+		for _, id := range order {
+			switch {
+			case id&(1<<30) != 0:
+				fmt.Fprintf(&got, " rst %d;", id&^(1<<30))
+			case id&(1<<29) != 0:
+				fmt.Fprintf(&got, " headers %d end;", id&^(1<<29))
+			default:
+				fmt.Fprintf(&got, " data %d %d;", id, data[id])
+			}
+		}
+		if g := strings.TrimSpace(got.String()); g != want {
+			t.Fatalf("cut %d: %q, want %q", cut, g, want)
+		}
+	}
+}
+
+// The ledger gives a request's bytes back as soon as it is decoded by
+// reading the call's HTTP/2 stream number from grpc-go; should a grpc-go
+// upgrade hide it, this fails (the bytes would then wait for the end of
+// the call).
+func TestStreamIDReadable(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})
+	var ids []uint32
+	var mu sync.Mutex
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := srv.NewGRPCServer(grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		id, ok := streamID(ctx)
+		mu.Lock()
+		if ok {
+			ids = append(ids, id)
+		}
+		mu.Unlock()
+		return h(ctx, req)
+	}))
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := tfspb.NewPredictionServiceClient(conn)
+	for range 2 {
+		client.GetModelMetadata(context.Background(), &tfspb.GetModelMetadataRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, MetadataField: []string{"signature_def"}})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 2 || ids[0] != 1 || ids[1] != 3 {
+		t.Fatalf("stream numbers %v, want [1 3]", ids)
 	}
 }

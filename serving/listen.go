@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -107,7 +106,16 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 			return err
 		}
 		grpcAddr = ln.Addr()
-		ledger := s.answerLedger(lc.WriteTimeout) // unread answers are charged, then dropped
+		// The ledger charges request bytes and answers to the shared
+		// memory from the HTTP/2 frames, so it sits above TLS: the server
+		// does TLS itself (with ALPN h2, as gRPC needs) and gRPC sees a
+		// plain connection.
+		ledger := s.answerLedger(lc.WriteTimeout)
+		if tlsCfg != nil {
+			h2 := tlsCfg.Clone()
+			h2.NextProtos = []string{"h2"}
+			ln = tls.NewListener(ln, h2)
+		}
 		ln = ledger.listen(ln)
 		opts := []grpc.ServerOption{
 			grpc.ConnectionTimeout(min(10*time.Second, lc.ReadTimeout)),
@@ -118,9 +126,6 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 		}
 		opts = append(opts, messageDeadline(lc.ReadTimeout)...)
 		opts = append(opts, ledger.options()...)
-		if tlsCfg != nil {
-			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
-		}
 		gs = s.NewGRPCServer(opts...)
 		go func() { errc <- gs.Serve(ln) }()
 		s.log.Info("serving gRPC", "addr", grpcAddr.String(), "tls", tlsCfg != nil)
