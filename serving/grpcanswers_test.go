@@ -145,7 +145,7 @@ func TestGRPCUnreadAnswersDropped(t *testing.T) {
 		_, refused = client.Predict(context.Background(), req(rows))
 		return refused != nil && used() > 3*(2<<20)
 	})
-	if status.Code(refused) != codes.ResourceExhausted || !strings.Contains(refused.Error(), "answer takes") {
+	if status.Code(refused) != codes.ResourceExhausted || !strings.Contains(refused.Error(), "answer") {
 		t.Fatalf("a 2 MB answer while the memory is held: %v, want RESOURCE_EXHAUSTED naming the answer", refused)
 	}
 	if _, err := client.Predict(context.Background(), req(1)); err != nil {

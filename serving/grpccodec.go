@@ -92,6 +92,13 @@ func (c *budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // unary gives back a call's decoding charge when it is done, and answers
 // RESOURCE_EXHAUSTED for a request that was not decoded.
 func (c *budgetCodec) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	// What the call holds besides its decoded request (its model's
+	// answer, read from a worker or made in process) is charged to its
+	// hold until the handler returns; the answer ledger then charges the
+	// reply until it is written.
+	hd := &hold{}
+	defer hd.release(c.mem)
+	ctx = context.WithValue(ctx, holdKey{}, hd)
 	ch, ok := c.take(req)
 	if !ok {
 		return h(ctx, req)

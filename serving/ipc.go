@@ -56,6 +56,32 @@ func readFrame(r io.Reader, max int) (frame, error) {
 	return f, nil
 }
 
+// readFrameCharged is readFrame that first passes the frame's id and body
+// size to charge: when it refuses, the body is read away, not held, and
+// the frame returned is an error frame with charge's reason.
+func readFrameCharged(r io.Reader, max int, charge func(id uint64, n int) error) (frame, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return frame{}, err
+	}
+	n := int(binary.LittleEndian.Uint32(hdr[:4]))
+	if n < 9 || n-9 > max {
+		return frame{}, fmt.Errorf("ipc: frame of %d bytes (limit %d)", n, max)
+	}
+	f := frame{typ: hdr[4], id: binary.LittleEndian.Uint64(hdr[5:])}
+	if err := charge(f.id, n-9); err != nil {
+		if _, err := io.CopyN(io.Discard, r, int64(n-9)); err != nil {
+			return frame{}, err
+		}
+		return frame{typ: msgErr, id: f.id, body: errBody(fmt.Errorf("the model's answer of %d bytes: %w", n-9, err))}, nil
+	}
+	f.body = make([]byte, n-9)
+	if _, err := io.ReadFull(r, f.body); err != nil {
+		return frame{}, err
+	}
+	return f, nil
+}
+
 // wbuf builds a payload.
 type wbuf struct{ b []byte }
 

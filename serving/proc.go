@@ -32,6 +32,9 @@ type procOptions struct {
 	maxInFlight int
 	log         *slog.Logger
 	label       string // names the process in logs
+	// mem, when set, is charged for each reply's bytes before they are
+	// read, to the hold of the request waiting for it.
+	mem *memory
 }
 
 // proc is one running worker process and the socket to it. The socket is
@@ -49,8 +52,9 @@ type proc struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan frame
-	exitErr error // why it ended, once done is closed
+	pending map[uint64]waiter
+	mem     *memory // charged for replies, to their requests' holds
+	exitErr error   // why it ended, once done is closed
 
 	done     chan struct{}
 	stopping atomic.Bool // stop was called: its end is no news
@@ -94,7 +98,7 @@ func startProc(o procOptions) (*proc, error) {
 		return nil, fmt.Errorf("serving: start worker: %w", err)
 	}
 	p := &proc{cmd: cmd, conn: conn, fd: fds[0], log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
-		pending: map[uint64]chan frame{}, done: make(chan struct{})}
+		pending: map[uint64]waiter{}, mem: o.mem, done: make(chan struct{})}
 	if o.memLimit > 0 && o.memLimit != NoWorkerMemoryCap {
 		lim := &unix.Rlimit{Cur: o.memLimit, Max: o.memLimit}
 		if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_AS, lim, nil); err != nil {
@@ -133,16 +137,22 @@ func (p *proc) copyStderr(r io.Reader, done chan struct{}) {
 func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 	br := bufio.NewReaderSize(p.conn, 64<<10)
 	for {
-		f, err := readFrame(br, maxFrame)
+		var wt waiter
+		f, err := readFrameCharged(br, maxFrame, func(id uint64, n int) error {
+			p.mu.Lock()
+			wt = p.pending[id]
+			delete(p.pending, id)
+			p.mu.Unlock()
+			// A reply's bytes are charged to its request before they are
+			// read: past the memory all requests share, they are read
+			// away and the request gets the reason instead.
+			return wt.h.take(p.mem, int64(n))
+		})
 		if err != nil {
 			break
 		}
-		p.mu.Lock()
-		ch := p.pending[f.id]
-		delete(p.pending, f.id)
-		p.mu.Unlock()
-		if ch != nil {
-			ch <- f
+		if wt.ch != nil {
+			wt.ch <- f
 		}
 	}
 	p.conn.Close()
@@ -171,10 +181,17 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 	} else {
 		p.log.Warn("worker process ended", "status", err.Error(), "stderr_tail", tail)
 	}
-	for _, ch := range pending {
-		close(ch)
+	for _, wt := range pending {
+		close(wt.ch)
 	}
 	close(p.done)
+}
+
+// waiter is a request waiting for its reply, with the hold its reply's
+// bytes are charged to (nil: not charged).
+type waiter struct {
+	ch chan frame
+	h  *hold
 }
 
 // call sends one request and waits for its reply until deadline; past it
@@ -196,7 +213,7 @@ func (p *proc) callCtx(ctx context.Context, typ byte, body []byte, deadline time
 	}
 	p.nextID++
 	id := p.nextID
-	p.pending[id] = ch
+	p.pending[id] = waiter{ch: ch, h: holdOf(ctx)}
 	p.mu.Unlock()
 	// Past the deadline the worker is wedged: killing it ends a blocked
 	// write and fails the wait below.

@@ -42,6 +42,9 @@ type loadOptions struct {
 	// operation_timeout_in_ms), so a hung init does not keep a thread
 	// burning. A worker needs none: it is killed.
 	loadTimeout time.Duration
+	// mem, in process, is charged for each answer's outputs (to the
+	// request's hold) before they are copied out of TensorFlow.
+	mem *memory
 }
 
 // localRunner is a version loaded into this process.
@@ -52,6 +55,7 @@ type localRunner struct {
 	// warmTimeout bounds each warm-up run (the request timeout).
 	warmTimeout time.Duration
 	prof        *runProfiler // nil unless profiling
+	mem         *memory      // charged for answers, in process
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
@@ -59,7 +63,7 @@ func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &localRunner{model: model, sigs: model.Signatures(), warmTimeout: o.timeout}
+	l := &localRunner{model: model, sigs: model.Signatures(), warmTimeout: o.timeout, mem: o.mem}
 	if o.batchRows > 1 {
 		l.batch = newBatcher(name, model, o.batchRows, o.batchWait, m)
 	}
@@ -161,6 +165,9 @@ func (l *localRunner) predict(ctx context.Context, key string, in map[string]Ten
 	}
 	if maxOut > 0 && total > maxOut {
 		return nil, fmt.Errorf("%w: the response would hold %d bytes of outputs, more than the limit of %d", errTooLarge, total, maxOut)
+	}
+	if err := holdOf(ctx).take(l.mem, total); err != nil {
+		return nil, fmt.Errorf("the model's answer of %d bytes: %w", total, err)
 	}
 	out := make(map[string]Tensor, len(keep))
 	total = 0

@@ -215,7 +215,7 @@ func New(cfg Config) (*Server, error) {
 	var ld loader = &inProcess{timeout: cfg.LoadTimeout, m: s.m, log: cfg.Logger}
 	if cfg.Isolation == IsolationProcess {
 		ld = &processes{
-			opts: procOptions{command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger, maxInFlight: cfg.MaxInFlight,
+			opts: procOptions{mem: s.mem, command: cfg.WorkerCommand, memLimit: cfg.WorkerMemoryBytes, log: cfg.Logger, maxInFlight: cfg.MaxInFlight,
 				maxFrame: int(min(cfg.MaxResponseBytes+cfg.MaxBodyBytes+(1<<20), 1<<31-1-frameHeader))},
 			loadTimeout: cfg.LoadTimeout, runTimeout: cfg.Timeout, log: cfg.Logger, m: s.m,
 			groups: map[string]*workerGroup{}, probes: map[*proc]bool{},
@@ -223,7 +223,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var err error
 	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
-		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout,
+		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout, mem: s.mem,
 		profileDir: cfg.ProfileDir, profileRuns: cfg.ProfileRuns})
 	if err != nil {
 		return nil, err
@@ -341,9 +341,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), holdKey{}, h)))
 }
 
-// hold is what one HTTP request's body holds of the memory all requests
-// in flight share, given back when the request is done.
-type hold struct{ n int64 }
+// hold is what one request holds of the memory all requests in flight
+// share (its body, its model's answer, its encoded reply), given back
+// when the request is done. A worker's reader charges it from another
+// goroutine; once released it takes nothing more.
+type hold struct {
+	mu   sync.Mutex
+	n    int64
+	done bool
+}
 
 type holdKey struct{}
 
@@ -352,12 +358,20 @@ func holdOf(ctx context.Context) *hold {
 	return h
 }
 
+var errRequestDone = errors.New("the request is over")
+
 func (h *hold) take(m *memory, n int64) error {
 	if h == nil || m == nil {
 		return nil
 	}
 	if err := m.take(n); err != nil {
 		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		m.give(n)
+		return errRequestDone
 	}
 	h.n += n
 	return nil
@@ -371,9 +385,12 @@ func (s *Server) holdAnswer(r *http.Request, n int) error {
 }
 
 func (h *hold) release(m *memory) {
-	if m != nil && h.n > 0 {
-		m.give(h.n)
-		h.n = 0
+	h.mu.Lock()
+	n := h.n
+	h.n, h.done = 0, true
+	h.mu.Unlock()
+	if m != nil && n > 0 {
+		m.give(n)
 	}
 }
 
