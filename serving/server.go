@@ -381,7 +381,10 @@ func (h *hold) take(m *memory, n int64) error {
 // share until the request is done: answers that clients are slow to read
 // (the write timeout drops them) hold at most that share together.
 func (s *Server) holdAnswer(r *http.Request, n int) error {
-	return holdOf(r.Context()).take(s.mem, int64(n))
+	if err := holdOf(r.Context()).take(s.mem, int64(n)); err != nil {
+		return fmt.Errorf("the answer of %d bytes: %w", n, err)
+	}
+	return nil
 }
 
 func (h *hold) release(m *memory) {
