@@ -3,7 +3,6 @@ package serving
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,13 +18,13 @@ import (
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	hc "github.com/tfgo-project/gotf/internal/hostile"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
@@ -43,40 +42,20 @@ func rawGRPC(t *testing.T, addr, path string, data []byte, end bool) (net.Conn, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+	fr, err := hc.Call(c, path, data, end)
+	if err != nil {
 		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, h := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
-		{":path", path}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
-		enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
-	}
-	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
-		t.Fatal(err)
-	}
-	for len(data) > 0 {
-		n := min(len(data), 16000) // frames of at most 16 KiB
-		if err := fr.WriteData(1, end && n == len(data), data[:n]); err != nil {
-			t.Fatal(err)
-		}
-		data = data[n:]
 	}
 	return c, fr
 }
 
-// grpcFrame is msg as gRPC puts it on the wire: a flag byte, its length,
-// its bytes.
+// grpcFrame is msg as gRPC puts it on the wire.
 func grpcFrame(t *testing.T, msg proto.Message) []byte {
 	b, err := proto.Marshal(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(b))), b...)
+	return hc.Frame(b)
 }
 
 // Clients that ask for large gRPC answers and never read them held every
@@ -187,38 +166,6 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-// stallConn writes its first limit bytes, then blocks until closed: a
-// client that stops mid-message, with grpc-go's own flow control.
-type stallConn struct {
-	net.Conn
-	mu      sync.Mutex
-	limit   int
-	stopped chan struct{}
-	unstall chan struct{} // closed: stop stalling
-	once    sync.Once
-}
-
-func (c *stallConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	k := min(len(p), c.limit)
-	c.limit -= k
-	c.mu.Unlock()
-	n, err := c.Conn.Write(p[:k])
-	if err != nil || k == len(p) {
-		return n, err
-	}
-	select {
-	case <-c.stopped:
-	case <-c.unstall:
-	}
-	return n, net.ErrClosed
-}
-
-func (c *stallConn) Close() error {
-	c.once.Do(func() { close(c.stopped) })
-	return c.Conn.Close()
-}
-
 // Clients that send most of a large gRPC message and stall held what they
 // sent, with nothing charged (issue 23: 320 such streams crashed the
 // server under a 4 GB cap). Request bytes are now charged to the shared
@@ -258,7 +205,7 @@ func TestGRPCStalledBytesShareTheBudget(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				return &stallConn{Conn: c, limit: 3 << 20, stopped: make(chan struct{}), unstall: unstall}, nil
+				return hc.Stall(c, 3<<20, unstall), nil
 			}))
 		if err != nil {
 			t.Fatal(err)

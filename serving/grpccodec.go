@@ -34,6 +34,9 @@ type budgetCodec struct {
 	// held maps a decoded message to what it took (or why it was refused)
 	// until the interceptor of its call takes it out.
 	held sync.Map // any (the message) -> charge
+	// encoding maps an answer to what its message holds until grpc-go
+	// has encoded it (the encoding is charged by the answer ledger).
+	encoding sync.Map // any (the message) -> int64
 }
 
 type charge struct {
@@ -45,8 +48,17 @@ func newBudgetCodec(mem *memory) *budgetCodec {
 	return &budgetCodec{proto: encoding.GetCodecV2("proto"), mem: mem}
 }
 
-func (c *budgetCodec) Name() string                           { return c.proto.Name() }
-func (c *budgetCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+func (c *budgetCodec) Name() string { return c.proto.Name() }
+
+// Marshal encodes an answer, then gives back what unary charged for
+// the answer's message while it was being encoded.
+func (c *budgetCodec) Marshal(v any) (mem.BufferSlice, error) {
+	b, err := c.proto.Marshal(v)
+	if n, ok := c.encoding.LoadAndDelete(v); ok {
+		c.mem.give(n.(int64))
+	}
+	return b, err
+}
 
 // estimate is twice decodedSize: slices grow by doubling while decoding.
 func (c *budgetCodec) estimate(b []byte, m proto.Message) int64 {
@@ -100,14 +112,26 @@ func (c *budgetCodec) unary(ctx context.Context, req any, _ *grpc.UnaryServerInf
 	defer hd.release(c.mem)
 	ctx = context.WithValue(ctx, holdKey{}, hd)
 	ch, ok := c.take(req)
-	if !ok {
-		return h(ctx, req)
+	if ok {
+		if ch.err != nil {
+			return nil, status.Error(codes.ResourceExhausted, ch.err.Error())
+		}
+		defer c.mem.give(ch.n)
 	}
-	if ch.err != nil {
-		return nil, status.Error(codes.ResourceExhausted, ch.err.Error())
+	resp, err := h(ctx, req)
+	if err != nil {
+		return resp, err
 	}
-	defer c.mem.give(ch.n)
-	return h(ctx, req)
+	// The answer's message stays until grpc-go has encoded it, beside
+	// its encoding: charged here, given back by Marshal.
+	if m, isProto := resp.(proto.Message); isProto {
+		n := int64(proto.Size(m))
+		if err := c.mem.take(n); err != nil {
+			return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("the answer takes %d bytes: %v", n, err))
+		}
+		c.encoding.Store(resp, n)
+	}
+	return resp, nil
 }
 
 // stream gives back each streamed message's charge once it is decoded

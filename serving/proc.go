@@ -84,6 +84,9 @@ func startProc(o procOptions) (*proc, error) {
 	defer child.Close()
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
 	cmd.Env = append(os.Environ(), workerEnv+"=1", fmt.Sprintf("%s=%d", workerInFlightEnv, max(o.maxInFlight, 1)))
+	if lim := o.addressCap(); lim > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", workerMemEnv, lim))
+	}
 	cmd.ExtraFiles = []*os.File{child}
 	// The worker dies with the front end, and a terminal's ^C does not
 	// reach it directly: the front end decides when it stops.
@@ -99,8 +102,8 @@ func startProc(o procOptions) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, conn: conn, fd: fds[0], log: o.log.With("worker", o.label, "pid", cmd.Process.Pid),
 		pending: map[uint64]waiter{}, mem: o.mem, done: make(chan struct{})}
-	if o.memLimit > 0 && o.memLimit != NoWorkerMemoryCap {
-		lim := &unix.Rlimit{Cur: o.memLimit, Max: o.memLimit}
+	if c := o.addressCap(); c > 0 {
+		lim := &unix.Rlimit{Cur: c, Max: c}
 		if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_AS, lim, nil); err != nil {
 			p.log.Warn("cannot cap the worker's memory", "err", err)
 		}
@@ -136,6 +139,7 @@ func (p *proc) copyStderr(r io.Reader, done chan struct{}) {
 // reaps the process and fails what is still pending.
 func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 	br := bufio.NewReaderSize(p.conn, 64<<10)
+	var cut waiter // taken out of pending, its reply not read whole
 	for {
 		var wt waiter
 		f, err := readFrameCharged(br, maxFrame, func(id uint64, n int) error {
@@ -149,6 +153,9 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 			return wt.h.take(p.mem, int64(n))
 		})
 		if err != nil {
+			// Its reply cut short (the worker died mid-frame), it fails
+			// as the pending ones below.
+			cut = wt
 			break
 		}
 		if wt.ch != nil {
@@ -184,7 +191,24 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 	for _, wt := range pending {
 		close(wt.ch)
 	}
+	if cut.ch != nil {
+		close(cut.ch)
+	}
 	close(p.done)
+}
+
+// addressCap is the RLIMIT_AS a worker gets, 0 for none: the configured
+// cap, within the server's own hard limit (which a worker inherits and
+// only a privileged process may raise).
+func (o procOptions) addressCap() uint64 {
+	if o.memLimit == 0 || o.memLimit == NoWorkerMemoryCap {
+		return 0
+	}
+	var own unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_AS, &own) == nil && own.Max < o.memLimit {
+		return own.Max
+	}
+	return o.memLimit
 }
 
 // waiter is a request waiting for its reply, with the hold its reply's

@@ -629,6 +629,13 @@ func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string
 		s.fail(w, err)
 		return
 	}
+	// The encoder widens each element to 64 bits, then writes at least
+	// two bytes of JSON for it: charged before, so that answers being
+	// encoded stay within the shared memory too.
+	if err := holdOf(r.Context()).take(s.mem, encodeCost(res.outputs)); err != nil {
+		s.fail(w, fmt.Errorf("encoding the answer: %w", err))
+		return
+	}
 	resp, err := encodeREST(res.outputs, columnar)
 	if err == nil {
 		err = s.holdAnswer(r, len(resp))
@@ -718,6 +725,16 @@ func readBody(r io.Reader, declared int64, h *hold, mem *memory) ([]byte, error)
 }
 
 // encodeREST writes outputs in the request's format.
+// encodeCost is the memory encodeREST takes besides its answer: 8 bytes
+// per element widened, 2 per element of JSON grown by doubling.
+func encodeCost(out map[string]Tensor) int64 {
+	var n int64
+	for _, t := range out {
+		n += 10 * max(t.numElements(), 0)
+	}
+	return n
+}
+
 func encodeREST(out map[string]Tensor, columnar bool) ([]byte, error) {
 	outs := make([]restjson.Output, 0, len(out))
 	for _, n := range sortedKeys(out) {

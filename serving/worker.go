@@ -3,13 +3,18 @@ package serving
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tfgo-project/gotf/savedmodels"
 )
@@ -19,6 +24,9 @@ import (
 const (
 	workerEnv         = "GOTF_SERVING_WORKER"
 	workerInFlightEnv = "GOTF_SERVING_WORKER_MAX_IN_FLIGHT"
+	// workerMemEnv is the address-space cap the front end gives the
+	// worker (it sets it just after the worker starts).
+	workerMemEnv = "GOTF_SERVING_WORKER_MEMORY"
 )
 
 // RunWorkerIfChild makes this process a model worker and exits, when a
@@ -48,6 +56,32 @@ type worker struct {
 	mu     sync.RWMutex
 	models map[uint64]*localRunner
 	runs   chan struct{} // one token per run in progress
+	// mem bounds the Go memory the worker's answers hold at once (their
+	// copy out of TensorFlow and their encoding): past it a request gets
+	// 429 instead of the worker running out of its address space, which
+	// Go cannot survive. nil: no cap.
+	mem *memory
+}
+
+// workerAnswerShare: a worker's answers may hold at once a third of its
+// address-space cap less what TensorFlow reserves unused; the outputs'
+// own TensorFlow copies and the collector's slack take the rest.
+const workerAnswerShare = 3
+
+// workerMemory is the answer budget of a worker under its RLIMIT_AS.
+func workerMemory() *memory {
+	var lim unix.Rlimit
+	if n, err := strconv.ParseUint(os.Getenv(workerMemEnv), 10, 64); err == nil && n > 0 {
+		lim.Cur = n
+	} else if unix.Getrlimit(unix.RLIMIT_AS, &lim) != nil || lim.Cur == unix.RLIM_INFINITY {
+		return nil
+	}
+	reserve := uint64(workerReserve + perCPUReserve*runtime.NumCPU())
+	use := int64(256 << 20)
+	if lim.Cur > reserve {
+		use = max(use, int64((lim.Cur-reserve)/workerAnswerShare))
+	}
+	return &memory{limit: use}
 }
 
 // serveWorker answers the front end until the socket closes (the front
@@ -57,7 +91,12 @@ func serveWorker(conn io.ReadWriter) {
 	if err != nil || n < 1 {
 		n = 64
 	}
-	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}, runs: make(chan struct{}, n)}
+	w := &worker{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), models: map[uint64]*localRunner{}, runs: make(chan struct{}, n),
+		mem: workerMemory()}
+	if w.mem != nil && os.Getenv("GOMEMLIMIT") == "" {
+		// Keep Go's heap near what the answers hold, not twice it.
+		debug.SetMemoryLimit(w.mem.limit + 64<<20)
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		f, err := readFrame(br, 1<<31-1-frameHeader)
@@ -80,7 +119,12 @@ func serveWorker(conn io.ReadWriter) {
 func (w *worker) reply(id uint64, typ byte, body []byte) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	w.bw.Write(appendFrame(nil, typ, id, body))
+	var hdr [frameHeader]byte
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+8+len(body)))
+	hdr[4] = typ
+	binary.LittleEndian.PutUint64(hdr[5:], id)
+	w.bw.Write(hdr[:])
+	w.bw.Write(body) // a large body goes straight to the socket, not copied
 	w.bw.Flush()
 }
 
@@ -97,6 +141,7 @@ func (w *worker) load(f frame) {
 		w.fail(f.id, r.err)
 		return
 	}
+	o.mem = w.mem // answers are charged to the worker's budget
 	l, err := loadLocal(o, name, newMetrics())
 	if err != nil {
 		w.fail(f.id, err)
@@ -156,7 +201,9 @@ func (w *worker) predict(f frame) {
 		w.fail(f.id, errOverloaded(cap(w.runs)))
 		return
 	}
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	hd := &hold{} // the answer's copy and its encoding, until sent
+	defer hd.release(w.mem)
+	ctx, cancel := context.WithValue(context.Background(), holdKey{}, hd), context.CancelFunc(func() {})
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 	}
@@ -166,7 +213,16 @@ func (w *worker) predict(f frame) {
 		w.fail(f.id, err)
 		return
 	}
-	var b wbuf
+	size := int64(64)
+	for k, t := range out {
+		size += t.byteSize() + int64(len(k)) + 64
+	}
+	if err := hd.take(w.mem, size); err != nil {
+		w.fail(f.id, fmt.Errorf("encoding the answer of %d bytes: %w", size, err))
+		return
+	}
+	b := wbuf{b: make([]byte, 0, size)}
 	b.tensors(out)
+	out = nil
 	w.reply(f.id, msgOK, b.b)
 }

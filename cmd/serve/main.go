@@ -43,6 +43,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	rtdebug "runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,6 +118,12 @@ func main() {
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
 		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload, StrictReadiness: *strictReady, ReloadRoot: *reloadRoot,
 	}
+	// Requests hold at most --max_in_flight_bytes of Go memory together;
+	// without a soft limit Go's collector would let the heap grow to
+	// twice what is live before collecting. GOMEMLIMIT, if set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" && *maxInFlightBytes > 0 {
+		rtdebug.SetMemoryLimit(*maxInFlightBytes + goBase)
+	}
 	if *hosts != "" {
 		cfg.AllowedHosts = strings.Split(*hosts, ",")
 	}
@@ -180,6 +187,11 @@ func run(cfg serving.Config, lc serving.ListenConfig, name, base, dir, groups st
 	}
 	return srv.Serve(ctx, lc)
 }
+
+// goBase is the Go memory the front end uses besides requests: its code,
+// metrics, connections' buffers and the models' signatures (about 20 MB
+// idle, go_memstats_sys_bytes).
+const goBase = 32 << 20
 
 // workerMemory parses --worker_memory_bytes: "" for the default, none, or
 // a number of bytes.
