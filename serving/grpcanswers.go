@@ -115,7 +115,7 @@ func (c *ledgerConn) Read(p []byte) (int, error) {
 		switch {
 		case cerr != nil:
 		case f.typ == frameHeaders && f.start:
-			c.open(f.stream)
+			cerr = c.open(f.stream)
 		case f.typ == frameData && f.n > 0:
 			cerr = c.chargeIn(f.stream, int64(f.n))
 		case f.typ == frameRSTStream && f.start:
@@ -160,15 +160,25 @@ func (c *ledgerConn) chargeIn(stream uint32, n int64) error {
 	return nil
 }
 
+// streamCost is what one open stream holds besides its bytes: grpc-go's
+// stream state, its handler goroutine's stack, its timers (3,200 stalled
+// streams held about 70 MB more than their bytes).
+const streamCost = 32 << 10
+
 // open starts the account of a stream the client opened (or continued:
-// trailers from a client are HEADERS too).
-func (c *ledgerConn) open(stream uint32) {
+// trailers from a client are HEADERS too), charged its streamCost.
+func (c *ledgerConn) open(stream uint32) error {
 	c.mu.Lock()
-	if !c.closed && stream > c.maxOpen {
+	fresh := !c.closed && stream > c.maxOpen
+	if fresh {
 		c.maxOpen = stream
 		c.in[stream] = 0
 	}
 	c.mu.Unlock()
+	if !fresh {
+		return nil
+	}
+	return c.chargeIn(stream, streamCost)
 }
 
 // releaseIn gives back what stream's request bytes held.

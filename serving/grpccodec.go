@@ -87,13 +87,20 @@ func (c *budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
+	// The message arrives in frame-sized pieces; parsing needs them in
+	// one piece, a copy charged first.
+	size := int64(data.Len())
+	if err := c.mem.take(size); err != nil {
+		return c.refuse(v, fmt.Errorf("the request's %d bytes: %w", size, err))
+	}
+	defer c.mem.give(size)
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
 	n := c.estimate(buf.ReadOnlyData(), m)
-	buf.Free()
 	if err := c.mem.take(n); err != nil {
 		return c.refuse(v, fmt.Errorf("decoding the request would take about %d bytes: %w", n, err))
 	}
-	if err := c.proto.Unmarshal(data, v); err != nil {
+	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
 		c.mem.give(n)
 		return err
 	}
