@@ -48,6 +48,7 @@ func main() {
 	isolations := flag.String("isolation", "process,none", "the server's --isolation modes to measure, one after the other")
 	flag.Parse()
 	modes := strings.Split(*isolations, ",")
+	results := map[string]map[int]result{}
 	for i, iso := range modes {
 		// The soak runs against the first mode, the Python floor after the last.
 		s, py := *soak, *python
@@ -57,11 +58,66 @@ func main() {
 		if i < len(modes)-1 {
 			py = ""
 		}
-		if err := run(*serve, *models, *data, *counts, s, py, *batch, iso); err != nil {
+		r, err := run(*serve, *models, *data, *counts, s, py, *batch, iso)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
+		results[iso] = r
 	}
+	if err := ratios(*models, *data, results); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one concurrency's measure.
+type result struct {
+	p50 time.Duration
+	rps float64
+}
+
+// ratios measures the Go Predict the server makes, in this process with
+// a deadline as the server runs it, and prints issue 23's goals: c=1 p50
+// with worker processes at most 1.6x it and in process at most 1.35x;
+// c=64 throughput with workers at least 0.95x in process.
+func ratios(modelsDir, data string, results map[string]map[int]result) error {
+	_, test, err := mnist.Load(data)
+	if err != nil {
+		return err
+	}
+	p50, p99, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("go floor: %w", err)
+	}
+	fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f (with a deadline, as the server)\n", ms(p50), ms(p99))
+	goal := func(name string, v, limit float64, atMost bool) {
+		ok := v <= limit
+		rel := "<="
+		if !atMost {
+			ok, rel = v >= limit, ">="
+		}
+		verdict := "met"
+		if !ok {
+			verdict = "MISSED"
+		}
+		fmt.Printf("RESULT ratio %s=%.2f goal %s %.2f %s\n", name, v, rel, limit, verdict)
+	}
+	for _, iso := range []string{"process", "none"} {
+		if r, ok := results[iso][1]; ok {
+			limit := 1.6
+			if iso == "none" {
+				limit = 1.35
+			}
+			goal("rest_c1_p50_"+iso+"_over_go_predict", float64(r.p50)/float64(p50), limit, true)
+		}
+	}
+	if a, ok := results["process"][64]; ok {
+		if b, ok := results["none"][64]; ok {
+			goal("rest_c64_rps_process_over_none", a.rps/b.rps, 0.95, false)
+		}
+	}
+	return nil
 }
 
 // rssMB is pid's RSS in MiB, or -1 when it cannot be read.
@@ -151,23 +207,23 @@ func body(img []float32) []byte {
 	return b.Bytes()
 }
 
-func run(serveBin, modelsDir, data, counts string, soak int, python string, batch int, iso string) error {
+func run(serveBin, modelsDir, data, counts string, soak int, python string, batch int, iso string) (map[int]result, error) {
 	if _, err := os.Stat(filepath.Join(modelsDir, "mnist", "1", "saved_model.pb")); err != nil {
-		return fmt.Errorf("no model at %s/mnist/1 (make loadtest trains and exports it)", modelsDir)
+		return nil, fmt.Errorf("no model at %s/mnist/1 (make loadtest trains and exports it)", modelsDir)
 	}
 	_, test, err := mnist.Load(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv := exec.Command(serveBin, "--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--models_dir="+modelsDir, "--max_in_flight=256", "--port=0",
 		"--batch_rows="+strconv.Itoa(batch), "--isolation="+iso)
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	defer srv.Process.Kill()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -178,7 +234,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 			break
 		}
 		if time.Since(start) > 60*time.Second {
-			return fmt.Errorf("the server did not become ready")
+			return nil, fmt.Errorf("the server did not become ready")
 		}
 	}
 	bodies := make([][]byte, 200)
@@ -191,22 +247,22 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 	for i, b := range bodies {
 		resp, err := client.Post(url, "application/json", bytes.NewReader(b))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("warm-up request: %d %s", resp.StatusCode, raw)
+			return nil, fmt.Errorf("warm-up request: %d %s", resp.StatusCode, raw)
 		}
 		want[i] = string(raw)
 	}
 	fmt.Printf("# %s\n", cpuinfo.Line())
 	fmt.Printf("# server pid %d, --isolation=%s, MNIST CNN SavedModel, one 28×28×1 image per request, batching up to %d rows\n", srv.Process.Pid, iso, batch)
-	var p50c1 time.Duration // the REST p50 at concurrency 1, if measured
+	results := map[int]result{}
 	for _, c := range strings.Split(counts, ",") {
 		var conc, n int
 		if _, err := fmt.Sscanf(c, "%d:%d", &conc, &n); err != nil || conc < 1 || n < 1 {
-			return fmt.Errorf("bad --counts entry %q", c)
+			return nil, fmt.Errorf("bad --counts entry %q", c)
 		}
 		before, wbefore := rssMB(srv.Process.Pid), workersRSSMB(srv.Process.Pid)
 		stop := make(chan struct{})
@@ -215,12 +271,10 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		close(stop)
 		after, w := rssMB(srv.Process.Pid), <-curve
 		if bad > 0 {
-			return fmt.Errorf("concurrency %d: %d wrong or failed answers", conc, bad)
+			return nil, fmt.Errorf("concurrency %d: %d wrong or failed answers", conc, bad)
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		if conc == 1 {
-			p50c1 = lat[len(lat)/2]
-		}
+		results[conc] = result{p50: lat[len(lat)/2], rps: float64(n) / elapsed.Seconds()}
 		fmt.Printf("RESULT isolation=%s batch_rows=%d concurrency=%d requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f rss_mb_before=%.1f rss_mb_after=%.1f",
 			iso, batch, conc, n, float64(n)/elapsed.Seconds(), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), before, after)
 		if wbefore > 0 {
@@ -231,34 +285,24 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 		fmt.Println()
 	}
 	if python != "" {
-		// As the server runs the model: with a deadline, which TensorFlow
-		// enforces only on its inter-op pool.
-		p50, p99, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 30*time.Second)
-		if err != nil {
-			return fmt.Errorf("go floor: %w", err)
-		}
-		fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f (with a deadline, as the server)\n", ms(p50), ms(p99))
-		if p50c1 > 0 {
-			fmt.Printf("RESULT rest_c1_over_go_in_process p50_ratio=%.2f\n", float64(p50c1)/float64(p50))
-		}
 		// Without one: savedmodels then runs the ops in the calling thread.
 		p50i, p99i, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 0)
 		if err != nil {
-			return fmt.Errorf("go floor: %w", err)
+			return nil, fmt.Errorf("go floor: %w", err)
 		}
 		fmt.Printf("RESULT go_in_process_inline calls=2000 p50_ms=%.3f p99_ms=%.3f (no deadline: ops in the caller's thread)\n", ms(p50i), ms(p99i))
 		out, err := exec.Command(python, "scripts/bench_serving.py", filepath.Join(modelsDir, "mnist", "1"), data).Output()
 		if err != nil {
-			return fmt.Errorf("python floor: %w", err)
+			return nil, fmt.Errorf("python floor: %w", err)
 		}
 		fmt.Print(string(out))
 	}
 	if soak > 0 {
 		if err := soakTest(client, base, bodies, want, soak, srv.Process.Pid); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return results, nil
 }
 
 // sameAnswer compares predictions: byte for byte, or within 1e-5 (a batched
