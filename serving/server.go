@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/health"
 
@@ -247,6 +248,14 @@ func New(cfg Config) (*Server, error) {
 		_, s.configText, _ = ReadModelConfigFile(cfg.ModelConfigFile) // what the first poll compares with
 	}
 	s.m.declare(cfg.Models)
+	s.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gotf_serving_memory_in_use_bytes",
+		Help: "Bytes requests hold of --max_in_flight_bytes: bodies, decoded messages, inputs, answers not yet written.",
+	}, func() float64 {
+		s.mem.mu.Lock()
+		defer s.mem.mu.Unlock()
+		return float64(s.mem.used)
+	}))
 	s.reg.scan()
 	if err := s.reg.applyLabels(cfg.Models); err != nil {
 		s.reg.load.abandon()

@@ -140,6 +140,11 @@ func TestHostileWire(t *testing.T) {
 			start := time.Now()
 			outcome := attack(t)
 			alive(t)
+			// Every byte charged is given back: a leak would leave the
+			// server refusing everything in time.
+			waitFor(t, 20*time.Second, "the memory in use back to 0", func() bool {
+				return strings.Contains(metrics(t, base), "\ngotf_serving_memory_in_use_bytes 0\n")
+			})
 			peak := peakRSS(t, pid)
 			grew := (peak - rss0) << 10
 			t.Logf("%s: %s in %.1f s; peak RSS %d MB (+%d MB)", name, outcome, time.Since(start).Seconds(), peak>>10, grew>>20)
