@@ -48,7 +48,7 @@ type predictionService struct {
 // and stops it.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	codec := newBudgetCodec(s.mem) // decoding is charged to the shared memory first
-	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)), grpc.ForceServerCodecV2(codec),
+	opts = append(opts, grpc.MaxRecvMsgSize(int(s.cfg.MaxBodyBytes)), grpc.ForceServerCodecV2(codec), grpc.StatsHandler(codecStats{codec}),
 		grpc.ChainUnaryInterceptor(codec.unary), grpc.ChainStreamInterceptor(codec.stream))
 	g := grpc.NewServer(opts...)
 	tfspb.RegisterPredictionServiceServer(g, predictionService{s: s})

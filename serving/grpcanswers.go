@@ -72,7 +72,7 @@ func (ln *ledgerListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := &ledgerConn{Conn: c, l: ln.l, key: c.RemoteAddr().String(), in: map[uint32]int64{}}
+	lc := &ledgerConn{Conn: c, l: ln.l, key: c.RemoteAddr().String(), in: map[uint32]int64{}, owe: map[uint32]int64{}}
 	lc.rd.skip = len(http2Preface)
 	ln.l.conns.Store(lc.key, lc)
 	return lc, nil
@@ -89,13 +89,14 @@ type ledgerConn struct {
 	rd  frameReader // the client's frames, read
 	wr  frameReader // ours, written
 
-	mu sync.Mutex
-	in map[uint32]int64 // request bytes held per live stream
+	mu  sync.Mutex
+	owe map[uint32]int64 // answer bytes not yet written, per stream
+	in  map[uint32]int64 // request bytes held per live stream
 	// maxOpen is the newest stream the client opened: client streams
 	// have increasing odd numbers, and HEADERS with a lower one are
 	// trailers, not a new stream.
 	maxOpen uint32
-	owed    int64 // answer bytes not yet written
+	owed    int64 // answer bytes not yet written, all streams
 	timer   *time.Timer
 	closed  bool
 }
@@ -118,8 +119,9 @@ func (c *ledgerConn) Read(p []byte) (int, error) {
 			cerr = c.open(f.stream)
 		case f.typ == frameData && f.n > 0:
 			cerr = c.chargeIn(f.stream, int64(f.n))
-		case f.typ == frameRSTStream && f.start:
+		case f.typ == frameRSTStream && f.start: // grpc-go drops the stream's queued answer
 			c.releaseIn(f.stream)
+			c.settle(f.stream)
 		}
 	})
 	if cerr != nil {
@@ -190,8 +192,8 @@ func (c *ledgerConn) releaseIn(stream uint32) {
 	c.l.mem.give(n)
 }
 
-// charge takes n answer bytes from the shared memory for this connection.
-func (c *ledgerConn) charge(n int64) error {
+// charge takes n answer bytes of stream from the shared memory.
+func (c *ledgerConn) charge(stream uint32, n int64) error {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -207,6 +209,7 @@ func (c *ledgerConn) charge(n int64) error {
 		c.l.mem.give(n)
 		return errConnClosed
 	}
+	c.owe[stream] += n
 	c.owed += n
 	if c.timer == nil {
 		c.timer = time.AfterFunc(c.l.timeout, c.stalled)
@@ -216,30 +219,52 @@ func (c *ledgerConn) charge(n int64) error {
 	return nil
 }
 
-// Write gives back as many owed answer bytes as were written (frame
-// headers and other calls' bytes count too, so the ledger releases a
-// little early, never more than it took), and a stream's request bytes
-// when its trailers or reset go out.
+// pay gives back n written answer bytes of stream.
+func (c *ledgerConn) pay(stream uint32, n int64) {
+	c.mu.Lock()
+	r := min(n, c.owe[stream])
+	if r > 0 {
+		c.owe[stream] -= r
+		c.owed -= r
+	}
+	c.mu.Unlock()
+	c.l.mem.give(r)
+}
+
+// settle gives back what stream still owes: its trailers or reset went
+// out, or the client reset it (grpc-go then drops what was queued).
+func (c *ledgerConn) settle(stream uint32) {
+	c.mu.Lock()
+	r := c.owe[stream]
+	delete(c.owe, stream)
+	c.owed -= r
+	c.mu.Unlock()
+	c.l.mem.give(r)
+}
+
+// Write gives back each stream's answer bytes as its DATA frames go out,
+// and what a stream still holds when its trailers or reset go out.
 func (c *ledgerConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n <= 0 {
 		return n, err
 	}
 	c.wr.feed(p[:n], func(f frameEvent) {
-		if f.start && (f.typ == frameRSTStream || (f.typ == frameHeaders && f.flags&flagEndStream != 0)) {
+		switch {
+		case f.typ == frameData && f.n > 0:
+			c.pay(f.stream, int64(f.n))
+		case f.start && (f.typ == frameRSTStream || (f.typ == frameHeaders && f.flags&flagEndStream != 0)):
 			c.releaseIn(f.stream)
+			c.settle(f.stream)
 		}
 	})
 	c.mu.Lock()
-	r := min(int64(n), c.owed)
-	c.owed -= r
 	if c.owed > 0 {
 		c.timer.Reset(c.l.timeout) // progress: a new full timeout
 	} else if c.timer != nil {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
-	c.l.mem.give(r)
 	return n, err
 }
 
@@ -268,6 +293,7 @@ func (c *ledgerConn) Close() error {
 	c.closed = true
 	r := c.owed
 	c.owed = 0
+	clear(c.owe)
 	for _, n := range c.in {
 		r += n
 	}
@@ -361,13 +387,12 @@ func (ledgerStats) HandleRPC(context.Context, stats.RPCStats)                   
 // what the memory cannot hold is RESOURCE_EXHAUSTED instead.
 func (l *answerLedger) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	c, ok := ctx.Value(ledgerKey{}).(*ledgerConn)
-	if ok {
-		if id, found := streamID(ctx); found {
-			c.releaseIn(id)
-		}
+	id, found := streamID(ctx)
+	if ok && found {
+		c.releaseIn(id)
 	}
 	resp, err := h(ctx, req)
-	if err != nil || !ok {
+	if err != nil || !ok || !found {
 		return resp, err
 	}
 	m, isProto := resp.(proto.Message)
@@ -375,7 +400,7 @@ func (l *answerLedger) unary(ctx context.Context, req any, _ *grpc.UnaryServerIn
 		return resp, nil
 	}
 	n := int64(proto.Size(m))
-	if err := c.charge(n); err != nil {
+	if err := c.charge(id, n); err != nil {
 		return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("the answer takes %d bytes: %v", n, err))
 	}
 	return resp, nil
@@ -384,7 +409,8 @@ func (l *answerLedger) unary(ctx context.Context, req any, _ *grpc.UnaryServerIn
 // streamID is the HTTP/2 stream of the call in ctx, read from grpc-go's
 // transport stream (its id field: grpc-go exports no accessor). When it
 // cannot be read, the request bytes are given back when the stream ends
-// instead, a little later.
+// instead, a little later, and answers go uncharged (TestStreamIDReadable
+// catches that first).
 func streamID(ctx context.Context) (uint32, bool) {
 	st := grpc.ServerTransportStreamFromContext(ctx)
 	if st == nil {

@@ -343,3 +343,116 @@ func TestStreamIDReadable(t *testing.T) {
 		t.Fatalf("stream numbers %v, want [1 3]", ids)
 	}
 }
+
+// ledgerServer serves a model as Serve does (message deadline, answer
+// ledger) and returns the address and the memory in use.
+func ledgerServer(t *testing.T, cfg Config, deadline time.Duration) (*Server, string, func() int64) {
+	t.Helper()
+	srv, _ := start(t, cfg)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := srv.answerLedger(time.Second)
+	g := srv.NewGRPCServer(append(messageDeadline(deadline), ledger.options()...)...)
+	go g.Serve(ledger.listen(raw))
+	t.Cleanup(g.Stop)
+	return srv, raw.Addr().String(), func() int64 {
+		srv.mem.mu.Lock()
+		defer srv.mem.mu.Unlock()
+		return srv.mem.used
+	}
+}
+
+func zerosRequest(model string, rows int) *tfspb.PredictRequest {
+	return &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: model}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: int64(rows)}, {Size: 4}}},
+		FloatVal: make([]float32, 4*rows)}}}
+}
+
+// Calls that grpc-go fails after decoding their message, before any
+// interceptor runs, and answers never sent, give back what they held
+// (a review of the ledger found each of these leaking for good).
+func TestGRPCCallsThatFailGiveBack(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	cfg := Config{Isolation: IsolationNone, MaxInFlightBytes: 64 << 20, Models: []ModelConfig{{Name: "clf", BasePath: base}}}
+	msg := grpcFrame(t, zerosRequest("clf", 1000))
+	const predict = "/tensorflow.serving.PredictionService/Predict"
+	t.Run("whole message, no half-close, then reset", func(t *testing.T) {
+		_, addr, used := ledgerServer(t, cfg, time.Second)
+		c, fr := rawGRPC(t, addr, predict, msg, false)
+		// The message deadline does not apply once the message is whole,
+		// but the call cannot run before the half-close; the reset ends it.
+		time.Sleep(1500 * time.Millisecond)
+		if err := fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 5*time.Second, "the reset call given back", func() bool { return used() == 0 })
+		c.Close()
+	})
+	t.Run("two messages on a unary call", func(t *testing.T) {
+		_, addr, used := ledgerServer(t, cfg, time.Second)
+		c, fr := rawGRPC(t, addr, predict, append(append([]byte{}, msg...), msg...), true)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for ended := false; !ended; { // the call fails: a unary call takes one message
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("the call did not end: %v", err)
+			}
+			_, rst := f.(*http2.RSTStreamFrame)
+			h, hdr := f.(*http2.HeadersFrame)
+			ended = f.Header().StreamID == 1 && (rst || (hdr && h.StreamEnded()))
+		}
+		waitUntil(t, 5*time.Second, "both messages given back", func() bool { return used() == 0 })
+		c.Close()
+	})
+	t.Run("connection closed while the handler runs", func(t *testing.T) {
+		slow := cfg
+		slow.BatchRows, slow.BatchWait = 64, time.Second // the handler waits 1 s for a batch
+		_, addr, used := ledgerServer(t, slow, time.Second)
+		c, _ := rawGRPC(t, addr, predict, grpcFrame(t, zerosRequest("clf", 8)), true)
+		time.Sleep(200 * time.Millisecond)
+		c.Close()
+		time.Sleep(1500 * time.Millisecond) // the batch runs; its answer has nowhere to go
+		waitUntil(t, 5*time.Second, "the unsent answer given back", func() bool { return used() == 0 })
+	})
+}
+
+// A client that resets a call mid-answer and reads everything else keeps
+// its connection: the reset stream's unwritten answer is given back at
+// once, not held until the write timeout drops the connection.
+func TestGRPCResetMidAnswerKeepsConnection(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "wide")
+	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer wide.Close()
+	if err := wide.Export(filepath.Join(base, "1")); err != nil {
+		t.Fatal(err)
+	}
+	srv, addr, used := ledgerServer(t, Config{Isolation: IsolationNone, MaxInFlightBytes: 64 << 20,
+		Models: []ModelConfig{{Name: "wide", BasePath: base}}}, 5*time.Second)
+	c, fr := rawGRPC(t, addr, "/tensorflow.serving.PredictionService/Predict", grpcFrame(t, zerosRequest("wide", 2000)), true)
+	waitUntil(t, 5*time.Second, "the answer charged", func() bool { return used() > 1900<<10 })
+	if err := fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, c); closed <- err }() // reads everything from now on
+	waitUntil(t, time.Second, "the reset answer given back", func() bool { return used() == 0 })
+	select {
+	case err := <-closed:
+		t.Fatalf("the connection of a reading client was closed after a reset (%v)", err)
+	case <-time.After(2 * time.Second): // past the 1 s write timeout
+	}
+	var counted dto.Metric
+	srv.m.answersDropped.Write(&counted)
+	if n := counted.GetCounter().GetValue(); n != 0 {
+		t.Fatalf("%v answers counted dropped", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -67,7 +68,9 @@ func (c *budgetCodec) estimate(b []byte, m proto.Message) int64 {
 
 // refuse leaves v empty and records why, for the interceptor to answer.
 func (c *budgetCodec) refuse(v any, err error) error {
-	c.held.Store(v, charge{err: err})
+	if old, loaded := c.held.LoadOrStore(v, charge{err: err}); loaded {
+		c.held.Store(v, charge{n: old.(charge).n, err: err})
+	}
 	return nil
 }
 
@@ -104,13 +107,115 @@ func (c *budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		c.mem.give(n)
 		return err
 	}
-	c.held.Store(v, charge{n: n})
+	if old, loaded := c.held.LoadOrStore(v, charge{n: n}); loaded { // a second message into the same one
+		c.held.Store(v, charge{n: old.(charge).n + n, err: old.(charge).err})
+	}
 	return nil
 }
 
-// unary gives back a call's decoding charge when it is done, and answers
-// RESOURCE_EXHAUSTED for a request that was not decoded.
+// rpcCall is what one RPC holds through the codec, kept from the stats
+// handler's TagRPC to its End, which gives back whatever is left: grpc-go
+// decodes a message, then may fail the call (a unary call whose client
+// sends a second message, or resets the stream before its half-close)
+// without any interceptor running (issue 23 review: those charges leaked).
+type rpcCall struct {
+	mu      sync.Mutex
+	decoded int64 // charged for decoded messages, not yet given back
+	err     error // why a message was not decoded
+	payload any   // the last decoded message (a second one may follow)
+	resp    any   // the answer, while its message is charged for encoding
+}
+
+type callKey struct{}
+
+func callOf(ctx context.Context) *rpcCall {
+	cl, _ := ctx.Value(callKey{}).(*rpcCall)
+	return cl
+}
+
+// codecStats keeps each RPC's call record.
+type codecStats struct{ c *budgetCodec }
+
+func (cs codecStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, callKey{}, &rpcCall{})
+}
+func (codecStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (codecStats) HandleConn(context.Context, stats.ConnStats)                       {}
+func (cs codecStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	cl := callOf(ctx)
+	if cl == nil {
+		return
+	}
+	switch s := s.(type) {
+	case *stats.InPayload: // a message decoded: its charge moves to the call
+		cs.c.adopt(cl, s.Payload)
+	case *stats.End:
+		cs.c.adopt(cl, nil)
+		cl.mu.Lock()
+		n, resp := cl.decoded, cl.resp
+		cl.decoded, cl.resp = 0, nil
+		cl.mu.Unlock()
+		cs.c.mem.give(n)
+		if resp != nil { // refused or never sent: Marshal did not run
+			if e, ok := cs.c.encoding.LoadAndDelete(resp); ok {
+				cs.c.mem.give(e.(int64))
+			}
+		}
+	}
+}
+
+// adopt moves the charge of message m (or, for nil, of the call's last
+// message, decoded again by a failing second read) into the call.
+func (c *budgetCodec) adopt(cl *rpcCall, m any) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if m == nil {
+		m = cl.payload
+	}
+	if m == nil {
+		return
+	}
+	cl.payload = m
+	if ch, ok := c.take(m); ok {
+		cl.decoded += ch.n
+		if ch.err != nil {
+			cl.err = ch.err
+		}
+	}
+}
+
+// settle gives back what the call's decoded messages hold and reports a
+// message that was refused.
+func (c *budgetCodec) settle(cl *rpcCall) error {
+	cl.mu.Lock()
+	n, err := cl.decoded, cl.err
+	cl.decoded, cl.err = 0, nil
+	cl.mu.Unlock()
+	c.mem.give(n)
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	return nil
+}
+
+// unary answers RESOURCE_EXHAUSTED for a request that was not decoded,
+// stops the call's message deadline (its request is whole: grpc-go has
+// seen the client's half-close), and charges the answer's message until
+// grpc-go has encoded it. The decoded request's charge goes when the call
+// ends.
 func (c *budgetCodec) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if rt, ok := ctx.Value(readTimerKey{}).(*readTimer); ok {
+		rt.t.Stop()
+	}
+	cl := callOf(ctx)
+	if cl != nil {
+		cl.mu.Lock()
+		err := cl.err
+		cl.mu.Unlock()
+		if err != nil {
+			return nil, status.Error(codes.ResourceExhausted, err.Error())
+		}
+	}
 	// What the call holds besides its decoded request (its model's
 	// answer, read from a worker or made in process) is charged to its
 	// hold until the handler returns; the answer ledger then charges the
@@ -118,25 +223,22 @@ func (c *budgetCodec) unary(ctx context.Context, req any, _ *grpc.UnaryServerInf
 	hd := &hold{}
 	defer hd.release(c.mem)
 	ctx = context.WithValue(ctx, holdKey{}, hd)
-	ch, ok := c.take(req)
-	if ok {
-		if ch.err != nil {
-			return nil, status.Error(codes.ResourceExhausted, ch.err.Error())
-		}
-		defer c.mem.give(ch.n)
-	}
 	resp, err := h(ctx, req)
 	if err != nil {
 		return resp, err
 	}
 	// The answer's message stays until grpc-go has encoded it, beside
-	// its encoding: charged here, given back by Marshal.
-	if m, isProto := resp.(proto.Message); isProto {
+	// its encoding: charged here, given back by Marshal (or at the end
+	// of a call whose answer is never encoded).
+	if m, isProto := resp.(proto.Message); isProto && cl != nil {
 		n := int64(proto.Size(m))
 		if err := c.mem.take(n); err != nil {
 			return nil, status.Error(codes.ResourceExhausted, fmt.Sprintf("the answer takes %d bytes: %v", n, err))
 		}
 		c.encoding.Store(resp, n)
+		cl.mu.Lock()
+		cl.resp = resp
+		cl.mu.Unlock()
 	}
 	return resp, nil
 }
@@ -144,27 +246,23 @@ func (c *budgetCodec) unary(ctx context.Context, req any, _ *grpc.UnaryServerInf
 // stream gives back each streamed message's charge once it is decoded
 // (a stream's handler holds what it keeps), and refuses one that was not.
 func (c *budgetCodec) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return h(srv, &chargedStream{ServerStream: ss, c: c})
+	return h(srv, &chargedStream{ServerStream: ss, c: c, cl: callOf(ss.Context())})
 }
 
 type chargedStream struct {
 	grpc.ServerStream
-	c *budgetCodec
+	c  *budgetCodec
+	cl *rpcCall
 }
 
 func (s *chargedStream) RecvMsg(m any) error {
-	if err := s.ServerStream.RecvMsg(m); err != nil {
-		return err
+	err := s.ServerStream.RecvMsg(m)
+	if s.cl != nil {
+		if serr := s.c.settle(s.cl); serr != nil && err == nil {
+			err = serr
+		}
 	}
-	ch, ok := s.c.take(m)
-	if !ok {
-		return nil
-	}
-	s.c.mem.give(ch.n)
-	if ch.err != nil {
-		return status.Error(codes.ResourceExhausted, ch.err.Error())
-	}
-	return nil
+	return err
 }
 
 // Estimated Go sizes of decoded protobuf values, generous: a message's
@@ -271,6 +369,12 @@ type readTimerKey struct{}
 type readTimer struct {
 	t      *time.Timer
 	cancel func()
+	// streaming: the deadline bounds the first message only. A unary
+	// call's request is whole at the client's half-close, which grpc-go
+	// waits for before the handler runs: the codec's interceptor stops
+	// the timer then (a client that sent its message but never closed
+	// held its stream forever; issue 23 review).
+	streaming atomic.Bool
 }
 
 // readTimerStats stops a call's read timer when its first message is in
@@ -287,9 +391,13 @@ func (readTimerStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	if !ok {
 		return
 	}
-	switch s.(type) {
+	switch s := s.(type) {
+	case *stats.Begin:
+		rt.streaming.Store(s.IsClientStream || s.IsServerStream)
 	case *stats.InPayload:
-		rt.t.Stop()
+		if rt.streaming.Load() {
+			rt.t.Stop()
+		}
 	case *stats.End:
 		rt.t.Stop()
 		rt.cancel()
