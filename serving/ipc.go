@@ -39,6 +39,20 @@ func appendFrame(b []byte, typ byte, id uint64, body []byte) []byte {
 	return append(b, body...)
 }
 
+// writeFrame writes one frame as its header, then its body where it lies:
+// no copy of a large body (two writes instead of one).
+func writeFrame(w io.Writer, typ byte, id uint64, body []byte) error {
+	var hdr [frameHeader]byte
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+8+len(body)))
+	hdr[4] = typ
+	binary.LittleEndian.PutUint64(hdr[5:], id)
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
 // readFrame reads one frame of at most max bytes.
 func readFrame(r io.Reader, max int) (frame, error) {
 	var hdr [frameHeader]byte

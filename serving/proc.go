@@ -249,7 +249,12 @@ func (p *proc) callCtx(ctx context.Context, typ byte, body []byte, deadline time
 	})
 	defer watchdog.Stop()
 	p.wmu.Lock()
-	_, err := p.conn.Write(appendFrame(nil, typ, id, body))
+	var err error
+	if len(body) < 64<<10 {
+		_, err = p.conn.Write(appendFrame(nil, typ, id, body)) // one write
+	} else {
+		err = writeFrame(p.conn, typ, id, body)
+	}
 	p.wmu.Unlock()
 	if err != nil {
 		p.kill()

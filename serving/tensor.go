@@ -3,6 +3,7 @@ package serving
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -118,12 +119,18 @@ func fromLE[T tfwrap.Elem](b []byte) ([]T, error) {
 func fromArray(a *restjson.Array, dt tfwrap.DType) (Tensor, error) {
 	t := Tensor{DType: dt, Shape: a.Shape}
 	switch dt {
-	case tfwrap.Float32:
-		t.Data = le(tfwrap.Convert[float32](a.Floats))
+	case tfwrap.Float32: // one pass from the decoded numbers to the bytes
+		t.Data = make([]byte, 4*len(a.Floats))
+		for i, f := range a.Floats {
+			binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(float32(f)))
+		}
 	case tfwrap.Float64:
 		t.Data = le(a.Floats)
 	case tfwrap.Int32:
-		t.Data = le(tfwrap.Convert[int32](a.Ints))
+		t.Data = make([]byte, 4*len(a.Ints))
+		for i, v := range a.Ints {
+			binary.LittleEndian.PutUint32(t.Data[4*i:], uint32(int32(v)))
+		}
 	case tfwrap.Int64:
 		t.Data = le(a.Ints)
 	case tfwrap.Uint8:
@@ -143,16 +150,24 @@ func toOutput(name string, t Tensor) (restjson.Output, error) {
 	o := restjson.Output{Name: name, Shape: t.Shape}
 	var err error
 	switch t.DType {
-	case tfwrap.Float32:
-		var v []float32
-		v, err = fromLE[float32](t.Data)
-		o.Float32, o.Floats = true, tfwrap.Convert[float64](v)
+	case tfwrap.Float32: // one pass from the bytes to the encoder's numbers
+		if len(t.Data)%4 != 0 {
+			return o, fmt.Errorf("output %q: %d bytes of float32", name, len(t.Data))
+		}
+		o.Float32, o.Floats = true, make([]float64, len(t.Data)/4)
+		for i := range o.Floats {
+			o.Floats[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:])))
+		}
 	case tfwrap.Float64:
 		o.Floats, err = fromLE[float64](t.Data)
 	case tfwrap.Int32:
-		var v []int32
-		v, err = fromLE[int32](t.Data)
-		o.Ints = tfwrap.Convert[int64](v)
+		if len(t.Data)%4 != 0 {
+			return o, fmt.Errorf("output %q: %d bytes of int32", name, len(t.Data))
+		}
+		o.Ints = make([]int64, len(t.Data)/4)
+		for i := range o.Ints {
+			o.Ints[i] = int64(int32(binary.LittleEndian.Uint32(t.Data[4*i:])))
+		}
 	case tfwrap.Int64:
 		o.Ints, err = fromLE[int64](t.Data)
 	case tfwrap.Uint8:

@@ -3,7 +3,6 @@ package serving
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -119,12 +118,7 @@ func serveWorker(conn io.ReadWriter) {
 func (w *worker) reply(id uint64, typ byte, body []byte) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	var hdr [frameHeader]byte
-	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+8+len(body)))
-	hdr[4] = typ
-	binary.LittleEndian.PutUint64(hdr[5:], id)
-	w.bw.Write(hdr[:])
-	w.bw.Write(body) // a large body goes straight to the socket, not copied
+	writeFrame(w.bw, typ, id, body) // a large body goes straight to the socket
 	w.bw.Flush()
 }
 
