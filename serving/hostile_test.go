@@ -422,8 +422,8 @@ func TestAnswerChargedToTheBudget(t *testing.T) {
 	}
 	// The model's outputs (200 x 256 float32, and their frame from the
 	// worker) are held too while the answer is encoded, and the encoder's
-	// widening and growth (encodeCost: 10 bytes an element).
-	outputs := int64(200*256*4+4096) + 200*256*10
+	// growth (encodeCost: 2 bytes a float32 element).
+	outputs := int64(200*256*4+4096) + 200*256*2
 	_, hs = start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, MaxInFlightBytes: limit + 1 + outputs})
 	if code, _ := call(t, "POST", hs.URL+"/v1/models/clf:predict", body); code != 200 {
 		t.Fatalf("with room for the outputs too: %d", code)

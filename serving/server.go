@@ -25,6 +25,7 @@ import (
 
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // Config configures a Server. The zero value of each field means the
@@ -734,12 +735,17 @@ func readBody(r io.Reader, declared int64, h *hold, mem *memory) ([]byte, error)
 }
 
 // encodeREST writes outputs in the request's format.
-// encodeCost is the memory encodeREST takes besides its answer: 8 bytes
-// per element widened, 2 per element of JSON grown by doubling.
+// encodeCost is the memory encodeREST takes besides its answer: 2 bytes
+// per element of JSON grown by doubling, and 8 per element widened for
+// the encoder (float32 is read where it lies).
 func encodeCost(out map[string]Tensor) int64 {
 	var n int64
 	for _, t := range out {
-		n += 10 * max(t.numElements(), 0)
+		per := int64(10)
+		if t.DType == tfwrap.Float32 {
+			per = 2
+		}
+		n += per * max(t.numElements(), 0)
 	}
 	return n
 }

@@ -150,14 +150,11 @@ func toOutput(name string, t Tensor) (restjson.Output, error) {
 	o := restjson.Output{Name: name, Shape: t.Shape}
 	var err error
 	switch t.DType {
-	case tfwrap.Float32: // one pass from the bytes to the encoder's numbers
+	case tfwrap.Float32: // encoded where it lies
 		if len(t.Data)%4 != 0 {
 			return o, fmt.Errorf("output %q: %d bytes of float32", name, len(t.Data))
 		}
-		o.Float32, o.Floats = true, make([]float64, len(t.Data)/4)
-		for i := range o.Floats {
-			o.Floats[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:])))
-		}
+		o.Float32, o.F32LE = true, t.Data
 	case tfwrap.Float64:
 		o.Floats, err = fromLE[float64](t.Data)
 	case tfwrap.Int32:

@@ -118,14 +118,15 @@ func main() {
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
 		ModelConfigFile: *configFile, ModelConfigPoll: time.Duration(*configPoll) * time.Second, AllowConfigReload: *allowReload, StrictReadiness: *strictReady, ReloadRoot: *reloadRoot,
 	}
-	// Requests hold at most --max_in_flight_bytes of Go memory together,
-	// and the front end itself about 20 MB: a soft limit of the budget
-	// keeps the heap near what is live (Go's collector would let it grow
-	// to twice that), so the front end's RSS stays within the budget plus
-	// 10% under attack (go test ./cmd/serve -run HostileWire, at 10x in
-	// make hostile). GOMEMLIMIT, if set, wins.
+	// Requests hold at most --max_in_flight_bytes of Go memory together
+	// (charged at or above what they keep live), the front end itself
+	// about 20 MB. A soft limit of 90% of the budget keeps the heap near
+	// what is live (Go's collector would let it grow to twice that, and
+	// overshoots a soft limit while it catches up), so the front end's RSS
+	// stays within the budget + 10% under attack (go test ./cmd/serve -run
+	// HostileWire; 10x in make hostile). GOMEMLIMIT, if set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" && *maxInFlightBytes > 0 {
-		rtdebug.SetMemoryLimit(*maxInFlightBytes)
+		rtdebug.SetMemoryLimit(*maxInFlightBytes / 10 * 9)
 	}
 	if *hosts != "" {
 		cfg.AllowedHosts = strings.Split(*hosts, ",")

@@ -2,6 +2,7 @@ package restjson
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,13 +18,16 @@ type Output struct {
 	Shape   []int64
 	Float32 bool
 	Floats  []float64
+	// F32LE holds float32 elements as little-endian bytes, read where
+	// they lie (the model's output), with Float32 set.
+	F32LE   []byte
 	Ints    []int64
 	Bools   []bool
 	Strings []string
 }
 
 func (o *Output) len() int {
-	return len(o.Floats) + len(o.Ints) + len(o.Bools) + len(o.Strings)
+	return len(o.Floats) + len(o.F32LE)/4 + len(o.Ints) + len(o.Bools) + len(o.Strings)
 }
 
 // EncodeRows answers a row-format request: {"predictions": [...]} with one
@@ -115,8 +119,17 @@ func appendNested(b []byte, o *Output, shape []int64, off int) []byte {
 	return append(b, ']')
 }
 
+func appendFloat(b []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
 func appendScalar(b []byte, o *Output, i int) []byte {
 	switch {
+	case o.F32LE != nil:
+		return appendFloat(b, float64(math.Float32frombits(binary.LittleEndian.Uint32(o.F32LE[4*i:]))), 32)
 	case o.Floats != nil:
 		f := o.Floats[i]
 		if math.IsNaN(f) || math.IsInf(f, 0) {
