@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// A version whose init op never ends (issue 23): in process, TensorFlow
+// A version whose init op never ends (issue 23): loading in the
+// background, the other models serve at once; in process, TensorFlow
 // now cancels it at the load deadline instead of burning a core for
 // good, and while it hangs, other models' new versions load at the next
 // poll instead of waiting for its deadline.
@@ -23,7 +24,8 @@ func TestHungInitInProcess(t *testing.T) {
 	copyTree(t, filepath.Join(gen, "good"), filepath.Join(dir, "good"))
 	copyTree(t, filepath.Join(gen, "hang_init"), filepath.Join(dir, "hang"))
 	const deadline = 3 * time.Second
-	srv, err := New(Config{Isolation: IsolationNone, LoadTimeout: deadline, Poll: 100 * time.Millisecond,
+	start := time.Now()
+	srv, err := New(Config{Isolation: IsolationNone, LoadTimeout: deadline, Poll: 100 * time.Millisecond, LoadInBackground: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Models: []ModelConfig{{Name: "good", BasePath: filepath.Join(dir, "good")}, {Name: "hang", BasePath: filepath.Join(dir, "hang")}}})
 	if err != nil {
@@ -34,9 +36,13 @@ func TestHungInitInProcess(t *testing.T) {
 	predict := func() (int, map[string]any) {
 		return call(t, "POST", hs.URL+"/v1/models/good:predict", `{"instances": [[1, 2, 3, 4]]}`)
 	}
-	if code, out := predict(); code != 200 {
-		t.Fatalf("good: %d %v", code, out)
+	// Loading in the background, the good model serves long before the
+	// hung one's deadline, while /readyz waits for it.
+	waitUntil(t, deadline, "the good model serving", func() bool { c, _ := predict(); return c == 200 })
+	if code, _ := call(t, "GET", hs.URL+"/readyz", ""); code != 503 || time.Since(start) > deadline {
+		t.Fatalf("readyz %d after %v, want 503 before the hung load's %v deadline", code, time.Since(start), deadline)
 	}
+	waitUntil(t, 2*deadline, "ready once the hung load failed", func() bool { c, _ := call(t, "GET", hs.URL+"/readyz", ""); return c == 200 })
 	if code, out := call(t, "GET", hs.URL+"/v1/models/hang", ""); code != 200 || !strings.Contains(fmt.Sprint(out), "did not load within") {
 		t.Fatalf("hang status: %d %v", code, out)
 	}
@@ -50,7 +56,7 @@ func TestHungInitInProcess(t *testing.T) {
 	copyTree(t, filepath.Join(gen, "hang_init", "1"), filepath.Join(dir, "hang", "2"))
 	time.Sleep(300 * time.Millisecond) // its load has started
 	copyTree(t, filepath.Join(gen, "good", "1"), filepath.Join(dir, "good", "2"))
-	start := time.Now()
+	start = time.Now()
 	for {
 		_, out := predict()
 		if v, _ := out["model_version"].(string); v == "2" || versionOf(t, hs.URL) == 2 {

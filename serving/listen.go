@@ -136,6 +136,8 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 	var serveErr error
 	select {
 	case serveErr = <-errc:
+	case serveErr = <-s.startErr: // LoadInBackground: the configuration failed
+		s.log.Error("the model configuration could not be applied", "err", serveErr)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: finishing requests in flight", "deadline", lc.ShutdownTimeout.String())

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -134,6 +135,8 @@ type registry struct {
 	scanned func()
 	// loads bounds the loads running at once (as many as cores).
 	loads chan struct{}
+	// started: every model's first load is over and the labels applied.
+	started atomic.Bool
 
 	mu     sync.RWMutex // guards models and pending; a reload swaps entries
 	models map[string]*servable
@@ -511,6 +514,9 @@ func (r *registry) status(name string) ([]versionStatus, error) {
 // by its status, the logs and the load_failures metric, and does not take
 // the models that can serve out of a load balancer's rotation.
 func (r *registry) ready(strict bool) string {
+	if !r.started.Load() {
+		return "the server is loading its models"
+	}
 	all := r.all()
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	serving := 0

@@ -54,6 +54,15 @@ type Config struct {
 	WorkerMemoryBytes uint64
 	// LoadTimeout bounds loading and warming up one version (0: 2 min).
 	LoadTimeout time.Duration
+	// LoadInBackground makes New return before the models are loaded:
+	// the server answers /healthz and /metrics at once, and each model as
+	// soon as it is loaded, while /readyz says 503 until every model has
+	// been tried (its load done or failed, bounded by LoadTimeout) and the
+	// labels applied. A configuration that cannot be applied (a label on
+	// a version that did not load) then ends Serve with its error. The
+	// default loads everything in New, as TF Serving does before it
+	// listens.
+	LoadInBackground bool
 	// MaxBodyBytes bounds a request body or gRPC message (0: 16 MiB);
 	// larger ones get 413 (RESOURCE_EXHAUSTED over gRPC).
 	MaxBodyBytes int64
@@ -196,6 +205,10 @@ type Server struct {
 	healthMu sync.Mutex
 	healths  []*health.Server // gRPC health services to keep up to date
 	done     chan struct{}
+	// initDone is closed when the first load of every model is over;
+	// startErr then holds a configuration that could not be applied.
+	initDone chan struct{}
+	startErr chan error
 	// groups is each configured model's worker group, kept across reloads.
 	groups map[string]string
 	// configText is the model config file's content last applied;
@@ -257,11 +270,27 @@ func New(cfg Config) (*Server, error) {
 		defer s.mem.mu.Unlock()
 		return float64(s.mem.used)
 	}))
-	s.reg.scan()
-	if err := s.reg.applyLabels(cfg.Models); err != nil {
-		s.reg.load.abandon()
-		s.reg.close()
-		return nil, fmt.Errorf("serving: %w", err)
+	s.initDone, s.startErr = make(chan struct{}), make(chan error, 1)
+	if cfg.LoadInBackground {
+		go func() {
+			defer close(s.initDone)
+			s.reg.scan()
+			if err := s.reg.applyLabels(cfg.Models); err != nil {
+				s.startErr <- fmt.Errorf("serving: %w", err)
+				return
+			}
+			s.reg.started.Store(true)
+			s.updateHealth()
+		}()
+	} else {
+		s.reg.scan()
+		if err := s.reg.applyLabels(cfg.Models); err != nil {
+			s.reg.load.abandon()
+			s.reg.close()
+			return nil, fmt.Errorf("serving: %w", err)
+		}
+		s.reg.started.Store(true)
+		close(s.initDone)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/models/", s.models)
@@ -335,6 +364,7 @@ func (s *Server) Close() error {
 		close(s.stop)
 		s.reg.load.abandon() // a load in progress must not hold up the stop
 		<-s.done
+		<-s.initDone // a first load in the background ends within its deadline
 		s.reg.close()
 	})
 	return nil

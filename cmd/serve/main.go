@@ -112,7 +112,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := serving.Config{
-		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: wmem, LoadTimeout: *loadTimeout,
+		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: wmem, LoadTimeout: *loadTimeout, LoadInBackground: true,
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
