@@ -39,18 +39,29 @@ func appendFrame(b []byte, typ byte, id uint64, body []byte) []byte {
 	return append(b, body...)
 }
 
-// writeFrame writes one frame as its header, then its body where it lies:
-// no copy of a large body (two writes instead of one).
-func writeFrame(w io.Writer, typ byte, id uint64, body []byte) error {
+// writeFrame writes one frame as its header, then its body's parts where
+// they lie: no copy of a large body (a write per part instead of one).
+func writeFrame(w io.Writer, typ byte, id uint64, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
 	var hdr [frameHeader]byte
-	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+8+len(body)))
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+8+n))
 	hdr[4] = typ
 	binary.LittleEndian.PutUint64(hdr[5:], id)
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err := w.Write(body)
-	return err
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readFrame reads one frame of at most max bytes.
@@ -96,13 +107,36 @@ func readFrameCharged(r io.Reader, max int, charge func(id uint64, n int) error)
 	return f, nil
 }
 
-// wbuf builds a payload.
-type wbuf struct{ b []byte }
+// wbuf builds a payload. With ref set, raw keeps byte slices of refMin
+// bytes or more where they lie, as parts of the payload to write in turn
+// (a tensor's elements are not copied into the frame); parts then is the
+// payload, b only its last part.
+type wbuf struct {
+	b    []byte
+	ref  bool
+	segs [][]byte
+}
+
+// refMin is the size from which wbuf refers to a tensor's bytes rather
+// than copying them: below it one write of a copy costs less than a
+// write per part.
+const refMin = 64 << 10
+
+// parts is the payload as the slices to write in turn.
+func (w *wbuf) parts() [][]byte { return append(w.segs, w.b) }
 
 func (w *wbuf) uv(x uint64)  { w.b = binary.AppendUvarint(w.b, x) }
 func (w *wbuf) v(x int64)    { w.b = binary.AppendVarint(w.b, x) }
 func (w *wbuf) str(s string) { w.uv(uint64(len(s))); w.b = append(w.b, s...) }
-func (w *wbuf) raw(p []byte) { w.uv(uint64(len(p))); w.b = append(w.b, p...) }
+func (w *wbuf) raw(p []byte) {
+	w.uv(uint64(len(p)))
+	if w.ref && len(p) >= refMin {
+		w.segs = append(w.segs, w.b, p)
+		w.b = nil
+		return
+	}
+	w.b = append(w.b, p...)
+}
 func (w *wbuf) strs(s []string) {
 	w.uv(uint64(len(s)))
 	for _, x := range s {

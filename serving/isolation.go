@@ -425,7 +425,7 @@ func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Te
 			return nil, fmt.Errorf("%w: no time left to run the model", errDeadline)
 		}
 	}
-	var w wbuf
+	w := wbuf{ref: true} // large inputs go to the worker where they lie
 	w.uv(r.h)
 	w.str(key)
 	w.tensors(in)
@@ -434,7 +434,7 @@ func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Te
 	w.v(int64(timeout))
 	// TensorFlow cancels the run at the deadline; a worker silent for much
 	// longer than that is wedged and is killed.
-	f, err := p.callCtx(ctx, msgPredict, w.b, time.Now().Add(timeout+5*time.Second))
+	f, err := p.callParts(ctx, msgPredict, w.parts(), time.Now().Add(timeout+5*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -228,6 +228,11 @@ func (p *proc) call(typ byte, body []byte, deadline time.Time) (frame, error) {
 // cancelled (the client went away): the worker finishes the run on its
 // own, within its deadline and its own cap on runs at once.
 func (p *proc) callCtx(ctx context.Context, typ byte, body []byte, deadline time.Time) (frame, error) {
+	return p.callParts(ctx, typ, [][]byte{body}, deadline)
+}
+
+// callParts is callCtx with the body in parts, written in turn.
+func (p *proc) callParts(ctx context.Context, typ byte, parts [][]byte, deadline time.Time) (frame, error) {
 	ch := make(chan frame, 1)
 	p.mu.Lock()
 	if p.pending == nil {
@@ -250,10 +255,10 @@ func (p *proc) callCtx(ctx context.Context, typ byte, body []byte, deadline time
 	defer watchdog.Stop()
 	p.wmu.Lock()
 	var err error
-	if len(body) < 64<<10 {
-		_, err = p.conn.Write(appendFrame(nil, typ, id, body)) // one write
+	if len(parts) == 1 && len(parts[0]) < 64<<10 {
+		_, err = p.conn.Write(appendFrame(nil, typ, id, parts[0])) // one write
 	} else {
-		err = writeFrame(p.conn, typ, id, body)
+		err = writeFrame(p.conn, typ, id, parts...)
 	}
 	p.wmu.Unlock()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tfgo-project/gotf/savedmodels"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // workerEnv marks a process started as a model worker; its socket to the
@@ -115,10 +116,10 @@ func serveWorker(conn io.ReadWriter) {
 	}
 }
 
-func (w *worker) reply(id uint64, typ byte, body []byte) {
+func (w *worker) reply(id uint64, typ byte, parts ...[]byte) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	writeFrame(w.bw, typ, id, body) // a large body goes straight to the socket
+	writeFrame(w.bw, typ, id, parts...) // large parts go straight to the socket
 	w.bw.Flush()
 }
 
@@ -207,16 +208,18 @@ func (w *worker) predict(f frame) {
 		w.fail(f.id, err)
 		return
 	}
-	size := int64(64)
+	size := int64(64) // what encoding copies: small tensors and names
 	for k, t := range out {
-		size += t.byteSize() + int64(len(k)) + 64
+		if n := t.byteSize(); n < refMin || t.DType == tfwrap.String {
+			size += n
+		}
+		size += int64(len(k)) + 64
 	}
 	if err := hd.take(w.mem, size); err != nil {
 		w.fail(f.id, fmt.Errorf("encoding the answer of %d bytes: %w", size, err))
 		return
 	}
-	b := wbuf{b: make([]byte, 0, size)}
+	b := wbuf{ref: true} // large outputs go out where they lie
 	b.tensors(out)
-	out = nil
-	w.reply(f.id, msgOK, b.b)
+	w.reply(f.id, msgOK, b.parts()...)
 }

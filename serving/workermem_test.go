@@ -2,6 +2,8 @@ package serving
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,4 +64,39 @@ func addressLimit(t *testing.T, pid int) string {
 	}
 	t.Fatalf("no address-space line in %s", b)
 	return ""
+}
+
+// Tensors of refMin bytes and more go to and from a worker where they
+// lie (frames written in parts): the answers are those of the model in
+// process.
+func TestLargeTensorsThroughWorker(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 1)
+	rows := 40000 // 640 kB of inputs, 480 kB of outputs
+	var sb strings.Builder
+	sb.WriteString(`{"inputs": [`)
+	for i := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "[%d, %g, %d, %g]", i%7, float32(i%13)/3, i%5, float32(i%11)/7)
+	}
+	sb.WriteString(`]}`)
+	var answers []string
+	for _, iso := range []Isolation{IsolationProcess, IsolationNone} {
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Isolation: iso})
+		resp, err := http.Post(hs.URL+"/v1/models/clf:predict", "application/json", strings.NewReader(sb.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %.200s", iso, resp.StatusCode, b)
+		}
+		answers = append(answers, string(b))
+	}
+	if len(answers[0]) < 100000 || answers[0] != answers[1] {
+		t.Fatalf("a worker's answer (%d bytes) differs from the in-process one (%d bytes)", len(answers[0]), len(answers[1]))
+	}
 }
