@@ -147,6 +147,10 @@ type PredictOptions struct {
 	// profile: the timings cost a little per op.
 	Metadata        *tfwrap.RunMetadata
 	PartitionGraphs bool
+	// AdmitOutputs, when set, is called with the outputs' total size
+	// before they are copied out of TensorFlow (tfwrap.RunOptions
+	// AdmitFetches); its error ends the Predict.
+	AdmitOutputs func(bytes int64) error
 }
 
 // PredictWith is Predict with options. An input TensorFlow itself refuses
@@ -190,7 +194,7 @@ func (m *Model) PredictWith(key string, inputs map[string]*tfwrap.Tensor, opts P
 	for i, out := range outs {
 		fetch[i] = out.out
 	}
-	ro := tfwrap.RunOptions{Timeout: opts.Timeout, Inline: !m.pool}
+	ro := tfwrap.RunOptions{Timeout: opts.Timeout, Inline: !m.pool, AdmitFetches: opts.AdmitOutputs}
 	if opts.Metadata != nil {
 		ro.Trace, ro.PartitionGraphs, ro.Metadata = tfwrap.SoftwareTrace, opts.PartitionGraphs, opts.Metadata
 	}

@@ -97,13 +97,12 @@ func (c *budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return c.refuse(v, fmt.Errorf("the request's %d bytes: %w", size, err))
 	}
 	defer c.mem.give(size)
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	n := c.estimate(buf.ReadOnlyData(), m)
+	buf := data.Materialize() // the collector's, not a pool's
+	n := c.estimate(buf, m)
 	if err := c.mem.take(n); err != nil {
 		return c.refuse(v, fmt.Errorf("decoding the request would take about %d bytes: %w", n, err))
 	}
-	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+	if err := proto.Unmarshal(buf, m); err != nil {
 		c.mem.give(n)
 		return err
 	}

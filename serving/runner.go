@@ -145,16 +145,30 @@ func (l *localRunner) predict(ctx context.Context, key string, in map[string]Ten
 			return nil, fmt.Errorf("%w: input %q: %v", savedmodels.ErrBadInput, name, err)
 		}
 	}
+	// The outputs are charged to the request before they are copied out
+	// of TensorFlow's memory, and refused past the limits, so that many
+	// large answers at once get 413 or 429, not a process out of memory.
+	charged := false
+	admit := func(n int64) error {
+		if maxOut > 0 && n > maxOut {
+			return fmt.Errorf("%w: the response would hold %d bytes of outputs, more than the limit of %d", errTooLarge, n, maxOut)
+		}
+		if err := holdOf(ctx).take(l.mem, n); err != nil {
+			return fmt.Errorf("the model's answer of %d bytes: %w", n, err)
+		}
+		charged = true
+		return nil
+	}
 	var keep map[string]*tfwrap.Tensor
 	if l.batch != nil && len(filter) == 0 && batchable(sig) {
 		keep, err = l.batch.predict(key, feeds, timeout)
 	} else if md := l.prof.take(); md != nil {
 		start := time.Now()
 		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter,
-			Metadata: md, PartitionGraphs: l.prof.wantGraphs()})
+			Metadata: md, PartitionGraphs: l.prof.wantGraphs(), AdmitOutputs: admit})
 		l.prof.done(md, time.Since(start), err)
 	} else {
-		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter})
+		keep, err = l.model.PredictWith(key, feeds, savedmodels.PredictOptions{Timeout: timeout, Outputs: filter, AdmitOutputs: admit})
 	}
 	if err != nil {
 		return nil, err
@@ -166,8 +180,10 @@ func (l *localRunner) predict(ctx context.Context, key string, in map[string]Ten
 	if maxOut > 0 && total > maxOut {
 		return nil, fmt.Errorf("%w: the response would hold %d bytes of outputs, more than the limit of %d", errTooLarge, total, maxOut)
 	}
-	if err := holdOf(ctx).take(l.mem, total); err != nil {
-		return nil, fmt.Errorf("the model's answer of %d bytes: %w", total, err)
+	if !charged { // batched: the batcher copied the outputs out
+		if err := holdOf(ctx).take(l.mem, total); err != nil {
+			return nil, fmt.Errorf("the model's answer of %d bytes: %w", total, err)
+		}
 	}
 	out := make(map[string]Tensor, len(keep))
 	total = 0

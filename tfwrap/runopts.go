@@ -65,6 +65,11 @@ type RunOptions struct {
 	// no timeout on an inline run, so Inline is ignored when Timeout is
 	// set; do not ask for it on a session with WithRunTimeout either.
 	Inline bool
+	// AdmitFetches, when set, is called with the fetched results' total
+	// size in TensorFlow's memory before they are copied into Go's; an
+	// error frees them and ends the Run with it. A server bounds the
+	// memory its answers take with it, before it takes it.
+	AdmitFetches func(bytes int64) error
 }
 
 // RunMetadata is what TensorFlow reports about one step (the protobuf
@@ -96,7 +101,7 @@ var ErrInvalidArgument = errors.New("tfwrap: invalid argument")
 // for reading and has checked feeds, fetches and targets.
 func (s *Session) run(opts RunOptions, feeds Feeds, fetches []Output, targets []*Op) ([]*Tensor, error) {
 	var buf *C.TF_Buffer
-	if opts != (RunOptions{}) {
+	if opts.Timeout > 0 || opts.Trace != 0 || opts.PartitionGraphs || opts.Metadata != nil || opts.Inline {
 		ro := &corepb.RunOptions{}
 		if opts.Timeout > 0 {
 			ro.TimeoutInMs = max(1, opts.Timeout.Milliseconds())
@@ -159,6 +164,20 @@ func (s *Session) run(opts RunOptions, feeds Feeds, fetches []Output, targets []
 			deleteC(c)
 		}
 		return nil, statusError(code, C.GoString(C.TF_Message(status)))
+	}
+	if opts.AdmitFetches != nil {
+		var total int64
+		for _, c := range results {
+			if c != nil {
+				total += int64(C.TF_TensorByteSize(c))
+			}
+		}
+		if err := opts.AdmitFetches(total); err != nil {
+			for _, c := range results {
+				deleteC(c)
+			}
+			return nil, err
+		}
 	}
 	out := make([]*Tensor, len(results))
 	var err error

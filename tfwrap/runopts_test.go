@@ -65,3 +65,26 @@ func mustStrings(t *testing.T, s []string) *Tensor {
 	}
 	return x
 }
+
+// AdmitFetches sees the results' size before they are copied out of
+// TensorFlow, and its refusal ends the Run with its error.
+func TestRunAdmitFetches(t *testing.T) {
+	g := NewGraph()
+	a := g.Placeholder("a", Float32, -1, -1)
+	y := g.MatMul(a, a)
+	s, err := g.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	feeds := Feeds{a: mustTensor(t, make([]float32, 64*64), 64, 64)}
+	var seen int64
+	got, err := s.RunWith(RunOptions{AdmitFetches: func(n int64) error { seen = n; return nil }}, feeds, []Output{y, y})
+	if err != nil || len(got) != 2 || seen != 2*64*64*4 {
+		t.Fatalf("admitted: %d results, %v; saw %d bytes, want %d", len(got), err, seen, 2*64*64*4)
+	}
+	full := errors.New("no room")
+	if _, err := s.RunWith(RunOptions{AdmitFetches: func(int64) error { return full }}, feeds, []Output{y}); !errors.Is(err, full) {
+		t.Fatalf("refused: %v, want the admission's error", err)
+	}
+}

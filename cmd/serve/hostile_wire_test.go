@@ -323,6 +323,11 @@ func TestHostileWire(t *testing.T) {
 		return fmt.Sprintf("%d raw HTTP/2 clients asking for 30 MB answers, never reading: %d closed by the server", n, closed)
 	})
 
+	// Large answers are refused with 429 past a worker's own answer
+	// budget, not by the worker running out of its address space.
+	if m := metrics(t, base); !strings.Contains(m, `gotf_serving_worker_exits_total{group="big_output"} 0`) {
+		t.Errorf("a worker died under the attacks:\n%s", grep(m, "worker_exits"))
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
