@@ -32,6 +32,23 @@ import (
 	"github.com/tfgo-project/gotf/serving/tfspb"
 )
 
+// exportWide writes BASE/1, a model of 4 inputs and 256 outputs: large
+// answers for small requests.
+func exportWide(t *testing.T, base string) {
+	t.Helper()
+	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer wide.Close()
+	if err := wide.Export(filepath.Join(base, "1")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // rawGRPC opens a connection that speaks HTTP/2 by hand, as an attacker
 // would, starts a call to path and sends data on it (ending the stream
 // when end is set). It never reads unless the caller does.
@@ -66,17 +83,7 @@ func grpcFrame(t *testing.T, msg proto.Message) []byte {
 // timeout is closed and its answer's bytes given back.
 func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "wide")
-	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	defer wide.Close()
-	if err := wide.Export(filepath.Join(base, "1")); err != nil {
-		t.Fatal(err)
-	}
+	exportWide(t, base)
 	const limit = 8 << 20
 	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "wide", BasePath: base}}, MaxInFlightBytes: limit})
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
@@ -424,17 +431,7 @@ func TestGRPCCallsThatFailGiveBack(t *testing.T) {
 // once, not held until the write timeout drops the connection.
 func TestGRPCResetMidAnswerKeepsConnection(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "wide")
-	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	defer wide.Close()
-	if err := wide.Export(filepath.Join(base, "1")); err != nil {
-		t.Fatal(err)
-	}
+	exportWide(t, base)
 	srv, addr, used := ledgerServer(t, Config{Isolation: IsolationNone, MaxInFlightBytes: 64 << 20,
 		Models: []ModelConfig{{Name: "wide", BasePath: base}}}, 5*time.Second)
 	c, fr := rawGRPC(t, addr, "/tensorflow.serving.PredictionService/Predict", grpcFrame(t, zerosRequest("wide", 2000)), true)

@@ -23,10 +23,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
-	"github.com/tfgo-project/gotf/models"
-	"github.com/tfgo-project/gotf/models/layers"
-	"github.com/tfgo-project/gotf/models/losses"
-	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -387,17 +383,7 @@ func TestStalledBodiesShareTheBudget(t *testing.T) {
 // rather than holding answers clients may never read.
 func TestAnswerChargedToTheBudget(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "clf")
-	wide, err := models.NewSequential([]int64{4}, layers.Dense(256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wide.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1), Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	defer wide.Close()
-	if err := wide.Export(filepath.Join(base, "1")); err != nil {
-		t.Fatal(err)
-	}
+	exportWide(t, base)
 	rows := strings.TrimSuffix(strings.Repeat("[1, 2, 3, 4], ", 200), ", ")
 	body := `{"instances": [` + rows + `]}`
 	_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}})

@@ -66,19 +66,7 @@ func writeFrame(w io.Writer, typ byte, id uint64, parts ...[]byte) error {
 
 // readFrame reads one frame of at most max bytes.
 func readFrame(r io.Reader, max int) (frame, error) {
-	var hdr [frameHeader]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return frame{}, err
-	}
-	n := int(binary.LittleEndian.Uint32(hdr[:4]))
-	if n < 9 || n-9 > max {
-		return frame{}, fmt.Errorf("ipc: frame of %d bytes (limit %d)", n, max)
-	}
-	f := frame{typ: hdr[4], id: binary.LittleEndian.Uint64(hdr[5:]), body: make([]byte, n-9)}
-	if _, err := io.ReadFull(r, f.body); err != nil {
-		return frame{}, err
-	}
-	return f, nil
+	return readFrameCharged(r, max, func(uint64, int) error { return nil })
 }
 
 // readFrameCharged is readFrame that first passes the frame's id and body
