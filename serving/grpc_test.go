@@ -472,15 +472,7 @@ func TestGRPCStalledMessageDropped(t *testing.T) {
 		t.Fatalf("the stalled stream ended after %v, want about the 1 s deadline", d)
 	}
 	// A whole request is served as before, under the same deadline.
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
-		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
-		FloatVal: []float32{1, 2, 3, 4}}}}
-	if _, err := tfspb.NewPredictionServiceClient(conn).Predict(context.Background(), good); err != nil {
+	if err := predictOneRow(ln.Addr().String()); err != nil {
 		t.Fatalf("a whole request: %v", err)
 	}
 }

@@ -32,6 +32,21 @@ import (
 	"github.com/tfgo-project/gotf/serving/tfspb"
 )
 
+// predictOneRow asks model clf at addr, over a new gRPC connection, for
+// one row: a good request after an attack.
+func predictOneRow(addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
+		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
+		FloatVal: []float32{1, 2, 3, 4}}}}
+	_, err = tfspb.NewPredictionServiceClient(conn).Predict(context.Background(), good)
+	return err
+}
+
 // exportWide writes BASE/1, a model of 4 inputs and 256 outputs: large
 // answers for small requests.
 func exportWide(t *testing.T, base string) {
@@ -249,15 +264,7 @@ func TestGRPCStalledBytesShareTheBudget(t *testing.T) {
 	}
 	close(unstall) // the clients' writers may go on (and fail)
 	waitUntil(t, 5*time.Second, "the stalled bytes given back", func() bool { return used() == 0 })
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	good := &tfspb.PredictRequest{ModelSpec: &tfspb.ModelSpec{Name: "clf"}, Inputs: map[string]*tensorpb.TensorProto{"inputs": {
-		Dtype: typespb.DataType_DT_FLOAT, TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
-		FloatVal: []float32{1, 2, 3, 4}}}}
-	if _, err := tfspb.NewPredictionServiceClient(conn).Predict(context.Background(), good); err != nil {
+	if err := predictOneRow(addr); err != nil {
 		t.Fatalf("a good request after the attack: %v", err)
 	}
 	waitUntil(t, 5*time.Second, "a good request's bytes given back", func() bool { return used() == 0 })

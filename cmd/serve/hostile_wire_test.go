@@ -160,7 +160,10 @@ func TestHostileWire(t *testing.T) {
 		counts := &tally{}
 		var wg sync.WaitGroup
 		for _, kind := range hostile.ExpandingKinds {
-			method, msg := hostile.Expanding(kind, "good", 16<<20-4096)
+			method, msg, err := hostile.Expanding(kind, "good", 16<<20-4096)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i := range n {
 				wg.Add(1)
 				go func() {

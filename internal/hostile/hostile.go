@@ -136,30 +136,30 @@ func Repeat(num protowire.Number, n int) []byte {
 // resource_handle_val), dims (empty tensor_shape dims), keys (a map of
 // distinct input names), examples (empty Examples to Classify), kserve
 // (empty ModelInfer inputs).
-func Expanding(kind, model string, size int) (method string, msg []byte) {
+func Expanding(kind, model string, size int) (method string, msg []byte, err error) {
 	spec := Field(nil, 1, []byte(model)) // ModelSpec.name
 	switch kind {
 	case "handles": // PredictRequest{model_spec, inputs{"x": TensorProto{dtype: DT_RESOURCE, resource_handle_val: [{}...]}}}
 		tp := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 20)
 		tp = append(tp, Repeat(14, size/2)...)
-		return "/tensorflow.serving.PredictionService/Predict", predict(spec, "x", tp)
+		return "/tensorflow.serving.PredictionService/Predict", predict(spec, "x", tp), nil
 	case "dims": // TensorProto{dtype: DT_FLOAT, tensor_shape: {dim: [{}...]}}
 		tp := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1)
 		tp = Field(tp, 2, Repeat(2, size/2))
-		return "/tensorflow.serving.PredictionService/Predict", predict(spec, "x", tp)
+		return "/tensorflow.serving.PredictionService/Predict", predict(spec, "x", tp), nil
 	case "keys": // inputs map with ~size/12 distinct keys and no values
 		msg = Field(nil, 1, spec)
 		for i := 0; len(msg) < size; i++ {
 			msg = Field(msg, 2, Field(nil, 1, fmt.Appendf(nil, "k%07d", i)))
 		}
-		return "/tensorflow.serving.PredictionService/Predict", msg
+		return "/tensorflow.serving.PredictionService/Predict", msg, nil
 	case "examples": // ClassificationRequest{model_spec, input{example_list{examples: [{}...]}}}
 		in := Field(nil, 1, Repeat(1, size/2))
-		return "/tensorflow.serving.PredictionService/Classify", Field(Field(nil, 1, spec), 2, in)
+		return "/tensorflow.serving.PredictionService/Classify", Field(Field(nil, 1, spec), 2, in), nil
 	case "kserve": // ModelInferRequest{model_name, inputs: [{}...]}
-		return "/inference.GRPCInferenceService/ModelInfer", append(Field(nil, 1, []byte(model)), Repeat(5, size/2)...)
+		return "/inference.GRPCInferenceService/ModelInfer", append(Field(nil, 1, []byte(model)), Repeat(5, size/2)...), nil
 	}
-	panic("hostile: unknown kind " + kind)
+	return "", nil, fmt.Errorf("hostile: unknown kind %q (want one of %v)", kind, ExpandingKinds)
 }
 
 // ExpandingKinds lists Expanding's kinds.

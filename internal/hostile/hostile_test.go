@@ -14,7 +14,10 @@ import (
 func TestExpanding(t *testing.T) {
 	const size = 20000
 	for _, kind := range ExpandingKinds {
-		method, b := Expanding(kind, "m", size)
+		method, b, err := Expanding(kind, "m", size)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(b) < size-100 || len(b) > size+100 {
 			t.Errorf("%s: %d bytes, want about %d", kind, len(b), size)
 		}
@@ -53,5 +56,8 @@ func TestExpanding(t *testing.T) {
 		if n < size/2-100 || n > size/2+100 {
 			t.Errorf("%s (%s, %T): %d parts, want about %d", kind, method, m, n, size/2)
 		}
+	}
+	if _, _, err := Expanding("nonsense", "m", size); err == nil {
+		t.Error("an unknown kind gave no error")
 	}
 }
