@@ -56,6 +56,11 @@ type LoadOptions struct {
 	// splitting big work over the intra-op pool: on 2 cores that took a
 	// batch-1 CNN from about 390 to 270 µs (README, "Threads: measured, not assumed").
 	IntraOpThreads, InterOpThreads int
+	// NoThreadSpinning stops TensorFlow's pool threads spinning while
+	// they wait for work (tfwrap.WithThreadSpinning(false)); set once per
+	// process, by the first session. A server whose goroutines share the
+	// cores with TensorFlow wants it.
+	NoThreadSpinning bool
 }
 
 // sessionOptions are the session options of opts.
@@ -66,6 +71,9 @@ func (opts LoadOptions) sessionOptions() ([]tfwrap.SessionOption, error) {
 	so := []tfwrap.SessionOption{tfwrap.WithRunTimeout(opts.RunTimeout)}
 	if opts.IntraOpThreads != 0 || opts.InterOpThreads != 0 {
 		so = append(so, tfwrap.WithThreads(opts.IntraOpThreads, opts.InterOpThreads))
+	}
+	if opts.NoThreadSpinning {
+		so = append(so, tfwrap.WithThreadSpinning(false))
 	}
 	return so, nil
 }

@@ -216,7 +216,24 @@ func (r loadRequest) body(handle uint64) []byte {
 	w.str(r.model)
 	w.str(r.opts.profileDir)
 	w.v(int64(r.opts.profileRuns))
+	if r.opts.spin {
+		w.uv(1)
+	} else {
+		w.uv(0)
+	}
 	return w.b
+}
+
+// parseLoad reads what loadRequest.body wrote.
+func parseLoad(b []byte) (req loadRequest, handle uint64, err error) {
+	r := rbuf{b: b}
+	handle = r.uv()
+	o := loadOptions{dir: r.str(), batchRows: int(r.v()),
+		batchWait: time.Duration(r.v()), warmup: r.uv() == 1, timeout: time.Duration(r.v())}
+	name := r.str()
+	o.profileDir, o.profileRuns = r.str(), int(r.v())
+	o.spin = r.uv() == 1
+	return loadRequest{opts: o, model: name}, handle, r.err
 }
 
 // workerGroup is one worker process and the versions loaded into it. When

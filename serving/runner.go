@@ -42,6 +42,9 @@ type loadOptions struct {
 	// operation_timeout_in_ms), so a hung init does not keep a thread
 	// burning. A worker needs none: it is killed.
 	loadTimeout time.Duration
+	// spin lets TensorFlow's pool threads spin while they wait for work
+	// (Config.ThreadSpinning); set by the process's first session.
+	spin bool
 	// mem, in process, is charged for each answer's outputs (to the
 	// request's hold) before they are copied out of TensorFlow.
 	mem *memory
@@ -59,7 +62,7 @@ type localRunner struct {
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
-	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout})
+	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout, NoThreadSpinning: !o.spin})
 	if err != nil {
 		return nil, err
 	}

@@ -126,16 +126,12 @@ func (w *worker) reply(id uint64, typ byte, parts ...[]byte) {
 func (w *worker) fail(id uint64, err error) { w.reply(id, msgErr, errBody(err)) }
 
 func (w *worker) load(f frame) {
-	r := rbuf{b: f.body}
-	h := r.uv()
-	o := loadOptions{dir: r.str(), batchRows: int(r.v()),
-		batchWait: time.Duration(r.v()), warmup: r.uv() == 1, timeout: time.Duration(r.v())}
-	name := r.str()
-	o.profileDir, o.profileRuns = r.str(), int(r.v())
-	if r.err != nil {
-		w.fail(f.id, r.err)
+	req, h, err := parseLoad(f.body)
+	if err != nil {
+		w.fail(f.id, err)
 		return
 	}
+	o, name := req.opts, req.model
 	o.mem = w.mem // answers are charged to the worker's budget
 	l, err := loadLocal(o, name, newMetrics())
 	if err != nil {

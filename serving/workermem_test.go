@@ -100,3 +100,20 @@ func TestLargeTensorsThroughWorker(t *testing.T) {
 		t.Fatalf("a worker's answer (%d bytes) differs from the in-process one (%d bytes)", len(answers[0]), len(answers[1]))
 	}
 }
+
+// TestLoadRequestRoundTrip: every load option a worker gets is the one
+// the front end sent, thread spinning included (TensorFlow's pools are
+// made by the worker's first session, so the worker must set it).
+func TestLoadRequestRoundTrip(t *testing.T) {
+	for _, spin := range []bool{false, true} {
+		want := loadRequest{model: "m", opts: loadOptions{dir: "/x/1", batchRows: 32, batchWait: 7, warmup: true,
+			timeout: 9, profileDir: "/p", profileRuns: 3, spin: spin}}
+		got, h, err := parseLoad(want.body(42))
+		if err != nil || h != 42 || got != want {
+			t.Errorf("spin=%v: got %+v, handle %d, %v; want %+v", spin, got, h, err, want)
+		}
+	}
+	if _, _, err := parseLoad([]byte{1, 2}); err == nil {
+		t.Error("a cut load request parsed")
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestVariables(t *testing.T) {
@@ -263,4 +266,34 @@ func TestAtLeast(t *testing.T) {
 			t.Errorf("atLeast(%q, %q) = %v", c.v, c.min, got)
 		}
 	}
+}
+
+// TestWithThreadSpinning: the option reaches TensorFlow's ConfigProto, and
+// a session made with it runs.
+func TestWithThreadSpinning(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		raw, err := SessionConfig(WithThreadSpinning(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c corepb.ConfigProto
+		if err := proto.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.GetExperimental().GetDisableThreadSpinning(); got == on {
+			t.Errorf("WithThreadSpinning(%v): disable_thread_spinning = %v", on, got)
+		}
+	}
+	g := NewGraph()
+	y := g.Add(g.Scalar(1, Float32), g.Scalar(2, Float32))
+	s, err := g.NewSession(WithThreadSpinning(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Eval(y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "no spinning", floats(t, got), []float64{3}, 0)
 }

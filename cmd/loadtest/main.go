@@ -46,7 +46,12 @@ func main() {
 	python := flag.String("python", ".venv/bin/python", "Python for the in-process floor ('' to skip)")
 	batch := flag.Int("batch_rows", 0, "start the server with server-side batching of up to this many rows")
 	isolations := flag.String("isolation", "process,none", "the server's --isolation modes to measure, one after the other")
+	echo := flag.String("echo", "", "serve a bare HTTP answer on this address and nothing else (the HTTP floor's server)")
 	flag.Parse()
+	if *echo != "" {
+		fmt.Fprintln(os.Stderr, echoServer(*echo))
+		os.Exit(1)
+	}
 	modes := strings.Split(*isolations, ",")
 	results := map[string]map[int]result{}
 	for i, iso := range modes {
@@ -91,6 +96,12 @@ func ratios(modelsDir, data string, results map[string]map[int]result) error {
 		return fmt.Errorf("go floor: %w", err)
 	}
 	fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f (with a deadline, as the server)\n", ms(p50), ms(p99))
+	floor, err := httpFloor(test.Images, 3000)
+	if err != nil {
+		return fmt.Errorf("http floor: %w", err)
+	}
+	fmt.Printf("RESULT http_floor requests=3000 p50_ms=%.3f (a bare Go HTTP server in another process reading the same body and writing a 10-class answer: no JSON decoding, no model)\n", ms(floor))
+	fmt.Printf("RESULT floor ratio go_predict_plus_http_floor_over_go_predict=%.2f (what no REST server in another process can beat on this machine)\n", float64(p50+floor)/float64(p50))
 	goal := func(name string, v, limit float64, atMost bool) {
 		ok := v <= limit
 		rel := "<="
@@ -118,6 +129,67 @@ func ratios(modelsDir, data string, results map[string]map[int]result) error {
 		}
 	}
 	return nil
+}
+
+// echoServer answers every request with a fixed 10-class prediction after
+// reading its body: the server half of the HTTP floor.
+func echoServer(addr string) error {
+	answer := []byte(`{"predictions": [[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]]}`)
+	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	}))
+}
+
+// httpFloor is the concurrency-1 p50 of requests with the loadtest's
+// bodies to echoServer in a process of its own: the loopback round trip,
+// HTTP and the wake-ups between two processes, which every REST answer
+// pays before the server does any work.
+func httpFloor(images []float32, n int) (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	srv := exec.Command(self, "--echo", addr)
+	if err := srv.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	client := &http.Client{}
+	url := "http://" + addr + "/"
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := client.Get(url); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			return 0, fmt.Errorf("the echo server did not start")
+		}
+	}
+	bodies := make([][]byte, min(200, len(images)/784))
+	for i := range bodies {
+		bodies[i] = body(images[i*784 : (i+1)*784])
+	}
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		t0 := time.Now()
+		resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat[i] = time.Since(t0)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[n/2], nil
 }
 
 // rssMB is pid's RSS in MiB, or -1 when it cannot be read.
