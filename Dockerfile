@@ -22,6 +22,10 @@ WORKDIR /src
 # sources or of other scripts, invalidate this slow layer (~6 min).
 COPY go.mod go.sum ./
 COPY scripts/setup.sh scripts/requirements.txt scripts/requirements-nodeps.txt scripts/constraints.txt scripts/mnist_convert.py scripts/
+# libtensorflow comes from gotf setup, as for any user of the module.
+COPY cmd/gotf/main.go cmd/gotf/
+COPY internal/libtf internal/libtf
+ENV GOTF_CACHE=/opt/gotf
 RUN scripts/setup.sh
 # Then the sources in one layer (.dockerignore keeps out .git, .venv, ...).
 COPY . .
@@ -32,8 +36,7 @@ RUN . .tf/env.sh \
  && /tmp/train --model cnn --quiet --out /tmp/train-out --export /out/models/mnist/1 \
  && rm -rf /tmp/train /tmp/train-out \
  && mkdir -p /out/lib \
- && cp .venv/lib/python${PY_VERSION}/site-packages/tensorflow/libtensorflow_cc.so.2 \
-       .venv/lib/python${PY_VERSION}/site-packages/tensorflow/libtensorflow_framework.so.2 /out/lib/ \
+ && cp /opt/gotf/tensorflow-*/lib/libtensorflow_cc.so.2 /opt/gotf/tensorflow-*/lib/libtensorflow_framework.so.2 /out/lib/ \
  && strip --strip-unneeded /out/lib/*.so.2
 
 FROM debian:bookworm-slim

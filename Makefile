@@ -74,6 +74,7 @@ image-test: setup
 
 vet: setup
 	@$(ENV) go vet $(GO_PKGS)
+	@$(ENV) cd examples/service && go vet .
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 

@@ -32,6 +32,9 @@ func load(dir string, tags []string, opts ...tfwrap.SessionOption) (*loaded, err
 	if len(tags) == 0 {
 		tags = []string{"serve"}
 	}
+	if err := tfwrap.CheckVersion(); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("load saved model: %q is not a folder", dir)

@@ -2,18 +2,64 @@ package tfwrap
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/tfgo-project/gotf/internal/libtf"
 )
 
-// MinVersion is the oldest libtensorflow whose C API this package is tested
-// against (the wheels from 2.16 on ship libtensorflow_cc.so.2 with it).
-const MinVersion = "2.16"
+// BuiltFor is the TensorFlow release this module is built and tested
+// against: the library `gotf setup` installs. A library of another
+// major.minor release is refused (CheckVersion).
+const BuiltFor = libtf.Version
 
 // SetupHint is what every library error tells the user to run.
-const SetupHint = "run `make setup` (scripts/setup.sh) to install libtensorflow from the pinned tensorflow-cpu wheel"
+const SetupHint = "run `" + libtf.SetupCommand + "` (make setup in a clone of gotf) to install it, then rebuild"
+
+// CheckVersion compares the libtensorflow this process loaded with the
+// release the module is built for (BuiltFor), on major.minor: the C API
+// and the ops' attributes change between releases, and a mismatch shows
+// up later as an undefined symbol or an op that will not build. Sessions,
+// SavedModel loads and Check call it; GOTF_SKIP_VERSION_CHECK=1 turns it
+// off for an experiment with another release.
+func CheckVersion() error { return versionErr() }
+
+var versionErr = sync.OnceValue(func() error {
+	if os.Getenv("GOTF_SKIP_VERSION_CHECK") == "1" {
+		return nil
+	}
+	return sameRelease(Version(), BuiltFor)
+})
+
+// sameRelease is nil when loaded and want share major.minor.
+func sameRelease(loaded, want string) error {
+	if !atLeast(loaded, release(want)) || atLeast(loaded, nextRelease(want)) {
+		return fmt.Errorf("tfwrap: the libtensorflow this program loaded is %q, but gotf is built for %s; %s", loaded, want, SetupHint)
+	}
+	return nil
+}
+
+// release is v's major.minor; nextRelease the one after it.
+func release(v string) string {
+	p := strings.SplitN(v, ".", 3)
+	if len(p) < 2 {
+		return v
+	}
+	return p[0] + "." + p[1]
+}
+
+func nextRelease(v string) string {
+	p := strings.SplitN(v, ".", 3)
+	if len(p) < 2 {
+		return v
+	}
+	minor, _ := strconv.Atoi(p[1])
+	return p[0] + "." + strconv.Itoa(minor+1)
+}
 
 // Version returns libtensorflow's version, as TF_Version reports it.
 func Version() string { return tf.Version() }
@@ -28,8 +74,8 @@ type Info struct {
 // and lists the devices it sees. Commands call it at start-up.
 func Check() (*Info, error) {
 	v := Version()
-	if !atLeast(v, MinVersion) {
-		return nil, fmt.Errorf("tfwrap: libtensorflow %q is older than %s; %s", v, MinVersion, SetupHint)
+	if err := CheckVersion(); err != nil {
+		return nil, err
 	}
 	g := NewGraph()
 	sum := g.Add(g.Scalar(2, Int32), g.Scalar(3, Int32))

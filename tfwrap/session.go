@@ -110,6 +110,9 @@ func (g *Graph) NewSession(opts ...SessionOption) (*Session, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
+	if err := CheckVersion(); err != nil {
+		return nil, err
+	}
 	raw, err := SessionConfig(opts...)
 	if err != nil {
 		return nil, err

@@ -297,3 +297,23 @@ func TestWithThreadSpinning(t *testing.T) {
 	}
 	assertClose(t, "no spinning", floats(t, got), []float64{3}, 0)
 }
+
+// TestSameRelease: a library of another major.minor is refused with the
+// command that fixes it; a patch release of the same one is taken.
+func TestSameRelease(t *testing.T) {
+	for _, c := range []struct {
+		loaded string
+		ok     bool
+	}{{"2.21.0", true}, {"2.21.3", true}, {"2.21.0-rc1", true}, {"2.20.0", false}, {"2.22.0", false}, {"3.21.0", false}, {"1.21.0", false}, {"", false}, {"garbage", false}} {
+		err := sameRelease(c.loaded, "2.21.0")
+		if (err == nil) != c.ok {
+			t.Errorf("sameRelease(%q, 2.21.0) = %v, want ok=%v", c.loaded, err, c.ok)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "2.21.0") || !strings.Contains(err.Error(), "cmd/gotf setup")) {
+			t.Errorf("the error names neither the release nor the fix: %v", err)
+		}
+	}
+	if err := CheckVersion(); err != nil {
+		t.Errorf("the library the tests run on: %v", err)
+	}
+}

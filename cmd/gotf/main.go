@@ -1,0 +1,248 @@
+// Command gotf provisions and ships the libtensorflow this module is built
+// for, from any Go module:
+//
+//	go run github.com/tfgo-project/gotf/cmd/gotf setup    # once per machine
+//	go build ./...                                         # then as usual
+//	go run github.com/tfgo-project/gotf/cmd/gotf bundle -o dist ./cmd/mysvc
+//
+// setup downloads TensorFlow's PyPI wheel for this platform (tensorflow-cpu
+// on Linux x86_64), checks its SHA-256 against the digest pinned in this
+// module, unpacks the C library and headers into a per-user cache
+// ($GOTF_CACHE, else $XDG_CACHE_HOME/gotf or ~/.cache/gotf) and records
+// the cgo flags with `go env -w`, so go build, go test and gopls find the
+// library from every module with nothing to source. It needs neither
+// Python nor npm, and does nothing (quietly) when the library is there.
+//
+// bundle builds packages into DIR/bin with an $ORIGIN-relative run path
+// and copies the libraries into DIR/lib: a folder that runs on a machine
+// with no Go, no cache and no clone.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/tfgo-project/gotf/internal/libtf"
+)
+
+const usage = `usage: gotf <command> [flags]
+
+commands:
+  setup    install libtensorflow %s for this platform into the user cache
+           and record cgo's flags (go env -w)
+  env      print the cgo flags as shell exports
+  bundle   build packages into a folder that carries the libraries
+  version  print the TensorFlow version, platform, wheel and cache folder
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintf(os.Stderr, usage, libtf.Version)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "setup":
+		err = setup(args, os.Stdout)
+	case "env":
+		err = env(args, os.Stdout)
+	case "bundle":
+		err = bundle(args, os.Stdout)
+	case "version":
+		err = version(os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Printf(usage, libtf.Version)
+	default:
+		err = fmt.Errorf("unknown command %q\n"+usage, cmd, libtf.Version)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gotf:", err)
+		os.Exit(1)
+	}
+}
+
+// ensure installs (or finds) the library for this platform.
+func ensure(wheel string, quiet bool) (libtf.Install, error) {
+	p := libtf.Platform()
+	dir, err := libtf.Dir(p)
+	if err != nil {
+		return libtf.Install{}, err
+	}
+	opts := libtf.Options{WheelFile: wheel}
+	if !quiet {
+		opts.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "gotf: "+f+"\n", a...) }
+	}
+	return libtf.Ensure(dir, p, opts)
+}
+
+func setup(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	wheel := fs.String("wheel", "", "a wheel file already downloaded (its SHA-256 is still checked)")
+	envFile := fs.String("env_file", "", "write the cgo flags as shell exports to this file instead of go env -w")
+	print := fs.Bool("print", false, "print the cgo flags as shell exports instead of go env -w")
+	quiet := fs.Bool("quiet", false, "say nothing unless something fails")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in, err := ensure(*wheel, *quiet)
+	if err != nil {
+		return err
+	}
+	vars := in.Env(in.LibDir())
+	switch {
+	case *envFile != "":
+		return os.WriteFile(*envFile, []byte(exports(vars)), 0o644)
+	case *print:
+		_, err := io.WriteString(out, exports(vars))
+		return err
+	}
+	w := []string{"env", "-w"}
+	for _, v := range vars {
+		w = append(w, v[0]+"="+v[1])
+		if cur, ok := os.LookupEnv(v[0]); ok && cur != v[1] {
+			fmt.Fprintf(os.Stderr, "gotf: note: %s is set in your environment, which overrides go env; unset it or use `gotf env`\n", v[0])
+		}
+	}
+	cmd := exec.Command(goBin(), w...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go env -w: %w", err)
+	}
+	if !*quiet {
+		fmt.Fprintf(out, "libtensorflow %s ready in %s; cgo's flags are in go env (go env CGO_LDFLAGS)\n", libtf.Version, in.Dir)
+	}
+	return nil
+}
+
+func env(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p := libtf.Platform()
+	dir, err := libtf.Dir(p)
+	if err != nil {
+		return err
+	}
+	w, err := libtf.WheelFor(p)
+	if err != nil {
+		return err
+	}
+	if !libtf.Installed(dir, w) {
+		return fmt.Errorf("libtensorflow %s is not installed in %s; run `%s`", libtf.Version, dir, libtf.SetupCommand)
+	}
+	in := libtf.Install{Dir: dir, Wheel: w}
+	_, err = io.WriteString(out, exports(in.Env(in.LibDir())))
+	return err
+}
+
+func exports(vars [][2]string) string {
+	var b strings.Builder
+	b.WriteString("# libtensorflow " + libtf.Version + " for cgo, written by gotf\n")
+	for _, v := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v[0], shellQuote(v[1]))
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func bundle(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
+	dst := fs.String("o", "", "the folder to make: DIR/bin holds the programs, DIR/lib the libraries")
+	wheel := fs.String("wheel", "", "a wheel file already downloaded, should the library not be installed yet")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dst == "" || fs.NArg() == 0 {
+		return errors.New("usage: gotf bundle -o DIR PACKAGE...")
+	}
+	in, err := ensure(*wheel, true)
+	if err != nil {
+		return err
+	}
+	bin, lib := filepath.Join(*dst, "bin"), filepath.Join(*dst, "lib")
+	for _, d := range []string{bin, lib} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// The shipped run path only: the cache's is left out, so the folder
+	// runs the libraries it carries wherever it is moved.
+	build := exec.Command(goBin(), append([]string{"build", "-trimpath", "-o", bin + string(filepath.Separator)}, fs.Args()...)...)
+	build.Env = os.Environ()
+	for _, v := range in.Env("$ORIGIN/../lib") {
+		build.Env = append(build.Env, v[0]+"="+v[1])
+	}
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	var size int64
+	for _, l := range in.Wheel.Libs {
+		n, err := copyFile(filepath.Join(in.LibDir(), filepath.Base(l)), filepath.Join(lib, filepath.Base(l)))
+		if err != nil {
+			return err
+		}
+		size += n
+	}
+	fmt.Fprintf(out, "%s: programs in bin/, libtensorflow %s in lib/ (%d MB); move the folder anywhere and run bin/PROGRAM\n", *dst, libtf.Version, size>>20)
+	return nil
+}
+
+func copyFile(src, dst string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return n, os.Rename(tmp, dst)
+}
+
+func version(out io.Writer) error {
+	p := libtf.Platform()
+	dir, err := libtf.Dir(p)
+	if err != nil {
+		return err
+	}
+	w, werr := libtf.WheelFor(p)
+	state := "not installed: run `" + libtf.SetupCommand + "`"
+	if werr != nil {
+		state = werr.Error()
+	} else if libtf.Installed(dir, w) {
+		state = "installed"
+	}
+	fmt.Fprintf(out, "tensorflow %s\nplatform %s\nwheel %s\nsha256 %s\ncache %s (%s)\n", libtf.Version, p, w.File, w.SHA256, dir, state)
+	return nil
+}
+
+// goBin is the go command of the toolchain that built this program when it
+// is there (go run), else the one on PATH.
+func goBin() string {
+	if g := filepath.Join(runtime.GOROOT(), "bin", "go"); runtime.GOROOT() != "" {
+		if _, err := os.Stat(g); err == nil {
+			return g
+		}
+	}
+	return "go"
+}

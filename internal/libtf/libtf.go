@@ -1,0 +1,316 @@
+// Package libtf installs the libtensorflow this module is built for, from
+// TensorFlow's own PyPI wheel, into a per-user cache, and says what cgo
+// needs to use it. It has no cgo of its own, so it runs before the library
+// exists: cmd/gotf's setup and the project's make setup both call it.
+package libtf
+
+import (
+	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Version is the TensorFlow release this module version is built and
+// tested against. tfwrap refuses a library of another major.minor.
+const Version = "2.21.0"
+
+// SetupCommand is what every error about a missing or wrong library tells
+// the user to run, from any module.
+const SetupCommand = "go run github.com/tfgo-project/gotf/cmd/gotf setup"
+
+// Wheel is one platform's PyPI wheel and the C libraries it carries.
+type Wheel struct {
+	File   string // the wheel's file name
+	URL    string // where PyPI serves it
+	SHA256 string // its digest as PyPI lists it
+	Size   int64
+	// Libs are the C libraries, as wheel paths; the first exports the C
+	// API, the others are what it needs beside it.
+	Libs []string
+}
+
+// Wheels are the wheels by GOOS/GOARCH. Linux x86_64 takes tensorflow-cpu
+// (no CUDA); the others take tensorflow, the only project with wheels for
+// them. Any CPython tag carries the same C libraries; these are cp311.
+var Wheels = map[string]Wheel{
+	"linux/amd64": {
+		File:   "tensorflow_cpu-2.21.0-cp311-cp311-manylinux_2_27_x86_64.whl",
+		URL:    "https://files.pythonhosted.org/packages/59/03/9a99555a762de8cd4a405efbd39a732d926d8e58791441889560b7675b3e/tensorflow_cpu-2.21.0-cp311-cp311-manylinux_2_27_x86_64.whl",
+		SHA256: "2b847d217b02ee7731ed91431daf3250daa0196c3c94614d23be27232e6e5b6c",
+		Size:   273829956,
+		Libs:   []string{"tensorflow/libtensorflow_cc.so.2", "tensorflow/libtensorflow_framework.so.2"},
+	},
+	"linux/arm64": {
+		File:   "tensorflow-2.21.0-cp311-cp311-manylinux_2_27_aarch64.whl",
+		URL:    "https://files.pythonhosted.org/packages/9c/7c/57b7ee953b40d5d837136d20af6851b20ea6ca63753fc05699e8bcfab6d5/tensorflow-2.21.0-cp311-cp311-manylinux_2_27_aarch64.whl",
+		SHA256: "4b24aca16d527a3cf1c37f720c04c484c3d20f4d0fdfa98632ac8b9f3be6eb5c",
+		Size:   281828020,
+		Libs:   []string{"tensorflow/libtensorflow_cc.so.2", "tensorflow/libtensorflow_framework.so.2"},
+	},
+	"darwin/arm64": {
+		File:   "tensorflow-2.21.0-cp311-cp311-macosx_12_0_arm64.whl",
+		URL:    "https://files.pythonhosted.org/packages/ec/76/b649b02a243c09f0348199dbd81408c1558cfbec2b6d77d820c428a95254/tensorflow-2.21.0-cp311-cp311-macosx_12_0_arm64.whl",
+		SHA256: "51f46f4806139d01fc7920cc72a4c75876f80649bf40ff083ab6212ceb43ca88",
+		Size:   223405849,
+		Libs:   []string{"tensorflow/libtensorflow_cc.2.dylib", "tensorflow/libtensorflow_framework.2.dylib"},
+	},
+}
+
+// Platform is this process's GOOS/GOARCH, the key of Wheels.
+func Platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// WheelFor is the wheel for platform, or an error naming the platforms
+// there are wheels for.
+func WheelFor(platform string) (Wheel, error) {
+	w, ok := Wheels[platform]
+	if !ok {
+		return Wheel{}, fmt.Errorf("libtf: TensorFlow %s has no wheel with its C library for %s (there are for linux/amd64, linux/arm64 and darwin/arm64)", Version, platform)
+	}
+	return w, nil
+}
+
+// Dir is where the library for platform is installed: $GOTF_CACHE if set,
+// else the user's cache folder (os.UserCacheDir: $XDG_CACHE_HOME or
+// ~/.cache on Linux) under gotf/, one folder per version and platform.
+func Dir(platform string) (string, error) {
+	root := os.Getenv("GOTF_CACHE")
+	if root == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("libtf: no cache folder (%v): set GOTF_CACHE", err)
+		}
+		root = filepath.Join(c, "gotf")
+	}
+	return filepath.Join(root, "tensorflow-"+Version+"-"+strings.ReplaceAll(platform, "/", "_")), nil
+}
+
+// Install is an installed library: its folder, with lib/ and include/.
+type Install struct {
+	Dir   string
+	Wheel Wheel
+}
+
+// LibDir holds the C libraries and the libtensorflow.so link script.
+func (in Install) LibDir() string { return filepath.Join(in.Dir, "lib") }
+
+// IncludeDir holds the wheel's C and C++ headers.
+func (in Install) IncludeDir() string { return filepath.Join(in.Dir, "include") }
+
+// stampName marks a complete install: it holds the wheel's digest.
+const stampName = ".complete"
+
+// Installed reports whether dir holds a complete install of w.
+func Installed(dir string, w Wheel) bool {
+	b, err := os.ReadFile(filepath.Join(dir, stampName))
+	return err == nil && strings.TrimSpace(string(b)) == w.SHA256
+}
+
+// Options say where the wheel comes from.
+type Options struct {
+	// WheelFile is a wheel already on disk (its digest is still checked);
+	// empty downloads Wheel.URL, or $GOTF_WHEEL_URL when set (a PyPI
+	// mirror).
+	WheelFile string
+	// Log, when not nil, gets one line per step taken (nothing when the
+	// library is already there).
+	Log func(format string, args ...any)
+}
+
+// Ensure installs the library for platform into dir unless it is already
+// complete there: the wheel is downloaded (or read), its SHA-256 checked
+// against the pinned digest, the libraries and headers unpacked into a
+// temporary folder beside dir, and that folder renamed into place, so an
+// interrupted install leaves nothing half made.
+func Ensure(dir, platform string, opts Options) (Install, error) {
+	w, err := WheelFor(platform)
+	if err != nil {
+		return Install{}, err
+	}
+	in := Install{Dir: dir, Wheel: w}
+	if Installed(dir, w) {
+		return in, nil
+	}
+	logf := opts.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return in, fmt.Errorf("libtf: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-*")
+	if err != nil {
+		return in, fmt.Errorf("libtf: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	path := opts.WheelFile
+	if path == "" {
+		url := w.URL
+		if u := os.Getenv("GOTF_WHEEL_URL"); u != "" {
+			url = u
+		}
+		path = filepath.Join(tmp, w.File)
+		logf("downloading %s (%d MB)", w.File, w.Size>>20)
+		if err := download(url, path); err != nil {
+			return in, err
+		}
+	}
+	if err := checkDigest(path, w.SHA256); err != nil {
+		return in, err
+	}
+	logf("unpacking the C library and headers into %s", dir)
+	stage := filepath.Join(tmp, "stage")
+	if err := unpack(path, stage, w); err != nil {
+		return in, err
+	}
+	if err := writeLinkScript(stage, dir, w); err != nil {
+		return in, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, stampName), []byte(w.SHA256+"\n"), 0o644); err != nil {
+		return in, fmt.Errorf("libtf: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil { // an incomplete earlier install
+		return in, fmt.Errorf("libtf: %w", err)
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		return in, fmt.Errorf("libtf: %w", err)
+	}
+	return in, nil
+}
+
+func download(url, path string) error {
+	client := &http.Client{Timeout: 30 * time.Minute}
+	resp, err := client.Get(url)
+	if err != nil {
+		return fmt.Errorf("libtf: download: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("libtf: download %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("libtf: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("libtf: download %s: %w", url, err)
+	}
+	return f.Close()
+}
+
+// ErrDigest: a wheel is not the one this module pins.
+var ErrDigest = errors.New("libtf: the wheel's SHA-256 is not the pinned one")
+
+func checkDigest(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("libtf: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("libtf: reading %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%w: %s has %s, want %s", ErrDigest, path, got, want)
+	}
+	return nil
+}
+
+// unpack copies the wheel's libraries into stage/lib and its include/
+// tree into stage/include.
+func unpack(path, stage string, w Wheel) error {
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		return fmt.Errorf("libtf: %s is not a wheel: %w", path, err)
+	}
+	defer z.Close()
+	want := map[string]string{}
+	for _, l := range w.Libs {
+		want[l] = filepath.Join(stage, "lib", filepath.Base(l))
+	}
+	found := 0
+	for _, f := range z.File {
+		var dst string
+		switch {
+		case want[f.Name] != "":
+			dst, found = want[f.Name], found+1
+		case strings.HasPrefix(f.Name, "tensorflow/include/") && !strings.HasSuffix(f.Name, "/"):
+			rel := strings.TrimPrefix(f.Name, "tensorflow/include/")
+			if !filepath.IsLocal(rel) {
+				return fmt.Errorf("libtf: the wheel holds an unsafe path %q", f.Name)
+			}
+			dst = filepath.Join(stage, "include", rel)
+		default:
+			continue
+		}
+		if err := extract(f, dst); err != nil {
+			return err
+		}
+	}
+	if found != len(w.Libs) {
+		return fmt.Errorf("libtf: %s lacks %v: not a wheel with TensorFlow's C library", path, w.Libs)
+	}
+	return nil
+}
+
+func extract(f *zip.File, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("libtf: %w", err)
+	}
+	r, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("libtf: %s: %w", f.Name, err)
+	}
+	defer r.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("libtf: %w", err)
+	}
+	if _, err := io.Copy(out, r); err != nil { // zip checks each member's CRC-32
+		out.Close()
+		return fmt.Errorf("libtf: %s: %w", f.Name, err)
+	}
+	return out.Close()
+}
+
+// writeLinkScript makes lib/libtensorflow.so, which the bindings' -ltensorflow
+// resolves to: the wheel has no libtensorflow.so, and the C API spans both
+// libraries, so on Linux it is a GNU ld script naming both (with the final
+// paths: ld reads it at link time); on macOS a symlink to the first, whose
+// load commands name the second.
+func writeLinkScript(stage, dir string, w Wheel) error {
+	lib := filepath.Join(stage, "lib")
+	if strings.HasSuffix(w.Libs[0], ".dylib") {
+		return os.Symlink(filepath.Base(w.Libs[0]), filepath.Join(lib, "libtensorflow.dylib"))
+	}
+	var paths []string
+	for _, l := range w.Libs {
+		paths = append(paths, filepath.Join(dir, "lib", filepath.Base(l)))
+	}
+	return os.WriteFile(filepath.Join(lib, "libtensorflow.so"), []byte("INPUT("+strings.Join(paths, " ")+")\n"), 0o644)
+}
+
+// Env is what cgo needs to build against in and run what it builds: the
+// variables, in the order to set them. rpath is the run path written into
+// binaries: in.LibDir() to run where they are built, or "$ORIGIN/../lib"
+// for a binary shipped beside its libraries.
+func (in Install) Env(rpath string) [][2]string {
+	inc := in.IncludeDir()
+	return [][2]string{
+		{"CGO_ENABLED", "1"},
+		{"CGO_CFLAGS", "-I" + inc},
+		// C++ for the one call the C API lacks (the C++ gradient registry).
+		{"CGO_CXXFLAGS", "-I" + inc + " -std=c++17 -w"},
+		{"CGO_LDFLAGS", "-L" + in.LibDir() + " -Wl,-rpath," + rpath},
+	}
+}

@@ -1,0 +1,141 @@
+package libtf
+
+import (
+	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeWheel writes a small wheel with the given members and registers it
+// as platform "test/fake".
+func fakeWheel(t *testing.T, members map[string]string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fake.whl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, body := range members {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, _ := os.ReadFile(path)
+	sum := sha256.Sum256(b)
+	Wheels["test/fake"] = Wheel{File: "fake.whl", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)),
+		Libs: []string{"tensorflow/libtensorflow_cc.so.2", "tensorflow/libtensorflow_framework.so.2"}}
+	t.Cleanup(func() { delete(Wheels, "test/fake") })
+	return path
+}
+
+var good = map[string]string{
+	"tensorflow/libtensorflow_cc.so.2":        "cc",
+	"tensorflow/libtensorflow_framework.so.2": "fw",
+	"tensorflow/include/tensorflow/c/c_api.h": "// api",
+	"tensorflow/python/ops/array_ops.py":      "not needed",
+}
+
+func TestEnsure(t *testing.T) {
+	wheel := fakeWheel(t, good)
+	dir := filepath.Join(t.TempDir(), "tf")
+	in, err := Ensure(dir, "test/fake", Options{WheelFile: wheel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string]string{"lib/libtensorflow_cc.so.2": "cc", "lib/libtensorflow_framework.so.2": "fw", "include/tensorflow/c/c_api.h": "// api"} {
+		if b, err := os.ReadFile(filepath.Join(dir, rel)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v", rel, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "python")); err == nil {
+		t.Error("unpacked more than the libraries and headers")
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, "lib", "libtensorflow.so"))
+	if want := "INPUT(" + filepath.Join(dir, "lib", "libtensorflow_cc.so.2") + " " + filepath.Join(dir, "lib", "libtensorflow_framework.so.2") + ")\n"; string(script) != want {
+		t.Errorf("link script %q, want %q", script, want)
+	}
+	env := in.Env(in.LibDir())
+	if env[3][0] != "CGO_LDFLAGS" || !strings.Contains(env[3][1], "-L"+in.LibDir()) || !strings.Contains(env[3][1], "-rpath,"+in.LibDir()) {
+		t.Errorf("cgo flags %v", env)
+	}
+	// Idempotent: a second call with no wheel at all finds it complete.
+	if _, err := Ensure(dir, "test/fake", Options{WheelFile: "/nonexistent"}); err != nil {
+		t.Errorf("second Ensure: %v", err)
+	}
+	// Nothing left beside it.
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".install-*"))
+	if len(left) > 0 {
+		t.Errorf("temporary folders left: %v", left)
+	}
+}
+
+func TestEnsureRefusesBadWheels(t *testing.T) {
+	wheel := fakeWheel(t, good)
+	b, _ := os.ReadFile(wheel)
+	bad := func(name string, content []byte) string {
+		p := filepath.Join(t.TempDir(), name)
+		os.WriteFile(p, content, 0o644)
+		return p
+	}
+	flipped := append([]byte(nil), b...)
+	flipped[len(flipped)/2] ^= 0x10
+	for _, c := range []struct {
+		name, path string
+	}{
+		{"bit-flipped", bad("flipped.whl", flipped)},
+		{"truncated", bad("cut.whl", b[:len(b)/2])},
+		{"empty", bad("empty.whl", nil)},
+		{"missing", "/nonexistent/fake.whl"},
+	} {
+		dir := filepath.Join(t.TempDir(), "tf")
+		_, err := Ensure(dir, "test/fake", Options{WheelFile: c.path})
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		if c.name != "missing" && !errors.Is(err, ErrDigest) {
+			t.Errorf("%s: %v, want ErrDigest", c.name, err)
+		}
+		if _, serr := os.Stat(dir); serr == nil {
+			t.Errorf("%s: left a folder behind", c.name)
+		}
+	}
+	// A wheel with the right digest but no C library, or an unsafe path.
+	for name, members := range map[string]map[string]string{
+		"no library":  {"tensorflow/include/x.h": "x"},
+		"unsafe path": {"tensorflow/libtensorflow_cc.so.2": "cc", "tensorflow/libtensorflow_framework.so.2": "fw", "tensorflow/include/../../evil": "x"},
+	} {
+		w := fakeWheel(t, members)
+		dir := filepath.Join(t.TempDir(), "tf")
+		if _, err := Ensure(dir, "test/fake", Options{WheelFile: w}); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if Installed(dir, Wheels["test/fake"]) {
+			t.Errorf("%s: marked complete", name)
+		}
+	}
+	if _, err := WheelFor("plan9/mips"); err == nil || !strings.Contains(err.Error(), "linux/amd64") {
+		t.Errorf("an unknown platform: %v", err)
+	}
+}
+
+// TestPinnedWheels: every pinned wheel names this Version, a digest and
+// the C libraries.
+func TestPinnedWheels(t *testing.T) {
+	for p, w := range Wheels {
+		if !strings.Contains(w.File, "-"+Version+"-") || !strings.HasSuffix(w.URL, "/"+w.File) || len(w.SHA256) != 64 || len(w.Libs) != 2 {
+			t.Errorf("%s: %+v", p, w)
+		}
+	}
+}
