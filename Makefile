@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: all setup demo test vet gotest gotest-kernels pytest fmt bench reference transfer loadtest stress race hostile check gradients clean image image-test
+.PHONY: platforms all setup demo test vet gotest gotest-kernels pytest fmt bench reference transfer loadtest stress race hostile check gradients clean image image-test
 
 all: test
 
@@ -60,6 +60,13 @@ loadtest: setup
 # The same architectures trained by Keras on the same split (slow: minutes).
 reference: setup
 	@$(ENV) .venv/bin/python scripts/keras_reference.py
+
+# The wheels pinned for the platforms not tested here (linux/arm64,
+# darwin/arm64): each is downloaded, its SHA-256 checked, and its C library
+# checked to export every C API symbol the server built here imports.
+platforms: setup
+	@$(ENV) go build -o bin/serve ./cmd/serve
+	@for p in linux/arm64 darwin/arm64; do $(ENV) go run ./cmd/gotf verify -platform $$p -against bin/serve || exit 1; done
 
 # The Docker image: docker build where an engine answers, else buildah, after
 # scripts/base_images.sh has made local stand-ins of the base images from

@@ -40,6 +40,8 @@ commands:
   env      print the cgo flags as shell exports
   bundle   build packages into a folder that carries the libraries
   version  print the TensorFlow version, platform, wheel and cache folder
+  verify   download another platform's wheel and check that its C library
+           exports every C API symbol a binary built here imports
 `
 
 func main() {
@@ -57,6 +59,8 @@ func main() {
 		err = bundle(args, os.Stdout)
 	case "version":
 		err = version(os.Stdout)
+	case "verify":
+		err = verify(args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Printf(usage, libtf.Version)
 	default:
@@ -158,11 +162,12 @@ func bundle(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
 	dst := fs.String("o", "", "the folder to make: DIR/bin holds the programs, DIR/lib the libraries")
 	wheel := fs.String("wheel", "", "a wheel file already downloaded, should the library not be installed yet")
+	strip := fs.Bool("strip", false, "strip the libraries' symbol tables (strip --strip-unneeded): 853 MB become 634 MB for TensorFlow 2.21 on Linux x86_64")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dst == "" || fs.NArg() == 0 {
-		return errors.New("usage: gotf bundle -o DIR PACKAGE...")
+		return errors.New("usage: gotf bundle -o DIR [-strip] PACKAGE...")
 	}
 	in, err := ensure(*wheel, true)
 	if err != nil {
@@ -187,9 +192,20 @@ func bundle(args []string, out io.Writer) error {
 	}
 	var size int64
 	for _, l := range in.Wheel.Libs {
-		n, err := copyFile(filepath.Join(in.LibDir(), filepath.Base(l)), filepath.Join(lib, filepath.Base(l)))
+		to := filepath.Join(lib, filepath.Base(l))
+		n, err := copyFile(filepath.Join(in.LibDir(), filepath.Base(l)), to)
 		if err != nil {
 			return err
+		}
+		if *strip {
+			if out, err := exec.Command("strip", "--strip-unneeded", to).CombinedOutput(); err != nil {
+				return fmt.Errorf("strip %s: %v: %s", to, err, out)
+			}
+			st, err := os.Stat(to)
+			if err != nil {
+				return err
+			}
+			n = st.Size()
 		}
 		size += n
 	}
@@ -233,6 +249,43 @@ func version(out io.Writer) error {
 		state = "installed"
 	}
 	fmt.Fprintf(out, "tensorflow %s\nplatform %s\nwheel %s\nsha256 %s\ncache %s (%s)\n", libtf.Version, p, w.File, w.SHA256, dir, state)
+	return nil
+}
+
+func verify(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	platform := fs.String("platform", "", "the GOOS/GOARCH whose wheel to check")
+	against := fs.String("against", "", "a binary built here (linux/amd64) whose TF_ and TFE_ imports the wheel must export")
+	dir := fs.String("dir", filepath.Join(os.TempDir(), "gotf-wheels"), "where to keep the downloaded wheel")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *platform == "" || *against == "" {
+		return errors.New("usage: gotf verify -platform GOOS/GOARCH -against BINARY")
+	}
+	names, err := libtf.ImportedCAPI(*against)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%s imports no TF_ or TFE_ symbol: not a binary built against libtensorflow", *against)
+	}
+	w, err := libtf.WheelFor(*platform)
+	if err != nil {
+		return err
+	}
+	path, err := libtf.Fetch(*dir, *platform)
+	if err != nil {
+		return err
+	}
+	missing, err := libtf.MissingSymbols(path, w, names)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: %s does not export %d of the %d C API symbols %s imports: %s", *platform, w.File, len(missing), len(names), *against, strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(out, "%s: %s (SHA-256 checked) exports all %d C API symbols %s imports\n", *platform, w.File, len(names), filepath.Base(*against))
 	return nil
 }
 

@@ -97,7 +97,8 @@ func TestOutsideModule(t *testing.T) {
 	same(t, "built service", got, want)
 
 	// Ship it: the folder, moved, runs with nothing around it.
-	run(gobin, "run", modPath+"/cmd/gotf", "bundle", "-o", "dist", ".")
+	out = run(gobin, "run", modPath+"/cmd/gotf", "bundle", "-strip", "-o", "dist", ".")
+	t.Log(strings.TrimSpace(out))
 	moved := filepath.Join(tmp, "elsewhere", "app")
 	if err := os.MkdirAll(filepath.Dir(moved), 0o755); err != nil {
 		t.Fatal(err)

@@ -314,3 +314,79 @@ func (in Install) Env(rpath string) [][2]string {
 		{"CGO_LDFLAGS", "-L" + in.LibDir() + " -Wl,-rpath," + rpath},
 	}
 }
+
+// Fetch downloads platform's wheel into dir (unless it is there) and
+// checks its digest; it returns the wheel's path. Nothing is installed.
+func Fetch(dir, platform string) (string, error) {
+	w, err := WheelFor(platform)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, w.File)
+	if checkDigest(path, w.SHA256) == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("libtf: %w", err)
+	}
+	url := w.URL
+	if u := os.Getenv("GOTF_WHEEL_URL"); u != "" {
+		url = u
+	}
+	if err := download(url, path+".part"); err != nil {
+		return "", err
+	}
+	if err := checkDigest(path+".part", w.SHA256); err != nil {
+		os.Remove(path + ".part")
+		return "", err
+	}
+	return path, os.Rename(path+".part", path)
+}
+
+// MissingSymbols lists the names that none of the wheel's C libraries
+// defines as an exported symbol: the C API a binary built here needs,
+// checked on another platform's wheel without running it. ELF (Linux) and
+// Mach-O (macOS, whose symbols carry a leading underscore) are read.
+func MissingSymbols(wheelPath string, w Wheel, names []string) ([]string, error) {
+	z, err := zip.OpenReader(wheelPath)
+	if err != nil {
+		return nil, fmt.Errorf("libtf: %s is not a wheel: %w", wheelPath, err)
+	}
+	defer z.Close()
+	tmp, err := os.MkdirTemp("", "libtf-symbols-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	defined := map[string]bool{}
+	for _, l := range w.Libs {
+		var member *zip.File
+		for _, m := range z.File {
+			if m.Name == l {
+				member = m
+			}
+		}
+		if member == nil {
+			return nil, fmt.Errorf("libtf: %s lacks %s", wheelPath, l)
+		}
+		dst := filepath.Join(tmp, filepath.Base(l))
+		if err := extract(member, dst); err != nil {
+			return nil, err
+		}
+		syms, err := exported(dst)
+		if err != nil {
+			return nil, fmt.Errorf("libtf: %s: %w", l, err)
+		}
+		for _, s := range syms {
+			defined[s] = true
+		}
+		os.Remove(dst)
+	}
+	var missing []string
+	for _, n := range names {
+		if !defined[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
+}

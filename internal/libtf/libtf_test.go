@@ -139,3 +139,24 @@ func TestPinnedWheels(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingSymbols reads a real shared library's exports out of a wheel
+// and names what it lacks.
+func TestMissingSymbols(t *testing.T) {
+	libm, err := os.ReadFile("/lib/x86_64-linux-gnu/libm.so.6")
+	if err != nil {
+		t.Skip("no x86_64 libm to read:", err)
+	}
+	wheel := fakeWheel(t, map[string]string{"tensorflow/libtensorflow_cc.so.2": string(libm), "tensorflow/libtensorflow_framework.so.2": string(libm)})
+	missing, err := MissingSymbols(wheel, Wheels["test/fake"], []string{"sin", "cos", "TF_NewSession"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != 1 || missing[0] != "TF_NewSession" {
+		t.Errorf("missing %v, want [TF_NewSession]", missing)
+	}
+	notELF := fakeWheel(t, good)
+	if _, err := MissingSymbols(notELF, Wheels["test/fake"], []string{"sin"}); err == nil {
+		t.Error("libraries that are neither ELF nor Mach-O were read")
+	}
+}
