@@ -146,6 +146,14 @@ func Ensure(dir, platform string, opts Options) (Install, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return in, fmt.Errorf("libtf: %w", err)
 	}
+	unlock, err := lock(dir + ".lock")
+	if err != nil {
+		return in, err
+	}
+	defer unlock()
+	if Installed(dir, w) { // another set-up finished while this one waited
+		return in, nil
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-*")
 	if err != nil {
 		return in, fmt.Errorf("libtf: %w", err)

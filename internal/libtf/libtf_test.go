@@ -160,3 +160,28 @@ func TestMissingSymbols(t *testing.T) {
 		t.Error("libraries that are neither ELF nor Mach-O were read")
 	}
 }
+
+// TestEnsureConcurrent: set-ups racing on one cache all succeed and leave
+// one complete install.
+func TestEnsureConcurrent(t *testing.T) {
+	wheel := fakeWheel(t, good)
+	dir := filepath.Join(t.TempDir(), "tf")
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			_, err := Ensure(dir, "test/fake", Options{WheelFile: wheel})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if !Installed(dir, Wheels["test/fake"]) {
+		t.Error("not installed")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "lib", "libtensorflow_cc.so.2")); err != nil || string(b) != "cc" {
+		t.Errorf("library %q, %v", b, err)
+	}
+}
