@@ -5,8 +5,9 @@
 #   docker run -p 8501:8501 -p 8500:8500 gotf-serve   # REST on 8501, gRPC on 8500
 #   curl -d '{"instances": [...28x28x1...]}' localhost:8501/v1/models/mnist:predict
 # The build stage runs the same scripts/setup.sh and pins as CI; the runtime
-# stage holds only TensorFlow's two shared libraries (stripped), the binary,
-# a model and the CA certificates, and runs as an unprivileged user.
+# base holds only TensorFlow's two shared libraries (stripped) and the CA
+# certificates, and the server image adds the binary and a model on top; both
+# run as an unprivileged user.
 
 ARG GO_VERSION=1.26
 ARG PY_VERSION=3.11
@@ -39,12 +40,22 @@ RUN . .tf/env.sh \
  && cp /opt/gotf/tensorflow-*/lib/libtensorflow_cc.so.2 /opt/gotf/tensorflow-*/lib/libtensorflow_framework.so.2 /out/lib/ \
  && strip --strip-unneeded /out/lib/*.so.2
 
-FROM debian:bookworm-slim
+# The runtime base (make image tags it gotf-runtime:TF_VERSION): Debian
+# slim, TensorFlow's two libraries (stripped) in /usr/local/lib, the CA
+# bundle and an unprivileged user; no Go, no Python. A service built with
+# `gotf bundle` runs on it with one COPY of its binary into /usr/local/bin
+# (its run path, $ORIGIN/../lib, is /usr/local/lib): see
+# examples/service/Dockerfile.
+FROM debian:bookworm-slim AS runtime
 COPY --from=build /out/lib/ /usr/local/lib/
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 RUN ldconfig \
  && groupadd --gid 10001 serve \
  && useradd --uid 10001 --gid serve --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin serve
+USER 10001:10001
+
+# The server on top of it.
+FROM runtime
 COPY --from=build /out/serve /usr/local/bin/serve
 COPY --from=build /out/models /models
 USER 10001:10001

@@ -21,6 +21,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${IMAGE:-gotf-serve}"
 TAG="${TAG:-$(cat "$ROOT/VERSION")}"
+# The runtime base a user's service image starts FROM, tagged with the
+# TensorFlow release it carries.
+RUNTIME="${RUNTIME:-gotf-runtime}"
+TF_VERSION="$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$ROOT/internal/libtf/libtf.go")"
 # chroot isolation: no runc or crun, and none needed. Storage is buildah's
 # default (/etc/containers/storage.conf: overlay, native on this kernel).
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
@@ -38,7 +42,9 @@ case "$tool" in
 docker)
 	say "docker build -t $IMAGE:$TAG (a Docker engine answers)"
 	docker build -t "$IMAGE:$TAG" -t "$IMAGE:latest" .
+	docker build --target runtime -t "$RUNTIME:$TF_VERSION" .
 	size="$(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
+	rsize="$(docker image inspect --format '{{.Size}}' "$RUNTIME:$TF_VERSION" | awk '{printf "%.0f MB", $1/1e6}')"
 	;;
 buildah)
 	[ "$(id -u)" = 0 ] || die "buildah here needs root (chroot isolation, system storage); or run with a Docker engine"
@@ -79,8 +85,12 @@ buildah)
 		buildah build "${common[@]}" "${vols[@]}" --target build .
 	fi
 	buildah build "${common[@]}" -t "$IMAGE:$TAG" -t "$IMAGE:latest" .
+	# The runtime stage again: every layer comes from the cache.
+	buildah build "${common[@]}" --target runtime -t "$RUNTIME:$TF_VERSION" .
 	size="$(buildah images --format '{{.Size}}' "localhost/$IMAGE:latest" | head -n1)"
+	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | head -n1)"
 	;;
 *) die "IMAGE_TOOL=$tool: want docker or buildah" ;;
 esac
 say "$IMAGE:$TAG built with $tool in $(($(date +%s) - start)) s; size $size"
+say "$RUNTIME:$TF_VERSION (the runtime base: Debian slim + libtensorflow, no Go, no Python): size $rsize"

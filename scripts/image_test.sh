@@ -15,7 +15,12 @@
 #      request of one real MNIST test digit (.cache/mnist) returns 10
 #      probabilities whose argmax is the digit's label, and 100 test digits
 #      in one request are classified with at least 95% accuracy;
-#   5. SIGTERM stops it cleanly (exit 0), and the container is removed.
+#   5. SIGTERM stops it cleanly (exit 0), and the container is removed;
+#   6. a user's service on the runtime base (gotf-runtime:TF_VERSION): the
+#      base has the libraries and nothing of Go, Python or the server;
+#      examples/service, built with `gotf bundle` on this machine, goes on
+#      it with one COPY (examples/service/Dockerfile), runs in a container
+#      on the server image's model and classifies a real digit.
 #
 # Environment: IMAGE (default gotf-serve), IMAGE_TOOL (docker or buildah),
 # IMAGE_TEST_NO_BUILD=1 to test the image as it is, without building.
@@ -23,6 +28,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${IMAGE:-gotf-serve}"
+RUNTIME="${RUNTIME:-gotf-runtime}"
+TF_VERSION="$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$ROOT/internal/libtf/libtf.go")"
+SVC_IMAGE="gotf-example-service"
 MNIST_TEST="$ROOT/.cache/mnist/test.bin"
 # chroot isolation: no runc or crun, and none needed. Storage is buildah's
 # default (/etc/containers/storage.conf: overlay, native on this kernel).
@@ -47,8 +55,18 @@ built=$(date +%s)
 WORK="$(mktemp -d /tmp/gotf-image-test.XXXXXX)"
 CTR=""
 RUNPID=""
+SVC_CTR=""
+SVC_PID=""
 cleanup() {
 	local rc=$?
+	if [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
+		kill -KILL -- "-$SVC_PID" 2>/dev/null || true
+	fi
+	if [ -n "$SVC_CTR" ]; then
+		if [ "$tool" = docker ]; then docker rm -f "$SVC_CTR" >/dev/null 2>&1 || true; else
+			buildah rm "$SVC_CTR" >/dev/null 2>&1 || true
+		fi
+	fi
 	if [ -n "$RUNPID" ] && kill -0 "$RUNPID" 2>/dev/null; then
 		kill -TERM -- "-$RUNPID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$RUNPID" 2>/dev/null || break; sleep 0.2; done
@@ -113,6 +131,7 @@ if [ "$tool" = buildah ]; then
 	[ -z "$(ls -A "$mnt/var/lib/apt/lists" 2>/dev/null | grep -v '^lock$\|^partial$')" ] || fail "the image keeps apt lists"
 	extra="$(ls "$mnt/usr/local/lib" | grep -v '^libtensorflow_\(cc\|framework\)\.so\.2$' | grep -v '^python3' || true)"
 	[ -z "$extra" ] || fail "unexpected files in /usr/local/lib: $extra"
+	cp -r "$mnt/models/mnist/1" "$WORK/model" # for the user's service, step 6
 	say "files: the two TensorFlow libraries ($(du -shc "$mnt"/usr/local/lib/libtensorflow_* | tail -n1 | cut -f1)), serve, the model, the CA bundle; no Go, Python, gcc, node or apt lists"
 	buildah umount "$CTR" >/dev/null
 fi
@@ -219,4 +238,69 @@ else
 fi
 [ "$code" = 0 ] || fail "the server exited $code after SIGTERM"
 say "SIGTERM: exited 0"
+# 6: a user's service on the runtime base.
+if [ "$tool" = buildah ]; then
+	RT="$(buildah from --pull=never "localhost/$RUNTIME:$TF_VERSION")" || fail "no runtime base $RUNTIME:$TF_VERSION"
+	rmnt="$(buildah mount "$RT")"
+	for f in usr/local/lib/libtensorflow_cc.so.2 usr/local/lib/libtensorflow_framework.so.2 etc/ssl/certs/ca-certificates.crt; do
+		[ -s "$rmnt/$f" ] || { buildah rm "$RT" >/dev/null; fail "the runtime base has no /$f"; }
+	done
+	for f in usr/local/bin/serve models usr/local/go usr/bin/python3 usr/bin/gcc; do
+		[ ! -e "$rmnt/$f" ] || { buildah rm "$RT" >/dev/null; fail "the runtime base holds /$f"; }
+	done
+	buildah umount "$RT" >/dev/null; buildah rm "$RT" >/dev/null
+	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | head -n1)"
+else
+	rsize="$(docker image inspect --format '{{.Size}}' "$RUNTIME:$TF_VERSION" | awk '{printf "%.0f MB", $1/1e6}')"
+fi
+say "runtime base $RUNTIME:$TF_VERSION: the libraries and the CA bundle, no Go, Python or server; size $rsize"
+CTX="$WORK/service"
+mkdir -p "$CTX"
+cp "$ROOT/examples/service/Dockerfile" "$CTX/"
+(cd "$ROOT/examples/service" && go run github.com/tfgo-project/gotf/cmd/gotf bundle -o "$CTX/dist" .) >&2 \
+	|| fail "gotf bundle of examples/service"
+rm -rf "$CTX/dist/lib" # the base has the libraries
+read -r SVC_PORT < <("$PY" -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ "$tool" = docker ]; then
+	docker build --build-arg "RUNTIME=$RUNTIME:$TF_VERSION" -t "$SVC_IMAGE" "$CTX" >&2 || fail "the service image did not build"
+	SVC_CTR="$(docker run -d --network host -v "$WORK/model:/model:ro" --entrypoint service "$SVC_IMAGE" \
+		--model /model --addr "127.0.0.1:$SVC_PORT")" || fail "docker run of the service failed"
+else
+	buildah build --layers --pull=never --format docker --build-arg "RUNTIME=localhost/$RUNTIME:$TF_VERSION" \
+		-t "$SVC_IMAGE" "$CTX" >&2 || fail "the service image did not build"
+	SVC_CTR="$(buildah from --pull=never "localhost/$SVC_IMAGE:latest")" || fail "buildah from $SVC_IMAGE failed"
+	setsid buildah run --network host --volume "$WORK/model:/model:ro" "$SVC_CTR" -- \
+		service --model /model --addr "127.0.0.1:$SVC_PORT" >"$WORK/service.log" 2>&1 &
+	SVC_PID=$!
+fi
+say "the service's image: FROM $RUNTIME:$TF_VERSION plus one COPY ($(du -h "$CTX/dist/bin/service" | cut -f1) binary)"
+"$PY" - "http://127.0.0.1:$SVC_PORT/predict" "$MNIST_TEST" <<'EOF' || { cat "$WORK/service.log" >&2 2>/dev/null; fail "the user's service"; }
+import json, struct, sys, time, urllib.request
+
+url, path = sys.argv[1], sys.argv[2]
+raw = open(path, "rb").read()
+n, rows, cols = struct.unpack("<3I", raw[4:16])
+labels, pix = raw[16:16 + n], raw[16 + n:]
+row = [round(p / 255, 3) for p in pix[:rows * cols]]
+body = json.dumps({"rows": [row]}).encode()
+for _ in range(600):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}), timeout=10) as r:
+            ans = json.load(r)
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    raise SystemExit("the service did not answer within 120 s")
+(out,) = ans["outputs"].values()
+got = max(range(10), key=lambda k: out[0][k])
+assert got == labels[0], f"test digit 0 is a {labels[0]}, the service predicts {got}"
+print(f"image_test: the user's service in its container: test digit 0, a {labels[0]}: predicted {got}", file=sys.stderr)
+EOF
+if [ -s "$WORK/service.log" ] && grep -q "I0000\|oneDNN" "$WORK/service.log"; then
+	fail "the service printed TensorFlow's INFO lines: $(head -n3 "$WORK/service.log")"
+fi
 say "PASS (build $((built - start)) s, serve and checks $(($(date +%s) - built)) s)"
+

@@ -70,13 +70,6 @@ func (s *Server) rpcStatus(err error) error {
 	return s.grpcStatus(err)
 }
 
-func signatureKey(name string) string {
-	if name == "" {
-		return savedmodels.DefaultSignature
-	}
-	return name
-}
-
 // describe names a signature's inputs and outputs for messages (TF
 // Serving prints the SignatureDef).
 func describe(sig *savedmodels.Signature) string {

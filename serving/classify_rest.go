@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 )
 
@@ -358,8 +359,8 @@ func (f *featureBuilder) wire() []byte {
 // Serving writes NaN and Infinity).
 func appendDecimal(b []byte, v float32) []byte {
 	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...)
+	if nf, ok := restjson.AppendNonFinite(b, f); ok {
+		return nf
 	}
 	s := strconv.FormatFloat(f, 'g', 6, 64)
 	if back, err := strconv.ParseFloat(s, 32); err != nil || float32(back) != v {

@@ -598,7 +598,8 @@ func TestExamplesJSON(t *testing.T) {
 	}
 	for v, want := range map[float32]string{
 		0.944061: "0.944061", 3.8: "3.8", 1: "1.0", -2: "-2.0", 1e6: "1e+06", 100000: "100000.0", 0.1: "0.1",
-		1.0 / 3: "0.333333343", 1234567: "1234567.0", 3e-5: "3e-05", float32(math.Inf(1)): "null",
+		1.0 / 3: "0.333333343", 1234567: "1234567.0", 3e-5: "3e-05", float32(math.Inf(1)): "Infinity",
+		float32(math.Inf(-1)): "-Infinity", float32(math.NaN()): "NaN",
 	} {
 		if got := string(appendDecimal(nil, v)); got != want {
 			t.Errorf("appendDecimal(%v) = %s, want %s", v, got, want)

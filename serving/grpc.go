@@ -159,6 +159,25 @@ func tensorHeader(name string, tp *tensorpb.TensorProto) (tfwrap.DType, []int64,
 	return dt, dims, nil
 }
 
+// protoInputs reads the headers of TensorProto inputs, in name order.
+func protoInputs(ins map[string]*tensorpb.TensorProto) ([]wireInput, error) {
+	ws := make([]wireInput, 0, len(ins))
+	for _, k := range sortedKeys(ins) {
+		tp := ins[k]
+		dt, dims, err := tensorHeader(k, tp)
+		if err != nil {
+			return nil, err
+		}
+		w := wireInput{name: k, dt: dt, dims: dims,
+			fill: func() (Tensor, error) { return tensorFromProto(k, tp, dt, dims) }}
+		if dt == tfwrap.String {
+			w.payload = stringBytes(tp.GetStringVal(), dims)
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
 // stringBytes is the bytes a string_val will take once broadcast to the
 // shape (its values' own bytes when it holds one per element).
 func stringBytes(vals [][]byte, dims []int64) int64 {
@@ -255,35 +274,11 @@ func (p predictionService) Predict(ctx context.Context, req *tfspb.PredictReques
 	res, err := s.predict(ctx, &predictCall{
 		api: "grpc_predict", model: sp.GetName(), version: version, signature: sp.GetSignatureName(), filter: req.GetOutputFilter(),
 		decode: func(sig *savedmodels.Signature, b *budget) (map[string]Tensor, error) {
-			type header struct {
-				dt   tfwrap.DType
-				dims []int64
+			ws, err := protoInputs(ins)
+			if err != nil {
+				return nil, err
 			}
-			hs := make(map[string]header, len(ins))
-			for _, k := range sortedKeys(ins) {
-				dt, dims, err := tensorHeader(k, ins[k])
-				if err != nil {
-					return nil, err
-				}
-				if err := b.admit(sig, k, dt, dims); err != nil {
-					return nil, err
-				}
-				if dt == tfwrap.String {
-					if err := b.payload(k, stringBytes(ins[k].GetStringVal(), dims)); err != nil {
-						return nil, err
-					}
-				}
-				hs[k] = header{dt, dims}
-			}
-			out := make(map[string]Tensor, len(hs))
-			for k, h := range hs {
-				t, err := tensorFromProto(k, ins[k], h.dt, h.dims)
-				if err != nil {
-					return nil, err
-				}
-				out[k] = t
-			}
-			return out, nil
+			return decodeInputs(sig, b, ws)
 		},
 	})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/tfwrap"
-	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // The KServe v2 side (the Open Inference Protocol, which Triton and
@@ -152,7 +151,7 @@ func (s *Server) modelMeta(name, ver string) (*kserveModelMeta, error) {
 		return nil, err
 	}
 	defer release()
-	sig, err := v.signature(savedmodels.DefaultSignature)
+	sig, err := v.signature(signatureKey(""))
 	if err != nil {
 		return nil, err
 	}
@@ -502,29 +501,26 @@ func (p *kservePlan) decode(sig *savedmodels.Signature, b *budget) (map[string]T
 	if err := checkOutputs(sig, p.filter); err != nil {
 		return nil, err
 	}
-	out := make(map[string]Tensor, len(p.req.Inputs))
+	ws := make([]wireInput, len(p.req.Inputs))
 	for i, in := range p.req.Inputs {
-		dt, n, err := kserveAdmit(sig, b, in.Name, in.Datatype, in.Shape)
+		dt, err := kserveHeader(sig, in.Name, in.Datatype, in.Shape)
 		if err != nil {
 			return nil, err
 		}
-		var t Tensor
+		ws[i] = wireInput{name: in.Name, dt: dt, dims: in.Shape}
 		if p.chunks[i] != nil || len(in.Data) == 0 {
-			t, err = kserveRaw(b, in.Name, dt, in.Shape, n, p.chunks[i])
-		} else {
-			if dt == tfwrap.String {
-				if err := b.payload(in.Name, int64(len(in.Data))); err != nil {
-					return nil, err
-				}
-			}
-			t, err = kserveJSONData(in.Name, dt, in.Shape, n, in.Data)
+			chunk := p.chunks[i]
+			ws[i].fill = func() (Tensor, error) { return kserveRaw(b, in.Name, dt, in.Shape, elements(in.Shape), chunk) }
+			continue
 		}
-		if err != nil {
-			return nil, err
+		if dt == tfwrap.String {
+			ws[i].payload = int64(len(in.Data))
 		}
-		out[in.Name] = t
+		ws[i].fill = func() (Tensor, error) {
+			return kserveJSONData(in.Name, dt, in.Shape, elements(in.Shape), in.Data)
+		}
 	}
-	return out, nil
+	return decodeInputs(sig, b, ws)
 }
 
 // checkOutputs refuses output names the signature lacks.
@@ -545,33 +541,26 @@ func checkOutputs(sig *savedmodels.Signature, names []string) error {
 	return nil
 }
 
-// kserveAdmit checks an input's declared datatype and shape against the
-// signature and the budget, before any of its elements is allocated, and
-// returns its dtype and element count.
-func kserveAdmit(sig *savedmodels.Signature, b *budget, name, datatype string, dims []int64) (tfwrap.DType, int64, error) {
+// kserveHeader reads an input's declared datatype and shape (KServe's
+// names, a shape that must be there) and returns its dtype;
+// decodeInputs admits it against the signature and the budget.
+func kserveHeader(sig *savedmodels.Signature, name, datatype string, dims []int64) (tfwrap.DType, error) {
 	if dims == nil {
-		return 0, 0, fmt.Errorf("%w: input %q has no shape", restjson.ErrBadRequest, name)
+		return 0, fmt.Errorf("%w: input %q has no shape", restjson.ErrBadRequest, name)
 	}
 	if len(dims) > maxRank {
-		return 0, 0, fmt.Errorf("%w: input %q has rank %d", restjson.ErrBadRequest, name, len(dims))
+		return 0, fmt.Errorf("%w: input %q has rank %d", restjson.ErrBadRequest, name, len(dims))
 	}
 	if _, ok := sig.Input(name); !ok { // the signature's own message, naming its inputs
 		if err := sig.CheckInput(name, savedmodels.Spec{}); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	dt, err := kserveDType(name, datatype)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	if err := b.admit(sig, name, dt, dims); err != nil {
-		return 0, 0, err
-	}
-	n, err := shape.NumElements(dims)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, name, err)
-	}
-	return dt, n, nil
+	return dt, nil
 }
 
 // kserveRaw decodes an input's binary data (REST's binary extension or

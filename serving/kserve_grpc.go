@@ -96,33 +96,22 @@ func (p inferenceService) ModelInfer(ctx context.Context, req *kservepb.ModelInf
 			if err := checkOutputs(sig, filter); err != nil {
 				return nil, err
 			}
-			type header struct {
-				dt tfwrap.DType
-				n  int64
-			}
-			hs := make([]header, len(ins))
-			for i, in := range ins { // every input admitted before any is decoded
-				dt, n, err := kserveAdmit(sig, b, in.GetName(), in.GetDatatype(), in.GetShape())
-				if err != nil {
-					return nil, err
-				}
-				hs[i] = header{dt, n}
-			}
-			out := make(map[string]Tensor, len(ins))
+			ws := make([]wireInput, len(ins))
 			for i, in := range ins {
-				var t Tensor
-				var err error
-				if len(raws) > 0 {
-					t, err = kserveRaw(b, in.GetName(), hs[i].dt, in.GetShape(), hs[i].n, raws[i])
-				} else {
-					t, err = kserveContents(b, in.GetName(), hs[i].dt, in.GetShape(), hs[i].n, in.GetContents())
-				}
+				name, dims := in.GetName(), in.GetShape()
+				dt, err := kserveHeader(sig, name, in.GetDatatype(), dims)
 				if err != nil {
 					return nil, err
 				}
-				out[in.GetName()] = t
+				ws[i] = wireInput{name: name, dt: dt, dims: dims, fill: func() (Tensor, error) {
+					n := elements(dims)
+					if len(raws) > 0 {
+						return kserveRaw(b, name, dt, dims, n, raws[i])
+					}
+					return kserveContents(b, name, dt, dims, n, in.GetContents())
+				}}
 			}
-			return out, nil
+			return decodeInputs(sig, b, ws)
 		}})
 	if err != nil {
 		return nil, s.grpcStatus(err)

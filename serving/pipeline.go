@@ -198,10 +198,7 @@ func (s *Server) predict(ctx context.Context, c *predictCall) (res *predictResul
 	defer release()
 	start, rows := time.Now(), int64(1)
 	defer func() { v.stats.record(start, rows, err) }()
-	key := c.signature
-	if key == "" {
-		key = savedmodels.DefaultSignature
-	}
+	key := signatureKey(c.signature)
 	sig, err := v.signature(key)
 	if err != nil {
 		return nil, err
@@ -247,6 +244,16 @@ func (s *Server) takeSlot() bool {
 	default:
 		return false
 	}
+}
+
+// signatureKey is the signature a request names, or the default one
+// (serving_default) when it names none: decided here for every API
+// (predict, classify, regress, multi-inference, KServe, warm-up replay).
+func signatureKey(name string) string {
+	if name == "" {
+		return savedmodels.DefaultSignature
+	}
+	return name
 }
 
 // codeOf maps an error to TF Serving's HTTP status; gRPC codes follow

@@ -659,17 +659,18 @@ func (s *Server) restPredict(w http.ResponseWriter, r *http.Request, name string
 				return nil, err
 			}
 			columnar = req.Columnar
-			out := make(map[string]Tensor, len(req.Inputs))
+			ws := make([]wireInput, 0, len(sig.Inputs))
 			for _, in := range sig.Inputs {
-				a := req.Inputs[in.Name]
-				if err := b.admit(sig, in.Name, in.DType, a.Shape); err != nil {
-					return nil, err
-				}
-				if out[in.Name], err = fromArray(a, in.DType); err != nil {
-					return nil, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
-				}
+				a, dt := req.Inputs[in.Name], in.DType
+				ws = append(ws, wireInput{name: in.Name, dt: dt, dims: a.Shape, fill: func() (Tensor, error) {
+					t, err := fromArray(a, dt)
+					if err != nil {
+						return t, fmt.Errorf("%w: input %q: %v", restjson.ErrBadRequest, in.Name, err)
+					}
+					return t, nil
+				}})
 			}
-			return out, nil
+			return decodeInputs(sig, b, ws)
 		},
 	})
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgo-project/gotf/internal/fsync"
-	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/tfspb"
 	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/shape"
@@ -250,7 +249,7 @@ func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []warmupRequest{{signature: sigOrDefault(sig), inputs: map[string]Tensor{examplesInput: t}, method: method}}, nil
+		return []warmupRequest{{signature: signatureKey(sig), inputs: map[string]Tensor{examplesInput: t}, method: method}}, nil
 	}
 	switch {
 	case log.GetPredictLog() != nil:
@@ -259,7 +258,7 @@ func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []warmupRequest{{signature: sigOrDefault(req.GetModelSpec().GetSignatureName()), inputs: in, filter: req.GetOutputFilter()}}, nil
+		return []warmupRequest{{signature: signatureKey(req.GetModelSpec().GetSignatureName()), inputs: in, filter: req.GetOutputFilter()}}, nil
 	case log.GetClassifyLog() != nil:
 		req := log.GetClassifyLog().GetRequest()
 		return examples(req.GetInput(), req.GetModelSpec().GetSignatureName(), classifyMethod)
@@ -281,19 +280,12 @@ func warmupRequests(log *tfspb.PredictionLog) ([]warmupRequest, error) {
 			if m := task.GetMethodName(); m != classifyMethod && m != regressMethod {
 				return nil, fmt.Errorf("multi-inference task method %q: want %s or %s", m, classifyMethod, regressMethod)
 			}
-			out = append(out, warmupRequest{signature: sigOrDefault(task.GetModelSpec().GetSignatureName()),
+			out = append(out, warmupRequest{signature: signatureKey(task.GetModelSpec().GetSignatureName()),
 				inputs: map[string]Tensor{examplesInput: t}, method: task.GetMethodName()})
 		}
 		return out, nil
 	}
 	return nil, errors.New("a session-run or empty log: only predict, classify, regress and multi-inference logs are replayed")
-}
-
-func sigOrDefault(s string) string {
-	if s == "" {
-		return savedmodels.DefaultSignature
-	}
-	return s
 }
 
 // warmupInputs decodes a request's tensors within a fixed element bound.

@@ -209,7 +209,7 @@ func bundle(args []string, out io.Writer) error {
 		}
 		size += n
 	}
-	fmt.Fprintf(out, "%s: programs in bin/, libtensorflow %s in lib/ (%d MB); move the folder anywhere and run bin/PROGRAM\n", *dst, libtf.Version, size>>20)
+	fmt.Fprintf(out, "%s: programs in bin/, libtensorflow %s in lib/ (%d MB); move the folder anywhere and run bin/PROGRAM\n", *dst, libtf.Version, size/1_000_000)
 	return nil
 }
 

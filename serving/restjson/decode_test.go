@@ -1,8 +1,10 @@
 package restjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -132,4 +134,31 @@ func TestEncode(t *testing.T) {
 	if _, err := EncodeRows([]Output{probs, {Name: "x", Shape: []int64{3}, Ints: []int64{1, 2, 3}}}); err == nil {
 		t.Fatal("different batch sizes accepted")
 	}
+}
+
+// TestNonFiniteAnswers: NaN and the infinities are written as TF Serving
+// writes them, in every path that writes a float.
+func TestNonFiniteAnswers(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, o := range []Output{
+		{Name: "y", Shape: []int64{1, 3}, Floats: []float64{nan, inf, -inf}, Float32: true},
+		{Name: "y", Shape: []int64{1, 3}, Floats: []float64{nan, inf, -inf}},
+		{Name: "y", Shape: []int64{1, 3}, Float32: true, F32LE: f32le(float32(nan), float32(inf), float32(-inf))},
+	} {
+		got, err := EncodeRows([]Output{o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"predictions":[[NaN,Infinity,-Infinity]]}`; string(got) != want {
+			t.Errorf("%s, want %s", got, want)
+		}
+	}
+}
+
+func f32le(vs ...float32) []byte {
+	b := make([]byte, 4*len(vs))
+	for i, v := range vs {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
 }

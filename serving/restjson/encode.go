@@ -120,10 +120,28 @@ func appendNested(b []byte, o *Output, shape []int64, off int) []byte {
 }
 
 func appendFloat(b []byte, f float64, bits int) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...)
+	if nf, ok := AppendNonFinite(b, f); ok {
+		return nf
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+// AppendNonFinite writes NaN, Infinity or -Infinity as TF Serving does
+// (json_tensor.cc's WriteDecimal: bare tokens, which JSON itself has no
+// words for and Python's json module reads) and reports true, or leaves b
+// alone and reports false for a finite f. TF Serving's REST answers
+// (predict, classify, regress) use it; KServe's JSON, whose clients parse
+// standard JSON, refuses such outputs and points to binary data instead.
+func AppendNonFinite(b []byte, f float64) ([]byte, bool) {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "NaN"...), true
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...), true
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...), true
+	}
+	return b, false
 }
 
 func appendScalar(b []byte, o *Output, i int) []byte {
@@ -131,15 +149,11 @@ func appendScalar(b []byte, o *Output, i int) []byte {
 	case o.F32LE != nil:
 		return appendFloat(b, float64(math.Float32frombits(binary.LittleEndian.Uint32(o.F32LE[4*i:]))), 32)
 	case o.Floats != nil:
-		f := o.Floats[i]
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return append(b, "null"...)
-		}
 		bits := 64
 		if o.Float32 {
 			bits = 32
 		}
-		return strconv.AppendFloat(b, f, 'g', -1, bits)
+		return appendFloat(b, o.Floats[i], bits)
 	case o.Ints != nil:
 		return strconv.AppendInt(b, o.Ints[i], 10)
 	case o.Bools != nil:
