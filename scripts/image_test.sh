@@ -299,6 +299,11 @@ got = max(range(10), key=lambda k: out[0][k])
 assert got == labels[0], f"test digit 0 is a {labels[0]}, the service predicts {got}"
 print(f"image_test: the user's service in its container: test digit 0, a {labels[0]}: predicted {got}", file=sys.stderr)
 EOF
+if [ -n "$SVC_PID" ]; then # stopped as an orchestrator stops it
+	kill -TERM -- "-$SVC_PID" 2>/dev/null || true
+	wait "$SVC_PID" 2>/dev/null || true
+	SVC_PID=""
+fi
 if [ -s "$WORK/service.log" ] && grep -q "I0000\|oneDNN" "$WORK/service.log"; then
 	fail "the service printed TensorFlow's INFO lines: $(head -n3 "$WORK/service.log")"
 fi

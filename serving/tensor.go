@@ -3,7 +3,6 @@ package serving
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -119,24 +118,8 @@ func fromLE[T tfwrap.Elem](b []byte) ([]T, error) {
 func fromArray(a *restjson.Array, dt tfwrap.DType) (Tensor, error) {
 	t := Tensor{DType: dt, Shape: a.Shape}
 	switch dt {
-	case tfwrap.Float32: // one pass from the decoded numbers to the bytes
-		t.Data = make([]byte, 4*len(a.Floats))
-		for i, f := range a.Floats {
-			binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(float32(f)))
-		}
-	case tfwrap.Float64:
-		t.Data = le(a.Floats)
-	case tfwrap.Int32:
-		t.Data = make([]byte, 4*len(a.Ints))
-		for i, v := range a.Ints {
-			binary.LittleEndian.PutUint32(t.Data[4*i:], uint32(int32(v)))
-		}
-	case tfwrap.Int64:
-		t.Data = le(a.Ints)
-	case tfwrap.Uint8:
-		t.Data = le(tfwrap.Convert[uint8](a.Ints))
-	case tfwrap.Bool:
-		t.Data = le(a.Bools)
+	case tfwrap.Float32, tfwrap.Float64, tfwrap.Int32, tfwrap.Int64, tfwrap.Uint8, tfwrap.Bool:
+		t.Data = a.Data // decoded straight into the dtype's bytes: no copy here
 	case tfwrap.String:
 		t.Strings = a.Strings
 	default:

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 
@@ -26,11 +25,11 @@ type Input struct {
 // Array is a decoded, rectangular input: exactly one of the slices is set,
 // in row-major order.
 type Array struct {
-	Shape   []int64
-	Floats  []float64 // dtype.Float32, dtype.Float64
-	Ints    []int64   // dtype.Int32, dtype.Int64, dtype.Uint8
-	Bools   []bool
-	Strings []string
+	Shape []int64
+	// Data holds numbers and booleans as the input dtype's little-endian
+	// bytes (one byte per bool), decoded straight into it.
+	Data    []byte
+	Strings []string // dtype.String
 }
 
 // Request is a decoded predict request.
@@ -354,17 +353,16 @@ func scalar(v any, in Input, a *Array) error {
 		if !ok {
 			return bad("input %q wants booleans, got %s", in.Name, jsonType(v))
 		}
-		a.Bools = append(a.Bools, b)
+		putBool(a, b)
 	case dtype.Float32, dtype.Float64:
 		n, ok := v.(json.Number)
 		if !ok {
 			return bad("input %q wants numbers, got %s", in.Name, jsonType(v))
 		}
 		f, err := n.Float64()
-		if err != nil || math.IsInf(f, 0) || (in.DType == dtype.Float32 && math.Abs(f) > math.MaxFloat32) {
+		if err != nil || !putFloat(a, in.DType, f) {
 			return bad("input %q: %s is out of range for %v", in.Name, n, in.DType)
 		}
-		a.Floats = append(a.Floats, f)
 	case dtype.Int32, dtype.Int64, dtype.Uint8:
 		n, ok := v.(json.Number)
 		if !ok {
@@ -374,17 +372,7 @@ func scalar(v any, in Input, a *Array) error {
 		if err != nil {
 			return bad("input %q: %s is not an integer in range for %v", in.Name, n, in.DType)
 		}
-		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-		switch in.DType {
-		case dtype.Int32:
-			lo, hi = math.MinInt32, math.MaxInt32
-		case dtype.Uint8:
-			lo, hi = 0, 255
-		}
-		if i < lo || i > hi {
-			return bad("input %q: %d is out of range for %v", in.Name, i, in.DType)
-		}
-		a.Ints = append(a.Ints, i)
+		return putInt(a, in, i)
 	default:
 		return bad("input %q has a dtype the server does not decode", in.Name)
 	}

@@ -2,7 +2,6 @@ package restjson
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/tfgo-project/gotf/tfwrap/dtype"
@@ -134,10 +133,10 @@ func (p *fastParser) scalar() bool {
 	if p.in.DType == dtype.Bool {
 		switch {
 		case c == 't' && p.literal("true"):
-			p.a.Bools = append(p.a.Bools, true)
+			putBool(p.a, true)
 			return true
 		case c == 'f' && p.literal("false"):
-			p.a.Bools = append(p.a.Bools, false)
+			putBool(p.a, false)
 			return true
 		}
 		return false
@@ -155,29 +154,20 @@ func (p *fastParser) scalar() bool {
 		if !ok {
 			f, err = strconv.ParseFloat(string(tok), 64)
 		}
-		if err != nil || math.IsInf(f, 0) || (p.in.DType == dtype.Float32 && math.Abs(f) > math.MaxFloat32) {
+		if err != nil || !putFloat(p.a, p.in.DType, f) {
 			p.err = bad("input %q: %s is out of range for %v", p.in.Name, tok, p.in.DType)
 			return false
 		}
-		p.a.Floats = append(p.a.Floats, f)
 	default:
 		i, err := strconv.ParseInt(string(tok), 10, 64)
 		if err != nil {
 			p.err = bad("input %q: %s is not an integer in range for %v", p.in.Name, tok, p.in.DType)
 			return false
 		}
-		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-		switch p.in.DType {
-		case dtype.Int32:
-			lo, hi = math.MinInt32, math.MaxInt32
-		case dtype.Uint8:
-			lo, hi = 0, 255
-		}
-		if i < lo || i > hi {
-			p.err = bad("input %q: %d is out of range for %v", p.in.Name, i, p.in.DType)
+		if err := putInt(p.a, p.in, i); err != nil {
+			p.err = err
 			return false
 		}
-		p.a.Ints = append(p.a.Ints, i)
 	}
 	return true
 }

@@ -1,8 +1,10 @@
 package restjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/tfgo-project/gotf/tfwrap/dtype"
@@ -40,10 +42,10 @@ func FuzzDecode(f *testing.F) {
 					}
 					n *= int(d)
 				}
-				if got := len(a.Floats) + len(a.Ints) + len(a.Bools) + len(a.Strings); got != n {
-					t.Fatalf("%d elements for shape %v", got, a.Shape)
+				if got := a.Len(in.DType); got != n || (in.DType != dtype.String && len(a.Data) != n*in.DType.ByteSize()) {
+					t.Fatalf("%d elements (%d bytes) for shape %v", got, len(a.Data), a.Shape)
 				}
-				out := Output{Name: in.Name, Shape: a.Shape, Floats: a.Floats, Ints: a.Ints, Bools: a.Bools, Strings: a.Strings}
+				out := outputOf(in, a)
 				b, err := EncodeColumns([]Output{out})
 				if err != nil {
 					t.Fatal(err)
@@ -54,4 +56,22 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// outputOf is a decoded array as the encoder takes it.
+func outputOf(in Input, a *Array) Output {
+	o := Output{Name: in.Name, Shape: a.Shape, Strings: a.Strings}
+	switch in.DType {
+	case dtype.Float32:
+		o.Float32, o.F32LE = true, a.Data
+	case dtype.Float64:
+		for i := 0; i+8 <= len(a.Data); i += 8 {
+			o.Floats = append(o.Floats, math.Float64frombits(binary.LittleEndian.Uint64(a.Data[i:])))
+		}
+	case dtype.Int32:
+		for i := 0; i+4 <= len(a.Data); i += 4 {
+			o.Ints = append(o.Ints, int64(int32(binary.LittleEndian.Uint32(a.Data[i:]))))
+		}
+	}
+	return o
 }
