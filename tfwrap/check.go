@@ -32,7 +32,13 @@ var versionErr = sync.OnceValue(func() error {
 	if os.Getenv("GOTF_SKIP_VERSION_CHECK") == "1" {
 		return nil
 	}
-	return sameRelease(Version(), BuiltFor)
+	err := sameRelease(Version(), BuiltFor)
+	if err != nil {
+		if from := loadedFrom(); from != "" {
+			err = fmt.Errorf("%w (loaded from %s: a binary finds it through its run path, or LD_LIBRARY_PATH when set)", err, from)
+		}
+	}
+	return err
 })
 
 // sameRelease is nil when loaded and want share major.minor.

@@ -317,3 +317,11 @@ func TestSameRelease(t *testing.T) {
 		t.Errorf("the library the tests run on: %v", err)
 	}
 }
+
+// TestLoadedFrom: the process names the library it loaded, for the
+// version check's message.
+func TestLoadedFrom(t *testing.T) {
+	if got := loadedFrom(); !strings.Contains(got, "libtensorflow") {
+		t.Errorf("loadedFrom() = %q", got)
+	}
+}

@@ -8,7 +8,8 @@
 // setup downloads TensorFlow's PyPI wheel for this platform (tensorflow-cpu
 // on Linux x86_64), checks its SHA-256 against the digest pinned in this
 // module, unpacks the C library and headers into a per-user cache
-// ($GOTF_CACHE, else $XDG_CACHE_HOME/gotf or ~/.cache/gotf) and records
+// ($GOTF_CACHE, else $XDG_CACHE_HOME/gotf or ~/.cache/gotf; ~/Library/Caches/gotf
+// on macOS) and records
 // the cgo flags with `go env -w`, so go build, go test and gopls find the
 // library from every module with nothing to source. It needs neither
 // Python nor npm, and does nothing (quietly) when the library is there.
@@ -27,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/tfgo-project/gotf/internal/libtf"
@@ -91,6 +93,7 @@ func setup(args []string, out io.Writer) error {
 	wheel := fs.String("wheel", "", "a wheel file already downloaded (its SHA-256 is still checked)")
 	envFile := fs.String("env_file", "", "write the cgo flags as shell exports to this file instead of go env -w")
 	print := fs.Bool("print", false, "print the cgo flags as shell exports instead of go env -w")
+	force := fs.Bool("force", false, "replace cgo flags in go env that point at another gotf install (another TensorFlow release)")
 	quiet := fs.Bool("quiet", false, "say nothing unless something fails")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,10 +111,33 @@ func setup(args []string, out io.Writer) error {
 		return err
 	}
 	w := []string{"env", "-w"}
+	var names []string
 	for _, v := range vars {
 		w = append(w, v[0]+"="+v[1])
-		if cur, ok := os.LookupEnv(v[0]); ok && cur != v[1] {
+		names = append(names, v[0])
+		if cur := os.Getenv(v[0]); cur != "" && cur != v[1] {
 			fmt.Fprintf(os.Stderr, "gotf: note: %s is set in your environment, which overrides go env; unset it or use `gotf env`\n", v[0])
+		}
+	}
+	// What go env holds now, from its file only (not this environment).
+	cur := exec.Command(goBin(), append([]string{"env"}, names...)...)
+	cur.Env = withoutVars(os.Environ(), names)
+	old, err := cur.Output()
+	if err != nil {
+		return fmt.Errorf("go env: %w", err)
+	}
+	prev := strings.Split(strings.TrimRight(string(old), "\n"), "\n")
+	if len(prev) != len(vars) {
+		prev = make([]string, len(vars))
+	}
+	for i, p := range prev { // refuse before anything is replaced
+		if strings.Contains(p, "/gotf/tensorflow-") && !strings.Contains(p, "/gotf/tensorflow-"+libtf.Version+"-") && !*force {
+			return fmt.Errorf("go env %s points at another gotf install (%s): a module built for another TensorFlow release set it; run setup with -force to switch this machine to %s, or use `gotf env` per shell", vars[i][0], p, libtf.Version)
+		}
+	}
+	for i, p := range prev {
+		if p != vars[i][1] && p != "" && p != "-O2 -g" {
+			fmt.Fprintf(os.Stderr, "gotf: go env %s was %q; it is replaced (go env -w %s=%q restores it)\n", vars[i][0], p, vars[i][0], p)
 		}
 	}
 	cmd := exec.Command(goBin(), w...)
@@ -120,9 +146,21 @@ func setup(args []string, out io.Writer) error {
 		return fmt.Errorf("go env -w: %w", err)
 	}
 	if !*quiet {
-		fmt.Fprintf(out, "libtensorflow %s ready in %s; cgo's flags are in go env (go env CGO_LDFLAGS)\n", libtf.Version, in.Dir)
+		fmt.Fprintf(out, "libtensorflow %s ready in %s; cgo's flags are in go env (go env CGO_LDFLAGS; `go env -u %s` removes them)\n", libtf.Version, in.Dir, strings.Join(names, " "))
 	}
 	return nil
+}
+
+// withoutVars is env without the variables named.
+func withoutVars(env, names []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func env(args []string, out io.Writer) error {
@@ -169,7 +207,16 @@ func bundle(args []string, out io.Writer) error {
 	if *dst == "" || fs.NArg() == 0 {
 		return errors.New("usage: gotf bundle -o DIR [-strip] PACKAGE...")
 	}
-	in, err := ensure(*wheel, true)
+	// The libraries are this machine's: a cross build would ship the wrong
+	// ones.
+	target, err := exec.Command(goBin(), "env", "GOOS", "GOARCH").Output()
+	if err != nil {
+		return fmt.Errorf("go env: %w", err)
+	}
+	if t := strings.Join(strings.Fields(string(target)), "/"); t != libtf.Platform() {
+		return fmt.Errorf("bundle builds for this machine (%s), not %s: run it on a %s machine", libtf.Platform(), t, t)
+	}
+	in, err := ensure(*wheel, false)
 	if err != nil {
 		return err
 	}
@@ -183,7 +230,11 @@ func bundle(args []string, out io.Writer) error {
 	// runs the libraries it carries wherever it is moved.
 	build := exec.Command(goBin(), append([]string{"build", "-trimpath", "-o", bin + string(filepath.Separator)}, fs.Args()...)...)
 	build.Env = os.Environ()
-	for _, v := range in.Env("$ORIGIN/../lib") {
+	origin := "$ORIGIN/../lib"
+	if runtime.GOOS == "darwin" {
+		origin = "@executable_path/../lib"
+	}
+	for _, v := range in.Env(origin) {
 		build.Env = append(build.Env, v[0]+"="+v[1])
 	}
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -198,7 +249,11 @@ func bundle(args []string, out io.Writer) error {
 			return err
 		}
 		if *strip {
-			if out, err := exec.Command("strip", "--strip-unneeded", to).CombinedOutput(); err != nil {
+			flag := "--strip-unneeded"
+			if runtime.GOOS == "darwin" {
+				flag = "-x" // Apple's strip: local symbols only
+			}
+			if out, err := exec.Command("strip", flag, to).CombinedOutput(); err != nil {
 				return fmt.Errorf("strip %s: %v: %s", to, err, out)
 			}
 			st, err := os.Stat(to)
@@ -256,9 +311,16 @@ func verify(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	platform := fs.String("platform", "", "the GOOS/GOARCH whose wheel to check")
 	against := fs.String("against", "", "a binary built here (linux/amd64) whose TF_ and TFE_ imports the wheel must export")
-	dir := fs.String("dir", filepath.Join(os.TempDir(), "gotf-wheels"), "where to keep the downloaded wheel")
+	dir := fs.String("dir", "", "where to keep the downloaded wheel (default: the gotf cache's wheels folder)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *dir == "" {
+		root, err := libtf.Root()
+		if err != nil {
+			return err
+		}
+		*dir = filepath.Join(root, "wheels")
 	}
 	if *platform == "" || *against == "" {
 		return errors.New("usage: gotf verify -platform GOOS/GOARCH -against BINARY")

@@ -92,8 +92,14 @@ func TestOutsideModule(t *testing.T) {
 		t.Errorf("the service's run path points into the clone: %s", rp)
 	}
 
+	// The service was built from the proxy's module, not from the clone.
+	info := run(gobin, "version", "-m", "service")
+	if !strings.Contains(info, "dep\t"+modPath+"\t"+version+"\t") || strings.Contains(info, "=>") {
+		t.Errorf("the service was not built from %s@%s off the proxy:\n%s", modPath, version, info)
+	}
+
 	want := predictHere(t, model)
-	got := serveAndPredict(t, filepath.Join(svc, "service"), model)
+	got, _ := serveAndPredict(t, filepath.Join(svc, "service"), model)
 	same(t, "built service", got, want)
 
 	// Ship it: the folder, moved, runs with nothing around it.
@@ -109,8 +115,11 @@ func TestOutsideModule(t *testing.T) {
 	if rp := runpath(t, filepath.Join(moved, "bin", "service")); rp != "$ORIGIN/../lib" {
 		t.Errorf("the bundled service's run path is %q, want $ORIGIN/../lib alone", rp)
 	}
-	got = serveAndPredict(t, filepath.Join(moved, "bin", "service"), model)
+	got, lib := serveAndPredict(t, filepath.Join(moved, "bin", "service"), model)
 	same(t, "bundled service", got, want)
+	if wantLib := filepath.Join(moved, "lib", "libtensorflow_cc.so.2"); lib != wantLib {
+		t.Errorf("the bundled service ran %s, want the library beside it (%s)", lib, wantLib)
+	}
 }
 
 // userEnv is this process's environment without anything the clone's set-up
@@ -120,8 +129,9 @@ func userEnv(t *testing.T, root, tmp, proxy string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "CGO_") || strings.HasPrefix(k, "GOTF_") || k == "GOENV" || k == "GOFLAGS" || k == "GOMODCACHE" ||
-			k == "GOPROXY" || k == "GONOSUMDB" || k == "GOSUMDB" || k == "LD_LIBRARY_PATH" || k == "TF_CPP_MIN_LOG_LEVEL" {
+		if strings.HasPrefix(k, "CGO_") || strings.HasPrefix(k, "GOTF_") || strings.HasPrefix(k, "GONO") || k == "GOENV" || k == "GOFLAGS" ||
+			k == "GOMODCACHE" || k == "GOPROXY" || k == "GOSUMDB" || k == "GOPRIVATE" || k == "GOINSECURE" || k == "GOWORK" ||
+			k == "GOTOOLCHAIN" || k == "LD_LIBRARY_PATH" || k == "TF_CPP_MIN_LOG_LEVEL" {
 			continue
 		}
 		if strings.Contains(v, filepath.Join(root, ".venv")) || strings.Contains(v, filepath.Join(root, ".tf")) {
@@ -143,15 +153,15 @@ func userEnv(t *testing.T, root, tmp, proxy string) []string {
 	if c := os.Getenv("GOTF_CACHE"); c != "" {
 		env = append(env, "GOTF_CACHE="+c)
 	}
-	return append(env, "GOENV="+filepath.Join(tmp, "goenv"), "GOFLAGS=-mod=mod -modcacherw", "GOSUMDB=off",
+	return append(env, "GOENV="+filepath.Join(tmp, "goenv"), "GOFLAGS=-mod=mod -modcacherw", "GOSUMDB=off", "GOWORK=off", "GOTOOLCHAIN=local",
 		"GOMODCACHE="+filepath.Join(tmp, "modcache"), "GOPROXY=file://"+proxy+",file://"+deps+",off")
 }
 
 // writeProxy lays out a GOPROXY folder serving this module at version:
-// the files git tracks or would (not ignored), read from the work tree,
-// minus nested modules.
+// the files git tracks (what a tagged release holds), read from the work
+// tree, minus nested modules.
 func writeProxy(root, proxy, version string) error {
-	out, err := exec.Command("git", "-C", root, "ls-files", "--cached", "--others", "--exclude-standard").Output()
+	out, err := exec.Command("git", "-C", root, "ls-files").Output()
 	if err != nil {
 		return fmt.Errorf("git ls-files: %w", err)
 	}
@@ -251,8 +261,9 @@ func predictHere(t *testing.T, dir string) []float32 {
 }
 
 // serveAndPredict starts bin with an empty environment, posts rows and
-// returns the flattened answer.
-func serveAndPredict(t *testing.T, bin, model string) []float32 {
+// returns the flattened answer and the libtensorflow_cc file the process
+// mapped.
+func serveAndPredict(t *testing.T, bin, model string) ([]float32, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -267,7 +278,9 @@ func serveAndPredict(t *testing.T, bin, model string) []float32 {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() { cmd.Process.Kill(); <-exited }()
 	body, _ := json.Marshal(map[string]any{"rows": rows})
 	var resp *http.Response
 	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
@@ -275,7 +288,12 @@ func serveAndPredict(t *testing.T, bin, model string) []float32 {
 		if err == nil {
 			break
 		}
-		if time.Since(start) > 60*time.Second || cmd.ProcessState != nil {
+		select {
+		case <-exited:
+			t.Fatalf("%s exited: %v\n%s", bin, cmd.ProcessState, logs.String())
+		default:
+		}
+		if time.Since(start) > 60*time.Second {
 			t.Fatalf("%s did not answer: %v\n%s", bin, err, logs.String())
 		}
 	}
@@ -297,7 +315,14 @@ func serveAndPredict(t *testing.T, bin, model string) []float32 {
 	if strings.Contains(logs.String(), "I0000") || strings.Contains(logs.String(), "oneDNN") {
 		t.Errorf("%s printed TensorFlow's INFO lines by default:\n%s", bin, logs.String())
 	}
-	return flat
+	maps, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", cmd.Process.Pid))
+	lib := ""
+	for _, l := range strings.Split(string(maps), "\n") {
+		if f := strings.Fields(l); len(f) >= 6 && strings.HasSuffix(f[5], "/libtensorflow_cc.so.2") {
+			lib = f[5]
+		}
+	}
+	return flat, lib
 }
 
 func same(t *testing.T, what string, got, want []float32) {

@@ -78,10 +78,11 @@ func WheelFor(platform string) (Wheel, error) {
 	return w, nil
 }
 
-// Dir is where the library for platform is installed: $GOTF_CACHE if set,
-// else the user's cache folder (os.UserCacheDir: $XDG_CACHE_HOME or
-// ~/.cache on Linux) under gotf/, one folder per version and platform.
-func Dir(platform string) (string, error) {
+// Root is the cache all installs live in: $GOTF_CACHE if set, else the
+// user's cache folder (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache on
+// Linux, ~/Library/Caches on macOS) under gotf/; always absolute, since
+// the paths go into cgo's flags and binaries' run paths.
+func Root() (string, error) {
 	root := os.Getenv("GOTF_CACHE")
 	if root == "" {
 		c, err := os.UserCacheDir()
@@ -90,7 +91,27 @@ func Dir(platform string) (string, error) {
 		}
 		root = filepath.Join(c, "gotf")
 	}
-	return filepath.Join(root, "tensorflow-"+Version+"-"+strings.ReplaceAll(platform, "/", "_")), nil
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("libtf: cache folder %q: %w", root, err)
+	}
+	return abs, nil
+}
+
+// Dir is where the library for platform is installed: one folder per
+// version, platform and wheel (the digest's first 8 hex digits), so two
+// module versions pinning different wheels of one release never replace
+// each other's install.
+func Dir(platform string) (string, error) {
+	w, err := WheelFor(platform)
+	if err != nil {
+		return "", err
+	}
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "tensorflow-"+Version+"-"+strings.ReplaceAll(platform, "/", "_")+"-"+w.SHA256[:8]), nil
 }
 
 // Install is an installed library: its folder, with lib/ and include/.
@@ -117,8 +138,7 @@ func Installed(dir string, w Wheel) bool {
 // Options say where the wheel comes from.
 type Options struct {
 	// WheelFile is a wheel already on disk (its digest is still checked);
-	// empty downloads Wheel.URL, or $GOTF_WHEEL_URL when set (a PyPI
-	// mirror).
+	// empty downloads it (wheelURL: PyPI, or $GOTF_PYPI_FILES's mirror).
 	WheelFile string
 	// Log, when not nil, gets one line per step taken (nothing when the
 	// library is already there).
@@ -146,7 +166,7 @@ func Ensure(dir, platform string, opts Options) (Install, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return in, fmt.Errorf("libtf: %w", err)
 	}
-	unlock, err := lock(dir + ".lock")
+	unlock, err := lock(dir+".lock", func() { logf("waiting for another set-up of %s", dir) })
 	if err != nil {
 		return in, err
 	}
@@ -154,25 +174,30 @@ func Ensure(dir, platform string, opts Options) (Install, error) {
 	if Installed(dir, w) { // another set-up finished while this one waited
 		return in, nil
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-*")
+	// Under the lock no other set-up of this folder runs: what an earlier,
+	// interrupted one left is stale.
+	prefix := ".install-" + filepath.Base(dir) + "-"
+	if stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), prefix+"*")); len(stale) > 0 {
+		for _, s := range stale {
+			os.RemoveAll(s)
+		}
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), prefix+"*")
 	if err != nil {
 		return in, fmt.Errorf("libtf: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	path := opts.WheelFile
 	if path == "" {
-		url := w.URL
-		if u := os.Getenv("GOTF_WHEEL_URL"); u != "" {
-			url = u
-		}
+		url := wheelURL(w)
 		path = filepath.Join(tmp, w.File)
 		logf("downloading %s (%d MB)", w.File, w.Size>>20)
 		if err := download(url, path); err != nil {
-			return in, err
+			return in, fmt.Errorf("%w (on a machine without PyPI, download %s elsewhere and pass it with -wheel; GOTF_PYPI_FILES names a mirror of files.pythonhosted.org)", err, w.File)
 		}
 	}
 	if err := checkDigest(path, w.SHA256); err != nil {
-		return in, err
+		return in, fmt.Errorf("%w: this module pins %s; download that file again (or pass it with -wheel)", err, w.File)
 	}
 	logf("unpacking the C library and headers into %s", dir)
 	stage := filepath.Join(tmp, "stage")
@@ -194,8 +219,21 @@ func Ensure(dir, platform string, opts Options) (Install, error) {
 	return in, nil
 }
 
+// wheelURL is where w is downloaded from: PyPI's file host, or the mirror
+// $GOTF_PYPI_FILES names in its place (the same paths under another base).
+func wheelURL(w Wheel) string {
+	const host = "https://files.pythonhosted.org"
+	if m := strings.TrimSuffix(os.Getenv("GOTF_PYPI_FILES"), "/"); m != "" && strings.HasPrefix(w.URL, host) {
+		return m + strings.TrimPrefix(w.URL, host)
+	}
+	return w.URL
+}
+
+// download fetches url into path. There is no bound on the whole transfer
+// (a slow link may take long for 274 MB), only on the server's first
+// answer; a stalled connection fails through TCP's keepalive.
 func download(url, path string) error {
-	client := &http.Client{Timeout: 30 * time.Minute}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute}}
 	resp, err := client.Get(url)
 	if err != nil {
 		return fmt.Errorf("libtf: download: %w", err)
@@ -303,7 +341,7 @@ func writeLinkScript(stage, dir string, w Wheel) error {
 	}
 	var paths []string
 	for _, l := range w.Libs {
-		paths = append(paths, filepath.Join(dir, "lib", filepath.Base(l)))
+		paths = append(paths, `"`+filepath.Join(dir, "lib", filepath.Base(l))+`"`)
 	}
 	return os.WriteFile(filepath.Join(lib, "libtensorflow.so"), []byte("INPUT("+strings.Join(paths, " ")+")\n"), 0o644)
 }
@@ -312,15 +350,37 @@ func writeLinkScript(stage, dir string, w Wheel) error {
 // variables, in the order to set them. rpath is the run path written into
 // binaries: in.LibDir() to run where they are built, or "$ORIGIN/../lib"
 // for a binary shipped beside its libraries.
+//
+// The values keep Go's own defaults (-O2 -g), which a CGO_ variable
+// replaces, and quote each path, so a folder with spaces works. The run
+// path goes through -Xlinker, so a comma in it does too.
 func (in Install) Env(rpath string) [][2]string {
-	inc := in.IncludeDir()
-	return [][2]string{
-		{"CGO_ENABLED", "1"},
-		{"CGO_CFLAGS", "-I" + inc},
-		// C++ for the one call the C API lacks (the C++ gradient registry).
-		{"CGO_CXXFLAGS", "-I" + inc + " -std=c++17 -w"},
-		{"CGO_LDFLAGS", "-L" + in.LibDir() + " -Wl,-rpath," + rpath},
+	inc := quoteFlag("-I" + in.IncludeDir())
+	ld := "-O2 -g " + quoteFlag("-L"+in.LibDir()) + " -Xlinker -rpath -Xlinker " + quoteFlag(rpath)
+	if strings.HasSuffix(in.Wheel.Libs[0], ".dylib") {
+		// ld64 takes no symbols from a library loaded only through another:
+		// name the second library too.
+		ld += " -ltensorflow_framework.2"
 	}
+	return [][2]string{
+		{"CGO_CFLAGS", "-O2 -g " + inc},
+		// C++ for the one call the C API lacks (the C++ gradient registry);
+		// -w silences TensorFlow's own headers.
+		{"CGO_CXXFLAGS", "-O2 -g " + inc + " -std=c++17 -w"},
+		{"CGO_LDFLAGS", ld},
+	}
+}
+
+// quoteFlag quotes a flag for cmd/go's splitting of CGO_ variables when it
+// holds a space or a quote.
+func quoteFlag(f string) string {
+	if !strings.ContainsAny(f, " \t'\"") {
+		return f
+	}
+	if !strings.Contains(f, "'") {
+		return "'" + f + "'"
+	}
+	return `"` + f + `"`
 }
 
 // Fetch downloads platform's wheel into dir (unless it is there) and
@@ -337,18 +397,19 @@ func Fetch(dir, platform string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("libtf: %w", err)
 	}
-	url := w.URL
-	if u := os.Getenv("GOTF_WHEEL_URL"); u != "" {
-		url = u
+	part, err := os.CreateTemp(dir, w.File+".part-*")
+	if err != nil {
+		return "", fmt.Errorf("libtf: %w", err)
 	}
-	if err := download(url, path+".part"); err != nil {
+	part.Close()
+	defer os.Remove(part.Name())
+	if err := download(wheelURL(w), part.Name()); err != nil {
 		return "", err
 	}
-	if err := checkDigest(path+".part", w.SHA256); err != nil {
-		os.Remove(path + ".part")
+	if err := checkDigest(part.Name(), w.SHA256); err != nil {
 		return "", err
 	}
-	return path, os.Rename(path+".part", path)
+	return path, os.Rename(part.Name(), path)
 }
 
 // MissingSymbols lists the names that none of the wheel's C libraries

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,12 +65,17 @@ func TestEnsure(t *testing.T) {
 		t.Error("unpacked more than the libraries and headers")
 	}
 	script, _ := os.ReadFile(filepath.Join(dir, "lib", "libtensorflow.so"))
-	if want := "INPUT(" + filepath.Join(dir, "lib", "libtensorflow_cc.so.2") + " " + filepath.Join(dir, "lib", "libtensorflow_framework.so.2") + ")\n"; string(script) != want {
+	if want := `INPUT("` + filepath.Join(dir, "lib", "libtensorflow_cc.so.2") + `" "` + filepath.Join(dir, "lib", "libtensorflow_framework.so.2") + "\")\n"; string(script) != want {
 		t.Errorf("link script %q, want %q", script, want)
 	}
 	env := in.Env(in.LibDir())
-	if env[3][0] != "CGO_LDFLAGS" || !strings.Contains(env[3][1], "-L"+in.LibDir()) || !strings.Contains(env[3][1], "-rpath,"+in.LibDir()) {
+	if env[2][0] != "CGO_LDFLAGS" || !strings.Contains(env[2][1], "-L"+in.LibDir()) || !strings.Contains(env[2][1], "-Xlinker -rpath -Xlinker "+in.LibDir()) {
 		t.Errorf("cgo flags %v", env)
+	}
+	for _, v := range env {
+		if !strings.HasPrefix(v[1], "-O2 -g ") {
+			t.Errorf("%s drops Go's default -O2 -g: %s", v[0], v[1])
+		}
 	}
 	// Idempotent: a second call with no wheel at all finds it complete.
 	if _, err := Ensure(dir, "test/fake", Options{WheelFile: "/nonexistent"}); err != nil {
@@ -183,5 +190,75 @@ func TestEnsureConcurrent(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "lib", "libtensorflow_cc.so.2")); err != nil || string(b) != "cc" {
 		t.Errorf("library %q, %v", b, err)
+	}
+}
+
+// TestEnsureDownloads: the wheel comes over HTTP from a mirror of PyPI's
+// file host, is checked and installed; a mirror serving other bytes, or
+// nothing, is refused with nothing installed; what an interrupted set-up
+// left is removed.
+func TestEnsureDownloads(t *testing.T) {
+	wheel := fakeWheel(t, good)
+	body, _ := os.ReadFile(wheel)
+	w := Wheels["test/fake"]
+	w.URL = "https://files.pythonhosted.org/packages/ab/fake.whl"
+	Wheels["test/fake"] = w
+	serve := func(b []byte, code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/packages/ab/fake.whl" {
+				http.NotFound(rw, r)
+				return
+			}
+			rw.WriteHeader(code)
+			rw.Write(b)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "tf")
+	stale := filepath.Join(root, ".install-tf-123")
+	os.MkdirAll(stale, 0o755)
+	flipped := append([]byte(nil), body...)
+	flipped[len(flipped)/3] ^= 1
+	for _, c := range []struct {
+		name string
+		b    []byte
+		code int
+	}{{"corrupt", flipped, 200}, {"missing", nil, 404}, {"cut", body[:len(body)/2], 200}} {
+		t.Setenv("GOTF_PYPI_FILES", serve(c.b, c.code))
+		if _, err := Ensure(dir, "test/fake", Options{}); err == nil || !strings.Contains(err.Error(), "-wheel") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if Installed(dir, w) {
+			t.Errorf("%s: installed", c.name)
+		}
+	}
+	t.Setenv("GOTF_PYPI_FILES", serve(body, 200)+"/")
+	if _, err := Ensure(dir, "test/fake", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !Installed(dir, w) {
+		t.Error("not installed")
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("an interrupted set-up's folder was left")
+	}
+}
+
+// TestDir: the folder is absolute whatever GOTF_CACHE says, and names the
+// wheel it holds.
+func TestDir(t *testing.T) {
+	t.Setenv("GOTF_CACHE", "rel/cache")
+	d, err := Dir("linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(d) || !strings.HasSuffix(d, "tensorflow-"+Version+"-linux_amd64-"+Wheels["linux/amd64"].SHA256[:8]) {
+		t.Errorf("Dir = %s", d)
+	}
+	in := Install{Dir: "/a b/c", Wheel: Wheels["linux/amd64"]}
+	if got := in.Env("$ORIGIN/../lib")[0][1]; got != "-O2 -g '-I/a b/c/include'" {
+		t.Errorf("a folder with a space: %s", got)
 	}
 }
