@@ -87,8 +87,8 @@ buildah)
 	buildah build "${common[@]}" -t "$IMAGE:$TAG" -t "$IMAGE:latest" .
 	# The runtime stage again: every layer comes from the cache.
 	buildah build "${common[@]}" --target runtime -t "$RUNTIME:$TF_VERSION" .
-	size="$(buildah images --format '{{.Size}}' "localhost/$IMAGE:latest" | head -n1)"
-	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | head -n1)"
+	size="$(buildah images --format '{{.Size}}' "localhost/$IMAGE:latest" | awk 'NR==1')"
+	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | awk 'NR==1')"
 	;;
 *) die "IMAGE_TOOL=$tool: want docker or buildah" ;;
 esac

@@ -249,7 +249,7 @@ if [ "$tool" = buildah ]; then
 		[ ! -e "$rmnt/$f" ] || { buildah rm "$RT" >/dev/null; fail "the runtime base holds /$f"; }
 	done
 	buildah umount "$RT" >/dev/null; buildah rm "$RT" >/dev/null
-	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | head -n1)"
+	rsize="$(buildah images --format '{{.Size}}' "localhost/$RUNTIME:$TF_VERSION" | awk 'NR==1')"
 else
 	rsize="$(docker image inspect --format '{{.Size}}' "$RUNTIME:$TF_VERSION" | awk '{printf "%.0f MB", $1/1e6}')"
 fi
