@@ -1,0 +1,255 @@
+// Package imagefolder reads a folder of images, one subfolder per class,
+// into the float32 images and labels a model trains on, with the
+// semantics of Keras's image_dataset_from_directory: classes are the
+// subfolders in sorted order, files are the .bmp, .gif, .jpeg, .jpg and
+// .png in each (case-insensitive, sorted), decoded to RGB and resized to
+// one size by TensorFlow's own kernels (DecodeImage, then ResizeBilinear
+// with half-pixel centers, as tf.image.resize does), values 0–255;
+// labels as class ids or one-hot rows; an optional validation split,
+// shuffling with a seed, and cropping to the target's aspect ratio.
+package imagefolder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // headers for the MaxPixels check
+	_ "image/jpeg"
+	_ "image/png"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// Options follow image_dataset_from_directory's arguments.
+type Options struct {
+	Height, Width int  // the size every image is resized to (0: 256 × 256)
+	Categorical   bool // one-hot labels (label_mode="categorical"); else class ids ("int")
+	// Shuffle orders the files by a seeded shuffle (Keras shuffles by
+	// default; its order comes from numpy's generator, this one from Go's,
+	// so the two differ); false keeps the sorted order.
+	Shuffle bool
+	Seed    int64
+	// ValidationSplit keeps the last fraction of the (shuffled) files for
+	// validation; Subset picks "training" or "validation".
+	ValidationSplit float64
+	Subset          string
+	// CropToAspectRatio crops the largest centred window of the target's
+	// aspect ratio before resizing (Keras's smart_resize), instead of
+	// stretching the image.
+	CropToAspectRatio bool
+	// MaxPixels refuses an image whose header declares more pixels than
+	// this (0: 1<<26, 64 Mi), read before TensorFlow decodes it, so a
+	// small file cannot make the decoder allocate gigabytes. Checked for
+	// PNG, JPEG and GIF headers.
+	MaxPixels int64
+}
+
+// Set is the images read, in file order.
+type Set struct {
+	Classes []string
+	Files   []string
+	Height  int
+	Width   int
+	Images  []float32 // len(Files) × Height × Width × 3
+	Labels  []int32   // class ids (always set)
+	OneHot  []float32 // len(Files) × len(Classes), when Categorical
+}
+
+var formats = []string{".bmp", ".gif", ".jpeg", ".jpg", ".png"}
+
+// Load reads dir.
+func Load(dir string, opts Options) (*Set, error) {
+	if opts.Height == 0 && opts.Width == 0 {
+		opts.Height, opts.Width = 256, 256
+	}
+	if opts.Height <= 0 || opts.Width <= 0 || opts.Height > 1<<14 || opts.Width > 1<<14 {
+		return nil, fmt.Errorf("imagefolder: image size %d × %d: want 1 to 16384 each", opts.Height, opts.Width)
+	}
+	if opts.ValidationSplit < 0 || opts.ValidationSplit >= 1 {
+		return nil, fmt.Errorf("imagefolder: validation split %v: want 0 to under 1", opts.ValidationSplit)
+	}
+	if (opts.ValidationSplit > 0) != (opts.Subset != "") || (opts.Subset != "" && opts.Subset != "training" && opts.Subset != "validation") {
+		return nil, errors.New(`imagefolder: a validation split needs Subset "training" or "validation", and a Subset needs a split`)
+	}
+	files, labels, classes, err := index(dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Shuffle {
+		r := rand.New(rand.NewSource(opts.Seed))
+		r.Shuffle(len(files), func(i, j int) {
+			files[i], files[j] = files[j], files[i]
+			labels[i], labels[j] = labels[j], labels[i]
+		})
+	}
+	if opts.ValidationSplit > 0 {
+		nval := int(opts.ValidationSplit * float64(len(files)))
+		if opts.Subset == "training" {
+			files, labels = files[:len(files)-nval], labels[:len(labels)-nval]
+		} else {
+			files, labels = files[len(files)-nval:], labels[len(labels)-nval:]
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("imagefolder: %s: the %s subset of a %v split is empty", dir, opts.Subset, opts.ValidationSplit)
+		}
+	}
+	if opts.MaxPixels == 0 {
+		opts.MaxPixels = 1 << 26
+	}
+	d, err := newDecoder(opts.Height, opts.Width)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	s := &Set{Classes: classes, Files: files, Height: opts.Height, Width: opts.Width, Labels: labels,
+		Images: make([]float32, 0, len(files)*opts.Height*opts.Width*3)}
+	for _, f := range files {
+		img, err := d.load(f, opts.CropToAspectRatio, opts.MaxPixels)
+		if err != nil {
+			return nil, err
+		}
+		s.Images = append(s.Images, img...)
+	}
+	if opts.Categorical {
+		s.OneHot = make([]float32, len(labels)*len(classes))
+		for i, l := range labels {
+			s.OneHot[i*len(classes)+int(l)] = 1
+		}
+	}
+	return s, nil
+}
+
+// index lists the classes (sorted subfolders) and their image files
+// (sorted, by folder then name, subfolders of a class included).
+func index(dir string) (files []string, labels []int32, classes []string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("imagefolder: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			classes = append(classes, e.Name())
+		}
+	}
+	sort.Strings(classes)
+	if len(classes) == 0 {
+		return nil, nil, nil, fmt.Errorf("imagefolder: %s has no subfolders: want one per class", dir)
+	}
+	for i, c := range classes {
+		var found []string
+		err := filepath.WalkDir(filepath.Join(dir, c), func(p string, e os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && isImage(e.Name()) {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("imagefolder: %w", err)
+		}
+		sort.Strings(found)
+		for _, f := range found {
+			files = append(files, f)
+			labels = append(labels, int32(i))
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil, nil, fmt.Errorf("imagefolder: %s: no images (%s) in its class folders", dir, strings.Join(formats, " "))
+	}
+	return files, labels, classes, nil
+}
+
+func isImage(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	for _, f := range formats {
+		if ext == f {
+			return true
+		}
+	}
+	return false
+}
+
+// decoder holds the two small graphs every image goes through: decode
+// (to learn the size, for the crop), then crop and resize.
+type decoder struct {
+	g                        *tfwrap.Graph
+	s                        *tfwrap.Session
+	contents, begin, size    tfwrap.Output
+	decoded, shape, pixelsIn tfwrap.Output
+	resized                  tfwrap.Output
+	height, width            int
+}
+
+func newDecoder(h, w int) (*decoder, error) {
+	g := tfwrap.NewGraph()
+	d := &decoder{g: g, height: h, width: w}
+	d.contents = g.Placeholder("contents", tfwrap.String)
+	d.decoded = g.AddOp(tfwrap.OpSpec{Type: "DecodeImage", Inputs: []tfwrap.Input{d.contents},
+		Attrs: tfwrap.Attrs{"channels": int64(3), "dtype": tfwrap.Uint8, "expand_animations": false}}).Output(0)
+	d.shape = g.ShapeOf(d.decoded)
+	d.pixelsIn = g.Placeholder("pixels", tfwrap.Uint8, -1, -1, 3)
+	d.begin = g.Placeholder("begin", tfwrap.Int32, 3)
+	d.size = g.Placeholder("size", tfwrap.Int32, 3)
+	crop := g.AddOp(tfwrap.OpSpec{Type: "Slice", Inputs: []tfwrap.Input{d.pixelsIn, d.begin, d.size}}).Output(0)
+	sizeHW, err := tfwrap.NewTensor([]int32{int32(h), int32(w)}, 2)
+	if err != nil {
+		return nil, err
+	}
+	d.resized = g.AddOp(tfwrap.OpSpec{Type: "ResizeBilinear",
+		Inputs: []tfwrap.Input{g.ExpandDims(crop, 0), g.Const(sizeHW)},
+		Attrs:  tfwrap.Attrs{"align_corners": false, "half_pixel_centers": true}}).Output(0)
+	s, err := g.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("imagefolder: %w", err)
+	}
+	d.s = s
+	return d, nil
+}
+
+func (d *decoder) close() { d.s.Close() }
+
+// load decodes and resizes one file.
+func (d *decoder) load(path string, crop bool, maxPixels int64) ([]float32, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("imagefolder: %w", err)
+	}
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(raw)); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, fmt.Errorf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, cfg.Width, cfg.Height, maxPixels)
+	}
+	c, err := tfwrap.NewStrings([]string{string(raw)}, []int64{}...) // a scalar
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.s.Run(tfwrap.Feeds{d.contents: c}, []tfwrap.Output{d.decoded, d.shape})
+	if err != nil {
+		return nil, fmt.Errorf("imagefolder: %s: not an image TensorFlow decodes: %w", path, err)
+	}
+	dims, err := out[1].Int32s()
+	if err != nil {
+		return nil, err
+	}
+	ih, iw := int(dims[0]), int(dims[1])
+	begin, size := []int32{0, 0, 0}, []int32{int32(ih), int32(iw), 3}
+	if crop { // Keras's smart_resize: the largest centred window of the target's ratio
+		ch := min(ih, int(float32(iw*d.height)/float32(d.width)))
+		cw := min(iw, int(float32(ih*d.width)/float32(d.height)))
+		begin = []int32{int32(int(float32(ih-ch) / 2)), int32(int(float32(iw-cw) / 2)), 0}
+		size = []int32{int32(ch), int32(cw), 3}
+	}
+	bt, _ := tfwrap.NewTensor(begin, 3)
+	st, _ := tfwrap.NewTensor(size, 3)
+	res, err := d.s.Run(tfwrap.Feeds{d.pixelsIn: out[0], d.begin: bt, d.size: st}, []tfwrap.Output{d.resized})
+	if err != nil {
+		return nil, fmt.Errorf("imagefolder: %s: resizing: %w", path, err)
+	}
+	return res[0].Float32s()
+}
