@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "LayerNormalization", "Conv1D",
+	// "ZeroPadding2D", "Rescaling", "Normalization", "LayerNormalization", "Conv1D",
 	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
 	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
 	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
@@ -61,6 +61,11 @@ type Config struct {
 	// Scale and Offset are a Rescaling layer's x*scale + offset.
 	Scale  float64 `json:"scale,omitempty"`
 	Offset float64 `json:"offset,omitempty"`
+	// Mean, Variance and Invert are a Normalization layer's statistics
+	// per feature and direction.
+	Mean     []float32 `json:"mean,omitempty"`
+	Variance []float32 `json:"variance,omitempty"`
+	Invert   bool      `json:"invert,omitempty"`
 	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
 	Epsilon float64 `json:"epsilon,omitempty"`
 	// NoCenter and NoScale leave out a LayerNormalization layer's beta
@@ -342,6 +347,8 @@ func fromConfig(c Config) (Layer, error) {
 		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
 	case "Rescaling":
 		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "Normalization":
+		return Normalization(NormalizationOptions{Mean: c.Mean, Variance: c.Variance, Invert: c.Invert}, opts...), nil
 	case "Conv1D":
 		if len(c.Kernel) != 1 {
 			return nil, fmt.Errorf("kernel %v: want one number", c.Kernel)

@@ -163,6 +163,7 @@ var takes = map[string][]string{
 	"Permute":                {},
 	"ZeroPadding2D":          {},
 	"Rescaling":              {},
+	"Normalization":          {},
 	"GlobalAveragePooling1D": {},
 	"GlobalAveragePooling2D": {},
 	"GlobalMaxPooling1D":     {},
