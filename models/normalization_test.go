@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"math"
 	"math/rand"
 	"strings"
@@ -132,5 +133,48 @@ func TestNormalizationErrors(t *testing.T) {
 	}
 	if c := back.Config(); c.Type != "Normalization" || c.Name != "norm" || !c.Invert || c.Mean[1] != 2 || c.Variance[1] != 4 {
 		t.Errorf("config round trip: %+v", c)
+	}
+}
+
+// TestRandomFlipInAModel: a model that flips its images trains (the
+// layer gets the model's step) and predicts without flipping: two
+// predictions agree.
+func TestRandomFlipInAModel(t *testing.T) {
+	m, err := NewSequential([]int64{4, 4, 1}, layers.RandomFlip(""), layers.Flatten(), layers.Dense(2, layers.WithActivation(layers.Softmax)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1), Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 32*16)
+	y := make([]int32, 32)
+	for i := range x {
+		x[i] = float32(i%7) / 7
+	}
+	for i := range y {
+		y[i] = int32(i % 2)
+	}
+	xt, _ := tfwrap.NewTensor(x, 32, 4, 4, 1)
+	yt, _ := tfwrap.NewTensor(y, 32)
+	ds, err := NewDataset(xt, yt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fit(context.Background(), ds, FitOptions{Epochs: 2, BatchSize: 8, Progress: ProgressSilent}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Predict(xt, PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := m.Predict(xt, PredictOptions{})
+	av, _ := a.Float32s()
+	bv, _ := b.Float32s()
+	for i := range av {
+		if av[i] != bv[i] {
+			t.Fatalf("prediction %d differs between calls: %v, %v (flipped at inference?)", i, av[i], bv[i])
+		}
 	}
 }

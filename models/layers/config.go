@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "Normalization", "LayerNormalization", "Conv1D",
+	// "ZeroPadding2D", "Rescaling", "Normalization", "RandomFlip", "LayerNormalization", "Conv1D",
 	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
 	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
 	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
@@ -66,6 +66,9 @@ type Config struct {
 	Mean     []float32 `json:"mean,omitempty"`
 	Variance []float32 `json:"variance,omitempty"`
 	Invert   bool      `json:"invert,omitempty"`
+	// Mode is a RandomFlip layer's directions (Horizontal, Vertical,
+	// HorizontalAndVertical).
+	Mode string `json:"mode,omitempty"`
 	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
 	Epsilon float64 `json:"epsilon,omitempty"`
 	// NoCenter and NoScale leave out a LayerNormalization layer's beta
@@ -347,6 +350,8 @@ func fromConfig(c Config) (Layer, error) {
 		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
 	case "Rescaling":
 		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "RandomFlip":
+		return RandomFlip(c.Mode, opts...), nil
 	case "Normalization":
 		return Normalization(NormalizationOptions{Mean: c.Mean, Variance: c.Variance, Invert: c.Invert}, opts...), nil
 	case "Conv1D":

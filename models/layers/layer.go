@@ -164,6 +164,7 @@ var takes = map[string][]string{
 	"ZeroPadding2D":          {},
 	"Rescaling":              {},
 	"Normalization":          {},
+	"RandomFlip":             {"WithSeed"},
 	"GlobalAveragePooling1D": {},
 	"GlobalAveragePooling2D": {},
 	"GlobalMaxPooling1D":     {},
