@@ -99,7 +99,9 @@ func grpcFrame(t *testing.T, msg proto.Message) []byte {
 func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "wide")
 	exportWide(t, base)
-	const limit = 8 << 20
+	// Three unread answers (about 6 MB) and a fourth being encoded (about
+	// 4 MB more) do not fit; two and the third being encoded do.
+	const limit = 9 << 20
 	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "wide", BasePath: base}}, MaxInFlightBytes: limit})
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -134,7 +136,13 @@ func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	for i := range 3 {
 		c, _ := rawGRPC(t, addr, "/tensorflow.serving.PredictionService/Predict", frame, true)
 		stalled = append(stalled, c)
-		waitUntil(t, 5*time.Second, "an unread answer charged", func() bool { return used() > int64(i+1)*1900<<10 })
+		// Settled: i+1 answers of about 1,936 KiB each charged, and
+		// nothing held while one is encoded (about 4 MB). A client sent
+		// earlier could find the last one still encoding, and be refused.
+		waitUntil(t, 5*time.Second, "an unread answer charged", func() bool {
+			u := used()
+			return u >= int64(i+1)*1900<<10 && u <= int64(i+1)*2000<<10
+		})
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -145,7 +153,7 @@ func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	// While the unread answers hold the memory, a large answer is refused
 	// with its reason and a small one still served.
 	// A new 2 MB answer needs about 4 MB while grpc-go encodes it, more
-	// than the 8 MiB less the 6 MB unread.
+	// than the 9 MiB less the 6 MB unread.
 	_, refused := client.Predict(context.Background(), req(rows))
 	if status.Code(refused) != codes.ResourceExhausted || !strings.Contains(refused.Error(), "answer") {
 		t.Fatalf("a 2 MB answer while the memory is held: %v, want RESOURCE_EXHAUSTED naming the answer", refused)
