@@ -178,3 +178,72 @@ func TestRandomFlipInAModel(t *testing.T) {
 		}
 	}
 }
+
+// TestRandomTranslationMatchesKeras: with a fixed move (lower == upper,
+// so no randomness is left) the layer's training output is Keras's
+// within 1e-5, for each fill mode and both interpolations; at inference
+// it is the identity.
+func TestRandomTranslationMatchesKeras(t *testing.T) {
+	const n, h, w, c = 3, 6, 8, 2
+	x := make([]float32, n*h*w*c)
+	r := rand.New(rand.NewSource(2))
+	for i := range x {
+		x[i] = float32(r.Intn(256))
+	}
+	for _, tc := range []struct {
+		height, width [2]float64
+		o             layers.TransformOptions
+	}{
+		{[2]float64{0.25, 0.25}, [2]float64{-0.125, -0.125}, layers.TransformOptions{}},
+		{[2]float64{-0.3, -0.3}, [2]float64{0.2, 0.2}, layers.TransformOptions{FillMode: "constant", FillValue: 7}},
+		{[2]float64{0.1, 0.1}, [2]float64{0.35, 0.35}, layers.TransformOptions{FillMode: "wrap", Interpolation: "nearest"}},
+		{[2]float64{0.5, 0.5}, [2]float64{0, 0}, layers.TransformOptions{FillMode: "nearest"}},
+	} {
+		o := tc.o
+		fill, interp := o.FillMode, o.Interpolation
+		if fill == "" {
+			fill = "reflect"
+		}
+		if interp == "" {
+			interp = "bilinear"
+		}
+		var want struct{ Y []float64 }
+		req := map[string]any{"x": x, "shape": []int{n, h, w, c}, "height": tc.height, "width": tc.width,
+			"fill_mode": fill, "interpolation": interp, "fill_value": o.FillValue}
+		if err := pyref.Run("keras_translation.py", req, &want); err != nil {
+			t.Fatal(err)
+		}
+		g := tfwrap.NewGraph()
+		in := g.Placeholder("x", tfwrap.Float32, -1, h, w, c)
+		l := layers.RandomTranslation(tc.height, tc.width, o)
+		out, err := l.Forward(&layers.Context{Graph: g, Training: true, Seed: 1, Step: g.Const(tfwrap.Scalar(int64(0)))}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := g.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		xt, _ := tfwrap.NewTensor(x, n, h, w, c)
+		res, err := s.Eval(out, tfwrap.Feeds{in: xt})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := res.Float32s()
+		for i, v := range want.Y {
+			if !closeRel(float64(got[i]), v, 1e-5) {
+				t.Fatalf("%+v: value %d is %v, Keras %v", tc, i, got[i], v)
+			}
+		}
+		if inf, err := l.Forward(&layers.Context{Graph: g, Training: false}, in); err != nil || inf != in {
+			t.Errorf("not the identity at inference: %v", err)
+		}
+	}
+	if _, err := NewSequential([]int64{4, 4, 1}, layers.RandomTranslation([2]float64{0.5, 0.1}, [2]float64{0, 0}, layers.TransformOptions{})); err == nil {
+		t.Error("lower > upper was taken")
+	}
+	if _, err := NewSequential([]int64{4, 4, 1}, layers.RandomTranslation([2]float64{0, 0}, [2]float64{0, 0}, layers.TransformOptions{FillMode: "mirror"})); err == nil {
+		t.Error("an unknown fill mode was taken")
+	}
+}

@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "Normalization", "RandomFlip", "LayerNormalization", "Conv1D",
+	// "ZeroPadding2D", "Rescaling", "Normalization", "RandomFlip", "RandomTranslation", "LayerNormalization", "Conv1D",
 	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
 	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
 	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
@@ -69,6 +69,14 @@ type Config struct {
 	// Mode is a RandomFlip layer's directions (Horizontal, Vertical,
 	// HorizontalAndVertical).
 	Mode string `json:"mode,omitempty"`
+	// HeightFactor and WidthFactor are a RandomTranslation layer's
+	// [lower, upper] fractions; FillMode, FillValue and Interpolation how
+	// it fills (TransformOptions).
+	HeightFactor  []float64 `json:"height_factor,omitempty"`
+	WidthFactor   []float64 `json:"width_factor,omitempty"`
+	FillMode      string    `json:"fill_mode,omitempty"`
+	FillValue     float64   `json:"fill_value,omitempty"`
+	Interpolation string    `json:"interpolation,omitempty"`
 	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
 	Epsilon float64 `json:"epsilon,omitempty"`
 	// NoCenter and NoScale leave out a LayerNormalization layer's beta
@@ -350,6 +358,12 @@ func fromConfig(c Config) (Layer, error) {
 		return ZeroPadding2D(p[0][0], p[0][1], p[1][0], p[1][1], opts...), nil
 	case "Rescaling":
 		return Rescaling(c.Scale, c.Offset, opts...), nil
+	case "RandomTranslation":
+		if len(c.HeightFactor) != 2 || len(c.WidthFactor) != 2 {
+			return nil, fmt.Errorf("height_factor %v, width_factor %v: want [lower, upper] each", c.HeightFactor, c.WidthFactor)
+		}
+		return RandomTranslation([2]float64{c.HeightFactor[0], c.HeightFactor[1]}, [2]float64{c.WidthFactor[0], c.WidthFactor[1]},
+			TransformOptions{FillMode: c.FillMode, FillValue: c.FillValue, Interpolation: c.Interpolation}, opts...), nil
 	case "RandomFlip":
 		return RandomFlip(c.Mode, opts...), nil
 	case "Normalization":

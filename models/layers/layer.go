@@ -165,6 +165,7 @@ var takes = map[string][]string{
 	"Rescaling":              {},
 	"Normalization":          {},
 	"RandomFlip":             {"WithSeed"},
+	"RandomTranslation":      {"WithSeed"},
 	"GlobalAveragePooling1D": {},
 	"GlobalAveragePooling2D": {},
 	"GlobalMaxPooling1D":     {},
