@@ -38,19 +38,10 @@ func (l *dropout) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) 
 		return x, nil
 	}
 	g := ctx.Graph
-	if !ctx.Step.Valid() {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: dropout in training needs the model's step counter", l.name)
-	}
-	// seed = (layer seed, step): stateless, so a resumed run repeats it.
-	base, err := tfwrap.NewTensor([]int64{int64(l.seed(ctx) >> 1), 0})
+	seed, err := l.stepSeed(ctx, "dropout", 0)
 	if err != nil {
 		return tfwrap.Output{}, err
 	}
-	unit, err := tfwrap.NewTensor([]int64{0, 1})
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	seed := g.Add(g.Const(base), g.Mul(g.Const(unit), ctx.Step))
 	u := g.StatelessRandomUniform(g.ShapeOf(x), seed, x.DType())
 	keep := 1 - l.rate
 	// u >= rate with probability 1-rate: mask = floor(u + keep) is 1 there.

@@ -318,3 +318,39 @@ func built(name string, g *tfwrap.Graph, out tfwrap.Output) (tfwrap.Output, erro
 	}
 	return out, nil
 }
+
+// stepSeed is the seed of a random op drawn in a training step: (the
+// layer's seed halved plus stream, the model's step), so that a run
+// resumed from a checkpoint draws what the uninterrupted run would have.
+// stream keeps a layer's several draws apart. Dropout, RandomFlip and
+// RandomTranslation draw with it.
+func (b *base) stepSeed(ctx *Context, typ string, stream int64) (tfwrap.Output, error) {
+	if !ctx.Step.Valid() {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: %s in training needs the model's step counter", b.name, typ)
+	}
+	base, err := tfwrap.NewTensor([]int64{int64(b.seed(ctx)>>1) + stream, 0})
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	unit, err := tfwrap.NewTensor([]int64{0, 1})
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	g := ctx.Graph
+	return g.Add(g.Const(base), g.Mul(g.Const(unit), ctx.Step)), nil
+}
+
+// perSample is the shape (batch, 1, …, 1) of x's batch with ones more
+// axes: one draw per sample, broadcast over the rest.
+func perSample(g *tfwrap.Graph, x tfwrap.Output, ones int) (tfwrap.Output, error) {
+	t := make([]int32, ones)
+	for i := range t {
+		t[i] = 1
+	}
+	tail, err := tfwrap.NewTensor(t, int64(ones))
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	batch := g.Slice(g.ShapeOf(x), g.Scalar(0, tfwrap.Int32), g.Scalar(1, tfwrap.Int32))
+	return g.Apply("ConcatV2", nil, tfwrap.OutputList{batch, g.Const(tail)}, g.Scalar(0, tfwrap.Int32)), nil
+}

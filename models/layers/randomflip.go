@@ -60,27 +60,16 @@ func (l *randomFlip) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, erro
 	if !ctx.Training {
 		return x, nil
 	}
-	if !ctx.Step.Valid() {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: RandomFlip in training needs the model's step counter", l.name)
-	}
 	g := ctx.Graph
-	// One coin per image: a uniform of shape (batch, 1, 1, 1).
-	ones, err := tfwrap.NewTensor([]int32{1, 1, 1}, 3)
+	coinShape, err := perSample(g, x, 3) // one coin per image
 	if err != nil {
 		return tfwrap.Output{}, err
 	}
-	batch := g.Slice(g.ShapeOf(x), g.Scalar(0, tfwrap.Int32), g.Scalar(1, tfwrap.Int32))
-	coinShape := g.Apply("ConcatV2", nil, tfwrap.OutputList{batch, g.Const(ones)}, g.Scalar(0, tfwrap.Int32))
 	flip := func(x tfwrap.Output, axis int32, stream int64) (tfwrap.Output, error) {
-		base, err := tfwrap.NewTensor([]int64{int64(l.seed(ctx)>>1) + stream, 0})
+		seed, err := l.stepSeed(ctx, "RandomFlip", stream)
 		if err != nil {
 			return tfwrap.Output{}, err
 		}
-		unit, err := tfwrap.NewTensor([]int64{0, 1})
-		if err != nil {
-			return tfwrap.Output{}, err
-		}
-		seed := g.Add(g.Const(base), g.Mul(g.Const(unit), ctx.Step))
 		coin := g.Apply("Less", nil, g.StatelessRandomUniform(coinShape, seed, tfwrap.Float32), g.Scalar(0.5, tfwrap.Float32))
 		ax, err := tfwrap.NewTensor([]int32{axis}, 1)
 		if err != nil {

@@ -89,28 +89,18 @@ func (l *randomTranslation) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Outpu
 	if !ctx.Training {
 		return x, nil
 	}
-	if !ctx.Step.Valid() {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: RandomTranslation in training needs the model's step counter", l.name)
-	}
 	o := l.o
 	o.defaults()
 	g := ctx.Graph
-	one, err := tfwrap.NewTensor([]int32{1}, 1)
+	col, err := perSample(g, x, 1) // (batch, 1)
 	if err != nil {
 		return tfwrap.Output{}, err
 	}
-	batch := g.Slice(g.ShapeOf(x), g.Scalar(0, tfwrap.Int32), g.Scalar(1, tfwrap.Int32))
-	col := g.Apply("ConcatV2", nil, tfwrap.OutputList{batch, g.Const(one)}, g.Scalar(0, tfwrap.Int32)) // (batch, 1)
 	draw := func(f [2]float64, size int64, stream int64) (tfwrap.Output, error) {
-		base, err := tfwrap.NewTensor([]int64{int64(l.seed(ctx)>>1) + stream, 0})
+		seed, err := l.stepSeed(ctx, "RandomTranslation", stream)
 		if err != nil {
 			return tfwrap.Output{}, err
 		}
-		unit, err := tfwrap.NewTensor([]int64{0, 1})
-		if err != nil {
-			return tfwrap.Output{}, err
-		}
-		seed := g.Add(g.Const(base), g.Mul(g.Const(unit), ctx.Step))
 		u := g.StatelessRandomUniform(col, seed, tfwrap.Float32)
 		frac := g.Add(g.Mul(u, g.Scalar(f[1]-f[0], tfwrap.Float32)), g.Scalar(f[0], tfwrap.Float32))
 		return g.Mul(frac, g.Scalar(float64(size), tfwrap.Float32)), nil
