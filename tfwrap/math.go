@@ -51,6 +51,21 @@ func (g *Graph) Sigmoid(x Output) Output { return g.unary("Sigmoid", x, true) }
 // Relu returns max(x, 0).
 func (g *Graph) Relu(x Output) Output { return g.unary("Relu", x, false) }
 
+// Relu6 returns min(max(x, 0), 6).
+func (g *Graph) Relu6(x Output) Output { return g.unary("Relu6", x, false) }
+
+// LeakyRelu returns x where x >= 0 and alpha*x elsewhere.
+func (g *Graph) LeakyRelu(x Output, alpha float64) Output {
+	if !g.check("LeakyRelu", x) {
+		return Output{}
+	}
+	if !x.DType().IsFloat() {
+		g.failf("LeakyRelu: needs a float input, got %v (%s)", x.DType(), x.Name())
+		return Output{}
+	}
+	return g.add1("LeakyRelu", "LeakyRelu", []tf.Input{x.out}, map[string]any{"alpha": float32(alpha)})
+}
+
 // binary adds an elementwise op of two inputs after checking in Go that
 // their dtypes match and their static shapes broadcast.
 func (g *Graph) binary(typ string, a, b Output) Output {

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -16,15 +17,40 @@ type batchNorm struct {
 // keras.layers.BatchNormalization with momentum 0.99 and epsilon 1e-3, using
 // TF's FusedBatchNormV3. In training it uses the batch's statistics and
 // moves the moving mean and variance towards them (with the biased batch
-// variance, as Keras does); at inference it uses the moving statistics.
+// variance, as Keras does); at inference, and always when Frozen (as Keras
+// runs a BatchNormalization layer with trainable=False in inference mode),
+// it uses the moving statistics.
 func BatchNormalization(opts ...Option) Layer {
+	return BatchNormalizationWith(BatchNormOptions{}, opts...)
+}
+
+// BatchNormOptions are a BatchNormalization layer's momentum and epsilon;
+// zero means Keras's default (0.99 and 1e-3).
+type BatchNormOptions struct {
+	Momentum float64
+	Epsilon  float64
+}
+
+// BatchNormalizationWith is BatchNormalization with Keras's momentum and
+// epsilon arguments, e.g. MobileNetV2's BatchNormOptions{Momentum: 0.999}.
+func BatchNormalizationWith(o BatchNormOptions, opts ...Option) Layer {
 	c := newConfig(opts)
-	return &batchNorm{base: base{name: c.name, cfg: c}, momentum: 0.99, epsilon: 1e-3}
+	l := &batchNorm{base: base{name: c.name, cfg: c}, momentum: 0.99, epsilon: 1e-3}
+	if o.Momentum != 0 {
+		l.momentum = o.Momentum
+	}
+	if o.Epsilon != 0 {
+		l.epsilon = o.Epsilon
+	}
+	return l
 }
 
 func (l *batchNorm) Type() string { return "BatchNormalization" }
 
 func (l *batchNorm) OutputShape(in []int64) ([]int64, error) {
+	if !(l.momentum >= 0 && l.momentum <= 1) || !(l.epsilon > 0) || math.IsInf(l.epsilon, 0) {
+		return nil, fmt.Errorf("%s: BatchNormalization momentum %v must be in [0, 1] and epsilon %v positive", l.name, l.momentum, l.epsilon)
+	}
 	if len(in) != 1 && len(in) != 3 {
 		return nil, fmt.Errorf("%s: BatchNormalization takes vectors or images per sample, got %v", l.name, in)
 	}
@@ -76,7 +102,7 @@ func (l *batchNorm) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error
 		in = g.Reshape(x, -1, 1, 1, c)
 	}
 	var y tfwrap.Output
-	if !ctx.Training {
+	if !ctx.Training || l.cfg.frozen {
 		y = g.FusedBatchNorm(in, l.gamma.Value(), l.beta.Value(), l.mean.Value(), l.va.Value(), l.epsilon, false).Y
 	} else {
 		empty, err := tfwrap.NewTensor([]float32{}, 0)

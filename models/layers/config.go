@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "Normalization", "RandomFlip", "RandomTranslation", "LayerNormalization", "Conv1D",
+	// "ZeroPadding2D", "Rescaling", "ReLU", "Normalization", "RandomFlip", "RandomTranslation", "LayerNormalization", "Conv1D",
 	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
 	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
 	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
@@ -77,8 +77,14 @@ type Config struct {
 	FillMode      string    `json:"fill_mode,omitempty"`
 	FillValue     float64   `json:"fill_value,omitempty"`
 	Interpolation string    `json:"interpolation,omitempty"`
-	// Epsilon is a LayerNormalization layer's epsilon (0: Keras's 1e-3).
-	Epsilon float64 `json:"epsilon,omitempty"`
+	// Epsilon is a LayerNormalization or BatchNormalization layer's
+	// epsilon (0: Keras's 1e-3), Momentum a BatchNormalization layer's
+	// (0: Keras's 0.99).
+	Epsilon  float64 `json:"epsilon,omitempty"`
+	Momentum float64 `json:"momentum,omitempty"`
+	// MaxValue and NegativeSlope are a ReLU layer's (ReLUOptions).
+	MaxValue      float64 `json:"max_value,omitempty"`
+	NegativeSlope float64 `json:"negative_slope,omitempty"`
 	// NoCenter and NoScale leave out a LayerNormalization layer's beta
 	// and gamma (Keras's center=False, scale=False).
 	NoCenter bool `json:"no_center,omitempty"`
@@ -161,7 +167,23 @@ func (l *dropout) Config() Config {
 }
 
 // Config implements Layer.
-func (l *batchNorm) Config() Config { return l.describe("BatchNormalization") }
+func (l *batchNorm) Config() Config {
+	c := l.describe("BatchNormalization")
+	if l.momentum != 0.99 {
+		c.Momentum = l.momentum
+	}
+	if l.epsilon != 1e-3 {
+		c.Epsilon = l.epsilon
+	}
+	return c
+}
+
+// Config implements Layer.
+func (l *relu) Config() Config {
+	c := l.describe("ReLU")
+	c.MaxValue, c.NegativeSlope = l.o.MaxValue, l.o.NegativeSlope
+	return c
+}
 
 // Config implements Layer.
 func (l *activationLayer) Config() Config {
@@ -327,7 +349,9 @@ func fromConfig(c Config) (Layer, error) {
 	case "Dropout":
 		return Dropout(c.Rate, opts...), nil
 	case "BatchNormalization":
-		return BatchNormalization(opts...), nil
+		return BatchNormalizationWith(BatchNormOptions{Momentum: c.Momentum, Epsilon: c.Epsilon}, opts...), nil
+	case "ReLU":
+		return ReLULayer(ReLUOptions{MaxValue: c.MaxValue, NegativeSlope: c.NegativeSlope}, opts...), nil
 	case "Activation":
 		return ActivationLayer(act, opts...), nil
 	case "GlobalAveragePooling2D":

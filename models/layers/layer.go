@@ -156,6 +156,7 @@ var takes = map[string][]string{
 	"Dropout":                {"WithSeed"},
 	"BatchNormalization":     {},
 	"Activation":             {"WithActivation"},
+	"ReLU":                   {},
 	"Conv1D":                 {"WithActivation", "NoBias", "WithSeed", "WithStride1D", "WithPadding"},
 	"Embedding":              {"WithSeed", "MaskZero"},
 	"LayerNormalization":     {},

@@ -51,7 +51,7 @@ func (c *Context) InputMask(i int) tfwrap.Output {
 // Context.OutMasks itself, drops the mask.
 var passesMask = map[string]bool{
 	"Dense": true, "Dropout": true, "Activation": true, "BatchNormalization": true,
-	"LayerNormalization": true, "Rescaling": true, "Add": true, "Multiply": true,
+	"LayerNormalization": true, "Rescaling": true, "Add": true, "Multiply": true, "ReLU": true,
 }
 
 // PassesMask reports whether layers of Keras type typ hand their input's

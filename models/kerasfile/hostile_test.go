@@ -1,0 +1,190 @@
+package kerasfile_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/kerasfile"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// rewrite copies a .keras file with its entries changed by edit (nil
+// drops an entry).
+func rewrite(t *testing.T, src string, edit func(name string, b []byte) []byte) string {
+	t.Helper()
+	z, err := zip.OpenReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for _, f := range z.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if _, err := b.ReadFrom(r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		out := edit(f.Name, b.Bytes())
+		if out == nil {
+			continue
+		}
+		fw, err := w.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(out)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "edited.keras")
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// configEdit replaces the first n (all if n < 0; 1 if n is left out)
+// occurrences of old in config.json.
+func configEdit(old, new string, n ...int) func(string, []byte) []byte {
+	count := 1
+	if len(n) > 0 {
+		count = n[0]
+	}
+	return func(name string, b []byte) []byte {
+		if name == "config.json" {
+			return bytes.Replace(b, []byte(old), []byte(new), count)
+		}
+		return b
+	}
+}
+
+// TestBadFiles: every file Keras could not have written, or that asks for
+// what the Go layers cannot do, is an error that says what and where.
+func TestBadFiles(t *testing.T) {
+	dir, _ := keras(t)
+	cnn := filepath.Join(dir, "cnn.keras")
+	notZip := filepath.Join(t.TempDir(), "x.keras")
+	os.WriteFile(notZip, []byte("not a zip archive at all"), 0o644)
+	for _, c := range []struct {
+		name, path, want string
+	}{
+		{"not a zip", notZip, "a .keras file is a zip archive"},
+		{"no weights", rewrite(t, cnn, func(n string, b []byte) []byte {
+			if n == "model.weights.h5" {
+				return nil
+			}
+			return b
+		}), "has no model.weights.h5"},
+		{"dilation", rewrite(t, cnn, configEdit(`"dilation_rate": [1, 1]`, `"dilation_rate": [2, 2]`)),
+			`layer 0 (Conv2D "conv2d"): dilation_rate=[2,2] is not supported`},
+		{"unknown layer", rewrite(t, cnn, configEdit(`"class_name": "Dropout"`, `"class_name": "AlphaDropout"`)),
+			`layer 4 (AlphaDropout "dropout"): layer type AlphaDropout is not supported`},
+		{"mixed precision", rewrite(t, cnn, configEdit(`"name": "float32"`, `"name": "mixed_float16"`, -1)),
+			`dtype policy "mixed_float16" is not supported`},
+		{"huge dense", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 500000000`)),
+			"weights, the weights file holds 439"},
+		{"units changed", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 4`)),
+			"layer dense (Dense): weight 0 (dense/kernel) has shape [16 5] in the file, [16 4] in Go"},
+		{"truncated weights", rewrite(t, cnn, func(n string, b []byte) []byte {
+			if n == "model.weights.h5" {
+				return b[:len(b)/2]
+			}
+			return b
+		}), "model.weights.h5: h5: not a readable HDF5 file"},
+		{"bad json", rewrite(t, cnn, configEdit(`{`, `[`)), "config.json"},
+		{"cycle", rewrite(t, filepath.Join(dir, "resnet.keras"), configEdit(`"keras_history": ["image", 0, 0]`, `"keras_history": ["dense", 0, 0]`)),
+			"waits for a tensor no layer makes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := kerasfile.Load(c.path, compileOpts())
+			if err == nil {
+				m.Close()
+				t.Fatal("loaded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q\nwant it to say %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestFlippedBits flips random bits of a whole .keras file, then of its
+// config.json and its weights file inside a valid zip (so the zip's CRC
+// does not catch them): each is an error or a model that compiles and
+// predicts, never a panic or a TensorFlow abort.
+func TestFlippedBits(t *testing.T) {
+	dir, refs := keras(t)
+	src := filepath.Join(dir, "cnn.keras")
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	n := 120
+	if testing.Short() {
+		n = 30
+	}
+	flip := func(b []byte, k int) []byte {
+		b = append([]byte{}, b...)
+		for ; k > 0; k-- {
+			b[rng.IntN(len(b))] ^= 1 << rng.IntN(8)
+		}
+		return b
+	}
+	x, err := tfwrap.NewTensor(refs["cnn"].X, refs["cnn"].Shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func(what, path string) (ok bool) {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("%s: panic: %v", what, r)
+			}
+		}()
+		m, err := kerasfile.Load(path, compileOpts())
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "kerasfile: ") {
+				t.Errorf("%s: error without context: %v", what, err)
+			}
+			return false
+		}
+		defer m.Close()
+		if _, err := m.Predict(x, models.PredictOptions{}); err != nil && !strings.Contains(err.Error(), "shape") {
+			t.Logf("%s: predict: %v", what, err)
+		}
+		return true
+	}
+	whole := filepath.Join(t.TempDir(), "flipped.keras")
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		os.WriteFile(whole, flip(good, 1+i%3), 0o644)
+		if try(fmt.Sprintf("zip flip %d", i), whole) {
+			counts["zip"]++
+		}
+		for _, entry := range []string{"config.json", "model.weights.h5"} {
+			p := rewrite(t, src, func(name string, b []byte) []byte {
+				if name == entry {
+					return flip(b, 1+i%3)
+				}
+				return b
+			})
+			if try(fmt.Sprintf("%s flip %d", entry, i), p) {
+				counts[entry]++
+			}
+		}
+	}
+	t.Logf("of %d flipped files each, these still loaded (flips in data or unused fields): %v", n, counts)
+}

@@ -1,0 +1,223 @@
+package kerasfile_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/kerasfile"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+type refModel struct {
+	Shape []int64   `json:"shape"`
+	X     []float32 `json:"x"`
+	Y     []float32 `json:"y"`
+}
+
+var (
+	kerasOnce sync.Once
+	kerasDir  string
+	kerasRefs map[string]refModel
+	kerasErr  error
+)
+
+// keras has Keras 3 save the reference models once per test binary and
+// predict with them.
+func keras(t *testing.T) (string, map[string]refModel) {
+	t.Helper()
+	kerasOnce.Do(func() {
+		if kerasDir, kerasErr = os.MkdirTemp("", "kerasfile"); kerasErr != nil {
+			return
+		}
+		kerasErr = pyref.Run("keras_import.py", map[string]any{"dir": kerasDir, "seed": 3}, &kerasRefs)
+	})
+	if kerasErr != nil {
+		t.Fatal(kerasErr)
+	}
+	return kerasDir, kerasRefs
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kerasDir != "" {
+		os.RemoveAll(kerasDir)
+	}
+	os.Exit(code)
+}
+
+func compileOpts() models.CompileOptions {
+	return models.CompileOptions{Loss: losses.CategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.01)}
+}
+
+// TestImportMatchesKeras loads each .keras file Keras saved and checks that Go
+// predicts what Keras predicted, within 1e-5.
+func TestImportMatchesKeras(t *testing.T) {
+	dir, refs := keras(t)
+	for _, name := range []string{"cnn", "resnet", "mnv2", "nested"} {
+		t.Run(name, func(t *testing.T) {
+			r := refs[name]
+			m, err := kerasfile.Load(filepath.Join(dir, name+".keras"), compileOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			x, err := tfwrap.NewTensor(r.X, r.Shape...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := m.Predict(x, models.PredictOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := y.Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(r.Y) {
+				t.Fatalf("%d outputs, Keras %d", len(got), len(r.Y))
+			}
+			worst, size := 0.0, 0.0
+			for i := range got {
+				worst = math.Max(worst, math.Abs(float64(got[i]-r.Y[i])))
+				size = math.Max(size, math.Abs(float64(r.Y[i])))
+			}
+			t.Logf("%s: %d outputs up to %.3g, largest difference from Keras %.2g", name, len(got), size, worst)
+			if worst > 1e-5 {
+				t.Errorf("largest difference from Keras %g > 1e-5", worst)
+			}
+		})
+	}
+}
+
+// ExampleLoad reads a .keras file that Keras 3 saved (testdata/tiny.keras,
+// made by testdata/make_tiny.py, where Keras predicts [[0.3058 0.6942]]
+// for the same input) and predicts with it.
+func ExampleLoad() {
+	m, err := kerasfile.Load("testdata/tiny.keras", models.CompileOptions{
+		Loss: losses.CategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.01)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	for _, l := range m.Layers() {
+		fmt.Println(l.Name(), l.Type())
+	}
+	x, _ := tfwrap.NewTensor([]float32{1, 2, 3}, 1, 3)
+	y, err := m.Predict(x, models.PredictOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, _ := y.Float32s()
+	fmt.Printf("%.4f\n", p)
+	// Output:
+	// hidden Dense
+	// probs Dense
+	// [0.3058 0.6942]
+}
+
+// TestFineTuneMatchesKeras freezes the layers below a block, trains one
+// SGD step from Go and from Keras on the same batch, and compares every
+// weight after it (the frozen ones, the trained ones and BatchNorm's moving
+// statistics) within 1e-5.
+func TestFineTuneMatchesKeras(t *testing.T) {
+	dir, refs := keras(t)
+	for _, c := range []struct{ model, from string }{{"resnet", "b2_proj"}, {"mnv2", "block_16_expand"}, {"nested", "dense_2"}} {
+		t.Run(c.model, func(t *testing.T) {
+			path := filepath.Join(dir, c.model+".keras")
+			if c.model == "nested" { // Keras's dropout masks are not Go's
+				path = rewrite(t, path, configEdit(`"rate": 0.2`, `"rate": 0.0`))
+			}
+			r := refs[c.model]
+			n := int(r.Shape[0])
+			classes := len(r.Y) / n
+			y := make([]float32, len(r.Y))
+			for i := range y {
+				y[i] = float32(i%classes) / float32(classes)
+			}
+			var want struct {
+				Weights   [][]float32 `json:"weights"`
+				Trainable int         `json:"trainable"`
+			}
+			in := map[string]any{"path": path, "trainable_from": c.from, "lr": 0.1, "shape": r.Shape, "x": r.X, "y": y}
+			if err := pyref.Run("keras_finetune.py", in, &want); err != nil {
+				t.Fatal(err)
+			}
+			s, err := kerasfile.Read(path, kerasfile.Options{TrainableFrom: c.from})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := s.Model
+			if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := s.Assign(m); err != nil {
+				t.Fatal(err)
+			}
+			trainable := 0
+			for _, v := range m.Weights() {
+				if v.Trainable() {
+					trainable++
+				}
+			}
+			if trainable != want.Trainable {
+				t.Errorf("%d trainable weights, Keras %d", trainable, want.Trainable)
+			}
+			x, err := tfwrap.NewTensor(r.X, r.Shape...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			yt, err := tfwrap.NewTensor(y, int64(n), int64(classes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := models.NewDataset(x, yt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Fit(context.Background(), ds, models.FitOptions{Epochs: 1, BatchSize: n, NoShuffle: true, Progress: models.ProgressSilent}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.GetWeights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want.Weights) {
+				t.Fatalf("%d weights, Keras %d", len(got), len(want.Weights))
+			}
+			worst, moved := 0.0, 0
+			for i, g := range got {
+				v, err := g.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(v) != len(want.Weights[i]) {
+					t.Fatalf("weight %d: %d values, Keras %d", i, len(v), len(want.Weights[i]))
+				}
+				for j := range v {
+					worst = math.Max(worst, math.Abs(float64(v[j]-want.Weights[i][j])))
+				}
+			}
+			for _, v := range m.Weights() {
+				if v.Trainable() {
+					moved++
+				}
+			}
+			t.Logf("%s from %s: %d weights (%d trainable), largest difference from Keras after one step %.2g", c.model, c.from, len(got), moved, worst)
+			if worst > 1e-5 {
+				t.Errorf("largest difference from Keras %g > 1e-5", worst)
+			}
+		})
+	}
+}
