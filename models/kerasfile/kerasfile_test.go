@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/kerasfile"
+	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -219,5 +221,108 @@ func TestFineTuneMatchesKeras(t *testing.T) {
 				t.Errorf("largest difference from Keras %g > 1e-5", worst)
 			}
 		})
+	}
+}
+
+// TestNewHead uses a whole .keras model as a layer of a bigger one with a
+// new head, assigns the file's weights into it, and checks that the inner
+// model still computes Keras's outputs.
+func TestNewHead(t *testing.T) {
+	dir, refs := keras(t)
+	r := refs["resnet"]
+	s, err := kerasfile.Read(filepath.Join(dir, "resnet.keras"), kerasfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := models.Input("image", r.Shape[1:]...)
+	feats := models.CallMulti(s.Model, in)
+	head := models.Call(layers.Dense(2, layers.WithActivation(layers.Softmax), layers.WithName("head")), feats)
+	big, err := models.NewModel("with_head", []*models.Symbol{in}, []*models.Symbol{feats, head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first output is the file's model; its loss weighs nothing.
+	if err := big.Compile(models.CompileOptions{Losses: map[string]losses.Loss{big.OutputNames()[1]: losses.CategoricalCrossentropy{}, big.OutputNames()[0]: losses.MeanSquaredError{}},
+		LossWeights: map[string]float64{big.OutputNames()[0]: 0}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	n, err := s.Assign(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 19 {
+		t.Errorf("assigned %d layers, the file has 19 with weights", n)
+	}
+	x, err := tfwrap.NewTensor(r.X, r.Shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := big.PredictAll([]*tfwrap.Tensor{x}, models.PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := outs[0].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i := range got {
+		worst = math.Max(worst, math.Abs(float64(got[i]-r.Y[i])))
+	}
+	if worst > 1e-5 {
+		t.Errorf("inside a bigger model the file's model is %g from Keras", worst)
+	}
+	// A model that holds none of the file's layers is an error.
+	other, err := models.NewSequential([]int64{3}, layers.Dense(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Compile(compileOpts()); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := s.Assign(other); err == nil || !strings.Contains(err.Error(), "holds none of the layers") {
+		t.Errorf("assign into an unrelated model: %v", err)
+	}
+}
+
+// TestExportReadByPython exports a model read from a .keras file as a
+// SavedModel; Python's tf.saved_model.load computes Keras's outputs with it.
+func TestExportReadByPython(t *testing.T) {
+	dir, refs := keras(t)
+	r := refs["mnv2"]
+	m, err := kerasfile.Load(filepath.Join(dir, "mnv2.keras"), compileOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out := filepath.Join(t.TempDir(), "1")
+	if err := m.Export(out); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Outputs map[string][]float32 `json:"outputs"`
+	}
+	in := map[string]any{"dir": out, "signature": "serving_default",
+		"inputs": map[string]any{m.InputNames()[0]: map[string]any{"shape": r.Shape, "data": r.X}}}
+	if err := pyref.Run("call_savedmodel.py", in, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Outputs) != 1 {
+		t.Fatalf("outputs %v", got.Outputs)
+	}
+	for name, y := range got.Outputs {
+		if len(y) != len(r.Y) {
+			t.Fatalf("%s: %d values, Keras %d", name, len(y), len(r.Y))
+		}
+		worst := 0.0
+		for i := range y {
+			worst = math.Max(worst, math.Abs(float64(y[i]-r.Y[i])))
+		}
+		t.Logf("Python running Go's export of MobileNetV2 (%s): largest difference from Keras %.2g", name, worst)
+		if worst > 1e-5 {
+			t.Errorf("largest difference from Keras %g > 1e-5", worst)
+		}
 	}
 }
