@@ -8,7 +8,8 @@
 // models use: InputLayer, Dense, Conv2D, DepthwiseConv2D, SeparableConv2D,
 // BatchNormalization, ReLU (with max_value, as ReLU6), LeakyReLU,
 // Activation, ZeroPadding2D, MaxPooling2D, AveragePooling2D, the global
-// poolings, Flatten, Dropout, Reshape, Permute, Rescaling,
+// poolings, Flatten, Dropout, Reshape, Permute, Rescaling, the augmentation
+// layers RandomFlip, RandomTranslation, RandomRotation and RandomZoom,
 // LayerNormalization, Add, Multiply and Concatenate. Anything else, and any
 // argument the Go layer cannot honour (a dilation, a constraint, a
 // mixed-precision policy), is an error that names the layer, its position

@@ -89,9 +89,9 @@ func TestBadFiles(t *testing.T) {
 			return b
 		}), "has no model.weights.h5"},
 		{"dilation", rewrite(t, cnn, configEdit(`"dilation_rate": [1, 1]`, `"dilation_rate": [2, 2]`)),
-			`layer 0 (Conv2D "conv2d"): dilation_rate=[2,2] is not supported`},
+			`layer 4 (Conv2D "conv2d"): dilation_rate=[2,2] is not supported`},
 		{"unknown layer", rewrite(t, cnn, configEdit(`"class_name": "Dropout"`, `"class_name": "AlphaDropout"`)),
-			`layer 4 (AlphaDropout "dropout"): layer type AlphaDropout is not supported`},
+			`layer 8 (AlphaDropout "dropout"): layer type AlphaDropout is not supported`},
 		{"mixed precision", rewrite(t, cnn, configEdit(`"name": "float32"`, `"name": "mixed_float16"`, -1)),
 			`dtype policy "mixed_float16" is not supported`},
 		{"huge dense", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 500000000`)),

@@ -131,7 +131,10 @@ func ExampleLoad() {
 // TestFineTuneMatchesKeras freezes the layers below a block, trains one
 // SGD step from Go and from Keras on the same batch, and compares every
 // weight after it (the frozen ones, the trained ones and BatchNorm's moving
-// statistics) within 1e-5.
+// statistics) with Keras's: within 1e-5, or, where the step is so badly
+// conditioned that float32 Keras itself is further than that from the same
+// step in float64 (BatchNormalization's training mode on 3 samples of 3×3
+// can lose 1e-3), at most as far from the float64 step as Keras is.
 func TestFineTuneMatchesKeras(t *testing.T) {
 	dir, refs := keras(t)
 	for _, c := range []struct{ model, from string }{{"resnet", "b2_proj"}, {"mnv2", "block_16_expand"}, {"nested", "dense_2"}} {
@@ -149,6 +152,7 @@ func TestFineTuneMatchesKeras(t *testing.T) {
 			}
 			var want struct {
 				Weights   [][]float32 `json:"weights"`
+				Weights64 [][]float64 `json:"weights64"`
 				Trainable int         `json:"trainable"`
 			}
 			in := map[string]any{"path": path, "trainable_from": c.from, "lr": 0.1, "shape": r.Shape, "x": r.X, "y": y}
@@ -198,7 +202,7 @@ func TestFineTuneMatchesKeras(t *testing.T) {
 			if len(got) != len(want.Weights) {
 				t.Fatalf("%d weights, Keras %d", len(got), len(want.Weights))
 			}
-			worst, moved := 0.0, 0
+			worst, toTruth, kerasToTruth, moved := 0.0, 0.0, 0.0, 0
 			for i, g := range got {
 				v, err := g.Float32s()
 				if err != nil {
@@ -208,7 +212,10 @@ func TestFineTuneMatchesKeras(t *testing.T) {
 					t.Fatalf("weight %d: %d values, Keras %d", i, len(v), len(want.Weights[i]))
 				}
 				for j := range v {
+					truth := want.Weights64[i][j]
 					worst = math.Max(worst, math.Abs(float64(v[j]-want.Weights[i][j])))
+					toTruth = math.Max(toTruth, math.Abs(float64(v[j])-truth))
+					kerasToTruth = math.Max(kerasToTruth, math.Abs(float64(want.Weights[i][j])-truth))
 				}
 			}
 			for _, v := range m.Weights() {
@@ -216,9 +223,10 @@ func TestFineTuneMatchesKeras(t *testing.T) {
 					moved++
 				}
 			}
-			t.Logf("%s from %s: %d weights (%d trainable), largest difference from Keras after one step %.2g", c.model, c.from, len(got), moved, worst)
-			if worst > 1e-5 {
-				t.Errorf("largest difference from Keras %g > 1e-5", worst)
+			t.Logf("%s from %s: %d weights (%d trainable); after one step the largest difference from Keras is %.2g; from the float64 step Go is %.2g away, Keras %.2g",
+				c.model, c.from, len(got), moved, worst, toTruth, kerasToTruth)
+			if worst > 1e-5 && toTruth > math.Max(kerasToTruth, 1e-5) {
+				t.Errorf("%.2g from Keras and %.2g from the float64 step, where Keras is %.2g from it", worst, toTruth, kerasToTruth)
 			}
 		})
 	}

@@ -104,6 +104,25 @@ func (c *kcfg) ints(key string, n int) []int {
 	return out
 }
 
+// factor reads a Keras augmentation factor: a number f is [-f, f], a
+// list is [lower, upper].
+func (c *kcfg) factor(key string) [2]float64 {
+	switch v := c.m[key].(type) {
+	case float64:
+		return [2]float64{-v, v}
+	case []any:
+		if len(v) == 2 {
+			lo, ok1 := v[0].(float64)
+			hi, ok2 := v[1].(float64)
+			if ok1 && ok2 {
+				return [2]float64{lo, hi}
+			}
+		}
+	}
+	c.fail("%s %s is not supported (a number or [lower, upper])", key, jsonString(c.m[key]))
+	return [2]float64{}
+}
+
 // lastAxis checks that axis (a number or a list of one) is the last axis of
 // a per-sample shape of the given rank.
 func (c *kcfg) lastAxis(rank int) {
@@ -395,6 +414,27 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		c.want("rms_scaling", false)
 		b.single = layers.LayerNormalization(layers.LayerNormOptions{Epsilon: c.num("epsilon", 1e-3),
 			NoCenter: !c.boolean("center", true), NoScale: !c.boolean("scale", true)}, opts...)
+	case "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom":
+		if c.has("seed") {
+			opts = append(opts, layers.WithSeed(uint64(c.integer("seed", 0))))
+		}
+		o := layers.TransformOptions{FillMode: c.str("fill_mode", "reflect"), FillValue: c.num("fill_value", 0),
+			Interpolation: c.str("interpolation", "bilinear")}
+		switch class {
+		case "RandomFlip":
+			b.single = layers.RandomFlip(c.str("mode", "horizontal_and_vertical"), opts...)
+		case "RandomTranslation":
+			b.single = layers.RandomTranslation(c.factor("height_factor"), c.factor("width_factor"), o, opts...)
+		case "RandomRotation":
+			b.single = layers.RandomRotation(c.factor("factor"), o, opts...)
+		default:
+			var w *[2]float64
+			if c.has("width_factor") {
+				f := c.factor("width_factor")
+				w = &f
+			}
+			b.single = layers.RandomZoom(c.factor("height_factor"), w, o, opts...)
+		}
 	case "Add":
 		b.multi = layers.Add(opts...)
 	case "Multiply":
@@ -415,4 +455,5 @@ var supported = []string{"InputLayer", "Dense", "Conv2D", "DepthwiseConv2D", "Se
 	"BatchNormalization", "ReLU", "LeakyReLU", "Activation", "ZeroPadding2D", "MaxPooling2D",
 	"AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
 	"GlobalMaxPooling1D", "Flatten", "Dropout", "Reshape", "Permute", "Rescaling",
+	"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
 	"LayerNormalization", "Add", "Multiply", "Concatenate", "Functional", "Sequential"}

@@ -19,7 +19,7 @@ type Config struct {
 	// "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization",
 	// "Activation", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
 	// "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Reshape", "Permute",
-	// "ZeroPadding2D", "Rescaling", "ReLU", "Normalization", "RandomFlip", "RandomTranslation", "LayerNormalization", "Conv1D",
+	// "ZeroPadding2D", "Rescaling", "ReLU", "Normalization", "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "LayerNormalization", "Conv1D",
 	// "Embedding", "LSTM", "GRU", "Bidirectional", "DepthwiseConv2D",
 	// "SeparableConv2D" or "MultiHeadAttention" (the merge layers "Add",
 	// "Multiply" and "Concatenate" are MultiLayers only, and FromConfig
@@ -72,6 +72,9 @@ type Config struct {
 	// HeightFactor and WidthFactor are a RandomTranslation layer's
 	// [lower, upper] fractions; FillMode, FillValue and Interpolation how
 	// it fills (TransformOptions).
+	// Factor is a RandomRotation layer's [lower, upper] fractions of a turn.
+	// RandomZoom uses HeightFactor and WidthFactor (none: as the height).
+	Factor        []float64 `json:"factor,omitempty"`
 	HeightFactor  []float64 `json:"height_factor,omitempty"`
 	WidthFactor   []float64 `json:"width_factor,omitempty"`
 	FillMode      string    `json:"fill_mode,omitempty"`
@@ -388,6 +391,26 @@ func fromConfig(c Config) (Layer, error) {
 		}
 		return RandomTranslation([2]float64{c.HeightFactor[0], c.HeightFactor[1]}, [2]float64{c.WidthFactor[0], c.WidthFactor[1]},
 			TransformOptions{FillMode: c.FillMode, FillValue: c.FillValue, Interpolation: c.Interpolation}, opts...), nil
+	case "RandomRotation":
+		f, err := factorPair("factor", c.Factor)
+		if err != nil {
+			return nil, err
+		}
+		return RandomRotation(f, TransformOptions{FillMode: c.FillMode, FillValue: c.FillValue, Interpolation: c.Interpolation}, opts...), nil
+	case "RandomZoom":
+		h, err := factorPair("height_factor", c.HeightFactor)
+		if err != nil {
+			return nil, err
+		}
+		var w *[2]float64
+		if c.WidthFactor != nil {
+			wf, err := factorPair("width_factor", c.WidthFactor)
+			if err != nil {
+				return nil, err
+			}
+			w = &wf
+		}
+		return RandomZoom(h, w, TransformOptions{FillMode: c.FillMode, FillValue: c.FillValue, Interpolation: c.Interpolation}, opts...), nil
 	case "RandomFlip":
 		return RandomFlip(c.Mode, opts...), nil
 	case "Normalization":
@@ -440,6 +463,14 @@ func fromConfig(c Config) (Layer, error) {
 		return LayerNormalization(LayerNormOptions{Epsilon: c.Epsilon, NoCenter: c.NoCenter, NoScale: c.NoScale}, opts...), nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", c.Type)
+}
+
+// factorPair reads a [lower, upper] range.
+func factorPair(what string, v []float64) ([2]float64, error) {
+	if len(v) != 2 {
+		return [2]float64{}, fmt.Errorf("%s %v: want [lower, upper]", what, v)
+	}
+	return [2]float64{v[0], v[1]}, nil
 }
 
 // pair checks that a kernel, size or strides is two numbers.

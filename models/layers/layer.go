@@ -167,6 +167,8 @@ var takes = map[string][]string{
 	"Normalization":          {},
 	"RandomFlip":             {"WithSeed"},
 	"RandomTranslation":      {"WithSeed"},
+	"RandomRotation":         {"WithSeed"},
+	"RandomZoom":             {"WithSeed"},
 	"GlobalAveragePooling1D": {},
 	"GlobalAveragePooling2D": {},
 	"GlobalMaxPooling1D":     {},

@@ -61,17 +61,7 @@ func (l *randomTranslation) OutputShape(in []int64) ([]int64, error) {
 			return nil, fmt.Errorf("%s: factor range %v: want lower ≤ upper, both in [-1, 1]", l.name, f)
 		}
 	}
-	o := l.o
-	if err := o.defaults(); err != nil {
-		return nil, fmt.Errorf("%s: %w", l.name, err)
-	}
-	if len(in) != 3 {
-		return nil, fmt.Errorf("%s: RandomTranslation takes images (height, width, channels), got %v", l.name, in)
-	}
-	if err := known(in); err != nil {
-		return nil, fmt.Errorf("%s: %w", l.name, err)
-	}
-	return append([]int64{}, in...), nil
+	return checkImages(l.name, "RandomTranslation", l.o, in)
 }
 
 func (l *randomTranslation) ParamCount([]int64) (int64, int64) { return 0, 0 }
@@ -92,17 +82,11 @@ func (l *randomTranslation) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Outpu
 	o := l.o
 	o.defaults()
 	g := ctx.Graph
-	col, err := perSample(g, x, 1) // (batch, 1)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
 	draw := func(f [2]float64, size int64, stream int64) (tfwrap.Output, error) {
-		seed, err := l.stepSeed(ctx, "RandomTranslation", stream)
+		frac, err := l.uniformPerSample(ctx, "RandomTranslation", x, f[0], f[1], stream)
 		if err != nil {
 			return tfwrap.Output{}, err
 		}
-		u := g.StatelessRandomUniform(col, seed, tfwrap.Float32)
-		frac := g.Add(g.Mul(u, g.Scalar(f[1]-f[0], tfwrap.Float32)), g.Scalar(f[0], tfwrap.Float32))
 		return g.Mul(frac, g.Scalar(float64(size), tfwrap.Float32)), nil
 	}
 	dy, err := draw(l.height, s[1], 0)
@@ -114,15 +98,11 @@ func (l *randomTranslation) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Outpu
 		return tfwrap.Output{}, err
 	}
 	ones, zeros := g.Apply("OnesLike", nil, dx), g.Apply("ZerosLike", nil, dx)
-	// Keras's matrix: [[1 0 -dx] [0 1 -dy] [0 0 1]], flattened to 8.
-	m := g.Apply("ConcatV2", nil, tfwrap.OutputList{ones, zeros, g.Neg(dx), zeros, ones, g.Neg(dy), zeros, zeros}, g.Scalar(1, tfwrap.Int32))
-	size, err := tfwrap.NewTensor([]int32{int32(s[1]), int32(s[2])}, 2)
+	// Keras's matrix: [[1 0 -dx] [0 1 -dy] [0 0 1]].
+	out, err := projective(g, x, [6]tfwrap.Output{ones, zeros, g.Neg(dx), zeros, ones, g.Neg(dy)}, o)
 	if err != nil {
 		return tfwrap.Output{}, err
 	}
-	out := g.Apply("ImageProjectiveTransformV3",
-		tfwrap.Attrs{"interpolation": upper(o.Interpolation), "fill_mode": upper(o.FillMode), "dtype": x.DType()},
-		x, m, g.Const(size), g.Scalar(o.FillValue, tfwrap.Float32))
 	return built(l.name, g, out)
 }
 

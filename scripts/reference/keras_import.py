@@ -3,8 +3,8 @@
 Reads {"dir", "seed"} and saves there, each with random weights made by the
 seed (BatchNormalization's moving statistics randomized too, so inference
 mode is visible):
-  cnn.keras     a Sequential CNN (Conv2D, MaxPooling2D, BatchNormalization,
-                Dropout, Flatten, Dense)
+  cnn.keras     a Sequential CNN (the four augmentation layers, Conv2D,
+                MaxPooling2D, BatchNormalization, Dropout, Flatten, Dense)
   resnet.keras  a small ResNet-style functional model (ZeroPadding2D, Conv2D
                 without bias, BatchNormalization with ResNet's epsilon, a
                 projection shortcut and an identity one joined by Add)
@@ -37,6 +37,10 @@ def randomize_bn(model, rng):
 def cnn():
     return keras.Sequential([
         keras.Input((12, 12, 2)),
+        layers.RandomFlip("horizontal"),
+        layers.RandomRotation(0.1),
+        layers.RandomZoom(0.2),
+        layers.RandomTranslation(0.1, (-0.2, 0.1), fill_mode="constant"),
         layers.Conv2D(6, 3, activation="relu", padding="same"),
         layers.MaxPooling2D(2),
         layers.BatchNormalization(),
