@@ -25,6 +25,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 )
 
 // ErrFormat is wrapped by every error about the file's contents.
@@ -37,6 +38,8 @@ const undefined = math.MaxUint64
 
 // File is an HDF5 file held in memory.
 type File struct {
+	mu       sync.Mutex
+	headers  map[uint64]*header // parsed object headers by address
 	b        []byte
 	base     uint64 // the superblock's base address
 	offsets  int    // size of offsets (addresses), 8 in practice
@@ -213,11 +216,16 @@ func (c Class) String() string {
 // Dataset is an array of little-endian numbers.
 type Dataset struct {
 	Path  string
+	Addr  uint64  // its object header's address: links to one dataset share it
 	Shape []int64 // empty for a scalar
 	Class Class
 	Size  int    // bytes per element: 1, 2, 4 or 8
 	raw   []byte // the elements; nil when never written (all zeros)
 }
+
+// Stored reports whether the file holds the dataset's elements (a dataset
+// never written reads as zeros and takes no bytes).
+func (d *Dataset) Stored() bool { return d.raw != nil || d.NumElements() == 0 }
 
 // DType returns the dataset's type as NumPy names it ("float32", "int64",
 // "uint8", …).

@@ -101,8 +101,29 @@ type layout struct {
 // header may have, so a crafted header cannot loop.
 const maxMessages = 4096
 
-// header parses a version 1 object header at addr.
+// header returns the version 1 object header at addr, parsed once: a
+// file whose groups link one object many times costs one parse.
 func (f *File) header(path string, addr uint64) (*header, error) {
+	f.mu.Lock()
+	h, ok := f.headers[addr]
+	f.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	h, err := f.parseHeader(path, addr)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if f.headers == nil {
+		f.headers = map[uint64]*header{}
+	}
+	f.headers[addr] = h
+	f.mu.Unlock()
+	return h, nil
+}
+
+func (f *File) parseHeader(path string, addr uint64) (*header, error) {
 	r := f.at(addr, path+": object header")
 	version := r.u8()
 	if r.err != nil {
@@ -123,6 +144,7 @@ func (f *File) header(path string, addr uint64) (*header, error) {
 		return nil, r.err
 	}
 	h := &header{}
+	what := path + ": header message"
 	type block struct{ off, size uint64 }
 	blocks := []block{{r.off, size}}
 	seen := 0
@@ -145,7 +167,7 @@ func (f *File) header(path string, addr uint64) (*header, error) {
 			if seen > maxMessages {
 				return nil, fmt.Errorf("%w: %s: more than %d header messages", ErrFormat, path, maxMessages)
 			}
-			mr := reader{f: &File{b: body}, what: fmt.Sprintf("%s: header message %#x", path, typ)}
+			mr := reader{f: &File{b: body}, what: what}
 			switch typ {
 			case 0x0001:
 				h.hasSpace = true
@@ -172,7 +194,7 @@ func (f *File) header(path string, addr uint64) (*header, error) {
 				h.btree, h.heap = mr.u64(), mr.u64()
 			}
 			if mr.err != nil {
-				return nil, mr.err
+				return nil, fmt.Errorf("%w (message type %#x)", mr.err, typ)
 			}
 		}
 		if len(blocks) > maxMessages {
@@ -436,9 +458,10 @@ func (f *File) symbolNode(path string, addr uint64, heap []byte, members map[str
 	return nil
 }
 
-// maxUnwritten bounds a dataset that has no data in the file, which reads
-// as zeros: a crafted header cannot make the reader allocate more.
-const maxUnwritten = 1 << 26
+// maxUnwritten bounds the elements of a dataset that has no data in the
+// file, which reads as zeros: a crafted header cannot make the reader
+// allocate more (64 MiB as float32, 128 MiB as int64).
+const maxUnwritten = 1 << 24
 
 func (f *File) dataset(path string, addr uint64) (*Dataset, error) {
 	h, err := f.header(path, addr)
@@ -454,7 +477,7 @@ func (f *File) dataset(path string, addr uint64) (*Dataset, error) {
 	if h.filtered {
 		return nil, fmt.Errorf("%w: %s: filtered (compressed) data is not read; Keras writes none", ErrFormat, path)
 	}
-	d := &Dataset{Path: path, Shape: h.shape, Class: h.class, Size: h.size}
+	d := &Dataset{Path: path, Addr: addr, Shape: h.shape, Class: h.class, Size: h.size}
 	n := uint64(1)
 	for _, s := range h.shape {
 		if s != 0 && n > math.MaxInt64/uint64(s) {
@@ -474,8 +497,8 @@ func (f *File) dataset(path string, addr uint64) (*Dataset, error) {
 		d.raw = h.layout.compact[:want]
 	case 1:
 		if h.layout.addr == undefined { // never written: the fill value, zeros
-			if want > maxUnwritten {
-				return nil, fmt.Errorf("%w: %s: %d bytes never written (shape %v); at most %d are taken as zeros", ErrFormat, path, want, h.shape, maxUnwritten)
+			if n > maxUnwritten {
+				return nil, fmt.Errorf("%w: %s: %d elements never written (shape %v); at most %d are taken as zeros", ErrFormat, path, n, h.shape, maxUnwritten)
 			}
 			return d, nil
 		}

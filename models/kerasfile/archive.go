@@ -19,6 +19,8 @@ type Options struct {
 	// optimizer leaves them alone and BatchNormalization runs them in
 	// inference mode. "" keeps what the file says.
 	TrainableFrom string
+	// Frozen freezes every layer (a feature extractor under a new head).
+	Frozen bool
 
 	// ConfigBytes bounds config.json (default 64 MiB).
 	ConfigBytes int64

@@ -13,6 +13,9 @@ import (
 // one's output.
 func (b *builder) sequential(mc modelConfig, lstore *h5.Group, where string) (*models.Model, error) {
 	ls := mc.Layers
+	if len(ls) > maxLayers {
+		return nil, fmt.Errorf("%w: %s: %s has %d layers; at most %d are read", ErrFormat, b.path, where, len(ls), maxLayers)
+	}
 	var shape []int64
 	inName := "inputs"
 	var err error
@@ -153,6 +156,9 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %s: output_layers: %v", ErrFormat, b.path, where, err)
 	}
+	if len(mc.Layers) > maxLayers {
+		return nil, fmt.Errorf("%w: %s: %s has %d layers; at most %d are read", ErrFormat, b.path, where, len(mc.Layers), maxLayers)
+	}
 	syms := map[ref]*models.Symbol{}
 	names := storeNames{}
 	type pending struct {
@@ -187,7 +193,7 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 		progress = false
 		for _, p := range todo {
 			for p.next < len(p.e.Inbound) {
-				at := fmt.Sprintf("%s, layer %d (%s %q)", where, p.i, p.e.Class, p.e.Name)
+				at := func() string { return fmt.Sprintf("%s, layer %d (%s %q)", where, p.i, p.e.Class, p.e.Name) }
 				node := p.e.Inbound[p.next]
 				for k, v := range node.Kwargs {
 					// Keras records training=False on some calls; fit and
@@ -197,15 +203,15 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 						continue
 					}
 					if v != nil {
-						return nil, fmt.Errorf("kerasfile: %s: %s: call argument %s=%s is not supported", b.path, at, k, jsonString(v))
+						return nil, fmt.Errorf("kerasfile: %s: %s: call argument %s=%s is not supported", b.path, at(), k, jsonString(v))
 					}
 				}
 				rs, err := refs(node.Args)
 				if err != nil {
-					return nil, fmt.Errorf("%w: %s: %s: %v", ErrFormat, b.path, at, err)
+					return nil, fmt.Errorf("%w: %s: %s: %v", ErrFormat, b.path, at(), err)
 				}
 				if len(rs) == 0 {
-					return nil, fmt.Errorf("%w: %s: %s: a call with no input tensors", ErrFormat, b.path, at)
+					return nil, fmt.Errorf("%w: %s: %s: a call with no input tensors", ErrFormat, b.path, at())
 				}
 				xs := make([]*models.Symbol, len(rs))
 				ready := true
@@ -230,16 +236,16 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 				case p.l.single != nil && len(xs) == 1:
 					out = []*models.Symbol{models.Call(p.l.single, xs[0])}
 				case p.l.single != nil:
-					return nil, fmt.Errorf("kerasfile: %s: %s: called on %d tensors; it takes one", b.path, at, len(xs))
+					return nil, fmt.Errorf("kerasfile: %s: %s: called on %d tensors; it takes one", b.path, at(), len(xs))
 				default:
 					out, err = models.CallAll(p.l.multi, xs...)
 					if err != nil {
-						return nil, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at, err)
+						return nil, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at(), err)
 					}
 				}
 				for t, s := range out {
 					if err := s.Err(); err != nil {
-						return nil, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at, err)
+						return nil, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at(), err)
 					}
 					syms[ref{p.e.Name, p.next, t}] = s
 				}

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/tfgo-project/gotf/internal/pyref"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/kerasfile"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -95,7 +97,9 @@ func TestBadFiles(t *testing.T) {
 		{"mixed precision", rewrite(t, cnn, configEdit(`"name": "float32"`, `"name": "mixed_float16"`, -1)),
 			`dtype policy "mixed_float16" is not supported`},
 		{"huge dense", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 500000000`)),
-			"weights, the weights file holds 439"},
+			"units [500000000] is out of range"},
+		{"more weights than stored", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 50000`)),
+			"the config declares 850354 weights, the weights file stores 439"},
 		{"units changed", rewrite(t, cnn, configEdit(`"units": 5`, `"units": 4`)),
 			"layer dense (Dense): weight 0 (dense/kernel) has shape [16 5] in the file, [16 4] in Go"},
 		{"truncated weights", rewrite(t, cnn, func(n string, b []byte) []byte {
@@ -187,4 +191,35 @@ func TestFlippedBits(t *testing.T) {
 		}
 	}
 	t.Logf("of %d flipped files each, these still loaded (flips in data or unused fields): %v", n, counts)
+}
+
+// TestCraftedFiles reads files made to crash, overflow or stall a reader
+// (scripts/reference/keras_hostile.py): each is an error naming what is
+// wrong, and reading them all allocates under 512 MiB.
+func TestCraftedFiles(t *testing.T) {
+	dir := t.TempDir()
+	var made struct{ Files []string }
+	if err := pyref.Run("keras_hostile.py", map[string]string{"dir": dir}, &made); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"inflate":  "the config declares 1048576 weights, the weights file stores 0",
+		"overflow": "input shape [null,1,1,2147483647] holds over",
+		"padfrac":  `padding 1.5 is not supported`,
+		"strides0": "strides [0 0] is out of range (1 to 256)",
+		"eps0":     "epsilon 0: want momentum in (0, 1] and epsilon > 0",
+		"amplify":  "vars has 2000 members; a layer has at most 64",
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, name := range made.Files {
+		_, err := kerasfile.Read(filepath.Join(dir, name+".keras"), kerasfile.Options{})
+		if err == nil || !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: %v\nwant an error saying %q", name, err, want[name])
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if mib := (after.TotalAlloc - before.TotalAlloc) >> 20; mib > 512 {
+		t.Errorf("reading %d crafted files allocated %d MiB", len(made.Files), mib)
+	}
 }

@@ -139,6 +139,25 @@ func (c *kcfg) lastAxis(rank int) {
 	c.fail("axis %s is not supported (only the last axis)", jsonString(c.m["axis"]))
 }
 
+// in records an error when a value read from key lies outside [lo, hi]:
+// Keras refuses zero strides and sizes, and the bounds keep a crafted file
+// from declaring weights whose size overflows (real models stay far below).
+func (c *kcfg) in(key string, lo, hi int, vals ...int) {
+	for _, v := range vals {
+		if v < lo || v > hi {
+			c.fail("%s %v is out of range (%d to %d)", key, vals, lo, hi)
+			return
+		}
+	}
+}
+
+// Bounds on sizes a layer may declare.
+const (
+	maxUnits  = 1 << 16 // units, filters
+	maxWindow = 256     // kernel, pool and stride sizes, depth multiplier
+	maxPad    = 4096
+)
+
 // want records an error when key is set to something other than the
 // values the Go layer implements.
 func (c *kcfg) want(key string, ok ...any) {
@@ -254,6 +273,7 @@ func (c *kcfg) weighted(opts []layers.Option, kernelKey string) []layers.Option 
 
 func (c *kcfg) strides(opts []layers.Option) []layers.Option {
 	if s := c.ints("strides", 2); s != nil {
+		c.in("strides", 1, maxWindow, s...)
 		opts = append(opts, layers.WithStrides(int64(s[0]), int64(s[1])))
 	}
 	return opts
@@ -278,15 +298,20 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 	switch class {
 	case "Dense":
 		opts = c.weighted(opts, "kernel_regularizer")
-		b.single = layers.Dense(c.integer("units", 0), append(opts, layers.WithActivation(c.activation("activation")))...)
+		units := c.integer("units", 0)
+		c.in("units", 1, maxUnits, units)
+		b.single = layers.Dense(units, append(opts, layers.WithActivation(c.activation("activation")))...)
 	case "Conv2D":
 		c.want("dilation_rate", []any{1.0, 1.0}, 1.0)
 		c.want("groups", 1.0)
 		k := c.ints("kernel_size", 2)
+		c.in("kernel_size", 1, maxWindow, k...)
+		filters := c.integer("filters", 0)
+		c.in("filters", 1, maxUnits, filters)
 		opts = c.strides(c.weighted(opts, "kernel_regularizer"))
 		opts = append(opts, layers.WithPadding(c.padding()), layers.WithActivation(c.activation("activation")))
 		if k != nil {
-			b.single = layers.Conv2D(c.integer("filters", 0), k[0], k[1], opts...)
+			b.single = layers.Conv2D(filters, k[0], k[1], opts...)
 		}
 	case "DepthwiseConv2D", "SeparableConv2D":
 		c.want("dilation_rate", []any{1.0, 1.0}, 1.0)
@@ -296,13 +321,18 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 			}
 		}
 		k := c.ints("kernel_size", 2)
+		c.in("kernel_size", 1, maxWindow, k...)
+		mult := c.integer("depth_multiplier", 1)
+		c.in("depth_multiplier", 1, maxWindow, mult)
 		opts = c.strides(c.weighted(opts, "kernel_regularizer"))
 		opts = append(opts, layers.WithPadding(c.padding()), layers.WithActivation(c.activation("activation")),
-			layers.WithDepthMultiplier(c.integer("depth_multiplier", 1)))
+			layers.WithDepthMultiplier(mult))
 		if k != nil && class == "DepthwiseConv2D" {
 			b.single = layers.DepthwiseConv2D(k[0], k[1], opts...)
 		} else if k != nil {
-			b.single = layers.SeparableConv2D(c.integer("filters", 0), k[0], k[1], opts...)
+			filters := c.integer("filters", 0)
+			c.in("filters", 1, maxUnits, filters)
+			b.single = layers.SeparableConv2D(filters, k[0], k[1], opts...)
 		}
 	case "BatchNormalization":
 		c.lastAxis(rank)
@@ -314,8 +344,11 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 				c.fail("%s is not supported", k)
 			}
 		}
-		b.single = layers.BatchNormalizationWith(layers.BatchNormOptions{
-			Momentum: c.num("momentum", 0.99), Epsilon: c.num("epsilon", 1e-3)}, opts...)
+		mom, eps := c.num("momentum", 0.99), c.num("epsilon", 1e-3)
+		if !(mom > 0 && mom <= 1) || !(eps > 0) {
+			c.fail("momentum %v and epsilon %v: want momentum in (0, 1] and epsilon > 0", mom, eps)
+		}
+		b.single = layers.BatchNormalizationWith(layers.BatchNormOptions{Momentum: mom, Epsilon: eps}, opts...)
 	case "ReLU", "LeakyReLU":
 		o := layers.ReLUOptions{NegativeSlope: c.num("negative_slope", 0), Threshold: c.num("threshold", 0)}
 		if class == "LeakyReLU" {
@@ -337,22 +370,19 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 	case "ZeroPadding2D":
 		p := c.m["padding"]
 		var tb, lr []int
+		sub := func(e any) []int {
+			cc := &kcfg{m: map[string]any{"x": e}}
+			v := cc.ints("x", 2)
+			if cc.err != nil {
+				return nil
+			}
+			return v
+		}
 		switch v := p.(type) {
 		case float64:
-			n := int(v)
-			tb, lr = []int{n, n}, []int{n, n}
+			tb, lr = sub(v), sub(v)
 		case []any:
 			if len(v) == 2 {
-				sub := func(e any) []int {
-					switch e := e.(type) {
-					case float64:
-						return []int{int(e), int(e)}
-					case []any:
-						cc := &kcfg{m: map[string]any{"x": e}}
-						return cc.ints("x", 2)
-					}
-					return nil
-				}
 				tb, lr = sub(v[0]), sub(v[1])
 			}
 		}
@@ -360,6 +390,7 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 			c.fail("padding %s is not supported", jsonString(p))
 			break
 		}
+		c.in("padding", 0, maxPad, append(tb, lr...)...)
 		b.single = layers.ZeroPadding2D(tb[0], tb[1], lr[0], lr[1], opts...)
 	case "MaxPooling2D", "AveragePooling2D":
 		size := c.ints("pool_size", 2)
@@ -370,6 +401,8 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		if strides == nil {
 			strides = size
 		}
+		c.in("pool_size", 1, maxWindow, size...)
+		c.in("strides", 1, maxWindow, strides...)
 		opts = append(opts, layers.WithStrides(int64(strides[0]), int64(strides[1])), layers.WithPadding(c.padding()))
 		if class == "MaxPooling2D" {
 			b.single = layers.MaxPool2D(size[0], size[1], opts...)
@@ -412,6 +445,9 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 	case "LayerNormalization":
 		c.lastAxis(rank)
 		c.want("rms_scaling", false)
+		if eps := c.num("epsilon", 1e-3); !(eps > 0) {
+			c.fail("epsilon %v: want epsilon > 0", eps)
+		}
 		b.single = layers.LayerNormalization(layers.LayerNormOptions{Epsilon: c.num("epsilon", 1e-3),
 			NoCenter: !c.boolean("center", true), NoScale: !c.boolean("scale", true)}, opts...)
 	case "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom":

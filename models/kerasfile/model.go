@@ -46,6 +46,9 @@ func Read(path string, o Options) (*Saved, error) {
 		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", path, err)
 	}
 	b := &builder{path: path, weights: map[layers.Common][]*h5.Dataset{}, fromFile: map[layers.Common]bool{}}
+	if o.Frozen {
+		b.frozen = 1
+	}
 	if o.TrainableFrom != "" {
 		var order []string
 		if err := b.plan(top, "", &order); err != nil {
@@ -73,15 +76,22 @@ func Read(path string, o Options) (*Saved, error) {
 		return nil, err
 	}
 	// Every weight comes from the file, so a config that declares more
-	// than the file holds is refused before any variable is made.
+	// than the file stores is refused before any variable is made. Only
+	// float data the file holds counts, each object once (links to one
+	// dataset, or datasets never written, add nothing).
 	stored := int64(0)
+	seen := map[uint64]bool{}
 	for _, ds := range b.weights {
 		for _, d := range ds {
+			if d.Class != h5.Float || !d.Stored() || seen[d.Addr] {
+				continue
+			}
+			seen[d.Addr] = true
 			stored += d.NumElements()
 		}
 	}
-	if tr, nt := m.ParamCount(); tr+nt > stored {
-		return nil, fmt.Errorf("%w: %s: the config declares %d weights, the weights file holds %d", ErrFormat, path, tr+nt, stored)
+	if tr, nt := m.ParamCount(); tr < 0 || nt < 0 || tr+nt < 0 || tr+nt > stored {
+		return nil, fmt.Errorf("%w: %s: the config declares %d weights, the weights file stores %d", ErrFormat, path, uint64(tr)+uint64(nt), stored)
 	}
 	return &Saved{Model: m, KerasVersion: a.meta.KerasVersion, weights: b.weights, fromFile: b.fromFile, path: path}, nil
 }
@@ -267,8 +277,16 @@ func entryName(e entry) string {
 	return c.Name
 }
 
-// maxNesting bounds models inside models.
-const maxNesting = 16
+// Bounds on what a file may declare, far above what real models use
+// (MobileNetV2 has 157 layers, ResNet152 about 500, a layer a handful of
+// variables), so a crafted file cannot make the reader work for hours.
+const (
+	maxNesting = 16    // models inside models
+	maxLayers  = 10000 // layers in one model
+	maxVars    = 64    // variables of one layer
+	// maxInputElems bounds one input sample (a 8192×8192 RGB image).
+	maxInputElems = 3 << 26
+)
 
 func (b *builder) model(e entry, store *h5.Group, where string) (*models.Model, error) {
 	if e.Class != "Sequential" && e.Class != "Functional" && e.Class != "Model" {
@@ -353,6 +371,9 @@ func (b *builder) layerWeights(lstore *h5.Group, name string) ([]*h5.Dataset, er
 	if err != nil {
 		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
 	}
+	if n := len(v.Names()); n > maxVars {
+		return nil, fmt.Errorf("%w: %s: model.weights.h5: layers/%s/vars has %d members; a layer has at most %d", ErrFormat, b.path, name, n, maxVars)
+	}
 	ds, err := v.NumberedDatasets()
 	if err != nil {
 		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
@@ -434,13 +455,20 @@ func perSample(batch []any, where string) ([]int64, error) {
 	if len(batch) < 2 {
 		return nil, fmt.Errorf("kerasfile: %s: input shape %v: want a batch axis and at least one more", where, batch)
 	}
+	if len(batch) > 9 {
+		return nil, fmt.Errorf("kerasfile: %s: input shape %s: at most 8 axes per sample", where, jsonString(batch))
+	}
 	out := make([]int64, len(batch)-1)
+	elems := int64(1)
 	for i, d := range batch[1:] {
 		f, ok := d.(float64)
 		if !ok || f < 1 || f > 1<<31 || f != float64(int64(f)) {
 			return nil, fmt.Errorf("kerasfile: %s: input shape %s: every axis but the batch must have a fixed size (Go models have static per-sample shapes)", where, jsonString(batch))
 		}
 		out[i] = int64(f)
+		if elems *= out[i]; elems > maxInputElems {
+			return nil, fmt.Errorf("kerasfile: %s: input shape %s holds over %d values per sample", where, jsonString(batch), maxInputElems)
+		}
 	}
 	return out, nil
 }
