@@ -41,7 +41,7 @@ transfer: setup
 		$(ENV) .venv/bin/python scripts/pretrain_backbone.py --source all)
 	@[ .cache/sklearn-digits/test.bin -nt scripts/sklearn_digits.py ] || \
 		$(ENV) .venv/bin/python scripts/sklearn_digits.py
-	@$(ENV) go run ./cmd/transfer $(TRANSFER_FLAGS)
+	@$(ENV) go run ./cmd/transferstudy $(TRANSFER_FLAGS)
 
 # Training and inference speed against Keras, same machine, one run.
 bench: setup

@@ -1,111 +1,242 @@
-// Command transfer runs the course's transfer-learning study: how much a
-// CNN backbone pretrained on a source task (scripts/pretrain_backbone.py)
-// helps a target task with few labels, against the same CNN from scratch.
+// Command transfer trains an image classifier on your own folder of images
+// from a pretrained backbone: a Keras 3 .keras file (a keras.applications
+// model saved with include_top=False, say) or this project's backbone
+// format. It trains a new head with the backbone frozen, then, with
+// --fine-from, fine-tunes the layers from that one up at a low rate; it
+// prints progress, a confusion matrix on the validation split and a RESULT
+// line, draws the learning curves, and with --export writes one SavedModel
+// (images of values 0–255 in, class probabilities out, the rescaling
+// inside) that cmd/serve serves.
 //
-// Two targets:
+//	transfer --data photos/ --backbone mobilenet.keras --fine-from block_16_expand --export out/model/1
 //
-//   - near: MNIST digits 5–9, backbone pretrained on digits 0–4;
-//   - far: scikit-learn's 8×8 optical-recognition digits upsampled to 28×28
-//     (scripts/sklearn_digits.py), backbone pretrained on all ten MNIST
-//     digits: blurred, blocky digits filling the frame, unlike MNIST's pen
-//     strokes;
-//   - rot (--targets near,far,rot): the near target's digits inverted and
-//     rotated 90°, with the near backbone: far in pixels only.
-//
-// For each number of labels per class (--labels) and seed (--seeds: the
-// labelled subset, the initial weights, the augmentation and dropout), it
-// trains and tests on the target's test set:
-//
-//   - scratch: the backbone's architecture from random weights, with a new
-//     head (Dropout, Dense softmax); scratch+aug the same on the labelled
-//     images plus shifted copies of them (up to 2 pixels);
-//   - frozen/DEPTH/HEAD: the pretrained backbone as a loaded SavedModel,
-//     run once over every image at each depth (block1, block2, features);
-//     on those features a new softmax head trained by Adam (linear) or a
-//     nearest-class-mean classifier on centred, unit-length features
-//     (cosine), each on the labelled images alone or with shifted copies
-//     (+aug);
-//   - finetuned/FROM: the backbone up to block 2 rebuilt in Go from its
-//     trainable form, the layers below FROM frozen, the head started from
-//     the frozen block-2 features' linear+aug head, trained at a lower
-//     learning rate on the augmented images.
-//
-// It prints a table of mean ± standard deviation over the seeds (also
-// written as Markdown), plots test accuracy against labels per class, and
-// prints one line per target and label count:
-//
-//	RESULT task=transfer target=near labels=1 scratch=0.5751 frozen=0.6925 finetuned=0.6812 best_depth=block2
-//
-// frozen and finetuned are the best of their variants by mean test
-// accuracy (chosen on the test set: the table shows every variant).
-// --quick runs one label count and one seed. TRANSFER_TIMING=1 in the
-// environment adds each model's time to the progress lines.
+// photos/ holds one folder of images (JPEG, PNG, GIF, BMP) per class, read
+// as Keras's image_dataset_from_directory reads them, resized to the
+// backbone's input size. --scratch trains the same architecture from
+// random weights instead, for comparison.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
-	"time"
+
+	"github.com/tfgo-project/gotf/data/imagefolder"
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/plot"
+	"github.com/tfgo-project/gotf/models/transfer"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-type config struct {
-	nearBackbone, farBackbone, mnistDir, farDir string
-	targets, labels                             string
-	seeds, steps, fineSteps                     int
-	fineLR                                      float64
-	finetune                                    string
-	plot, table, raw, replot                    string
-	quick, quiet                                bool
-}
-
 func main() {
-	var c config
-	flag.StringVar(&c.nearBackbone, "near-backbone", ".cache/backbone", "backbone pretrained on MNIST digits 0-4 (pretrain_backbone.py --source 0-4)")
-	flag.StringVar(&c.farBackbone, "far-backbone", ".cache/backbone-all", "backbone pretrained on all ten MNIST digits (pretrain_backbone.py --source all)")
-	flag.StringVar(&c.mnistDir, "data", ".cache/mnist", "MNIST folder")
-	flag.StringVar(&c.farDir, "far-data", ".cache/sklearn-digits", "scikit-learn digits folder (scripts/sklearn_digits.py)")
-	flag.StringVar(&c.targets, "targets", "near,far", "targets to run, comma-separated: near, far, rot (near's digits inverted and rotated 90°)")
-	flag.StringVar(&c.labels, "labels", "1,2,5,10,20,50", "labelled examples per class, comma-separated")
-	flag.IntVar(&c.seeds, "seeds", 5, "seeds per label count (seeds 1..N)")
-	flag.IntVar(&c.steps, "steps", 120, "gradient steps (batches of 16) for scratch and the frozen heads")
-	flag.IntVar(&c.fineSteps, "fine-steps", 100, "gradient steps for fine-tuning")
-	flag.Float64Var(&c.fineLR, "fine-lr", 1e-4, "fine-tuning learning rate (scratch and heads use 1e-3)")
-	flag.StringVar(&c.finetune, "finetune", "block2_conv", "fine-tuning variants, comma-separated: the backbone (up to block 2) is trained from each of these layers up (block1_conv: all of it)")
-	flag.StringVar(&c.plot, "plot", "out/transfer/study.png", "PNG of test accuracy against labels per class ('' for none)")
-	flag.StringVar(&c.table, "table", "out/transfer/study.md", "Markdown table of the results ('' for none)")
-	flag.StringVar(&c.raw, "raw", "out/transfer/study.json", "JSON of every accuracy, per target, method, label count and seed ('' for none)")
-	flag.StringVar(&c.replot, "replot", "", "train nothing: redo the table, RESULT lines and plot from a --raw JSON file")
-	flag.BoolVar(&c.quick, "quick", false, "one label count (5) and one seed: a smoke run")
-	flag.BoolVar(&c.quiet, "quiet", false, "print only the RESULT lines")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: transfer [flags]\n\nLabel-efficiency study of transfer learning: scratch, frozen backbone, fine-tuned.\n\n")
-		flag.PrintDefaults()
-	}
+	var (
+		data, backbone, export, curves string
+		val                            float64
+		o                              transfer.TrainOptions
+		seed                           int64
+		quiet                          bool
+	)
+	flag.StringVar(&data, "data", "", "folder of images, one subfolder per class (required)")
+	flag.StringVar(&backbone, "backbone", "", "pretrained backbone: a .keras file or a backbone folder (required)")
+	flag.Float64Var(&val, "val", 0.2, "fraction of the images kept for validation (0: none)")
+	flag.Int64Var(&seed, "seed", 1, "seed of the split, the shuffles, the new head's weights and dropout")
+	flag.IntVar(&o.Epochs, "epochs", 5, "epochs training the new head on the frozen backbone")
+	flag.Float64Var(&o.LR, "lr", 1e-3, "Adam learning rate of those epochs")
+	flag.StringVar(&o.FineFrom, "fine-from", "", "then fine-tune every layer from this one up ('' skips fine-tuning)")
+	flag.IntVar(&o.FineEpochs, "fine-epochs", 5, "fine-tuning epochs")
+	flag.Float64Var(&o.FineLR, "fine-lr", 1e-5, "fine-tuning Adam learning rate")
+	flag.IntVar(&o.BatchSize, "batch", 32, "batch size")
+	flag.Float64Var(&o.Scale, "scale", 1/127.5, "pixel scale before the backbone (1/127.5 with -offset -1 is MobileNetV2's preprocess_input)")
+	flag.Float64Var(&o.Offset, "offset", -1, "pixel offset before the backbone")
+	flag.Float64Var(&o.Dropout, "dropout", 0.2, "dropout before the new head (negative: none)")
+	flag.BoolVar(&o.TrainBatchNorm, "train-batchnorm", false, "let BatchNormalization layers train while fine-tuning (default: frozen, as Keras advises)")
+	flag.BoolVar(&o.Scratch, "scratch", false, "train the backbone's architecture from random weights instead (a baseline)")
+	flag.StringVar(&curves, "plot", "out/transfer/curves.png", "learning curves PNG ('' for none)")
+	flag.StringVar(&export, "export", "", "write the trained model as a SavedModel here (e.g. out/model/1)")
+	flag.BoolVar(&quiet, "quiet", false, "no progress, only the summary")
 	flag.Parse()
-	if c.quick {
-		c.labels, c.seeds = "5", 1
+	if data == "" || backbone == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: transfer --data DIR --backbone FILE.keras [flags]; -h lists the flags")
+		os.Exit(2)
 	}
-	start := time.Now()
-	if err := run(c, os.Stdout); err != nil {
+	o.Backbone, o.Seed = backbone, uint64(seed)
+	if quiet {
+		o.Progress = models.ProgressSilent
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, data, val, seed, curves, export, o); err != nil {
 		fmt.Fprintln(os.Stderr, "transfer:", err)
 		os.Exit(1)
 	}
-	if !c.quiet {
-		fmt.Printf("done in %s\n", time.Since(start).Round(time.Second))
+}
+
+func run(ctx context.Context, data string, val float64, seed int64, curves, export string, o transfer.TrainOptions) error {
+	if export != "" {
+		if _, err := os.Stat(export); err == nil {
+			return fmt.Errorf("--export %s already exists; a served model's versions are never overwritten: give a new version folder", export)
+		}
+	}
+	in, err := transfer.BackboneInput(o.Backbone)
+	if err != nil {
+		return err
+	}
+	if len(in) != 3 || in[2] != 3 {
+		return fmt.Errorf("the backbone takes %v; this tool feeds RGB images (height, width, 3)", in)
+	}
+	load := func(subset string) (*imagefolder.Set, error) {
+		opts := imagefolder.Options{Height: int(in[0]), Width: int(in[1]), Shuffle: true, Seed: seed}
+		if val > 0 {
+			opts.ValidationSplit, opts.Subset = val, subset
+		}
+		return imagefolder.Load(data, opts)
+	}
+	train, err := load("training")
+	if err != nil {
+		return err
+	}
+	var valSet *imagefolder.Set
+	if val > 0 {
+		if valSet, err = load("validation"); err != nil {
+			return err
+		}
+	}
+	o.Classes = len(train.Classes)
+	fmt.Printf("classes: %s; %d training images", strings.Join(train.Classes, ", "), len(train.Files))
+	if valSet != nil {
+		fmt.Printf(", %d validation", len(valSet.Files))
+	}
+	fmt.Printf("; images %d×%d\n", in[0], in[1])
+	trainDS, err := dataset(train)
+	if err != nil {
+		return err
+	}
+	var valDS *models.Dataset
+	if valSet != nil {
+		if valDS, err = dataset(valSet); err != nil {
+			return err
+		}
+	}
+	t, err := transfer.Train(ctx, trainDS, valDS, o)
+	if err != nil {
+		return err
+	}
+	defer t.Model.Close()
+	h := t.Frozen
+	if t.Fine != nil {
+		h = joined(t.Frozen, t.Fine)
+	}
+	if curves != "" {
+		if err := os.MkdirAll(dirOf(curves), 0o755); err != nil {
+			return err
+		}
+		if err := plot.LearningCurves(h, "transfer: "+o.Backbone, curves); err != nil {
+			return err
+		}
+		fmt.Println("learning curves:", curves)
+	}
+	acc := -1.0
+	if valSet != nil {
+		c, a, err := confusion(t.Model, valSet)
+		if err != nil {
+			return err
+		}
+		acc = a
+		printConfusion(valSet.Classes, c)
+	}
+	if export != "" {
+		if err := t.Model.Export(export); err != nil {
+			return err
+		}
+		fmt.Printf("exported: %s (input \"image\": %d×%d×3 values 0–255; output: %d class probabilities, in the order %s)\n",
+			export, in[0], in[1], o.Classes, strings.Join(train.Classes, ", "))
+	}
+	method := "frozen"
+	switch {
+	case o.Scratch:
+		method = "scratch"
+	case o.FineFrom != "":
+		method = "finetuned"
+	}
+	fmt.Printf("RESULT task=transfer method=%s classes=%d train=%d val_accuracy=%.4f\n", method, o.Classes, len(train.Files), acc)
+	return nil
+}
+
+func dataset(s *imagefolder.Set) (*models.Dataset, error) {
+	x, err := tfwrap.NewTensor(s.Images, int64(len(s.Files)), int64(s.Height), int64(s.Width), 3)
+	if err != nil {
+		return nil, err
+	}
+	y, err := tfwrap.NewTensor(s.Labels, int64(len(s.Labels)))
+	if err != nil {
+		return nil, err
+	}
+	return models.NewDataset(x, y)
+}
+
+// confusion predicts the set and counts the outcomes per class.
+func confusion(m *models.Model, s *imagefolder.Set) ([][]int, float64, error) {
+	x, err := tfwrap.NewTensor(s.Images, int64(len(s.Files)), int64(s.Height), int64(s.Width), 3)
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := m.Predict(x, models.PredictOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	probs, err := p.Float32s()
+	if err != nil {
+		return nil, 0, err
+	}
+	c, err := transfer.Confusion(probs, s.Labels, len(s.Classes))
+	if err != nil {
+		return nil, 0, err
+	}
+	right := 0
+	for i := range c {
+		right += c[i][i]
+	}
+	return c, float64(right) / float64(len(s.Labels)), nil
+}
+
+func printConfusion(classes []string, c [][]int) {
+	w := 8
+	for _, n := range classes {
+		w = max(w, len(n)+1)
+	}
+	fmt.Printf("confusion on the validation split (rows: true class, columns: predicted)\n%*s", w, "")
+	for _, n := range classes {
+		fmt.Printf("%*s", w, n)
+	}
+	fmt.Println()
+	for i, row := range c {
+		fmt.Printf("%*s", w, classes[i])
+		for _, v := range row {
+			fmt.Printf("%*d", w, v)
+		}
+		fmt.Println()
 	}
 }
 
-func (c config) targetNames() ([]string, error) {
-	var out []string
-	for _, t := range strings.Split(c.targets, ",") {
-		switch t = strings.TrimSpace(t); t {
-		case "near", "far", "rot":
-			out = append(out, t)
-		default:
-			return nil, fmt.Errorf("--targets: unknown target %q (near, far, rot)", t)
-		}
+// joined puts the fine-tuning epochs after the frozen ones.
+func joined(a, b *models.History) *models.History {
+	h := &models.History{Metrics: map[string][]float64{}}
+	h.Epochs = append(h.Epochs, a.Epochs...)
+	for _, e := range b.Epochs {
+		h.Epochs = append(h.Epochs, e+len(a.Epochs))
 	}
-	return out, nil
+	for k, v := range a.Metrics {
+		h.Metrics[k] = append(append([]float64{}, v...), b.Metrics[k]...)
+	}
+	return h
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "."
 }

@@ -21,6 +21,12 @@ type Options struct {
 	TrainableFrom string
 	// Frozen freezes every layer (a feature extractor under a new head).
 	Frozen bool
+	// FreezeBatchNorm freezes every BatchNormalization layer, so that they
+	// keep their pretrained statistics and run in inference mode while the
+	// layers around them fine-tune, as Keras's transfer-learning guide
+	// advises: small batches would otherwise drag the moving statistics
+	// away from what the rest of the network learnt with.
+	FreezeBatchNorm bool
 
 	// ConfigBytes bounds config.json (default 64 MiB).
 	ConfigBytes int64

@@ -49,6 +49,7 @@ func Read(path string, o Options) (*Saved, error) {
 	if o.Frozen {
 		b.frozen = 1
 	}
+	b.freezeBN = o.FreezeBatchNorm
 	if o.TrainableFrom != "" {
 		var order []string
 		if err := b.plan(top, "", &order); err != nil {
@@ -225,7 +226,8 @@ type builder struct {
 	weights  map[layers.Common][]*h5.Dataset
 	fromFile map[layers.Common]bool
 	freeze   map[string]bool // where|name of the layers TrainableFrom freezes
-	frozen   int             // > 0 inside a model whose config says trainable: false
+	freezeBN bool
+	frozen   int // > 0 inside a model whose config says trainable: false
 	depth    int
 }
 
@@ -406,7 +408,8 @@ func (b *builder) layer(e entry, i int, rank int, lstore *h5.Group, store, where
 	if err := json.Unmarshal(e.Config, &cfg); err != nil {
 		return built{}, fmt.Errorf("%w: %s: %s: %v", ErrFormat, b.path, at, err)
 	}
-	l, err := convert(e.Class, cfg, rank, b.frozen > 0 || b.freeze[where+"|"+name])
+	frozen := b.frozen > 0 || b.freeze[where+"|"+name] || (b.freezeBN && e.Class == "BatchNormalization")
+	l, err := convert(e.Class, cfg, rank, frozen)
 	if err != nil {
 		return built{}, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at, err)
 	}
