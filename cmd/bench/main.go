@@ -17,6 +17,9 @@
 // wall minus that busy time, per step: what is not kernels (Go, the C
 // API, TF's executor, idle cores between ops).
 //
+// images_jpeg_96 times an input pipeline (images.go): decoding, resizing
+// and batching 3,000 JPEGs, against Keras's image_dataset_from_directory.
+//
 // The dist cases (--cases dist_mlp_b128, run alone) time Mirrored Fit over
 // 1 and 2 worker processes on loopback beside one process:
 //
@@ -82,6 +85,7 @@ func main() {
 		}
 		return
 	}
+	images := *cases == "" || strings.Contains(","+*cases+",", ","+imageCase+",")
 	if *cases != "" {
 		var err error
 		if fitCases, latencyCases, err = only(*cases); err != nil {
@@ -89,9 +93,17 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if err := run(*epochs, *repeats, *data, *python); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if len(fitCases)+len(latencyCases) > 0 {
+		if err := run(*epochs, *repeats, *data, *python); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if images {
+		if err := runImages(*python); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -104,6 +116,7 @@ func only(list string) (fit, latency []string, err error) {
 	for _, c := range strings.Split(list, ",") {
 		c = strings.TrimSpace(c)
 		switch {
+		case c == imageCase:
 		case !known[c]:
 			return nil, nil, fmt.Errorf("unknown case %q (want some of %s, %s)", c, strings.Join(fitCases, ", "), strings.Join(latencyCases, ", "))
 		case strings.HasPrefix(c, "fit"):

@@ -10,6 +10,7 @@
 package imagefolder
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -20,8 +21,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -108,21 +111,102 @@ func Load(dir string, opts Options) (*Set, error) {
 	}
 	defer d.close()
 	s := &Set{Classes: classes, Files: files, Height: opts.Height, Width: opts.Width, Labels: labels,
-		Images: make([]float32, 0, len(files)*opts.Height*opts.Width*3)}
-	for _, f := range files {
-		img, err := d.load(f, opts.CropToAspectRatio, opts.MaxPixels)
+		Images: make([]float32, len(files)*opts.Height*opts.Width*3)}
+	if !opts.CropToAspectRatio {
+		// TensorFlow's tf.data kernels decode in batches on its own threads;
+		// the headers are checked against MaxPixels first, in Go.
+		err := checkHeaders(files, opts.MaxPixels)
+		if err == nil {
+			err = decodeAll(files, opts.Height, opts.Width, s.Images)
+		}
+		if err == nil {
+			return s.finish(opts), nil
+		}
+		var bad *badFile
+		if errors.As(err, &bad) {
+			return nil, err
+		}
+		// A file TensorFlow could not decode: the per-file decoder below
+		// names it.
+	}
+	// Decode on every core: the session is shared (TensorFlow runs calls
+	// side by side), each worker fills its own images' part of Images.
+	per := opts.Height * opts.Width * 3
+	workers := min(runtime.GOMAXPROCS(0), len(files), 8)
+	next := make(chan int)
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				img, err := d.load(files[i], opts.CropToAspectRatio, opts.MaxPixels)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				copy(s.Images[i*per:(i+1)*per], img)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs { // the first bad file in file order
 		if err != nil {
 			return nil, err
 		}
-		s.Images = append(s.Images, img...)
 	}
+	if !opts.CropToAspectRatio {
+		return nil, errors.New("imagefolder: TensorFlow could not decode the folder, but every file decodes alone")
+	}
+	return s.finish(opts), nil
+}
+
+// finish adds the one-hot labels.
+func (s *Set) finish(opts Options) *Set {
 	if opts.Categorical {
-		s.OneHot = make([]float32, len(labels)*len(classes))
-		for i, l := range labels {
-			s.OneHot[i*len(classes)+int(l)] = 1
+		s.OneHot = make([]float32, len(s.Labels)*len(s.Classes))
+		for i, l := range s.Labels {
+			s.OneHot[i*len(s.Classes)+int(l)] = 1
 		}
 	}
-	return s, nil
+	return s
+}
+
+// badFile is a file refused before decoding.
+type badFile struct{ msg string }
+
+func (e *badFile) Error() string { return e.msg }
+
+// checkHeaders refuses a file whose header declares more than maxPixels
+// pixels, reading only the header.
+func checkHeaders(files []string, maxPixels int64) error {
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return &badFile{fmt.Sprintf("imagefolder: %v", err)}
+		}
+		cfg, _, err := image.DecodeConfig(bufio.NewReaderSize(f, 4096))
+		f.Close()
+		if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+			return &badFile{fmt.Sprintf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, cfg.Width, cfg.Height, maxPixels)}
+		}
+	}
+	return nil
+}
+
+// decodeAll decodes and resizes files into dst through the tf.data pipeline.
+func decodeAll(files []string, h, w int, dst []float32) error {
+	p, err := newPipeline(h, w)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	return p.run(files, dst)
 }
 
 // index lists the classes (sorted subfolders) and their image files
@@ -184,7 +268,7 @@ type decoder struct {
 	s                        *tfwrap.Session
 	contents, begin, size    tfwrap.Output
 	decoded, shape, pixelsIn tfwrap.Output
-	resized                  tfwrap.Output
+	resized, whole           tfwrap.Output
 	height, width            int
 }
 
@@ -203,9 +287,13 @@ func newDecoder(h, w int) (*decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.resized = g.AddOp(tfwrap.OpSpec{Type: "ResizeBilinear",
-		Inputs: []tfwrap.Input{g.ExpandDims(crop, 0), g.Const(sizeHW)},
-		Attrs:  tfwrap.Attrs{"align_corners": false, "half_pixel_centers": true}}).Output(0)
+	resize := func(x tfwrap.Output) tfwrap.Output {
+		return g.AddOp(tfwrap.OpSpec{Type: "ResizeBilinear",
+			Inputs: []tfwrap.Input{g.ExpandDims(x, 0), g.Const(sizeHW)},
+			Attrs:  tfwrap.Attrs{"align_corners": false, "half_pixel_centers": true}}).Output(0)
+	}
+	d.resized = resize(crop)
+	d.whole = resize(d.decoded) // no crop: decode and resize in one call
 	s, err := g.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("imagefolder: %w", err)
@@ -228,6 +316,13 @@ func (d *decoder) load(path string, crop bool, maxPixels int64) ([]float32, erro
 	c, err := tfwrap.NewStrings([]string{string(raw)}, []int64{}...) // a scalar
 	if err != nil {
 		return nil, err
+	}
+	if !crop {
+		res, err := d.s.Run(tfwrap.Feeds{d.contents: c}, []tfwrap.Output{d.whole})
+		if err != nil {
+			return nil, fmt.Errorf("imagefolder: %s: not an image TensorFlow decodes: %w", path, err)
+		}
+		return res[0].Float32s()
 	}
 	out, err := d.s.Run(tfwrap.Feeds{d.contents: c}, []tfwrap.Output{d.decoded, d.shape})
 	if err != nil {

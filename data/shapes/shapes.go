@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"math"
 	"math/rand"
@@ -28,6 +29,7 @@ type Options struct {
 	Size     int      // width and height in pixels (default 64)
 	Seed     int64
 	Noise    float64 // standard deviation of the pixel noise, 0–255 (default 12)
+	JPEG     bool    // write JPEG (quality 90) instead of PNG
 }
 
 // Write draws the dataset into dir (made if missing) and returns the
@@ -61,11 +63,19 @@ func Write(dir string, o Options) (int, error) {
 		}
 		for i := 0; i < o.PerClass; i++ {
 			img := draw(r, inside, o.Size, o.Noise)
-			f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%s_%04d.png", s, i)))
+			ext := ".png"
+			if o.JPEG {
+				ext = ".jpg"
+			}
+			f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%s_%04d%s", s, i, ext)))
 			if err != nil {
 				return n, err
 			}
-			err = png.Encode(f, img)
+			if o.JPEG {
+				err = jpeg.Encode(f, img, &jpeg.Options{Quality: 90})
+			} else {
+				err = png.Encode(f, img)
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
