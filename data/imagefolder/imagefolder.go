@@ -186,6 +186,13 @@ func (e *badFile) Error() string { return e.msg }
 // pixels, reading only the header.
 func checkHeaders(files []string, maxPixels int64) error {
 	for _, path := range files {
+		// Stat follows a link: a FIFO or device named x.jpg would block or
+		// never end when read.
+		if st, err := os.Stat(path); err != nil {
+			return &badFile{fmt.Sprintf("imagefolder: %v", err)}
+		} else if !st.Mode().IsRegular() {
+			return &badFile{fmt.Sprintf("imagefolder: %s is not a regular file", path)}
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return &badFile{fmt.Sprintf("imagefolder: %v", err)}
