@@ -148,10 +148,10 @@ func run(ctx context.Context, data string, val float64, seed int64, curves, expo
 		printConfusion(valSet.Classes, c)
 	}
 	if export != "" {
-		if err := t.Model.Export(export); err != nil {
+		if err := t.Model.ExportWith(export, models.ExportOptions{ImageBytes: true}); err != nil {
 			return err
 		}
-		fmt.Printf("exported: %s (input \"image\": %d×%d×3 values 0–255; output: %d class probabilities, in the order %s)\n",
+		fmt.Printf("exported: %s (serving_default: input \"image\", %d×%d×3 values 0–255; serving_bytes: input \"image_bytes\", encoded images; output: %d class probabilities, in the order %s)\n",
 			export, in[0], in[1], o.Classes, strings.Join(train.Classes, ", "))
 	}
 	method := "frozen"

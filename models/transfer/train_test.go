@@ -157,11 +157,13 @@ func TestFineTunedBeatsScratch(t *testing.T) {
 }
 
 // checkExport exports the model and loads it with savedmodels (what
-// cmd/serve runs): its probabilities are Go's.
+// cmd/serve runs): its probabilities are Go's, for decoded images and for
+// the encoded files themselves (the serving_bytes signature, also run by
+// Python's tf.saved_model.load).
 func checkExport(t *testing.T, m *models.Model, s *imagefolder.Set, want []float32) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "1")
-	if err := m.Export(dir); err != nil {
+	if err := m.ExportWith(dir, models.ExportOptions{ImageBytes: true}); err != nil {
 		t.Fatal(err)
 	}
 	sm, err := savedmodels.Load(dir)
@@ -176,6 +178,46 @@ func checkExport(t *testing.T, m *models.Model, s *imagefolder.Set, want []float
 	out, err := sm.Predict("serving_default", map[string]*tfwrap.Tensor{"image": x})
 	if err != nil {
 		t.Fatal(err)
+	}
+	files := make([]string, len(s.Files))
+	for i, f := range s.Files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = string(b)
+	}
+	enc, err := tfwrap.NewStrings(files, int64(len(files)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBytes, err := sm.Predict(models.ImageBytesSignature, map[string]*tfwrap.Tensor{"image_bytes": enc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromBytes) != 1 {
+		t.Fatalf("serving_bytes outputs: %v", fromBytes)
+	}
+	junk, _ := tfwrap.NewStrings([]string{files[0], "not an image"}, 2)
+	if _, err := sm.Predict(models.ImageBytesSignature, map[string]*tfwrap.Tensor{"image_bytes": junk}); err == nil {
+		t.Error("serving_bytes took bytes that are not an image")
+	}
+	for name, v := range fromBytes {
+		out["bytes:"+name] = v
+	}
+	var py struct {
+		Outputs map[string][]float32 `json:"outputs"`
+	}
+	if err := pyref.Run("call_savedmodel_bytes.py", map[string]any{"dir": dir, "signature": models.ImageBytesSignature,
+		"input": "image_bytes", "files": s.Files}, &py); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range py.Outputs {
+		py, err := tfwrap.NewTensor(v, int64(len(v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["python bytes:"+name] = py
 	}
 	for name, v := range out {
 		got, err := v.Float32s()
