@@ -11,7 +11,7 @@ package imagefolder
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -49,8 +49,11 @@ type Options struct {
 	// MaxPixels refuses an image whose header declares more pixels than
 	// this (0: 1<<26, 64 Mi), read before TensorFlow decodes it, so a
 	// small file cannot make the decoder allocate gigabytes. Checked for
-	// PNG, JPEG and GIF headers.
+	// PNG, JPEG, GIF and BMP headers; a file whose header Go cannot read
+	// is refused, since its size cannot be checked.
 	MaxPixels int64
+	// MaxFileBytes refuses a larger file before it is read (0: 256 MiB).
+	MaxFileBytes int64
 }
 
 // Set is the images read, in file order.
@@ -105,6 +108,9 @@ func Load(dir string, opts Options) (*Set, error) {
 	if opts.MaxPixels == 0 {
 		opts.MaxPixels = 1 << 26
 	}
+	if opts.MaxFileBytes == 0 {
+		opts.MaxFileBytes = 1 << 28
+	}
 	d, err := newDecoder(opts.Height, opts.Width)
 	if err != nil {
 		return nil, err
@@ -112,19 +118,15 @@ func Load(dir string, opts Options) (*Set, error) {
 	defer d.close()
 	s := &Set{Classes: classes, Files: files, Height: opts.Height, Width: opts.Width, Labels: labels,
 		Images: make([]float32, len(files)*opts.Height*opts.Width*3)}
+	// Every file's kind, size and header first, in Go, before TensorFlow
+	// reads any.
+	if err := checkHeaders(files, opts.MaxPixels, opts.MaxFileBytes); err != nil {
+		return nil, err
+	}
 	if !opts.CropToAspectRatio {
-		// TensorFlow's tf.data kernels decode in batches on its own threads;
-		// the headers are checked against MaxPixels first, in Go.
-		err := checkHeaders(files, opts.MaxPixels)
-		if err == nil {
-			err = decodeAll(files, opts.Height, opts.Width, s.Images)
-		}
-		if err == nil {
+		// TensorFlow's tf.data kernels decode in batches on its own threads.
+		if err := decodeAll(files, opts.Height, opts.Width, s.Images); err == nil {
 			return s.finish(opts), nil
-		}
-		var bad *badFile
-		if errors.As(err, &bad) {
-			return nil, err
 		}
 		// A file TensorFlow could not decode: the per-file decoder below
 		// names it.
@@ -141,7 +143,7 @@ func Load(dir string, opts Options) (*Set, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				img, err := d.load(files[i], opts.CropToAspectRatio, opts.MaxPixels)
+				img, err := d.load(files[i], opts.CropToAspectRatio)
 				if err != nil {
 					errs[i] = err
 					continue
@@ -182,28 +184,60 @@ type badFile struct{ msg string }
 
 func (e *badFile) Error() string { return e.msg }
 
-// checkHeaders refuses a file whose header declares more than maxPixels
-// pixels, reading only the header.
-func checkHeaders(files []string, maxPixels int64) error {
+// checkHeaders refuses, before anything decodes them, a file that is not
+// a regular file, is larger than maxBytes, has a header Go cannot read, or
+// declares more than maxPixels pixels.
+func checkHeaders(files []string, maxPixels, maxBytes int64) error {
 	for _, path := range files {
 		// Stat follows a link: a FIFO or device named x.jpg would block or
 		// never end when read.
-		if st, err := os.Stat(path); err != nil {
-			return &badFile{fmt.Sprintf("imagefolder: %v", err)}
-		} else if !st.Mode().IsRegular() {
-			return &badFile{fmt.Sprintf("imagefolder: %s is not a regular file", path)}
-		}
-		f, err := os.Open(path)
+		st, err := os.Stat(path)
 		if err != nil {
 			return &badFile{fmt.Sprintf("imagefolder: %v", err)}
 		}
-		cfg, _, err := image.DecodeConfig(bufio.NewReaderSize(f, 4096))
-		f.Close()
-		if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-			return &badFile{fmt.Sprintf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, cfg.Width, cfg.Height, maxPixels)}
+		if !st.Mode().IsRegular() {
+			return &badFile{fmt.Sprintf("imagefolder: %s is not a regular file", path)}
+		}
+		if st.Size() > maxBytes {
+			return &badFile{fmt.Sprintf("imagefolder: %s has %d bytes, more than %d (Options.MaxFileBytes)", path, st.Size(), maxBytes)}
+		}
+		w, h, err := headerSize(path)
+		if err != nil {
+			return &badFile{fmt.Sprintf("imagefolder: %s: %v: its pixel count cannot be checked against MaxPixels before decoding (re-save the image)", path, err)}
+		}
+		if w*h > maxPixels {
+			return &badFile{fmt.Sprintf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, w, h, maxPixels)}
 		}
 	}
 	return nil
+}
+
+// headerSize reads an image's declared width and height from its header:
+// Go's decoders for PNG, JPEG and GIF, and BMP's header by hand (Go's
+// standard library has no BMP decoder).
+func headerSize(path string) (w, h int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 4096)
+	if head, _ := r.Peek(26); len(head) == 26 && head[0] == 'B' && head[1] == 'M' {
+		bw := int64(int32(binary.LittleEndian.Uint32(head[18:])))
+		bh := int64(int32(binary.LittleEndian.Uint32(head[22:])))
+		if bh < 0 { // a top-down BMP
+			bh = -bh
+		}
+		if bw <= 0 || bh <= 0 {
+			return 0, 0, fmt.Errorf("a BMP header declaring %d × %d pixels", bw, bh)
+		}
+		return bw, bh, nil
+	}
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unreadable header (%v)", err)
+	}
+	return int64(cfg.Width), int64(cfg.Height), nil
 }
 
 // decodeAll decodes and resizes files into dst through the tf.data pipeline.
@@ -224,8 +258,17 @@ func index(dir string) (files []string, labels []int32, classes []string, err er
 		return nil, nil, nil, fmt.Errorf("imagefolder: %w", err)
 	}
 	for _, e := range entries {
+		// As Keras: hidden folders (.ipynb_checkpoints) are not classes, and
+		// a link to a folder is one.
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
 		if e.IsDir() {
 			classes = append(classes, e.Name())
+		} else if e.Type()&os.ModeSymlink != 0 {
+			if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && st.IsDir() {
+				classes = append(classes, e.Name())
+			}
 		}
 	}
 	sort.Strings(classes)
@@ -234,7 +277,8 @@ func index(dir string) (files []string, labels []int32, classes []string, err er
 	}
 	for i, c := range classes {
 		var found []string
-		err := filepath.WalkDir(filepath.Join(dir, c), func(p string, e os.DirEntry, err error) error {
+		// The trailing separator makes WalkDir enter a class that is a link.
+		err := filepath.WalkDir(filepath.Join(dir, c)+string(filepath.Separator), func(p string, e os.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -312,13 +356,10 @@ func newDecoder(h, w int) (*decoder, error) {
 func (d *decoder) close() { d.s.Close() }
 
 // load decodes and resizes one file.
-func (d *decoder) load(path string, crop bool, maxPixels int64) ([]float32, error) {
+func (d *decoder) load(path string, crop bool) ([]float32, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("imagefolder: %w", err)
-	}
-	if cfg, _, err := image.DecodeConfig(bytes.NewReader(raw)); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, cfg.Width, cfg.Height, maxPixels)
 	}
 	c, err := tfwrap.NewStrings([]string{string(raw)}, []int64{}...) // a scalar
 	if err != nil {

@@ -104,7 +104,7 @@ func TestBadFolders(t *testing.T) {
 		{filepath.Join(empty, "nope"), Options{}, "no such file"},
 		{empty, Options{}, "no subfolders"},
 		{noImages, Options{}, "no images"},
-		{broken, Options{Height: 8, Width: 8}, "x.png: not an image TensorFlow decodes"},
+		{broken, Options{Height: 8, Width: 8}, "x.png: unreadable header"},
 		{noImages, Options{Height: -1, Width: 3}, "image size"},
 		{noImages, Options{ValidationSplit: 0.2}, "needs Subset"},
 		{noImages, Options{ValidationSplit: 1.5, Subset: "training"}, "validation split"},

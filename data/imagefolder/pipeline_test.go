@@ -1,6 +1,7 @@
 package imagefolder
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,5 +34,69 @@ func TestPipelineRefusesSpecialFiles(t *testing.T) {
 	_, err = Load(dir, Options{Height: 8, Width: 8})
 	if err == nil || !strings.Contains(err.Error(), "pipe.jpg is not a regular file") {
 		t.Errorf("FIFO: %v", err)
+	}
+}
+
+// TestHugeAndUnreadable: a file larger than MaxFileBytes, and one whose
+// header Go cannot read, are refused before TensorFlow reads them; a BMP's
+// header is read by hand.
+func TestHugeAndUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := shapes.Write(dir, shapes.Options{Shapes: []string{"circle", "bar"}, PerClass: 2, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "bar", "huge.jpg")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(3 << 30) // sparse: no disk used
+	f.Close()
+	_, err = Load(dir, Options{Height: 8, Width: 8})
+	if err == nil || !strings.Contains(err.Error(), "huge.jpg has 3221225472 bytes, more than 268435456") {
+		t.Errorf("huge file: %v", err)
+	}
+	os.Remove(huge)
+	odd := filepath.Join(dir, "bar", "odd.jpg")
+	os.WriteFile(odd, []byte("\xff\xd8\xff\x01 then nothing Go's decoder knows"), 0o644)
+	_, err = Load(dir, Options{Height: 8, Width: 8})
+	if err == nil || !strings.Contains(err.Error(), "odd.jpg: unreadable header") {
+		t.Errorf("unreadable header: %v", err)
+	}
+	os.Remove(odd)
+	// A BMP header declaring 70000 × 70000 pixels.
+	bmp := make([]byte, 54)
+	copy(bmp, "BM")
+	binary.LittleEndian.PutUint32(bmp[18:], 70000)
+	binary.LittleEndian.PutUint32(bmp[22:], 70000)
+	os.WriteFile(filepath.Join(dir, "bar", "big.bmp"), bmp, 0o644)
+	_, err = Load(dir, Options{Height: 8, Width: 8})
+	if err == nil || !strings.Contains(err.Error(), "big.bmp declares 70000 × 70000 pixels") {
+		t.Errorf("BMP bomb: %v", err)
+	}
+}
+
+// TestClassFoldersAsKeras: a hidden folder is not a class and a link to a
+// folder is one, as in Keras's image_dataset_from_directory.
+func TestClassFoldersAsKeras(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if _, err := shapes.Write(dir, shapes.Options{Shapes: []string{"circle", "square"}, PerClass: 2, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shapes.Write(other, shapes.Options{Shapes: []string{"triangle"}, PerClass: 3, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, "triangle"), filepath.Join(dir, "triangle")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shapes.Write(filepath.Join(dir, ".ipynb_checkpoints"), shapes.Options{Shapes: []string{"bar"}, PerClass: 1, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(dir, Options{Height: 8, Width: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(s.Classes, ",") != "circle,square,triangle" || len(s.Files) != 7 {
+		t.Errorf("classes %v, %d files; want circle, square, triangle and 7", s.Classes, len(s.Files))
 	}
 }
