@@ -20,11 +20,12 @@ import (
 // pass fed from placeholders and a training pass that draws its batches
 // from data held in TF variables (or from a fed batch), sharing weights.
 type compiled struct {
-	g       *tfwrap.Graph
-	sess    *tfwrap.Session
-	opts    CompileOptions
-	inNames []string
-	outs    []*outputSpec
+	bytesSig *tfwrap.SignatureDef // the serving_bytes signature, once ExportWith made it
+	g        *tfwrap.Graph
+	sess     *tfwrap.Session
+	opts     CompileOptions
+	inNames  []string
+	outs     []*outputSpec
 
 	// Inference.
 	xs       []tfwrap.Output // one placeholder per input

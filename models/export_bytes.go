@@ -48,13 +48,38 @@ func (m *Model) ExportWith(dir string, o ExportOptions) error {
 	s := m.inputs[0].shape
 	h, w, ch := s[0], s[1], s[2]
 
+	if c.bytesSig == nil { // made once: a second export reuses it
+		sig, err := m.bytesSignature(c, h, w, ch)
+		if err != nil {
+			return err
+		}
+		c.bytesSig = sig
+	}
+	floats := tfwrap.SignatureDef{Inputs: map[string]tfwrap.Output{}, Outputs: map[string]tfwrap.Output{}}
+	for i, x := range c.xs {
+		floats.Inputs[c.inNames[i]] = x
+	}
+	for i, o := range c.outs {
+		floats.Outputs[m.outNames[i]] = o.pred
+	}
+	sigs := map[string]tfwrap.SignatureDef{tfwrap.DefaultSignature: floats, ImageBytesSignature: *c.bytesSig}
+	if err := c.sess.WriteSavedModel(c.weightsSaver, dir, sigs); err != nil {
+		return fmt.Errorf("models: export: %w", err)
+	}
+	return nil
+}
+
+// bytesSignature adds to the model's graph the decoding of a batch of
+// encoded images and a second inference pass over them (sharing the
+// weights), and returns its signature.
+func (m *Model) bytesSignature(c *compiled, h, w, ch int64) (*tfwrap.SignatureDef, error) {
 	// decode: one encoded image in, one resized float image out.
 	body := tfwrap.NewGraph()
 	in := body.Placeholder("encoded", tfwrap.String)
 	img := body.Apply("DecodeImage", tfwrap.Attrs{"channels": ch, "dtype": tfwrap.Uint8, "expand_animations": false}, in)
 	size, err := tfwrap.NewTensor([]int32{int32(h), int32(w)}, 2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resized := body.Apply("ResizeBilinear", tfwrap.Attrs{"align_corners": false, "half_pixel_centers": true},
 		body.ExpandDims(img, 0), body.Const(size))
@@ -62,7 +87,7 @@ func (m *Model) ExportWith(dir string, o ExportOptions) error {
 	g := c.g.WithScope(ImageBytesSignature)
 	fn := fmt.Sprintf("decode_image_%d", bytesFuncs.Add(1))
 	if err := c.g.AddFunction(fn, body, []tfwrap.Output{in}, []tfwrap.Output{out}); err != nil {
-		return fmt.Errorf("models: export: %w", err)
+		return nil, fmt.Errorf("models: export: %w", err)
 	}
 	// A batch of strings → tf.data: decode each, batch them all, one element.
 	bytesIn := g.Placeholder("image_bytes", tfwrap.String, -1)
@@ -79,23 +104,14 @@ func (m *Model) ExportWith(dir string, o ExportOptions) error {
 	decoded := g.Apply("DatasetToSingleElement", tfwrap.Attrs{"output_types": types, "output_shapes": [][]int64{batch}}, ds)
 	res, err := m.forward(g, &layers.Context{}, c.opts.Seed, []tfwrap.Output{decoded}, nil)
 	if err != nil {
-		return fmt.Errorf("models: export: image bytes: %w", err)
+		return nil, fmt.Errorf("models: export: image bytes: %w", err)
 	}
 	if err := g.Err(); err != nil {
-		return fmt.Errorf("models: export: image bytes: %w", err)
+		return nil, fmt.Errorf("models: export: image bytes: %w", err)
 	}
-	floats := tfwrap.SignatureDef{Inputs: map[string]tfwrap.Output{}, Outputs: map[string]tfwrap.Output{}}
-	bytes := tfwrap.SignatureDef{Inputs: map[string]tfwrap.Output{"image_bytes": bytesIn}, Outputs: map[string]tfwrap.Output{}}
-	for i, x := range c.xs {
-		floats.Inputs[c.inNames[i]] = x
+	sig := &tfwrap.SignatureDef{Inputs: map[string]tfwrap.Output{"image_bytes": bytesIn}, Outputs: map[string]tfwrap.Output{}}
+	for i := range c.outs {
+		sig.Outputs[m.outNames[i]] = res[i].pred.Out
 	}
-	for i, o := range c.outs {
-		floats.Outputs[m.outNames[i]] = o.pred
-		bytes.Outputs[m.outNames[i]] = res[i].pred.Out
-	}
-	sigs := map[string]tfwrap.SignatureDef{tfwrap.DefaultSignature: floats, ImageBytesSignature: bytes}
-	if err := c.sess.WriteSavedModel(c.weightsSaver, dir, sigs); err != nil {
-		return fmt.Errorf("models: export: %w", err)
-	}
-	return nil
+	return sig, nil
 }

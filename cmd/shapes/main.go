@@ -20,12 +20,13 @@ func main() {
 	per := flag.Int("per-class", 50, "images per shape")
 	size := flag.Int("size", 32, "width and height in pixels")
 	seed := flag.Int64("seed", 1, "seed")
+	jpeg := flag.Bool("jpeg", false, "write JPEG (quality 90) instead of PNG")
 	flag.Parse()
-	if *out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: shapes -out DIR [-shapes a,b,c] [-per-class N] [-size PX] [-seed S]")
+	if *out == "" || flag.NArg() > 0 || *per < 1 {
+		fmt.Fprintln(os.Stderr, "usage: shapes -out DIR [-shapes a,b,c] [-per-class N ≥ 1] [-size PX] [-seed S] [-jpeg]")
 		os.Exit(2)
 	}
-	n, err := shapes.Write(*out, shapes.Options{Shapes: strings.Split(*list, ","), PerClass: *per, Size: *size, Seed: *seed})
+	n, err := shapes.Write(*out, shapes.Options{Shapes: strings.Split(*list, ","), PerClass: *per, Size: *size, Seed: *seed, JPEG: *jpeg})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shapes:", err)
 		os.Exit(1)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/tfgo-project/gotf/data/imagefolder"
@@ -59,8 +60,15 @@ func main() {
 	flag.BoolVar(&quiet, "quiet", false, "no progress, only the summary")
 	flag.Parse()
 	if data == "" || backbone == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: transfer --data DIR --backbone FILE.keras [flags]; -h lists the flags")
-		os.Exit(2)
+		usage("")
+	}
+	switch {
+	case o.Epochs < 1 || o.BatchSize < 1:
+		usage("--epochs and --batch must be at least 1")
+	case o.FineFrom != "" && o.FineEpochs < 1:
+		usage("--fine-epochs must be at least 1 with --fine-from")
+	case !(val >= 0 && val < 1):
+		usage("--val must be at least 0 and under 1")
 	}
 	o.Backbone, o.Seed = backbone, uint64(seed)
 	if quiet {
@@ -74,10 +82,27 @@ func main() {
 	}
 }
 
+func usage(why string) {
+	if why != "" {
+		fmt.Fprintln(os.Stderr, "transfer:", why)
+	}
+	fmt.Fprintln(os.Stderr, "usage: transfer --data DIR --backbone FILE.keras [flags]; -h lists the flags")
+	os.Exit(2)
+}
+
 func run(ctx context.Context, data string, val float64, seed int64, curves, export string, o transfer.TrainOptions) error {
+	// Everything that can fail after training is checked before it.
 	if export != "" {
 		if _, err := os.Stat(export); err == nil {
 			return fmt.Errorf("--export %s already exists; a served model's versions are never overwritten: give a new version folder", export)
+		}
+		if err := os.MkdirAll(filepath.Dir(export), 0o755); err != nil {
+			return fmt.Errorf("--export: %w", err)
+		}
+	}
+	if curves != "" {
+		if err := os.MkdirAll(filepath.Dir(curves), 0o755); err != nil {
+			return fmt.Errorf("--plot: %w", err)
 		}
 	}
 	in, err := transfer.BackboneInput(o.Backbone)
@@ -129,10 +154,14 @@ func run(ctx context.Context, data string, val float64, seed int64, curves, expo
 	if t.Fine != nil {
 		h = joined(t.Frozen, t.Fine)
 	}
-	if curves != "" {
-		if err := os.MkdirAll(dirOf(curves), 0o755); err != nil {
+	if export != "" {
+		if err := t.Model.ExportWith(export, models.ExportOptions{ImageBytes: true}); err != nil {
 			return err
 		}
+		fmt.Printf("exported: %s (serving_default: input \"image\", %d×%d×3 values 0–255; serving_bytes: input \"image_bytes\", encoded images; output: %d class probabilities, in the order %s)\n",
+			export, in[0], in[1], o.Classes, strings.Join(train.Classes, ", "))
+	}
+	if curves != "" {
 		if err := plot.LearningCurves(h, "transfer: "+o.Backbone, curves); err != nil {
 			return err
 		}
@@ -146,13 +175,6 @@ func run(ctx context.Context, data string, val float64, seed int64, curves, expo
 		}
 		acc = a
 		printConfusion(valSet.Classes, c)
-	}
-	if export != "" {
-		if err := t.Model.ExportWith(export, models.ExportOptions{ImageBytes: true}); err != nil {
-			return err
-		}
-		fmt.Printf("exported: %s (serving_default: input \"image\", %d×%d×3 values 0–255; serving_bytes: input \"image_bytes\", encoded images; output: %d class probabilities, in the order %s)\n",
-			export, in[0], in[1], o.Classes, strings.Join(train.Classes, ", "))
 	}
 	method := "frozen"
 	switch {
@@ -232,11 +254,4 @@ func joined(a, b *models.History) *models.History {
 		h.Metrics[k] = append(append([]float64{}, v...), b.Metrics[k]...)
 	}
 	return h
-}
-
-func dirOf(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i > 0 {
-		return p[:i]
-	}
-	return "."
 }

@@ -50,13 +50,24 @@ func Write(dir string, o Options) (int, error) {
 	if o.PerClass < 0 || o.Size < 8 || o.Size > 4096 || o.Noise < 0 {
 		return 0, fmt.Errorf("shapes: options %+v: want PerClass ≥ 0, Size 8–4096, Noise ≥ 0", o)
 	}
+	seen := map[string]bool{}
+	for _, s := range o.Shapes {
+		if _, ok := shapeFuncs[s]; !ok {
+			return 0, fmt.Errorf("shapes: unknown shape %q (known: %v)", s, Known)
+		}
+		if seen[s] {
+			return 0, fmt.Errorf("shapes: %q is listed twice", s)
+		}
+		seen[s] = true
+		// Old files left beside new ones would mix two datasets.
+		if entries, err := os.ReadDir(filepath.Join(dir, s)); err == nil && len(entries) > 0 {
+			return 0, fmt.Errorf("shapes: %s already holds files: write into a new folder", filepath.Join(dir, s))
+		}
+	}
 	r := rand.New(rand.NewSource(o.Seed))
 	n := 0
 	for _, s := range o.Shapes {
-		inside, ok := shapeFuncs[s]
-		if !ok {
-			return n, fmt.Errorf("shapes: unknown shape %q (known: %v)", s, Known)
-		}
+		inside := shapeFuncs[s]
 		sub := filepath.Join(dir, s)
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return n, err

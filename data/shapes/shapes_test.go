@@ -38,6 +38,12 @@ func TestWrite(t *testing.T) {
 	if _, err := Write(dir, Options{Shapes: []string{"blob"}}); err == nil {
 		t.Error("an unknown shape was drawn")
 	}
+	if _, err := Write(dir, Options{Shapes: []string{"bar"}}); err == nil {
+		t.Error("wrote into a folder that holds files")
+	}
+	if _, err := Write(t.TempDir(), Options{Shapes: []string{"ring", "ring"}}); err == nil {
+		t.Error("a shape listed twice was drawn")
+	}
 	if _, err := Write(dir, Options{Size: 4}); err == nil {
 		t.Error("a 4-pixel image was drawn")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -85,6 +86,11 @@ func (o *TrainOptions) defaults() error {
 	if o.BatchSize == 0 {
 		o.BatchSize = 32
 	}
+	for _, v := range []float64{o.Scale, o.Offset, o.Dropout, o.LR, o.FineLR} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("transfer: options: scale %g, offset %g, dropout %g and rates %g, %g must be finite numbers", o.Scale, o.Offset, o.Dropout, o.LR, o.FineLR)
+		}
+	}
 	if o.Epochs < 0 || o.FineEpochs < 0 || o.BatchSize < 1 || o.LR < 0 || o.FineLR < 0 || o.Dropout >= 1 {
 		return fmt.Errorf("transfer: options: epochs %d and %d, batch %d, rates %g and %g, dropout %g: want epochs ≥ 0, batch ≥ 1, rates ≥ 0, dropout < 1",
 			o.Epochs, o.FineEpochs, o.BatchSize, o.LR, o.FineLR, o.Dropout)
@@ -106,6 +112,9 @@ type Trained struct {
 // BackboneInput returns the per-sample image shape a backbone takes
 // (height, width, channels).
 func BackboneInput(path string) ([]int64, error) {
+	if err := checkBackbone(path); err != nil {
+		return nil, err
+	}
 	if isKeras(path) {
 		s, err := kerasfile.Read(path, kerasfile.Options{})
 		if err != nil {
@@ -133,9 +142,25 @@ func isKeras(path string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// checkBackbone refuses a path that is neither a regular file nor a
+// folder (a FIFO would block the zip reader).
+func checkBackbone(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("transfer: backbone: %w", err)
+	}
+	if !st.Mode().IsRegular() && !st.IsDir() {
+		return fmt.Errorf("transfer: backbone %s is neither a file nor a folder", path)
+	}
+	return nil
+}
+
 // build makes backbone + head. freeze is "all", "none" or the name of the
 // first trainable layer.
 func build(o TrainOptions, freeze string) (*models.Model, func(*models.Model) error, error) {
+	if err := checkBackbone(o.Backbone); err != nil {
+		return nil, nil, err
+	}
 	if isKeras(o.Backbone) {
 		ko := kerasfile.Options{FreezeBatchNorm: freeze != "none" && !o.TrainBatchNorm}
 		switch freeze {
@@ -152,6 +177,14 @@ func build(o TrainOptions, freeze string) (*models.Model, func(*models.Model) er
 		ins := s.Model.InputShapes()
 		if len(ins) != 1 || len(ins[0]) != 3 || ins[0][2] != 3 {
 			return nil, nil, fmt.Errorf("transfer: %s takes inputs %v; a backbone here takes one RGB image (height, width, 3)", o.Backbone, ins)
+		}
+		if outs := s.Model.OutputNames(); len(outs) != 1 {
+			return nil, nil, fmt.Errorf("transfer: %s has %d outputs; a backbone has one, its features", o.Backbone, len(outs))
+		}
+		if ls := s.Model.Layers(); len(ls) > 0 {
+			if c := ls[len(ls)-1].Config(); c.Activation == "softmax" || c.Activation == "sigmoid" {
+				return nil, nil, fmt.Errorf("transfer: %s ends in layer %s with a %s: that is a classifier, not a backbone; save the model without its top (keras.applications' include_top=False) or up to a feature layer", o.Backbone, c.Name, c.Activation)
+			}
 		}
 		in := models.Input("image", ins[0]...)
 		x := models.Call(layers.Rescaling(o.Scale, o.Offset, layers.WithName("preprocess")), in)
@@ -245,6 +278,14 @@ func Train(ctx context.Context, train, val *models.Dataset, o TrainOptions) (*Tr
 	fit := func(m *models.Model, epochs int) (*models.History, error) {
 		return m.Fit(ctx, train, models.FitOptions{Epochs: epochs, BatchSize: o.BatchSize, Seed: o.Seed,
 			ValidationData: val, Progress: o.Progress})
+	}
+	if o.FineFrom != "" && !o.Scratch {
+		// A wrong name is an error now, not after the first phase.
+		m, _, err := build(o, o.FineFrom)
+		if err != nil {
+			return nil, err
+		}
+		_ = m // never compiled: nothing to close
 	}
 	if o.Scratch {
 		m, _, err := build(o, "none")

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/data/imagefolder"
@@ -166,6 +167,16 @@ func checkExport(t *testing.T, m *models.Model, s *imagefolder.Set, want []float
 	if err := m.ExportWith(dir, models.ExportOptions{ImageBytes: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A second export reuses the decoding graph: the same size.
+	again := filepath.Join(t.TempDir(), "2")
+	if err := m.ExportWith(again, models.ExportOptions{ImageBytes: true}); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.Stat(filepath.Join(dir, "saved_model.pb"))
+	b, errB := os.Stat(filepath.Join(again, "saved_model.pb"))
+	if errA != nil || errB != nil || a.Size() != b.Size() {
+		t.Errorf("saved_model.pb of two exports: %v %v (%v, %v)", a, b, errA, errB)
+	}
 	sm, err := savedmodels.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +241,39 @@ func checkExport(t *testing.T, m *models.Model, s *imagefolder.Set, want []float
 		}
 		if len(got) != len(want) || worst > 1e-6 {
 			t.Errorf("export output %s: %d values, largest difference from Go's %g", name, len(got), worst)
+		}
+	}
+}
+
+// TestTrainRefusesEarly: a FineFrom naming no layer, and options that are
+// not numbers, are errors before any training.
+func TestTrainRefusesEarly(t *testing.T) {
+	backbone := shapesBackbone(t)
+	x, _ := tfwrap.NewTensor(make([]float32, 2*shapeSize*shapeSize*3), 2, shapeSize, shapeSize, 3)
+	y, _ := tfwrap.NewTensor([]int32{0, 1}, 2)
+	ds, err := models.NewDataset(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    transfer.TrainOptions
+		want string
+	}{
+		{transfer.TrainOptions{FineFrom: "block_5_expnd"}, `names no layer (did you mean "block_5_expand"?)`},
+		{transfer.TrainOptions{Scale: math.NaN()}, "must be finite numbers"},
+		{transfer.TrainOptions{Backbone: "/dev/null"}, "is neither a file nor a folder"},
+	} {
+		o := c.o
+		if o.Backbone == "" {
+			o.Backbone = backbone
+		}
+		o.Classes, o.Progress = 2, models.ProgressSilent
+		tr, err := transfer.Train(context.Background(), ds, nil, o)
+		if err == nil {
+			tr.Model.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error saying %q", c.o, err, c.want)
 		}
 	}
 }
