@@ -18,7 +18,6 @@ import (
 	_ "image/gif" // headers for the MaxPixels check
 	_ "image/jpeg"
 	_ "image/png"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +25,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tfgo-project/gotf/internal/nprand"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -33,9 +33,11 @@ import (
 type Options struct {
 	Height, Width int  // the size every image is resized to (0: 256 × 256)
 	Categorical   bool // one-hot labels (label_mode="categorical"); else class ids ("int")
-	// Shuffle orders the files by a seeded shuffle (Keras shuffles by
-	// default; its order comes from numpy's generator, this one from Go's,
-	// so the two differ); false keeps the sorted order.
+	// Shuffle orders the files by a seeded shuffle, the one Keras makes
+	// with the same seed (numpy's RandomState(seed).shuffle; Seed 0 to
+	// 2^32-1), so the validation split holds the same files; false keeps
+	// the sorted order. (Keras also reshuffles batches every epoch; Fit
+	// does its own.)
 	Shuffle bool
 	Seed    int64
 	// ValidationSplit keeps the last fraction of the (shuffled) files for
@@ -88,7 +90,12 @@ func Load(dir string, opts Options) (*Set, error) {
 		return nil, err
 	}
 	if opts.Shuffle {
-		r := rand.New(rand.NewSource(opts.Seed))
+		// numpy's RandomState(seed).shuffle, as Keras shuffles the file
+		// list: the same order, and so the same validation split.
+		r, err := nprand.New(opts.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("imagefolder: %w", err)
+		}
 		r.Shuffle(len(files), func(i, j int) {
 			files[i], files[j] = files[j], files[i]
 			labels[i], labels[j] = labels[j], labels[i]

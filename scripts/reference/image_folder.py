@@ -2,8 +2,10 @@
 sizes (TensorFlow's encoders), then reads it with Keras's
 image_dataset_from_directory (shuffle off), as the reference for
 data/imagefolder: stdin {"dir", "height", "width", "crop", "categorical",
-"split", "subset"}, stdout {"images": [...], "labels": [...],
-"classes": [...], "files": [...]}."""
+"split", "subset", "shuffle", "seed"}, stdout {"images": [...], "labels": [...],
+"classes": [...], "files": [...]}. With "shuffle", Keras also reshuffles
+what it yields (a shuffle buffer), so only "files" (its file order, which
+decides the split) is meant to be compared."""
 import contextlib
 import json
 import os
@@ -36,9 +38,12 @@ if not os.path.exists(os.path.join(d, "square")):
 kw = {}
 if req["split"]:
     kw = {"validation_split": req["split"], "subset": req["subset"], "seed": 1}
+shuffle = bool(req.get("shuffle"))
+if shuffle:
+    kw["seed"] = req["seed"]
 with contextlib.redirect_stdout(sys.stderr):  # Keras prints "Found N files ..."
     ds = keras.utils.image_dataset_from_directory(
-        d, image_size=(req["height"], req["width"]), shuffle=False, batch_size=None,
+        d, image_size=(req["height"], req["width"]), shuffle=shuffle, batch_size=None,
         crop_to_aspect_ratio=req["crop"], label_mode="categorical" if req["categorical"] else "int", **kw)
 images, labels = [], []
 for x, y in ds:
