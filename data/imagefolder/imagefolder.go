@@ -297,7 +297,16 @@ func index(dir string) (files []string, labels []int32, classes []string, err er
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("imagefolder: %w", err)
 		}
-		sort.Strings(found)
+		// Keras's order: folders sorted by path, then each folder's files
+		// by name (os.walk sorted by root), so a class's own files come
+		// before those of its subfolders.
+		sort.Slice(found, func(i, j int) bool {
+			di, dj := filepath.Dir(found[i]), filepath.Dir(found[j])
+			if di != dj {
+				return di < dj
+			}
+			return filepath.Base(found[i]) < filepath.Base(found[j])
+		})
 		for _, f := range found {
 			files = append(files, f)
 			labels = append(labels, int32(i))

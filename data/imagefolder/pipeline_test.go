@@ -1,14 +1,18 @@
 package imagefolder
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/tfgo-project/gotf/data/shapes"
+	"github.com/tfgo-project/gotf/internal/pyref"
 )
 
 // TestPipelineRefusesSpecialFiles: a FIFO named like an image is an error,
@@ -98,5 +102,44 @@ func TestClassFoldersAsKeras(t *testing.T) {
 	}
 	if strings.Join(s.Classes, ",") != "circle,square,triangle" || len(s.Files) != 7 {
 		t.Errorf("classes %v, %d files; want circle, square, triangle and 7", s.Classes, len(s.Files))
+	}
+}
+
+// TestNestedOrderAsKeras: files in a class's subfolders come in Keras's
+// order (folders by path, then files by name), checked against Keras's own
+// index_directory.
+func TestNestedOrderAsKeras(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := shapes.Write(dir, shapes.Options{Shapes: []string{"circle", "triangle"}, PerClass: 2, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shapes.Write(filepath.Join(dir, "triangle", "sub"), shapes.Options{Shapes: []string{"bar", "ring"}, PerClass: 2, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shapes.Write(filepath.Join(dir, "triangle"), shapes.Options{Shapes: []string{"cross"}, PerClass: 1, Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	py, err := pyref.Python()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import json, sys
+from keras.src.utils.dataset_utils import index_directory
+paths, labels, classes = index_directory(sys.argv[1], "inferred", formats=(".png",), shuffle=False)
+print(json.dumps(paths))`
+	out, err := exec.Command(py, "-c", script, dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	if err := json.Unmarshal(out[bytes.LastIndexByte(out[:len(out)-1], '\n')+1:], &want); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got, _, _, err := index(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("order:\n%s\nKeras:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
