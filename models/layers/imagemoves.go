@@ -40,6 +40,36 @@ func projective(g *tfwrap.Graph, x tfwrap.Output, cols [6]tfwrap.Output, o Trans
 		x, m, g.Const(size), g.Scalar(o.FillValue, tfwrap.Float32)), nil
 }
 
+// moveImages is the Forward of a layer that moves pixels: x must be a
+// batch of images that OutputShape accepts; at inference it is passed
+// through; in training cols gives Keras's transform columns for the
+// batch, which projective applies with o's fill and interpolation.
+func moveImages(ctx *Context, name string, x tfwrap.Output, outputShape func([]int64) ([]int64, error), o TransformOptions,
+	cols func(g *tfwrap.Graph, s []int64) ([6]tfwrap.Output, error)) (tfwrap.Output, error) {
+	ctx.Logits = tfwrap.Output{}
+	s := x.Shape()
+	if len(s) != 4 {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v: want a batch of images (batch, height, width, channels)", name, x)
+	}
+	if _, err := outputShape(s[1:]); err != nil {
+		return tfwrap.Output{}, fmt.Errorf("layer %w", err)
+	}
+	if !ctx.Training {
+		return x, nil
+	}
+	o.defaults()
+	g := ctx.Graph
+	c, err := cols(g, s)
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	out, err := projective(g, x, c, o)
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	return built(name, g, out)
+}
+
 // checkImages checks a moving augmentation layer's per-sample shape and
 // options.
 func checkImages(name, typ string, o TransformOptions, in []int64) ([]int64, error) {
@@ -98,37 +128,21 @@ func (l *randomRotation) ParamCount([]int64) (int64, int64) { return 0, 0 }
 func (l *randomRotation) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *randomRotation) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
-	ctx.Logits = tfwrap.Output{}
-	s := x.Shape()
-	if len(s) != 4 {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v: want a batch of images (batch, height, width, channels)", l.name, x)
-	}
-	if _, err := l.OutputShape(s[1:]); err != nil {
-		return tfwrap.Output{}, fmt.Errorf("layer %w", err)
-	}
-	if !ctx.Training {
-		return x, nil
-	}
-	o := l.o
-	o.defaults()
-	g := ctx.Graph
-	// Keras draws degrees (factor × 360) and turns them into radians.
-	deg, err := l.uniformPerSample(ctx, "RandomRotation", x, l.factor[0]*360, l.factor[1]*360, 0)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	angle := g.Mul(deg, g.Scalar(math.Pi/180, tfwrap.Float32))
-	cos, sin := g.Cos(angle), g.Sin(angle)
-	cx := g.Scalar(0.5*float64(s[2]-1), tfwrap.Float32)
-	cy := g.Scalar(0.5*float64(s[1]-1), tfwrap.Float32)
-	a1 := g.Neg(sin)
-	a2 := g.Sub(g.Sub(cx, g.Mul(cx, cos)), g.Mul(cy, a1))
-	b2 := g.Sub(g.Sub(cy, g.Mul(cx, sin)), g.Mul(cy, cos))
-	out, err := projective(g, x, [6]tfwrap.Output{cos, a1, a2, sin, cos, b2}, o)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	return built(l.name, g, out)
+	return moveImages(ctx, l.name, x, l.OutputShape, l.o, func(g *tfwrap.Graph, s []int64) ([6]tfwrap.Output, error) {
+		// Keras draws degrees (factor × 360) and turns them into radians.
+		deg, err := l.uniformPerSample(ctx, "RandomRotation", x, l.factor[0]*360, l.factor[1]*360, 0)
+		if err != nil {
+			return [6]tfwrap.Output{}, err
+		}
+		angle := g.Mul(deg, g.Scalar(math.Pi/180, tfwrap.Float32))
+		cos, sin := g.Cos(angle), g.Sin(angle)
+		cx := g.Scalar(0.5*float64(s[2]-1), tfwrap.Float32)
+		cy := g.Scalar(0.5*float64(s[1]-1), tfwrap.Float32)
+		a1 := g.Neg(sin)
+		a2 := g.Sub(g.Sub(cx, g.Mul(cx, cos)), g.Mul(cy, a1))
+		b2 := g.Sub(g.Sub(cy, g.Mul(cx, sin)), g.Mul(cy, cos))
+		return [6]tfwrap.Output{cos, a1, a2, sin, cos, b2}, nil
+	})
 }
 
 // Config implements Layer.
@@ -181,39 +195,23 @@ func (l *randomZoom) ParamCount([]int64) (int64, int64) { return 0, 0 }
 func (l *randomZoom) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *randomZoom) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
-	ctx.Logits = tfwrap.Output{}
-	s := x.Shape()
-	if len(s) != 4 {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v: want a batch of images (batch, height, width, channels)", l.name, x)
-	}
-	if _, err := l.OutputShape(s[1:]); err != nil {
-		return tfwrap.Output{}, fmt.Errorf("layer %w", err)
-	}
-	if !ctx.Training {
-		return x, nil
-	}
-	o := l.o
-	o.defaults()
-	g := ctx.Graph
-	zy, err := l.uniformPerSample(ctx, "RandomZoom", x, 1+l.height[0], 1+l.height[1], 0)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	zx := zy
-	if l.width != nil {
-		if zx, err = l.uniformPerSample(ctx, "RandomZoom", x, 1+l.width[0], 1+l.width[1], 1); err != nil {
-			return tfwrap.Output{}, err
+	return moveImages(ctx, l.name, x, l.OutputShape, l.o, func(g *tfwrap.Graph, s []int64) ([6]tfwrap.Output, error) {
+		zy, err := l.uniformPerSample(ctx, "RandomZoom", x, 1+l.height[0], 1+l.height[1], 0)
+		if err != nil {
+			return [6]tfwrap.Output{}, err
 		}
-	}
-	one := g.Scalar(1, tfwrap.Float32)
-	xOff := g.Mul(g.Scalar((float64(s[2])-1)/2, tfwrap.Float32), g.Sub(one, zx))
-	yOff := g.Mul(g.Scalar((float64(s[1])-1)/2, tfwrap.Float32), g.Sub(one, zy))
-	zero := g.Apply("ZerosLike", nil, zx)
-	out, err := projective(g, x, [6]tfwrap.Output{zx, zero, xOff, zero, zy, yOff}, o)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	return built(l.name, g, out)
+		zx := zy
+		if l.width != nil {
+			if zx, err = l.uniformPerSample(ctx, "RandomZoom", x, 1+l.width[0], 1+l.width[1], 1); err != nil {
+				return [6]tfwrap.Output{}, err
+			}
+		}
+		one := g.Scalar(1, tfwrap.Float32)
+		xOff := g.Mul(g.Scalar((float64(s[2])-1)/2, tfwrap.Float32), g.Sub(one, zx))
+		yOff := g.Mul(g.Scalar((float64(s[1])-1)/2, tfwrap.Float32), g.Sub(one, zy))
+		zero := g.Apply("ZerosLike", nil, zx)
+		return [6]tfwrap.Output{zx, zero, xOff, zero, zy, yOff}, nil
+	})
 }
 
 // Config implements Layer.

@@ -68,42 +68,26 @@ func (l *randomTranslation) ParamCount([]int64) (int64, int64) { return 0, 0 }
 func (l *randomTranslation) Weights() []*tfwrap.Variable       { return nil }
 
 func (l *randomTranslation) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error) {
-	ctx.Logits = tfwrap.Output{}
-	s := x.Shape()
-	if len(s) != 4 {
-		return tfwrap.Output{}, fmt.Errorf("layer %s: input %v: want a batch of images (batch, height, width, channels)", l.name, x)
-	}
-	if _, err := l.OutputShape(s[1:]); err != nil {
-		return tfwrap.Output{}, fmt.Errorf("layer %w", err)
-	}
-	if !ctx.Training {
-		return x, nil
-	}
-	o := l.o
-	o.defaults()
-	g := ctx.Graph
-	draw := func(f [2]float64, size int64, stream int64) (tfwrap.Output, error) {
-		frac, err := l.uniformPerSample(ctx, "RandomTranslation", x, f[0], f[1], stream)
-		if err != nil {
-			return tfwrap.Output{}, err
+	return moveImages(ctx, l.name, x, l.OutputShape, l.o, func(g *tfwrap.Graph, s []int64) ([6]tfwrap.Output, error) {
+		draw := func(f [2]float64, size int64, stream int64) (tfwrap.Output, error) {
+			frac, err := l.uniformPerSample(ctx, "RandomTranslation", x, f[0], f[1], stream)
+			if err != nil {
+				return tfwrap.Output{}, err
+			}
+			return g.Mul(frac, g.Scalar(float64(size), tfwrap.Float32)), nil
 		}
-		return g.Mul(frac, g.Scalar(float64(size), tfwrap.Float32)), nil
-	}
-	dy, err := draw(l.height, s[1], 0)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	dx, err := draw(l.width, s[2], 1)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	ones, zeros := g.Apply("OnesLike", nil, dx), g.Apply("ZerosLike", nil, dx)
-	// Keras's matrix: [[1 0 -dx] [0 1 -dy] [0 0 1]].
-	out, err := projective(g, x, [6]tfwrap.Output{ones, zeros, g.Neg(dx), zeros, ones, g.Neg(dy)}, o)
-	if err != nil {
-		return tfwrap.Output{}, err
-	}
-	return built(l.name, g, out)
+		dy, err := draw(l.height, s[1], 0)
+		if err != nil {
+			return [6]tfwrap.Output{}, err
+		}
+		dx, err := draw(l.width, s[2], 1)
+		if err != nil {
+			return [6]tfwrap.Output{}, err
+		}
+		ones, zeros := g.Apply("OnesLike", nil, dx), g.Apply("ZerosLike", nil, dx)
+		// Keras's matrix: [[1 0 -dx] [0 1 -dy] [0 0 1]].
+		return [6]tfwrap.Output{ones, zeros, g.Neg(dx), zeros, ones, g.Neg(dy)}, nil
+	})
 }
 
 func upper(s string) string {
