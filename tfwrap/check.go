@@ -77,15 +77,18 @@ type Info struct {
 }
 
 // Check verifies that libtensorflow is recent enough and can run a kernel,
-// and lists the devices it sees. Commands call it at start-up.
-func Check() (*Info, error) {
+// and lists the devices it sees. Commands call it at start-up. Its
+// session is made with opts: TensorFlow sizes its thread pools for the
+// whole process from the first session, so a command that sets them
+// (WithThreads) passes the same here.
+func Check(opts ...SessionOption) (*Info, error) {
 	v := Version()
 	if err := CheckVersion(); err != nil {
 		return nil, err
 	}
 	g := NewGraph()
 	sum := g.Add(g.Scalar(2, Int32), g.Scalar(3, Int32))
-	s, err := g.NewSession()
+	s, err := g.NewSession(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("tfwrap: self-check: %w; %s", err, SetupHint)
 	}

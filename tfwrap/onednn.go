@@ -16,11 +16,20 @@ var onednn struct {
 // CPUs with AVX-512 VNNI/BF16 or AMX, off elsewhere, and
 // TF_ENABLE_ONEDNN_OPTS=0 or =1 decides instead when set. Numbers differ
 // slightly between the two kernel families, and so do kernel names
-// (tfwrap/profile.Canonical maps them). OneDNN asks TensorFlow itself: it
-// runs one small MatMul and looks at the kernel TensorFlow chose. The
-// answer is computed once per process.
+// (tfwrap/profile.Canonical maps them). OneDNN asks TensorFlow itself:
+// its tensorflow::IsMKLEnabled where the library exports it, else it runs
+// one small MatMul and looks at the kernel TensorFlow chose. The first
+// way makes no session: a session sizes TensorFlow's thread pools for the
+// whole process (WithThreads), so asking must not. The answer is computed
+// once per process.
 func OneDNN() (bool, error) {
-	onednn.once.Do(func() { onednn.on, onednn.err = probeOneDNN() })
+	onednn.once.Do(func() {
+		if on, known := mklEnabled(); known {
+			onednn.on = on
+			return
+		}
+		onednn.on, onednn.err = probeOneDNN()
+	})
 	return onednn.on, onednn.err
 }
 

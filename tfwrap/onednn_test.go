@@ -21,3 +21,19 @@ func TestOneDNN(t *testing.T) {
 		t.Error("oneDNN reported off with TF_ENABLE_ONEDNN_OPTS=1")
 	}
 }
+
+// TestOneDNNAsked: what tensorflow::IsMKLEnabled says is what a graph
+// gets (the probe looks at the kernel TensorFlow chose for a MatMul).
+func TestOneDNNAsked(t *testing.T) {
+	asked, known := mklEnabled()
+	if !known {
+		t.Skip("this libtensorflow does not export tensorflow::IsMKLEnabled; OneDNN probes a graph")
+	}
+	ran, err := probeOneDNN()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != ran {
+		t.Fatalf("IsMKLEnabled says %v, the MatMul ran oneDNN: %v", asked, ran)
+	}
+}

@@ -167,7 +167,7 @@ func run(epochs, repeats int, data, python string) error {
 	if err != nil {
 		return err
 	}
-	info, err := tfwrap.Check()
+	info, err := tfwrap.Check(tfwrap.WithThreads(intraOp, interOp)) // the pools every case then gets
 	if err != nil {
 		return err
 	}
