@@ -221,6 +221,8 @@ func (r loadRequest) body(handle uint64) []byte {
 	} else {
 		w.uv(0)
 	}
+	w.v(int64(r.opts.intraOp))
+	w.v(int64(r.opts.interOp))
 	return w.b
 }
 
@@ -233,6 +235,7 @@ func parseLoad(b []byte) (req loadRequest, handle uint64, err error) {
 	name := r.str()
 	o.profileDir, o.profileRuns = r.str(), int(r.v())
 	o.spin = r.uv() == 1
+	o.intraOp, o.interOp = int(r.v()), int(r.v())
 	return loadRequest{opts: o, model: name}, handle, r.err
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,9 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 		}
 		if wt.ch != nil {
 			wt.ch <- f
+			// Let the caller run on this thread at once instead of
+			// waking another for it (see serveWorker).
+			runtime.Gosched()
 		}
 	}
 	p.conn.Close()

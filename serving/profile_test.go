@@ -93,6 +93,23 @@ func TestServingProfileBadConfig(t *testing.T) {
 	}
 }
 
+// TestServingBadThreads: a pool size below 0 or past maxThreads is an
+// error naming the pool, before any model loads.
+func TestServingBadThreads(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 5)
+	for _, c := range []struct {
+		intra, inter int
+		want         string
+	}{{-1, 0, "intra-op threads -1"}, {0, maxThreads + 1, "inter-op threads 1025"}} {
+		_, err := New(Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Isolation: IsolationNone, Poll: -1,
+			IntraOpThreads: c.intra, InterOpThreads: c.inter})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("intra %d inter %d: error %v, want %q", c.intra, c.inter, err, c.want)
+		}
+	}
+}
+
 // TestServingProfileDotNames: a model named "." or ".." would put its
 // profile outside ProfileDir/MODEL (DIR/../1/trace.json) or share another
 // model's folder; such names are refused, as they are path segments no URL

@@ -45,6 +45,9 @@ type loadOptions struct {
 	// spin lets TensorFlow's pool threads spin while they wait for work
 	// (Config.ThreadSpinning); set by the process's first session.
 	spin bool
+	// intraOp and interOp size TensorFlow's thread pools (0: one thread
+	// per core), set once per process by its first session.
+	intraOp, interOp int
 	// mem, in process, is charged for each answer's outputs (to the
 	// request's hold) before they are copied out of TensorFlow.
 	mem *memory
@@ -62,7 +65,8 @@ type localRunner struct {
 }
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
-	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout, NoThreadSpinning: !o.spin})
+	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout, NoThreadSpinning: !o.spin,
+		IntraOpThreads: o.intraOp, InterOpThreads: o.interOp})
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,14 @@ type Config struct {
 	// "Threads: measured, not assumed"). Set once per process, by the first
 	// model it loads.
 	ThreadSpinning bool
+	// IntraOpThreads and InterOpThreads size TensorFlow's thread pools
+	// (TF Serving's --tensorflow_intra_op_parallelism and
+	// --tensorflow_inter_op_parallelism; 0: one thread per core). In a
+	// worker process they are its own; in process the first model
+	// loaded sets them for all. One intra-op thread makes small requests
+	// faster and large ones slower (README, "Threads: measured, not
+	// assumed").
+	IntraOpThreads, InterOpThreads int
 	// LoadInBackground makes New return before the models are loaded:
 	// the server answers /healthz and /metrics at once, and each model as
 	// soon as it is loaded, while /readyz says 503 until every model has
@@ -137,6 +145,10 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
+// maxThreads bounds a thread pool's size: past it a typo makes threads
+// by the thousand.
+const maxThreads = 1024
+
 func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -152,6 +164,14 @@ func (c *Config) defaults() error {
 	setDefault(&c.BatchWait, time.Millisecond)
 	if c.Poll == 0 {
 		c.Poll = 2 * time.Second
+	}
+	for _, t := range []struct {
+		name string
+		n    int
+	}{{"intra-op", c.IntraOpThreads}, {"inter-op", c.InterOpThreads}} {
+		if t.n < 0 || t.n > maxThreads {
+			return fmt.Errorf("serving: %s threads %d: want 0 (one per core) to %d", t.name, t.n, maxThreads)
+		}
 	}
 	if c.ProfileRuns < 0 || c.ProfileRuns > maxProfileRuns {
 		return fmt.Errorf("serving: profile runs %d: want 1 to %d (0: 20)", c.ProfileRuns, maxProfileRuns)
@@ -246,7 +266,8 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
 		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout, mem: s.mem,
-		profileDir: cfg.ProfileDir, profileRuns: cfg.ProfileRuns, spin: cfg.ThreadSpinning})
+		profileDir: cfg.ProfileDir, profileRuns: cfg.ProfileRuns, spin: cfg.ThreadSpinning,
+		intraOp: cfg.IntraOpThreads, interOp: cfg.InterOpThreads})
 	if err != nil {
 		return nil, err
 	}

@@ -102,12 +102,13 @@ func TestLargeTensorsThroughWorker(t *testing.T) {
 }
 
 // TestLoadRequestRoundTrip: every load option a worker gets is the one
-// the front end sent, thread spinning included (TensorFlow's pools are
-// made by the worker's first session, so the worker must set it).
+// the front end sent, thread spinning and pool sizes included
+// (TensorFlow's pools are made by the worker's first session, so the
+// worker must set them).
 func TestLoadRequestRoundTrip(t *testing.T) {
 	for _, spin := range []bool{false, true} {
 		want := loadRequest{model: "m", opts: loadOptions{dir: "/x/1", batchRows: 32, batchWait: 7, warmup: true,
-			timeout: 9, profileDir: "/p", profileRuns: 3, spin: spin}}
+			timeout: 9, profileDir: "/p", profileRuns: 3, spin: spin, intraOp: 1, interOp: 3}}
 		got, h, err := parseLoad(want.body(42))
 		if err != nil || h != 42 || got != want {
 			t.Errorf("spin=%v: got %+v, handle %d, %v; want %+v", spin, got, h, err, want)

@@ -47,7 +47,13 @@ func main() {
 	batch := flag.Int("batch_rows", 0, "start the server with server-side batching of up to this many rows")
 	isolations := flag.String("isolation", "process,none", "the server's --isolation modes to measure, one after the other")
 	echo := flag.String("echo", "", "serve a bare HTTP answer on this address and nothing else (the HTTP floor's server)")
+	intraOp := flag.Int("intra_op", 0, "TensorFlow intra-op threads for the server (--tensorflow_intra_op_parallelism) and the in-process floor alike (0: one per core)")
+	flag.Var(&serveFlags, "serve_flag", "pass this flag to the server too (repeatable), e.g. --serve_flag=--tf_thread_spinning")
 	flag.Parse()
+	intraOpThreads = *intraOp
+	if *intraOp != 0 {
+		serveFlags = append(serveFlags, "--tensorflow_intra_op_parallelism="+strconv.Itoa(*intraOp))
+	}
 	if *echo != "" {
 		fmt.Fprintln(os.Stderr, echoServer(*echo))
 		os.Exit(1)
@@ -76,6 +82,17 @@ func main() {
 	}
 }
 
+// intraOpThreads is --intra_op, for every in-process floor.
+var intraOpThreads int
+
+// serveFlags are extra flags for the server (--serve_flag).
+var serveFlags multiFlag
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
 // result is one concurrency's measure.
 type result struct {
 	p50 time.Duration
@@ -91,11 +108,11 @@ func ratios(modelsDir, data string, results map[string]map[int]result) error {
 	if err != nil {
 		return err
 	}
-	p50, p99, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 30*time.Second)
+	p50, p99, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 30*time.Second, intraOpThreads)
 	if err != nil {
 		return fmt.Errorf("go floor: %w", err)
 	}
-	fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f (with a deadline, as the server)\n", ms(p50), ms(p99))
+	fmt.Printf("RESULT go_in_process calls=2000 p50_ms=%.3f p99_ms=%.3f intra_op=%d (with a deadline, as the server)\n", ms(p50), ms(p99), intraOpThreads)
 	floor, err := httpFloor(test.Images, 3000)
 	if err != nil {
 		return fmt.Errorf("http floor: %w", err)
@@ -291,8 +308,9 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 	if err != nil {
 		return nil, err
 	}
-	srv := exec.Command(serveBin, "--rest_api_host=127.0.0.1", "--rest_api_port="+strconv.Itoa(port), "--models_dir="+modelsDir, "--max_in_flight=256", "--port=0",
-		"--batch_rows="+strconv.Itoa(batch), "--isolation="+iso)
+	args := []string{"--rest_api_host=127.0.0.1", "--rest_api_port=" + strconv.Itoa(port), "--models_dir=" + modelsDir, "--max_in_flight=256", "--port=0",
+		"--batch_rows=" + strconv.Itoa(batch), "--isolation=" + iso}
+	srv := exec.Command(serveBin, append(args, serveFlags...)...)
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {
 		return nil, err
@@ -358,7 +376,7 @@ func run(serveBin, modelsDir, data, counts string, soak int, python string, batc
 	}
 	if python != "" {
 		// Without one: savedmodels then runs the ops in the calling thread.
-		p50i, p99i, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 0)
+		p50i, p99i, err := goInProcess(filepath.Join(modelsDir, "mnist", "1"), test.Images, 2000, 0, intraOpThreads)
 		if err != nil {
 			return nil, fmt.Errorf("go floor: %w", err)
 		}
@@ -531,8 +549,8 @@ func soakTest(client *http.Client, base string, bodies [][]byte, want []string, 
 // goInProcess is the Go floor: the SavedModel loaded in this process and
 // called with one image at a time, as bench_serving.py does in Python. It
 // returns the p50 and p99 latencies of calls calls after 50 warm-up calls.
-func goInProcess(dir string, images []float32, calls int, deadline time.Duration) (p50, p99 time.Duration, err error) {
-	m, err := savedmodels.Load(dir)
+func goInProcess(dir string, images []float32, calls int, deadline time.Duration, intraOp int) (p50, p99 time.Duration, err error) {
+	m, err := savedmodels.LoadWith(dir, savedmodels.LoadOptions{IntraOpThreads: intraOp})
 	if err != nil {
 		return 0, 0, err
 	}

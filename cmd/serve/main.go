@@ -71,6 +71,8 @@ func main() {
 	workerMem := flag.String("worker_memory_bytes", "", "address-space cap of each worker process in bytes, or none (default: half the machine's or container's memory, at least 4 GiB, plus 2 GiB and 64 MiB per CPU that TensorFlow reserves unused)")
 	loadTimeout := flag.Duration("load_timeout", 2*time.Minute, "deadline to load and warm up one model version")
 	spin := flag.Bool("tf_thread_spinning", false, "let TensorFlow's pool threads spin while they wait for work (TensorFlow's default; off leaves the cores to the server)")
+	intraOp := flag.Int("tensorflow_intra_op_parallelism", 0, "threads one TensorFlow op may split its work over (0: one per core); 1 makes small requests faster and large ones slower")
+	interOp := flag.Int("tensorflow_inter_op_parallelism", 0, "threads TensorFlow runs independent ops on (0: one per core)")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
 	maxElements := flag.Int("max_elements", 1<<24, "most elements one request's inputs may hold")
 	maxInput := flag.Int64("max_input_bytes", 64<<20, "most memory one request's decoded inputs may take")
@@ -113,7 +115,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := serving.Config{
-		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: wmem, LoadTimeout: *loadTimeout, ThreadSpinning: *spin, LoadInBackground: true,
+		Isolation: serving.Isolation(*isolation), WorkerMemoryBytes: wmem, LoadTimeout: *loadTimeout, ThreadSpinning: *spin, IntraOpThreads: *intraOp, InterOpThreads: *interOp, LoadInBackground: true,
 		MaxBodyBytes: *maxBody, MaxElements: *maxElements, MaxInputBytes: *maxInput, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlightBytes,
 		MaxInFlight: *inflight, Timeout: *timeout, Poll: *poll, Logger: log,
 		BatchRows: *batchRows, BatchWait: *batchWait, ProfileDir: *profileDir, ProfileRuns: *profileRuns,
