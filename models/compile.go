@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/internal/suggest"
 
 	"github.com/tfgo-project/gotf/models/layers"
@@ -95,6 +96,10 @@ func (m *Model) Compile(opts CompileOptions) error {
 	if err := opts.Distribute.check(opts); err != nil {
 		return err
 	}
+	sopts, err := sessionOptions(opts) // before the graph takes the layers' weights
+	if err != nil {
+		return err
+	}
 	c := &compiled{opts: opts}
 	for _, s := range m.inputs {
 		c.inNames = append(c.inNames, s.name)
@@ -103,10 +108,6 @@ func (m *Model) Compile(opts CompileOptions) error {
 		return err
 	}
 	if err := c.build(m); err != nil {
-		return err
-	}
-	sopts, err := sessionOptions(opts)
-	if err != nil {
 		return err
 	}
 	if opts.Distribute != nil {
@@ -125,8 +126,11 @@ func (m *Model) Compile(opts CompileOptions) error {
 	return nil
 }
 
-// sessionOptions are the session options of opts' thread settings; none
-// by default.
+// MixedBFloat16 is Keras's mixed_bfloat16 policy (CompileOptions.Precision).
+const MixedBFloat16 = "mixed_bfloat16"
+
+// sessionOptions are the session options of opts' thread settings and
+// precision; none by default.
 func sessionOptions(opts CompileOptions) ([]tfwrap.SessionOption, error) {
 	if opts.Threads < 0 || opts.IntraOpThreads < 0 {
 		return nil, fmt.Errorf("models: compile: threads (%d) and intra-op threads (%d) must not be negative", opts.Threads, opts.IntraOpThreads)
@@ -140,10 +144,24 @@ func sessionOptions(opts CompileOptions) ([]tfwrap.SessionOption, error) {
 			inter = 1
 		}
 	}
-	if intra == 0 && inter == 0 {
-		return nil, nil
+	var so []tfwrap.SessionOption
+	switch opts.Precision {
+	case "", "float32":
+	case MixedBFloat16:
+		if opts.Distribute != nil {
+			return nil, fmt.Errorf("models: compile: precision %q is not supported with Distribute", opts.Precision)
+		}
+		if err := cpuinfo.BFloat16(); err != nil {
+			return nil, fmt.Errorf("models: compile: precision %q: %w", opts.Precision, err)
+		}
+		so = append(so, tfwrap.WithBFloat16(true))
+	default:
+		return nil, fmt.Errorf("models: compile: precision %q: want \"float32\" or %q", opts.Precision, MixedBFloat16)
 	}
-	return []tfwrap.SessionOption{tfwrap.WithThreads(intra, inter)}, nil
+	if intra == 0 && inter == 0 {
+		return so, nil
+	}
+	return append(so, tfwrap.WithThreads(intra, inter)), nil
 }
 
 // chooseOutputs picks each output's loss, weight and metrics and checks

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/internal/suggest"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -61,6 +62,13 @@ type LoadOptions struct {
 	// process, by the first session. A server whose goroutines share the
 	// cores with TensorFlow wants it.
 	NoThreadSpinning bool
+	// BFloat16 runs the model's matrix ops in bfloat16 through Grappler's
+	// oneDNN rewrite (tfwrap.WithBFloat16), inputs and outputs keeping
+	// their dtypes: faster, with values rounded to bfloat16's 8
+	// significant bits where it applies. It needs oneDNN and a CPU with
+	// AVX512-BF16 or AMX-BF16; elsewhere LoadWith says so
+	// (cpuinfo.ErrNoBFloat16).
+	BFloat16 bool
 }
 
 // sessionOptions are the session options of opts.
@@ -74,6 +82,12 @@ func (opts LoadOptions) sessionOptions() ([]tfwrap.SessionOption, error) {
 	}
 	if opts.NoThreadSpinning {
 		so = append(so, tfwrap.WithThreadSpinning(false))
+	}
+	if opts.BFloat16 {
+		if err := cpuinfo.BFloat16(); err != nil {
+			return nil, fmt.Errorf("savedmodels: %w", err)
+		}
+		so = append(so, tfwrap.WithBFloat16(true))
 	}
 	return so, nil
 }

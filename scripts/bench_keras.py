@@ -55,18 +55,21 @@ def main():
     out = {"profile": {}}
     models = {}
     for case in cfg["cases"]:
-        kind, name, batch = case.split("_")  # e.g. fit_mlp_b32, tffunction_cnn_b1
+        # e.g. fit_mlp_b32, tffunction_cnn_b1, fit_cnn_b64_bf16 (Keras's mixed_bfloat16 policy)
+        kind, name, batch, *precision = case.split("_")
         batch = int(batch[1:])
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == ["bf16"] else "float32")
         x = x_train.reshape((-1, *SHAPES[name]))
         if kind == "fit":
             out[case], prof = fit_rate(name, batch, x, y_train, cfg["epochs"], cfg.get("profile_steps", 0))
             if prof:
                 out["profile"][case] = prof
             continue
-        if name not in models:
+        key = (name, tuple(precision))
+        if key not in models:
             keras.utils.set_random_seed(1)
-            models[name] = build(name)
-        model = models[name]
+            models[key] = build(name)
+        model = models[key]
         xb = x[:batch]
         if kind == "predict":
             out[case] = latency(lambda: model.predict(xb, verbose=0), cfg["repeats"])

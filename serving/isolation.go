@@ -223,6 +223,11 @@ func (r loadRequest) body(handle uint64) []byte {
 	}
 	w.v(int64(r.opts.intraOp))
 	w.v(int64(r.opts.interOp))
+	if r.opts.bf16 {
+		w.uv(1)
+	} else {
+		w.uv(0)
+	}
 	return w.b
 }
 
@@ -236,6 +241,7 @@ func parseLoad(b []byte) (req loadRequest, handle uint64, err error) {
 	o.profileDir, o.profileRuns = r.str(), int(r.v())
 	o.spin = r.uv() == 1
 	o.intraOp, o.interOp = int(r.v()), int(r.v())
+	o.bf16 = r.uv() == 1
 	return loadRequest{opts: o, model: name}, handle, r.err
 }
 

@@ -48,6 +48,9 @@ type loadOptions struct {
 	// intraOp and interOp size TensorFlow's thread pools (0: one thread
 	// per core), set once per process by its first session.
 	intraOp, interOp int
+	// bf16 runs the version's matrix ops in bfloat16
+	// (savedmodels.LoadOptions.BFloat16).
+	bf16 bool
 	// mem, in process, is charged for each answer's outputs (to the
 	// request's hold) before they are copied out of TensorFlow.
 	mem *memory
@@ -66,7 +69,7 @@ type localRunner struct {
 
 func loadLocal(o loadOptions, name string, m *metrics) (*localRunner, error) {
 	model, err := savedmodels.LoadWith(o.dir, savedmodels.LoadOptions{RunTimeout: o.loadTimeout, NoThreadSpinning: !o.spin,
-		IntraOpThreads: o.intraOp, InterOpThreads: o.interOp})
+		IntraOpThreads: o.intraOp, InterOpThreads: o.interOp, BFloat16: o.bf16})
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/health"
 
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/savedmodels"
 	"github.com/tfgo-project/gotf/serving/restjson"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -69,6 +70,12 @@ type Config struct {
 	// faster and large ones slower (README, "Threads: measured, not
 	// assumed").
 	IntraOpThreads, InterOpThreads int
+	// BFloat16 runs every model's matrix ops in bfloat16 through
+	// TensorFlow's oneDNN rewrite (savedmodels.LoadOptions.BFloat16):
+	// on a CPU with AMX-BF16 a batch-64 CNN predict took 1.5 ms against
+	// 2.4; outputs move by bfloat16's rounding. Where it cannot run, New
+	// is an error (cpuinfo.ErrNoBFloat16).
+	BFloat16 bool
 	// LoadInBackground makes New return before the models are loaded:
 	// the server answers /healthz and /metrics at once, and each model as
 	// soon as it is loaded, while /readyz says 503 until every model has
@@ -173,6 +180,11 @@ func (c *Config) defaults() error {
 			return fmt.Errorf("serving: %s threads %d: want 0 (one per core) to %d", t.name, t.n, maxThreads)
 		}
 	}
+	if c.BFloat16 {
+		if err := cpuinfo.BFloat16(); err != nil {
+			return fmt.Errorf("serving: %w", err)
+		}
+	}
 	if c.ProfileRuns < 0 || c.ProfileRuns > maxProfileRuns {
 		return fmt.Errorf("serving: profile runs %d: want 1 to %d (0: 20)", c.ProfileRuns, maxProfileRuns)
 	}
@@ -267,7 +279,7 @@ func New(cfg Config) (*Server, error) {
 	s.reg, err = newRegistry(cfg.Models, cfg.Logger, s.m, ld, loadOptions{
 		batchRows: cfg.BatchRows, batchWait: cfg.BatchWait, warmup: true, timeout: cfg.Timeout, mem: s.mem,
 		profileDir: cfg.ProfileDir, profileRuns: cfg.ProfileRuns, spin: cfg.ThreadSpinning,
-		intraOp: cfg.IntraOpThreads, interOp: cfg.InterOpThreads})
+		intraOp: cfg.IntraOpThreads, interOp: cfg.InterOpThreads, bf16: cfg.BFloat16})
 	if err != nil {
 		return nil, err
 	}

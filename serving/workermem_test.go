@@ -1,8 +1,10 @@
 package serving
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/internal/procmem"
 )
 
@@ -108,7 +111,7 @@ func TestLargeTensorsThroughWorker(t *testing.T) {
 func TestLoadRequestRoundTrip(t *testing.T) {
 	for _, spin := range []bool{false, true} {
 		want := loadRequest{model: "m", opts: loadOptions{dir: "/x/1", batchRows: 32, batchWait: 7, warmup: true,
-			timeout: 9, profileDir: "/p", profileRuns: 3, spin: spin, intraOp: 1, interOp: 3}}
+			timeout: 9, profileDir: "/p", profileRuns: 3, spin: spin, intraOp: 1, interOp: 3, bf16: spin}}
 		got, h, err := parseLoad(want.body(42))
 		if err != nil || h != 42 || got != want {
 			t.Errorf("spin=%v: got %+v, handle %d, %v; want %+v", spin, got, h, err, want)
@@ -116,5 +119,43 @@ func TestLoadRequestRoundTrip(t *testing.T) {
 	}
 	if _, _, err := parseLoad([]byte{1, 2}); err == nil {
 		t.Error("a cut load request parsed")
+	}
+}
+
+// TestBFloat16Worker: with BFloat16 a worker runs its model through
+// TensorFlow's bfloat16 rewrite: the probabilities move off float32's
+// (so the option reached the worker's first session) by no more than
+// bfloat16's rounding allows. Where bfloat16 cannot run, New says why.
+func TestBFloat16Worker(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "clf")
+	export(t, base, 1, 3)
+	if want := cpuinfo.BFloat16(); want != nil {
+		_, err := New(Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Poll: -1, BFloat16: true})
+		if !errors.Is(err, cpuinfo.ErrNoBFloat16) {
+			t.Fatalf("BFloat16 where it cannot run: %v, want %v", err, want)
+		}
+		t.Skip(want)
+	}
+	body := `{"instances": [[0.3, -1.7, 2.9, 0.11], [1.3, 0.77, -0.31, 2.2]]}`
+	var answers [2][]float64
+	for i, bf16 := range []bool{false, true} {
+		_, hs := start(t, Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Isolation: IsolationProcess, BFloat16: bf16})
+		code, out := call(t, http.MethodPost, hs.URL+"/v1/models/clf:predict", body)
+		if code != 200 {
+			t.Fatalf("bfloat16 %v: %d %v", bf16, code, out)
+		}
+		for _, row := range out["predictions"].([]any) {
+			for _, v := range row.([]any) {
+				answers[i] = append(answers[i], v.(float64))
+			}
+		}
+	}
+	worst := 0.0
+	for i, v := range answers[0] {
+		worst = max(worst, math.Abs(v-answers[1][i]))
+	}
+	t.Logf("float32 %v, bfloat16 %v", answers[0], answers[1])
+	if worst < 1e-6 || worst > 0.02 {
+		t.Fatalf("bfloat16 moved the probabilities by %.3g: want more than 1e-6 (the rewrite ran) and at most 0.02", worst)
 	}
 }

@@ -89,6 +89,29 @@ func WithRunTimeout(d time.Duration) SessionOption {
 	}
 }
 
+// WithBFloat16 turns on Grappler's oneDNN bfloat16 auto-mixed-precision
+// rewrite (RewriterConfig auto_mixed_precision_onednn_bfloat16): ops on
+// its allow list (MatMul, Conv2D, ...) run in bfloat16, with casts put in
+// around them; variables, inputs and outputs keep their dtypes. It needs
+// oneDNN (OneDNN) and a CPU with AVX512-BF16 or AMX-BF16 to pay off;
+// TensorFlow skips the rewrite where oneDNN is off. Results round to
+// bfloat16's 8 significant bits where the rewrite applies.
+func WithBFloat16(on bool) SessionOption {
+	return func(c *corepb.ConfigProto) {
+		if c.GraphOptions == nil {
+			c.GraphOptions = &corepb.GraphOptions{}
+		}
+		if c.GraphOptions.RewriteOptions == nil {
+			c.GraphOptions.RewriteOptions = &corepb.RewriterConfig{}
+		}
+		t := corepb.RewriterConfig_OFF
+		if on {
+			t = corepb.RewriterConfig_ON
+		}
+		c.GraphOptions.RewriteOptions.AutoMixedPrecisionOnednnBfloat16 = t
+	}
+}
+
 // SessionConfig serializes the options as the ConfigProto the bindings
 // take (tf.SessionOptions.Config), for sessions made outside tfwrap: a
 // SavedModel loaded with tf.LoadSavedModel, a tfgo model.

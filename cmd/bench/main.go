@@ -54,8 +54,12 @@ import (
 // The thread pools both sides use (0: TensorFlow's default).
 var intraOp, interOp int
 
-var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64"}
-var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1"}
+var fitCases = []string{"fit_mlp_b32", "fit_mlp_b128", "fit_cnn_b64", "fit_resnet_b64", "fit_lstm_b64", "fit_cnn_b64_bf16"}
+var latencyCases = []string{"predict_cnn_b1", "predict_cnn_b64", "predict_mlp_b1", "predict_cnn_b64_bf16"}
+
+// bf16 says whether a case runs in mixed_bfloat16 (a _bf16 suffix: Go's
+// CompileOptions.Precision, Keras's global policy).
+func bf16(c string) bool { return strings.HasSuffix(c, "_bf16") }
 
 // distCases train across loopback clusters (dist.go): run only when
 // --cases names them.
@@ -128,7 +132,7 @@ func only(list string) (fit, latency []string, err error) {
 	return fit, latency, nil
 }
 
-func build(name string) (*models.Model, []int64, error) {
+func build(name string, precision string) (*models.Model, []int64, error) {
 	var m *models.Model
 	var err error
 	shape := []int64{784}
@@ -151,7 +155,7 @@ func build(name string) (*models.Model, []int64, error) {
 	err = m.Compile(models.CompileOptions{
 		Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: optimizers.Adam(1e-3),
 		Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}, Seed: 1,
-		IntraOpThreads: intraOp, InterOpThreads: interOp,
+		IntraOpThreads: intraOp, InterOpThreads: interOp, Precision: precision,
 	})
 	return m, shape, err
 }
@@ -187,9 +191,20 @@ func run(epochs, repeats int, data, python string) error {
 		return err
 	}
 	defer os.RemoveAll(profDir)
+	// bfloat16 cases run only where bfloat16 can pay off; elsewhere their
+	// lines say why, on both sides.
+	noBF16 := cpuinfo.BFloat16()
+	skip := func(c string) bool { return bf16(c) && noBF16 != nil }
 	for _, c := range append(append([]string{}, fitCases...), latencyCases...) {
+		if skip(c) {
+			continue
+		}
 		_, name, batch := parse(c)
-		m, shape, err := build(name)
+		precision := ""
+		if bf16(c) {
+			precision = models.MixedBFloat16
+		}
+		m, shape, err := build(name, precision)
 		if err != nil {
 			return err
 		}
@@ -269,19 +284,36 @@ func run(epochs, repeats int, data, python string) error {
 		m.Close()
 	}
 
+	unsupported := func(c string) bool {
+		if skip(c) {
+			fmt.Printf("BENCH case=%s unsupported=%q (Go refuses mixed_bfloat16 here; Keras would run it, its casts emulated without the CPU's bfloat16 instructions)\n", c, noBF16.Error())
+		}
+		return skip(c)
+	}
 	if python == "" {
 		for _, c := range fitCases {
-			fmt.Printf("BENCH case=%s unit=samples/s go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+			if !unsupported(c) {
+				fmt.Printf("BENCH case=%s unit=samples/s go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+			}
 		}
 		for _, c := range latencyCases {
-			fmt.Printf("BENCH case=%s unit=us/call go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+			if !unsupported(c) {
+				fmt.Printf("BENCH case=%s unit=us/call go=%.0f %s\n", c, goRes[c], floor(shares[c]))
+			}
 		}
+		bf16Ratios(goRes, nil)
 		return nil
 	}
 	var pyCases []string
-	pyCases = append(pyCases, fitCases...)
+	for _, c := range fitCases {
+		if !skip(c) {
+			pyCases = append(pyCases, c)
+		}
+	}
 	for _, c := range latencyCases {
-		pyCases = append(pyCases, c, strings.Replace(c, "predict", "tffunction", 1))
+		if !skip(c) {
+			pyCases = append(pyCases, c, strings.Replace(c, "predict", "tffunction", 1))
+		}
 	}
 	abs, _ := filepath.Abs(data)
 	body, _ := json.Marshal(map[string]any{"data": abs, "epochs": epochs, "repeats": repeats, "cases": pyCases, "profile_steps": profileSteps,
@@ -313,7 +345,9 @@ func run(epochs, repeats int, data, python string) error {
 		}
 	}
 	for _, c := range fitCases {
-		fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], goRes[c]/py[c], floor(shares[c]))
+		if !unsupported(c) {
+			fmt.Printf("BENCH case=%s unit=samples/s go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], goRes[c]/py[c], floor(shares[c]))
+		}
 	}
 	for _, c := range fitCases {
 		if p, ok := pyProf[c]; ok {
@@ -322,11 +356,38 @@ func run(epochs, repeats int, data, python string) error {
 		}
 	}
 	for _, c := range latencyCases {
+		if unsupported(c) {
+			continue
+		}
 		tfc := strings.Replace(c, "predict", "tffunction", 1)
 		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f %s\n", c, goRes[c], py[c], py[c]/goRes[c], floor(shares[c]))
 		fmt.Printf("BENCH case=%s unit=us/call go=%.0f keras=%.0f ratio=%.2f\n", strings.Replace(c, "predict", "predict_vs_tf_function", 1), goRes[c], py[tfc], py[tfc]/goRes[c])
 	}
+	bf16Ratios(goRes, py)
 	return nil
+}
+
+// bf16Ratios prints issue 26's bfloat16 goals from one run: Go's mixed
+// CNN training over its float32 (>= 1.5) and over Keras's mixed_bfloat16
+// (>= 1.1), and Go's batch-64 predict in bfloat16 over float32 (>= 1.5).
+// Cases that did not run print nothing.
+func bf16Ratios(goRes, py map[string]float64) {
+	goal := func(name string, v, limit float64) {
+		verdict := "met"
+		if v < limit {
+			verdict = "MISSED"
+		}
+		fmt.Printf("BENCH ratio %s=%.2f goal >= %.2f %s\n", name, v, limit, verdict)
+	}
+	if v, ok := goRes["fit_cnn_b64_bf16"]; ok && goRes["fit_cnn_b64"] > 0 {
+		goal("fit_cnn_b64_bf16_over_go_float32", v/goRes["fit_cnn_b64"], 1.5)
+		if k := py["fit_cnn_b64_bf16"]; k > 0 {
+			goal("fit_cnn_b64_bf16_over_keras_mixed_bfloat16", v/k, 1.1)
+		}
+	}
+	if v, ok := goRes["predict_cnn_b64_bf16"]; ok && v > 0 && goRes["predict_cnn_b64"] > 0 {
+		goal("predict_cnn_b64_bf16_speedup_over_go_float32", goRes["predict_cnn_b64"]/v, 1.5)
+	}
 }
 
 // floor prints a case's distance from TensorFlow's kernel time.

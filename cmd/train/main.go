@@ -60,6 +60,7 @@ type config struct {
 	task                   int
 	stepTimeout            time.Duration
 	resume                 bool
+	precision              string
 }
 
 // defaults per model: epochs, batch size, and the per mille of the 8,000
@@ -104,6 +105,7 @@ func main() {
 	flag.BoolVar(&c.exposed, "bind_all_interfaces", false, "with --cluster: required, acknowledging that this task's TensorFlow server listens on every interface and runs any graph a client sends")
 	flag.StringVar(&c.strategy, "strategy", "mirrored", "with --cluster: mirrored (synchronous) or ps (asynchronous, weights on the ps task)")
 	flag.DurationVar(&c.stepTimeout, "step-timeout", time.Minute, "with --cluster: bound on each step on the cluster; a dead task fails the run within it")
+	flag.StringVar(&c.precision, "precision", "float32", "float32, or mixed_bfloat16 (Keras's policy: matrix ops in bfloat16 through TensorFlow's oneDNN rewrite; needs a CPU with AVX512-BF16 or AMX-BF16)")
 	flag.BoolVar(&c.resume, "resume", false, "continue from the training state in OUT/MODEL/train_state, if any")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: train [flags]\n\nTrains a model on MNIST (8,000 digits, 2,000 held out for the test) with TensorFlow from Go.\n\n")
@@ -250,6 +252,7 @@ func run(ctx context.Context, c config) error {
 		Metrics:    []metrics.Metric{metrics.SparseCategoricalAccuracy{}},
 		Seed:       c.seed,
 		Distribute: dist,
+		Precision:  c.precision,
 	}); err != nil {
 		return err
 	}

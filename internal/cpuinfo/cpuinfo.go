@@ -6,6 +6,7 @@
 package cpuinfo
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -88,4 +89,26 @@ func Line() string {
 		feats = strings.Join(c.Features, " ")
 	}
 	return fmt.Sprintf("cpu: %s, %d cores, %s; oneDNN %s", c.Model, c.Cores, feats, OneDNN())
+}
+
+// ErrNoBFloat16 is why bfloat16 cannot pay off in this process.
+var ErrNoBFloat16 = errors.New("bfloat16 needs TensorFlow's oneDNN kernels and a CPU with bfloat16 instructions (AVX512-BF16 or AMX-BF16)")
+
+// BFloat16 says whether TensorFlow's oneDNN bfloat16 rewrite can run fast
+// here: oneDNN is on (tfwrap.OneDNN) and the CPU has bfloat16 instructions.
+// Where oneDNN is off TensorFlow skips the rewrite, and without the
+// instructions oneDNN would emulate them; the error says which.
+func BFloat16() error {
+	c := Read()
+	if !slices.Contains(c.Features, "avx512_bf16") && !slices.Contains(c.Features, "amx_bf16") {
+		return fmt.Errorf("%w: %s has neither", ErrNoBFloat16, c.Model)
+	}
+	on, err := tfwrap.OneDNN()
+	if err != nil {
+		return err
+	}
+	if !on {
+		return fmt.Errorf("%w: oneDNN is off in this process (TF_ENABLE_ONEDNN_OPTS=%q)", ErrNoBFloat16, os.Getenv("TF_ENABLE_ONEDNN_OPTS"))
+	}
+	return nil
 }
