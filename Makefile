@@ -93,8 +93,8 @@ gotest: setup
 # (on for Intel CPUs with AMX, off elsewhere): a developer on either kind
 # of machine sees what CI on the other would. gotest above ran them with
 # the default already.
-KERNEL_PKGS := ./models ./models/kerasfile ./serving ./savedmodels ./tfwrap/... ./data/...
-KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN
+KERNEL_PKGS := ./models ./models/layers ./models/kerasfile ./serving ./savedmodels ./tfwrap/... ./data/...
+KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN|BFloat16|PrecisionErrors|Softmax
 KERNEL_PYTESTS := scripts/tests/test_keras_profile.py
 gotest-kernels: setup
 	@for v in 0 1; do echo "TF_ENABLE_ONEDNN_OPTS=$$v: $(KERNEL_TESTS)"; \

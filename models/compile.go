@@ -132,8 +132,11 @@ const MixedBFloat16 = "mixed_bfloat16"
 // sessionOptions are the session options of opts' thread settings and
 // precision; none by default.
 func sessionOptions(opts CompileOptions) ([]tfwrap.SessionOption, error) {
-	if opts.Threads < 0 || opts.IntraOpThreads < 0 {
-		return nil, fmt.Errorf("models: compile: threads (%d) and intra-op threads (%d) must not be negative", opts.Threads, opts.IntraOpThreads)
+	if opts.Threads < 0 || opts.Threads > tfwrap.MaxThreads {
+		return nil, fmt.Errorf("models: compile: threads %d: want 0 (TensorFlow's default) to %d", opts.Threads, tfwrap.MaxThreads)
+	}
+	if err := tfwrap.CheckThreads(opts.IntraOpThreads, opts.InterOpThreads); err != nil {
+		return nil, fmt.Errorf("models: compile: %w", err)
 	}
 	intra, inter := opts.IntraOpThreads, opts.InterOpThreads
 	if opts.Threads > 0 {

@@ -2,12 +2,12 @@ package models
 
 import (
 	"encoding/json"
-	"github.com/tfgo-project/gotf/tfwrap"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tfgo-project/gotf/tfwrap"
 	"github.com/tfgo-project/gotf/tfwrap/profile"
 )
 

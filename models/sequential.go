@@ -347,15 +347,16 @@ type CompileOptions struct {
 	// predict from about 65 to 37 µs (README, "Threads: measured, not assumed").
 	IntraOpThreads, InterOpThreads int
 	// Precision is Keras's dtype policy: "" or "float32", or
-	// "mixed_bfloat16": variables, optimizer state, losses and softmax
-	// stay float32 while matrix ops (MatMul, Conv2D and their gradients)
-	// and the element-wise ops between them run in bfloat16. It is
+	// "mixed_bfloat16": variables, optimizer state and losses stay
+	// float32 while matrix ops (MatMul, Conv2D and their gradients) and
+	// the element-wise ops between them run in bfloat16. It is
 	// TensorFlow's own oneDNN bfloat16 rewrite (Grappler's
 	// auto_mixed_precision_onednn_bfloat16) applied to the model's graph,
 	// training and inference alike, so it needs oneDNN and a CPU with
 	// AVX512-BF16 or AMX-BF16; elsewhere Compile says so
 	// (cpuinfo.ErrNoBFloat16). Keras casts at each layer instead, so the
-	// two round in slightly different places (README, "bfloat16").
+	// two round in slightly different places (README, "bfloat16"). It is
+	// the session's, not the model's: Export writes a float32 SavedModel.
 	Precision string
 	// Distribute trains the model across the tasks of a TensorFlow
 	// cluster (see Distribute); nil trains in this process.

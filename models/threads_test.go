@@ -57,7 +57,10 @@ func TestThreadOptionsConfig(t *testing.T) {
 				tc.opts.InterOpThreads, cfg.IntraOpParallelismThreads, cfg.InterOpParallelismThreads, tc.intra, tc.inter)
 		}
 	}
-	for _, bad := range []CompileOptions{{Threads: -1}, {IntraOpThreads: -2}} {
+	// Past int32 TensorFlow would read a wrapped count and abort the
+	// process; past MaxThreads a typo makes threads by the thousand.
+	for _, bad := range []CompileOptions{{Threads: -1}, {IntraOpThreads: -2}, {InterOpThreads: -2}, {IntraOpThreads: 1 << 32},
+		{InterOpThreads: 1<<32 - 1}, {Threads: tfwrap.MaxThreads + 1}, {IntraOpThreads: tfwrap.MaxThreads + 1}} {
 		if _, err := sessionOptions(bad); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}

@@ -73,8 +73,8 @@ type LoadOptions struct {
 
 // sessionOptions are the session options of opts.
 func (opts LoadOptions) sessionOptions() ([]tfwrap.SessionOption, error) {
-	if opts.IntraOpThreads < 0 {
-		return nil, fmt.Errorf("savedmodels: intra-op threads %d is negative", opts.IntraOpThreads)
+	if err := tfwrap.CheckThreads(opts.IntraOpThreads, opts.InterOpThreads); err != nil {
+		return nil, fmt.Errorf("savedmodels: %w", err)
 	}
 	so := []tfwrap.SessionOption{tfwrap.WithRunTimeout(opts.RunTimeout)}
 	if opts.IntraOpThreads != 0 || opts.InterOpThreads != 0 {

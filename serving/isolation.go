@@ -240,8 +240,12 @@ func parseLoad(b []byte) (req loadRequest, handle uint64, err error) {
 	name := r.str()
 	o.profileDir, o.profileRuns = r.str(), int(r.v())
 	o.spin = r.uv() == 1
-	o.intraOp, o.interOp = int(r.v()), int(r.v())
+	intra, inter := r.v(), r.v()
 	o.bf16 = r.uv() == 1
+	if r.err == nil && (intra < 0 || intra > maxThreads || inter < 0 || inter > maxThreads) {
+		r.err = fmt.Errorf("ipc: thread counts %d and %d out of range", intra, inter)
+	}
+	o.intraOp, o.interOp = int(intra), int(inter)
 	return loadRequest{opts: o, model: name}, handle, r.err
 }
 

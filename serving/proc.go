@@ -161,8 +161,10 @@ func (p *proc) readLoop(maxFrame int, stderrDone chan struct{}) {
 		}
 		if wt.ch != nil {
 			wt.ch <- f
-			// Let the caller run on this thread at once instead of
-			// waking another for it (see serveWorker).
+			// The caller runs next on this thread, rather than
+			// waiting for another to wake and take it (see
+			// serveWorker). The reply is already in its buffered
+			// channel: nothing waits on the reader meanwhile.
 			runtime.Gosched()
 		}
 	}

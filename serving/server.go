@@ -72,8 +72,8 @@ type Config struct {
 	IntraOpThreads, InterOpThreads int
 	// BFloat16 runs every model's matrix ops in bfloat16 through
 	// TensorFlow's oneDNN rewrite (savedmodels.LoadOptions.BFloat16):
-	// on a CPU with AMX-BF16 a batch-64 CNN predict took 1.5 ms against
-	// 2.4; outputs move by bfloat16's rounding. Where it cannot run, New
+	// on a CPU with AMX-BF16 a batch-64 CNN predict took 1.6 ms against
+	// 2.9 (make bench); outputs move by bfloat16's rounding. Where it cannot run, New
 	// is an error (cpuinfo.ErrNoBFloat16).
 	BFloat16 bool
 	// LoadInBackground makes New return before the models are loaded:
@@ -153,7 +153,7 @@ type Config struct {
 }
 
 // maxThreads bounds a thread pool's size: past it a typo makes threads
-// by the thousand.
+// by the thousand (tfwrap.MaxThreads allows more for other uses).
 const maxThreads = 1024
 
 func (c *Config) defaults() error {

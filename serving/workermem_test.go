@@ -120,6 +120,12 @@ func TestLoadRequestRoundTrip(t *testing.T) {
 	if _, _, err := parseLoad([]byte{1, 2}); err == nil {
 		t.Error("a cut load request parsed")
 	}
+	for _, n := range []int{-1, maxThreads + 1, 1 << 40} {
+		bad := loadRequest{model: "m", opts: loadOptions{dir: "/x/1", intraOp: n}}
+		if _, _, err := parseLoad(bad.body(1)); err == nil {
+			t.Errorf("a load request with %d intra-op threads parsed", n)
+		}
+	}
 }
 
 // TestBFloat16Worker: with BFloat16 a worker runs its model through

@@ -15,9 +15,9 @@ static const char *gotf_loaded_from(void) {
 // tensorflow::IsMKLEnabled(), where libtensorflow_framework exports it:
 // 1 or 0, or -1 when it does not.
 static int gotf_mkl_enabled(void) {
-	int (*f)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "_ZN10tensorflow12IsMKLEnabledEv");
+	_Bool (*f)(void) = (_Bool (*)(void))dlsym(RTLD_DEFAULT, "_ZN10tensorflow12IsMKLEnabledEv");
 	if (f == NULL) return -1;
-	return f() & 0xff; // a C++ bool is returned in the low byte
+	return f() ? 1 : 0; // C's _Bool is C++'s bool in the ABI
 }
 */
 import "C"

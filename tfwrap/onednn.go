@@ -20,8 +20,10 @@ var onednn struct {
 // its tensorflow::IsMKLEnabled where the library exports it, else it runs
 // one small MatMul and looks at the kernel TensorFlow chose. The first
 // way makes no session: a session sizes TensorFlow's thread pools for the
-// whole process (WithThreads), so asking must not. The answer is computed
-// once per process.
+// whole process (WithThreads), so asking must not. (libtensorflow 2.21,
+// which CheckVersion requires, exports it; the fallback's session would
+// size the pools with TensorFlow's defaults.) The answer is computed once
+// per process.
 func OneDNN() (bool, error) {
 	onednn.once.Do(func() {
 		if on, known := mklEnabled(); known {

@@ -3,6 +3,7 @@ package tfwrap
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -50,9 +51,35 @@ type SessionOption func(*corepb.ConfigProto)
 // pool of its own). Set the threads on the first session a process makes.
 func WithThreads(intra, inter int) SessionOption {
 	return func(c *corepb.ConfigProto) {
+		if CheckThreads(intra, inter) != nil {
+			// NewSession refuses it: TensorFlow would abort the process.
+			c.IntraOpParallelismThreads, c.InterOpParallelismThreads = badThreads, badThreads
+			return
+		}
 		c.IntraOpParallelismThreads = int32(intra)
 		c.InterOpParallelismThreads = int32(inter)
 	}
+}
+
+// MaxThreads bounds a thread pool's size (WithThreads): past it a typo
+// makes threads by the thousand, and past int32 TensorFlow would read a
+// wrapped-around count and abort.
+const MaxThreads = 4096
+
+// badThreads marks a ConfigProto whose WithThreads was out of range.
+const badThreads = math.MinInt32
+
+// CheckThreads says whether WithThreads(intra, inter) is one TensorFlow
+// takes: intra 0 (one per core) to MaxThreads, inter -1 (the caller's
+// thread) to MaxThreads.
+func CheckThreads(intra, inter int) error {
+	if intra < 0 || intra > MaxThreads {
+		return fmt.Errorf("tfwrap: intra-op threads %d: want 0 (one per core) to %d", intra, MaxThreads)
+	}
+	if inter < -1 || inter > MaxThreads {
+		return fmt.Errorf("tfwrap: inter-op threads %d: want -1 (the caller's thread), 0 (one per core) or up to %d", inter, MaxThreads)
+	}
+	return nil
 }
 
 // WithThreadSpinning says whether TensorFlow's inter-op pool threads spin
@@ -119,6 +146,9 @@ func SessionConfig(opts ...SessionOption) ([]byte, error) {
 	cfg := &corepb.ConfigProto{}
 	for _, o := range opts {
 		o(cfg)
+	}
+	if cfg.IntraOpParallelismThreads == badThreads {
+		return nil, fmt.Errorf("tfwrap: session config: WithThreads out of range (intra-op 0 to %d, inter-op -1 to %d)", MaxThreads, MaxThreads)
 	}
 	raw, err := proto.Marshal(cfg)
 	if err != nil {

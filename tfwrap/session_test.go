@@ -325,3 +325,28 @@ func TestLoadedFrom(t *testing.T) {
 		t.Errorf("loadedFrom() = %q", got)
 	}
 }
+
+// TestThreadsOutOfRange: WithThreads past what TensorFlow takes is an
+// error from NewSession and SessionConfig, not a count wrapped to int32
+// (4294967295 became -1, and TensorFlow aborted the process).
+func TestThreadsOutOfRange(t *testing.T) {
+	for _, c := range [][2]int{{-1, 0}, {0, -2}, {1 << 32, 0}, {0, 1<<32 - 1}, {MaxThreads + 1, 1}, {1, MaxThreads + 1}} {
+		if err := CheckThreads(c[0], c[1]); err == nil {
+			t.Errorf("CheckThreads(%d, %d): no error", c[0], c[1])
+		}
+		if _, err := SessionConfig(WithThreads(c[0], c[1])); err == nil {
+			t.Errorf("SessionConfig(WithThreads(%d, %d)): no error", c[0], c[1])
+		}
+		g := NewGraph()
+		g.Scalar(1, Int32)
+		if s, err := g.NewSession(WithThreads(c[0], c[1])); err == nil {
+			s.Close()
+			t.Errorf("NewSession(WithThreads(%d, %d)): no error", c[0], c[1])
+		}
+	}
+	for _, c := range [][2]int{{0, 0}, {1, -1}, {MaxThreads, MaxThreads}} {
+		if err := CheckThreads(c[0], c[1]); err != nil {
+			t.Errorf("CheckThreads(%d, %d): %v", c[0], c[1], err)
+		}
+	}
+}

@@ -78,8 +78,8 @@ func main() {
 	if *serve != "" {
 		os.Exit(clustertest.Serve(*serve))
 	}
-	if intraOp < 0 || interOp < -1 {
-		fmt.Fprintln(os.Stderr, "bench: --intra_op must be 0 or more, --inter_op -1 or more")
+	if err := tfwrap.CheckThreads(intraOp, interOp); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 	if dist := distOnly(*cases); len(dist) > 0 {
@@ -286,7 +286,7 @@ func run(epochs, repeats int, data, python string) error {
 
 	unsupported := func(c string) bool {
 		if skip(c) {
-			fmt.Printf("BENCH case=%s unsupported=%q (Go refuses mixed_bfloat16 here; Keras would run it, its casts emulated without the CPU's bfloat16 instructions)\n", c, noBF16.Error())
+			fmt.Printf("BENCH case=%s unsupported=%q (Go refuses mixed_bfloat16 here rather than run float32 under its name or emulate bfloat16; Keras would run it, slowly)\n", c, noBF16.Error())
 		}
 		return skip(c)
 	}

@@ -73,7 +73,7 @@ func main() {
 	spin := flag.Bool("tf_thread_spinning", false, "let TensorFlow's pool threads spin while they wait for work (TensorFlow's default; off leaves the cores to the server)")
 	intraOp := flag.Int("tensorflow_intra_op_parallelism", 0, "threads one TensorFlow op may split its work over (0: one per core); 1 makes small requests faster and large ones slower")
 	interOp := flag.Int("tensorflow_inter_op_parallelism", 0, "threads TensorFlow runs independent ops on (0: one per core)")
-	bf16 := flag.Bool("bfloat16", false, "run the models' matrix ops in bfloat16 (TensorFlow's oneDNN rewrite; needs a CPU with AVX512-BF16 or AMX-BF16): faster, outputs rounded to bfloat16's 8 significant bits")
+	bf16 := flag.Bool("bfloat16", false, "run the models' matrix ops in bfloat16 (TensorFlow's oneDNN rewrite; needs a CPU with AVX512-BF16 or AMX-BF16): faster, outputs moved by bfloat16's rounding")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body or gRPC message (413 / RESOURCE_EXHAUSTED past it)")
 	maxElements := flag.Int("max_elements", 1<<24, "most elements one request's inputs may hold")
 	maxInput := flag.Int64("max_input_bytes", 64<<20, "most memory one request's decoded inputs may take")

@@ -204,6 +204,9 @@ func run(ctx context.Context, c config) error {
 	if c.profile < 0 {
 		return fmt.Errorf("--profile must not be negative, got %d", c.profile)
 	}
+	if c.precision != "float32" && c.precision != "" && (c.cluster != "" || os.Getenv("TF_CONFIG") != "") {
+		return fmt.Errorf("--precision %s trains in this process only, not across a cluster", c.precision)
+	}
 	dist, err := distribution(ctx, c)
 	if err != nil || (dist == nil && (c.cluster != "" || os.Getenv("TF_CONFIG") != "")) {
 		return err // a serving task ends here

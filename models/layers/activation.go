@@ -76,9 +76,9 @@ func apply(ctx *Context, a Activation, x tfwrap.Output) (tfwrap.Output, error) {
 // softmax is TensorFlow's Softmax over the last axis, except where its
 // oneDNN kernel runs: there it is the same formula in plain ops,
 // exp(x - max) / sum, the max held out of the gradient (softmax does not
-// depend on it). oneDNN's softmax costs about 85 µs more than that on a
-// batch of 32 × 10 (Intel Xeon, 2 vCPU), a tenth of an MLP's training
-// step (README, "The last per-step costs").
+// depend on it). oneDNN's softmax costs about 65 µs more than that on a
+// batch of 32 × 10 (Intel Xeon, 2 vCPU; go test -bench Softmax), most of
+// a tenth of an MLP's training step (README, "The last per-step costs").
 func softmax(g *tfwrap.Graph, x tfwrap.Output) tfwrap.Output {
 	if on, err := tfwrap.OneDNN(); err != nil || !on {
 		return g.Softmax(x)
