@@ -116,6 +116,15 @@ func (w *wbuf) parts() [][]byte { return append(w.segs, w.b) }
 func (w *wbuf) uv(x uint64)  { w.b = binary.AppendUvarint(w.b, x) }
 func (w *wbuf) v(x int64)    { w.b = binary.AppendVarint(w.b, x) }
 func (w *wbuf) str(s string) { w.uv(uint64(len(s))); w.b = append(w.b, s...) }
+
+// flag writes a bool as 1 or 0.
+func (w *wbuf) flag(b bool) {
+	if b {
+		w.uv(1)
+	} else {
+		w.uv(0)
+	}
+}
 func (w *wbuf) raw(p []byte) {
 	w.uv(uint64(len(p)))
 	if w.ref && len(p) >= refMin {

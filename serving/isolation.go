@@ -207,27 +207,15 @@ func (r loadRequest) body(handle uint64) []byte {
 	w.str(r.opts.dir)
 	w.v(int64(r.opts.batchRows))
 	w.v(int64(r.opts.batchWait))
-	if r.opts.warmup {
-		w.uv(1)
-	} else {
-		w.uv(0)
-	}
+	w.flag(r.opts.warmup)
 	w.v(int64(r.opts.timeout))
 	w.str(r.model)
 	w.str(r.opts.profileDir)
 	w.v(int64(r.opts.profileRuns))
-	if r.opts.spin {
-		w.uv(1)
-	} else {
-		w.uv(0)
-	}
+	w.flag(r.opts.spin)
 	w.v(int64(r.opts.intraOp))
 	w.v(int64(r.opts.interOp))
-	if r.opts.bf16 {
-		w.uv(1)
-	} else {
-		w.uv(0)
-	}
+	w.flag(r.opts.bf16)
 	return w.b
 }
 
