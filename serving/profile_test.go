@@ -101,7 +101,7 @@ func TestServingBadThreads(t *testing.T) {
 	for _, c := range []struct {
 		intra, inter int
 		want         string
-	}{{-1, 0, "intra-op threads -1"}, {0, maxThreads + 1, "inter-op threads 1025"}} {
+	}{{-1, 0, "intra-op threads -1"}, {0, maxThreads + 1, fmt.Sprintf("inter-op threads %d", maxThreads+1)}} {
 		_, err := New(Config{Models: []ModelConfig{{Name: "clf", BasePath: base}}, Isolation: IsolationNone, Poll: -1,
 			IntraOpThreads: c.intra, InterOpThreads: c.inter})
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -152,9 +152,11 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-// maxThreads bounds a thread pool's size: past it a typo makes threads
-// by the thousand (tfwrap.MaxThreads allows more for other uses).
-const maxThreads = 1024
+// maxThreads bounds a thread pool's size, as everywhere
+// (tfwrap.CheckThreads). The server also refuses a negative inter-op
+// count, which elsewhere means the caller's thread: a run there cannot
+// be cancelled at its deadline.
+const maxThreads = tfwrap.MaxThreads
 
 func (c *Config) defaults() error {
 	if c.Logger == nil {
