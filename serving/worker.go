@@ -224,5 +224,21 @@ func (w *worker) predict(f frame) {
 	}
 	b := wbuf{ref: true} // large outputs go out where they lie
 	b.tensors(out)
-	w.reply(f.id, msgOK, b.parts()...)
+	w.replyBy(ctx, f.id, b.parts()...)
+}
+
+// replyBy sends an answer unless its deadline passed while it waited for
+// the socket (other answers, maybe large, going out first): then the
+// request gets a deadline error, a few bytes. The front end kills a
+// worker that has not answered a few seconds past the deadline, taking it
+// for wedged; a worker that queues answers past it must not look so.
+func (w *worker) replyBy(ctx context.Context, id uint64, parts ...[]byte) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := ctx.Err(); err != nil {
+		writeFrame(w.bw, msgErr, id, errBody(fmt.Errorf("%w: the answer was ready but could not be sent before the deadline", errDeadline)))
+	} else {
+		writeFrame(w.bw, msgOK, id, parts...)
+	}
+	w.bw.Flush()
 }

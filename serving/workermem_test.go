@@ -1,6 +1,9 @@
 package serving
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/internal/procmem"
@@ -163,5 +167,36 @@ func TestBFloat16Worker(t *testing.T) {
 	t.Logf("float32 %v, bfloat16 %v", answers[0], answers[1])
 	if worst < 1e-6 || worst > 0.02 {
 		t.Fatalf("bfloat16 moved the probabilities by %.3g: want more than 1e-6 (the rewrite ran) and at most 0.02", worst)
+	}
+}
+
+// An answer still waiting for the socket when its deadline passes goes out
+// as a deadline error of a few bytes, not as the answer: the front end
+// kills a worker silent past the deadline (a CI run killed one whose 48
+// answers of 60 MB queued behind each other on a busy machine).
+func TestReplyPastDeadline(t *testing.T) {
+	var sock bytes.Buffer
+	w := &worker{conn: &sock, bw: bufio.NewWriter(&sock)}
+	big := make([]byte, 1<<20)
+	live, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	w.replyBy(live, 1, big)
+	past, cancel2 := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel2()
+	<-past.Done()
+	w.replyBy(past, 2, big)
+	f, err := readFrame(&sock, 2<<20)
+	if err != nil || f.id != 1 || f.typ != msgOK || len(f.body) != len(big) {
+		t.Fatalf("answer in time: id %d type %d, %d bytes, %v; want id 1, the answer", f.id, f.typ, len(f.body), err)
+	}
+	f, err = readFrame(&sock, 2<<20)
+	if err != nil || f.id != 2 || f.typ != msgErr {
+		t.Fatalf("answer past its deadline: id %d type %d, %v; want id 2, an error", f.id, f.typ, err)
+	}
+	if err := parseErr(f.body); codeOf(err) != http.StatusGatewayTimeout || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("answer past its deadline: %v (HTTP %d), want a deadline error (504)", err, codeOf(err))
+	}
+	if sock.Len() != 0 {
+		t.Fatalf("%d bytes left on the socket", sock.Len())
 	}
 }
