@@ -19,6 +19,10 @@ type ExportOptions struct {
 	// image_dataset_from_directory do (DecodeImage, then ResizeBilinear
 	// with half-pixel centers), and its outputs are the model's.
 	ImageBytes bool
+	// MaxPixels refuses, in the graph and before decoding, an image sent
+	// to serving_bytes whose header declares more pixels than this
+	// (0: DefaultMaxImagePixels), with an InvalidArgument error.
+	MaxPixels int64
 }
 
 // ImageBytesSignature is the signature key ExportOptions.ImageBytes adds.
@@ -45,11 +49,17 @@ func (m *Model) ExportWith(dir string, o ExportOptions) error {
 	if len(m.inputs) != 1 || len(m.inputs[0].shape) != 3 || (m.inputs[0].shape[2] != 1 && m.inputs[0].shape[2] != 3) {
 		return fmt.Errorf("models: export: image bytes: the model takes %v; want one image input (height, width, 1 or 3)", m.InputShapes())
 	}
+	if o.MaxPixels < 0 {
+		return fmt.Errorf("models: export: image bytes: MaxPixels %d: want 0 (the default, %d) or more", o.MaxPixels, DefaultMaxImagePixels)
+	}
+	if o.MaxPixels == 0 {
+		o.MaxPixels = DefaultMaxImagePixels
+	}
 	s := m.inputs[0].shape
 	h, w, ch := s[0], s[1], s[2]
 
 	if c.bytesSig == nil { // made once: a second export reuses it
-		sig, err := m.bytesSignature(c, h, w, ch)
+		sig, err := m.bytesSignature(c, h, w, ch, o.MaxPixels)
 		if err != nil {
 			return err
 		}
@@ -72,11 +82,16 @@ func (m *Model) ExportWith(dir string, o ExportOptions) error {
 // bytesSignature adds to the model's graph the decoding of a batch of
 // encoded images and a second inference pass over them (sharing the
 // weights), and returns its signature.
-func (m *Model) bytesSignature(c *compiled, h, w, ch int64) (*tfwrap.SignatureDef, error) {
-	// decode: one encoded image in, one resized float image out.
+func (m *Model) bytesSignature(c *compiled, h, w, ch, maxPixels int64) (*tfwrap.SignatureDef, error) {
+	// decode: one encoded image in, its header checked, one resized float
+	// image out.
+	fn := fmt.Sprintf("decode_image_%d", bytesFuncs.Add(1))
 	body := tfwrap.NewGraph()
 	in := body.Placeholder("encoded", tfwrap.String)
-	img := body.Apply("DecodeImage", tfwrap.Attrs{"channels": ch, "dtype": tfwrap.Uint8, "expand_animations": false}, in)
+	img, err := checkedDecode(c.g, body, in, ch, maxPixels, fn)
+	if err != nil {
+		return nil, err
+	}
 	size, err := tfwrap.NewTensor([]int32{int32(h), int32(w)}, 2)
 	if err != nil {
 		return nil, err
@@ -85,7 +100,6 @@ func (m *Model) bytesSignature(c *compiled, h, w, ch int64) (*tfwrap.SignatureDe
 		body.ExpandDims(img, 0), body.Const(size))
 	out := body.Reshape(resized, h, w, ch)
 	g := c.g.WithScope(ImageBytesSignature)
-	fn := fmt.Sprintf("decode_image_%d", bytesFuncs.Add(1))
 	if err := c.g.AddFunction(fn, body, []tfwrap.Output{in}, []tfwrap.Output{out}); err != nil {
 		return nil, fmt.Errorf("models: export: %w", err)
 	}
