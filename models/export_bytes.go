@@ -13,7 +13,7 @@ import (
 type ExportOptions struct {
 	// ImageBytes adds a signature "serving_bytes" for a model of one image
 	// input (height, width, channels of values 0–255): its input
-	// "image_bytes" takes encoded images (JPEG, PNG, GIF or BMP, a batch of
+	// "image_bytes" takes encoded images (JPEG, PNG or BMP, a batch of
 	// strings, as TF Serving clients send {"b64": …}), decoded and resized
 	// in the graph as data/imagefolder and Keras's
 	// image_dataset_from_directory do (DecodeImage, then ResizeBilinear
@@ -21,7 +21,9 @@ type ExportOptions struct {
 	ImageBytes bool
 	// MaxPixels refuses, in the graph and before decoding, an image sent
 	// to serving_bytes whose header declares more pixels than this
-	// (0: DefaultMaxImagePixels), with an InvalidArgument error.
+	// (0: DefaultMaxImagePixels), with an InvalidArgument error; so is
+	// any other format (GIF, WebP, JPEG XL), whose size the graph cannot
+	// check before decoding.
 	MaxPixels int64
 }
 

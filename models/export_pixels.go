@@ -17,10 +17,13 @@ const DefaultMaxImagePixels = 1 << 24
 // 100,000 × 100,000) are an InvalidArgument error instead of gigabytes
 // the decoder allocates. The check is graph ops, so it holds wherever the
 // SavedModel runs: cmd/serve, TF Serving, Python. Headers read: JPEG (its
-// frame header, by TensorFlow's ExtractJpegShape), PNG (IHDR), GIF (the
-// logical screen, which the decoder allocates) and BMP; anything else
-// passes to DecodeImage, which refuses it. The branch functions go into
-// lib, the graph whose library holds body's function.
+// frame header, by TensorFlow's ExtractJpegShape), PNG (IHDR) and BMP.
+// Anything else is refused with its own InvalidArgument: DecodeImage also
+// takes WebP and JPEG XL, whose headers this does not read (a 34-byte
+// WebP can declare 16383 × 16383), and GIF, whose frames giflib allocates
+// at their own sizes, which may exceed the logical screen the header
+// declares, and all of them at once. The branch functions go into lib, the
+// graph whose library holds body's function.
 func checkedDecode(lib, body *tfwrap.Graph, encoded tfwrap.Output, channels, maxPixels int64, prefix string) (tfwrap.Output, error) {
 	jpeg := tfwrap.NewGraph()
 	jin := jpeg.Placeholder("encoded", tfwrap.String)
@@ -53,18 +56,19 @@ func checkedDecode(lib, body *tfwrap.Graph, encoded tfwrap.Output, channels, max
 			v = other.Apply("Abs", nil, other.Apply("SelectV2", nil,
 				other.Apply("GreaterEqual", nil, v, other.Scalar(1<<31, tfwrap.Int64)), wrapped, v))
 		}
-		return v
+		// At most 2^31 each (no format this reads allows more), so that a
+		// product cannot wrap past int64.
+		return other.Minimum(v, other.Scalar(1<<31, tfwrap.Int64))
 	}
 	magic := func(at int, m string) tfwrap.Output {
 		got := other.Apply("Substr", tfwrap.Attrs{"unit": "BYTE"}, pad, other.Scalar(float64(at), tfwrap.Int32), other.Scalar(float64(len(m)), tfwrap.Int32))
 		return other.Apply("Equal", tfwrap.Attrs{"incompatible_shape_error": true}, got, strConst(other, m))
 	}
 	png := other.Mul(field(16, 4, false, false), field(20, 4, false, false))
-	gif := other.Mul(field(6, 2, true, false), field(8, 2, true, false))
 	bmp := other.Mul(field(18, 4, true, true), field(22, 4, true, true))
-	zero := other.Scalar(0, tfwrap.Int64)
+	unknown := other.Scalar(-1, tfwrap.Int64)
 	sel := func(c, a, b tfwrap.Output) tfwrap.Output { return other.Apply("SelectV2", nil, c, a, b) }
-	opix := sel(magic(0, "\x89PNG"), png, sel(magic(0, "GIF8"), gif, sel(magic(0, "BM"), bmp, zero)))
+	opix := sel(magic(0, "\x89PNG"), png, sel(magic(0, "BM"), bmp, unknown))
 	for _, g := range []*tfwrap.Graph{jpeg, other} {
 		if err := g.Err(); err != nil {
 			return tfwrap.Output{}, fmt.Errorf("models: export: image header check: %w", err)
@@ -84,11 +88,15 @@ func checkedDecode(lib, body *tfwrap.Graph, encoded tfwrap.Output, channels, max
 	pixels := body.Apply("StatelessIf", tfwrap.Attrs{"then_branch": tfwrap.Func{Name: thenFn}, "else_branch": tfwrap.Func{Name: elseFn},
 		"Tin": []tfwrap.DType{tfwrap.String}, "Tout": []tfwrap.DType{tfwrap.Int64}, "output_shapes": [][]int64{{}}},
 		isJPEG, tfwrap.OutputList{encoded})
+	known := body.AddOp(tfwrap.OpSpec{Type: "Assert", Inputs: []tfwrap.Input{
+		body.Apply("GreaterEqual", nil, pixels, body.Scalar(0, tfwrap.Int64)),
+		tfwrap.OutputList{strConst(body, "image_bytes: not a JPEG, PNG or BMP, the formats whose size this model checks before decoding "+
+			"(GIF is refused: its frames can be larger than its header says; WebP and JPEG XL headers are not read)")}}})
 	ok := body.Apply("LessEqual", nil, pixels, body.Scalar(float64(maxPixels), tfwrap.Int64))
 	msg := fmt.Sprintf("image_bytes: an image declares more pixels than the %d this model decodes (ExportOptions.MaxPixels); pixels declared:", maxPixels)
 	check := body.AddOp(tfwrap.OpSpec{Type: "Assert", Inputs: []tfwrap.Input{ok, tfwrap.OutputList{strConst(body, msg), pixels}},
 		Attrs: tfwrap.Attrs{"summarize": int64(3)}})
-	img := body.AddOp(tfwrap.OpSpec{Type: "DecodeImage", Inputs: []tfwrap.Input{encoded}, ControlInputs: []*tfwrap.Op{check},
+	img := body.AddOp(tfwrap.OpSpec{Type: "DecodeImage", Inputs: []tfwrap.Input{encoded}, ControlInputs: []*tfwrap.Op{known, check},
 		Attrs: tfwrap.Attrs{"channels": channels, "dtype": tfwrap.Uint8, "expand_animations": false}})
 	if err := body.Err(); err != nil {
 		return tfwrap.Output{}, fmt.Errorf("models: export: image header check: %w", err)

@@ -50,11 +50,11 @@ func bmp24(img image.Image) []byte {
 // TestImageBytesPixelLimit: the serving_bytes signature refuses, in the
 // graph and before decoding, an image whose header declares more pixels
 // than ExportOptions.MaxPixels, for each format the header check reads
-// (JPEG, PNG, GIF's logical screen, BMP, top-down too), from a real image
-// over the limit and from a few bytes declaring 100,000 × 100,000 (which
-// without the check make the decoder allocate 30 GB); images within the
-// limit still decode, and Python's tf.saved_model.load refuses the same
-// bomb with the same message.
+// (JPEG, PNG, BMP, top-down too), from a real image over the limit and
+// from a few bytes declaring 100,000 × 100,000 or 2^32-1 × 2^32-1; images
+// within the limit still decode; GIF, WebP, JPEG XL and what is not an
+// image are refused as formats the check cannot size; and Python's
+// tf.saved_model.load refuses the same bomb with the same message.
 func TestImageBytesPixelLimit(t *testing.T) {
 	m, err := models.NewSequential([]int64{8, 8, 3}, layers.Flatten(), layers.Dense(2, layers.WithActivation(layers.Softmax)))
 	if err != nil {
@@ -115,20 +115,49 @@ func TestImageBytesPixelLimit(t *testing.T) {
 		_, err := sm.Predict(models.ImageBytesSignature, map[string]*tfwrap.Tensor{"image_bytes": in})
 		return err
 	}
+	const over, unread = "declares more pixels than the 2500", "not a JPEG, PNG or BMP"
+	// GIF is refused whatever its header says: giflib allocates every
+	// frame at its own size, which the logical screen does not bound.
+	want := func(format, within string) string {
+		if format == "gif" {
+			return unread
+		}
+		return within
+	}
 	for k, v := range encode(40) {
-		if err := run(v); err != nil {
+		if err := run(v); want(k, "") == "" && err != nil || want(k, "") != "" && (err == nil || !strings.Contains(err.Error(), unread)) {
 			t.Errorf("a %s of 40 × 40 (1,600 pixels, within 2,500): %v", k, err)
 		}
 	}
 	for k, v := range encode(60) {
-		if err := run(v); err == nil || !strings.Contains(err.Error(), "declares more pixels than the 2500") {
+		if err := run(v); err == nil || !strings.Contains(err.Error(), want(k, over)) {
 			t.Errorf("a %s of 60 × 60 (3,600 pixels, over 2,500): %v", k, err)
 		}
 	}
+	// A PNG declaring 2^32-1 × 2^32-1: the product must not wrap.
+	wrap := bytes.Clone(bombs["png"])
+	binary.BigEndian.PutUint32(wrap[16:], 0xffffffff)
+	binary.BigEndian.PutUint32(wrap[20:], 0xffffffff)
+	binary.BigEndian.PutUint32(wrap[29:], crc32.ChecksumIEEE(wrap[12:29]))
+	bombs["png 2^32-1"] = wrap
 	for k, v := range bombs {
-		if err := run(v); err == nil || !strings.Contains(err.Error(), "declares more pixels than the 2500") {
+		if err := run(v); err == nil || !strings.Contains(err.Error(), want(k, over)) {
 			t.Errorf("a %s of %d bytes declaring a huge image: %v", k, len(v), err)
 		}
+	}
+	// Formats DecodeImage takes but whose headers the check does not read:
+	// a lossless WebP's header declaring 16383 × 16383 (34 bytes of such
+	// a file decode to 800 MB), and JPEG XL's signature.
+	for name, v := range map[string]string{"webp": "RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\xfe\xbf\xff\x0f",
+		"jxl": "\xff\x0a\xff\x07", "empty": ""} {
+		if err := run([]byte(v)); err == nil || !strings.Contains(err.Error(), unread) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A PNG signature and nothing more sizes as 0 pixels; the decoder
+	// refuses it.
+	if err := run([]byte("\x89PNG")); err == nil {
+		t.Error("a PNG signature alone was decoded")
 	}
 	// Python runs the same graph: the same refusal.
 	bomb := filepath.Join(t.TempDir(), "bomb.png")
@@ -138,7 +167,7 @@ func TestImageBytesPixelLimit(t *testing.T) {
 	var out any
 	err = pyref.Run("call_savedmodel_bytes.py", map[string]any{"dir": dir, "signature": models.ImageBytesSignature,
 		"input": "image_bytes", "files": []string{bomb}}, &out)
-	if err == nil || !strings.Contains(err.Error(), "declares more pixels than the 2500") {
+	if err == nil || !strings.Contains(err.Error(), over) {
 		t.Errorf("Python on the PNG bomb: %v", err)
 	}
 }
