@@ -449,10 +449,14 @@ func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Te
 	w.tensors(in)
 	w.strs(filter)
 	w.v(maxOut)
-	w.v(int64(timeout))
+	// The deadline itself, not the time left: the worker (a child on the
+	// same clock) then ends by the same instant the watchdog below counts
+	// from, however long the request took to reach it.
+	deadline := time.Now().Add(timeout)
+	w.v(deadline.UnixNano())
 	// TensorFlow cancels the run at the deadline; a worker silent for much
 	// longer than that is wedged and is killed.
-	f, err := p.callParts(ctx, msgPredict, w.parts(), time.Now().Add(timeout+5*time.Second))
+	f, err := p.callParts(ctx, msgPredict, w.parts(), deadline.Add(5*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -180,7 +180,7 @@ func (w *worker) predict(f frame) {
 	in := r.tensors()
 	filter := r.strs()
 	maxOut := r.v()
-	timeout := time.Duration(r.v())
+	deadline := r.v() // Unix nanoseconds; 0: none
 	if r.err != nil {
 		w.fail(f.id, fmt.Errorf("%w: %v", savedmodels.ErrBadInput, r.err))
 		return
@@ -202,8 +202,8 @@ func (w *worker) predict(f frame) {
 	hd := &hold{} // the answer's copy and its encoding, until sent
 	defer hd.release(w.mem)
 	ctx, cancel := context.WithValue(context.Background(), holdKey{}, hd), context.CancelFunc(func() {})
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+	if deadline > 0 {
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, deadline))
 	}
 	defer cancel()
 	out, err := l.predict(ctx, key, in, filter, maxOut)
