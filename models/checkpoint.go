@@ -15,9 +15,6 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// ErrNoCheckpoint is returned by Restore when the folder holds none.
-var ErrNoCheckpoint = errors.New("models: no checkpoint")
-
 const (
 	stateName = "checkpoint"      // what tf.train.latest_checkpoint reads
 	stateTemp = ".checkpoint.tmp" // the next state, before its rename
@@ -478,4 +475,44 @@ func linkOrCopy(src, dst string) error {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
 	return nil
+}
+
+// SaveCheckpoint writes the whole training state to a TensorFlow checkpoint
+// at prefix: the weights, the optimizer's slots, iteration count and
+// learning rate, the step count that seeds dropout, and the epochs done.
+// A model restored from it with RestoreCheckpoint and fitted on with
+// FitOptions.InitialEpoch continues exactly as an uninterrupted run.
+func (m *Model) SaveCheckpoint(prefix string) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, err := m.session()
+	if err != nil {
+		return err
+	}
+	return c.sess.Save(c.fullSaver, prefix)
+}
+
+// RestoreCheckpoint reads what SaveCheckpoint wrote (from a model of the
+// same architecture, loss and optimizer) and returns the epochs done.
+func (m *Model) RestoreCheckpoint(prefix string) (epochs int, err error) {
+	if err := m.lockMutable("restore checkpoint"); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	c, err := m.session()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.sess.Restore(c.fullSaver, prefix); err != nil {
+		return 0, err
+	}
+	t, err := c.sess.Value(c.epochVar)
+	if err != nil {
+		return 0, err
+	}
+	v, err := t.Int64s()
+	if err != nil {
+		return 0, err
+	}
+	return int(v[0]), nil
 }

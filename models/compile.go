@@ -14,7 +14,6 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/tfwrap"
-	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
 // compiled is the TensorFlow side of a model: one graph with an inference
@@ -524,143 +523,27 @@ func (m *Model) session() (*compiled, error) {
 	return m.c, nil
 }
 
-// Weights returns the model's variables in Keras's get_weights order
-// (layer by layer, in call order: kernel, bias; gamma, beta, moving mean,
-// moving variance), once they exist: after Compile, or after the model
-// was built as a layer of a compiled one.
-func (m *Model) Weights() []*tfwrap.Variable {
-	var out []*tfwrap.Variable
-	for _, l := range m.layerList {
-		out = append(out, l.Weights()...)
-	}
-	return out
-}
-
-// GetWeights returns the current values of Weights.
-func (m *Model) GetWeights() ([]*tfwrap.Tensor, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	c, err := m.session()
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]tfwrap.Output, len(c.weights))
-	for i, w := range c.weights {
-		outs[i] = w.Value()
-	}
-	return c.sess.Run(nil, outs)
-}
-
-// SetWeights assigns values to Weights, in the same order, as Keras's
-// set_weights; each must have its variable's dtype and shape.
-func (m *Model) SetWeights(values []*tfwrap.Tensor) error {
-	if err := m.lockMutable("set weights"); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	c, err := m.session()
-	if err != nil {
-		return err
-	}
-	if len(values) != len(c.weights) {
-		return fmt.Errorf("models: set weights: got %d tensors, the model has %d weights", len(values), len(c.weights))
-	}
-	for i, w := range c.weights {
-		if err := c.sess.SetValue(w, values[i]); err != nil {
-			return fmt.Errorf("models: set weights: %w", err)
-		}
-	}
-	return nil
-}
-
-// SaveWeights writes the weights to a TensorFlow checkpoint at prefix
-// (prefix.index and prefix.data-*), atomically.
-func (m *Model) SaveWeights(prefix string) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	c, err := m.session()
-	if err != nil {
-		return err
-	}
-	return c.sess.Save(c.weightsSaver, prefix)
-}
-
-// LoadWeights reads weights saved by SaveWeights from a model of the same
-// architecture.
-func (m *Model) LoadWeights(prefix string) error {
-	if err := m.lockMutable("load weights"); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	c, err := m.session()
-	if err != nil {
-		return err
-	}
-	return c.sess.Restore(c.weightsSaver, prefix)
-}
-
-// SaveCheckpoint writes the whole training state to a TensorFlow checkpoint
-// at prefix: the weights, the optimizer's slots, iteration count and
-// learning rate, the step count that seeds dropout, and the epochs done.
-// A model restored from it with RestoreCheckpoint and fitted on with
-// FitOptions.InitialEpoch continues exactly as an uninterrupted run.
-func (m *Model) SaveCheckpoint(prefix string) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	c, err := m.session()
-	if err != nil {
-		return err
-	}
-	return c.sess.Save(c.fullSaver, prefix)
-}
-
-// RestoreCheckpoint reads what SaveCheckpoint wrote (from a model of the
-// same architecture, loss and optimizer) and returns the epochs done.
-func (m *Model) RestoreCheckpoint(prefix string) (epochs int, err error) {
-	if err := m.lockMutable("restore checkpoint"); err != nil {
-		return 0, err
-	}
-	defer m.mu.Unlock()
-	c, err := m.session()
-	if err != nil {
-		return 0, err
-	}
-	if err := c.sess.Restore(c.fullSaver, prefix); err != nil {
-		return 0, err
-	}
-	t, err := c.sess.Value(c.epochVar)
-	if err != nil {
-		return 0, err
-	}
-	v, err := t.Int64s()
-	if err != nil {
-		return 0, err
-	}
-	return int(v[0]), nil
-}
-
-// ServingGraph is what an exporter needs from a compiled model: its session,
+// servingGraph is what Export needs from a compiled model: its session,
 // the saver of its weights, and the inference pass's inputs and outputs,
 // by the names the serving signature gives them (InputNames and
 // OutputNames; "inputs" and "outputs" for a Sequential model). Input and
 // Output are the first of each.
-type ServingGraph struct {
+type servingGraph struct {
 	Session         *tfwrap.Session
 	Saver           *tfwrap.Saver
 	Input, Output   tfwrap.Output
 	Inputs, Outputs map[string]tfwrap.Output
 }
 
-// Serving returns the model's ServingGraph. The model owns everything in
-// it; it is valid until Close.
-func (m *Model) Serving() (ServingGraph, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+// serving returns the model's servingGraph. The model owns everything in
+// it; it is valid until Close, and only while the caller holds m.mu (a
+// step or Close may run as soon as it is released).
+func (m *Model) serving() (servingGraph, error) {
 	c, err := m.session()
 	if err != nil {
-		return ServingGraph{}, err
+		return servingGraph{}, err
 	}
-	sg := ServingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.xs[0], Output: c.outs[0].pred,
+	sg := servingGraph{Session: c.sess, Saver: c.weightsSaver, Input: c.xs[0], Output: c.outs[0].pred,
 		Inputs: map[string]tfwrap.Output{}, Outputs: map[string]tfwrap.Output{}}
 	for i, x := range c.xs {
 		sg.Inputs[c.inNames[i]] = x
@@ -669,40 +552,6 @@ func (m *Model) Serving() (ServingGraph, error) {
 		sg.Outputs[m.outNames[i]] = o.pred
 	}
 	return sg, nil
-}
-
-// SetWeightsByName assigns tensors to the weights of those names (e.g.
-// "block1_conv/kernel"), leaving the others as they are: how a pretrained
-// backbone's weights go into a bigger model. Unknown names and tensors of
-// the wrong dtype or shape are errors, and then nothing is assigned.
-func (m *Model) SetWeightsByName(values map[string]*tfwrap.Tensor) error {
-	if err := m.lockMutable("set weights"); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	c, err := m.session()
-	if err != nil {
-		return err
-	}
-	byName := map[string]*tfwrap.Variable{}
-	for _, w := range c.weights {
-		byName[w.Name()] = w
-	}
-	for name, t := range values {
-		w, ok := byName[name]
-		if !ok {
-			return fmt.Errorf("models: set weights: the model has no weight %q", name)
-		}
-		if t == nil || t.DType() != w.DType() || !shape.Equal(t.Shape(), w.Shape()) {
-			return fmt.Errorf("models: set weights: %q is %v%v, the weight is %v%v", name, t.DType(), t.Shape(), w.DType(), w.Shape())
-		}
-	}
-	for name, t := range values {
-		if err := c.sess.SetValue(byName[name], t); err != nil {
-			return fmt.Errorf("models: set weights: %w", err)
-		}
-	}
-	return nil
 }
 
 // SetLearningRate changes the optimizer's learning rate. It is the one

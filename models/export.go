@@ -16,7 +16,11 @@ import (
 // savedmodels.Load read it. The folder is whole or absent. Safe to call
 // while other goroutines predict.
 func (m *Model) Export(dir string) error {
-	sg, err := m.Serving()
+	// Held for the whole write: Fit's steps and Close wait, so the
+	// weights written are those of one step, and the session stays open.
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	sg, err := m.serving()
 	if err != nil {
 		return fmt.Errorf("models: export: %w", err)
 	}

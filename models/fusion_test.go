@@ -70,8 +70,8 @@ func TestGrapplerFusion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Inference, through the public serving graph.
-	sg, err := m.Serving()
+	// Inference, through the serving graph Export writes.
+	sg, err := m.serving()
 	if err != nil {
 		t.Fatal(err)
 	}

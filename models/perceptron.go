@@ -10,10 +10,6 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// ErrClosed is tfwrap.ErrClosed: every method of a closed model returns
-// an error wrapping it.
-var ErrClosed = tfwrap.ErrClosed
-
 // Perceptron is the course's first model, exactly:
 //
 //	predict(x) = max(0, x·W + b)

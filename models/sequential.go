@@ -15,10 +15,6 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap/shape"
 )
 
-// ErrNotCompiled is returned by Fit, Evaluate, Predict and the weight
-// methods of a model that has not been compiled.
-var ErrNotCompiled = errors.New("models: model is not compiled; call Compile first")
-
 // Model is a Keras model: a functional one (NewModel: several named
 // inputs and outputs, shared layers, skip connections, models used as
 // layers) or a stack of layers (NewSequential, the special case of one
