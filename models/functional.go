@@ -148,7 +148,7 @@ func CallAll(l layers.MultiLayer, xs ...*Symbol) ([]*Symbol, error) {
 	if l == nil {
 		return nil, errors.New("models: call: the layer is nil")
 	}
-	if m, ok := l.(*Model); ok && m == nil {
+	if ml, ok := l.(*modelLayer); ok && ml.m == nil {
 		return nil, errors.New("models: call: the model is nil")
 	}
 	return call(l, l, xs)
@@ -225,9 +225,9 @@ func (s *Symbol) describe() string {
 // one input shape; and it names unnamed layers as Keras does (dense,
 // dense_1, …), in the order they are called.
 //
-// A model is itself a layers.MultiLayer: CallMulti(model, x) uses it,
-// with its weights, inside another model. Such an inner model is not
-// compiled on its own.
+// A model is a layer of another model through AsLayer:
+// CallMulti(model.AsLayer(), x) uses it, with its weights. Such an inner
+// model is not compiled on its own.
 func NewModel(name string, inputs, outputs []*Symbol) (*Model, error) {
 	if name == "" {
 		name = "functional"
@@ -486,10 +486,31 @@ func (m *Model) InputShapes() [][]int64 {
 	return out
 }
 
+// AsLayer returns the model as a layer of another model:
+// CallMulti(m.AsLayer(), x) (or CallAll, for several outputs) uses it,
+// with its weights, inside another model, as calling a Keras model on a
+// tensor does. Every call shares the same weights, made on the first
+// call. Such an inner model is not compiled on its own.
+func (m *Model) AsLayer() layers.MultiLayer {
+	if m == nil {
+		return &modelLayer{} // CallMulti says "the model is nil"
+	}
+	if m.layer == nil {
+		m.layer = &modelLayer{m}
+	}
+	return m.layer
+}
+
+// modelLayer is a Model as a layers.MultiLayer, through AsLayer.
+type modelLayer struct{ m *Model }
+
+func (l *modelLayer) Name() string                { return l.m.name }
+func (l *modelLayer) Weights() []*tfwrap.Variable { return l.m.Weights() }
+
 // OutputShapes returns the per-sample shapes of the outputs for inputs of
-// the per-sample shapes in: those of the model's inputs. It makes a
-// Model a layers.MultiLayer.
-func (m *Model) OutputShapes(in [][]int64) ([][]int64, error) {
+// the per-sample shapes in: those of the model's inputs.
+func (l *modelLayer) OutputShapes(in [][]int64) ([][]int64, error) {
+	m := l.m
 	if len(in) != len(m.inputs) {
 		return nil, fmt.Errorf("%s: the model takes %d inputs, got %d", m.name, len(m.inputs), len(in))
 	}
@@ -506,17 +527,19 @@ func (m *Model) OutputShapes(in [][]int64) ([][]int64, error) {
 }
 
 // ParamCounts implements layers.MultiLayer: ParamCount.
-func (m *Model) ParamCounts([][]int64) (int64, int64) { return m.ParamCount() }
+func (l *modelLayer) ParamCounts([][]int64) (int64, int64) { return l.m.ParamCount() }
 
 // Name returns the model's name.
 func (m *Model) Name() string { return m.name }
 
 // SetName renames the model (as a layer of another model, its scope).
-func (m *Model) SetName(name string) { m.name = name }
+func (l *modelLayer) SetName(name string) { l.m.name = name }
 
 // Type is "Sequential" for a model NewSequential made and "Functional"
 // otherwise, as Keras's class names.
-func (m *Model) Type() string {
+func (l *modelLayer) Type() string { return l.m.kind() }
+
+func (m *Model) kind() string {
 	if m.seq {
 		return "Sequential"
 	}
@@ -524,12 +547,13 @@ func (m *Model) Type() string {
 }
 
 // Config describes the model as a layer: its type and name.
-func (m *Model) Config() layers.Config { return layers.Config{Type: m.Type(), Name: m.name} }
+func (l *modelLayer) Config() layers.Config { return layers.Config{Type: l.m.kind(), Name: l.m.name} }
 
 // ForwardAll adds the model's ops for the batches xs, as a layer of
 // another model: its layers' weights, made on the first call, are shared
 // by every call.
-func (m *Model) ForwardAll(ctx *layers.Context, xs []tfwrap.Output) ([]tfwrap.Output, error) {
+func (l *modelLayer) ForwardAll(ctx *layers.Context, xs []tfwrap.Output) ([]tfwrap.Output, error) {
+	m := l.m
 	if len(xs) != len(m.inputs) {
 		return nil, fmt.Errorf("layer %s: the model takes %d inputs, got %d", m.name, len(m.inputs), len(xs))
 	}

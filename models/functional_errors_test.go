@@ -120,12 +120,12 @@ func TestFunctionalBuildErrors(t *testing.T) {
 				return nil, err
 			}
 			x := Input("x", 5)
-			return NewModel("", []*Symbol{x}, []*Symbol{CallMulti(enc, x)})
+			return NewModel("", []*Symbol{x}, []*Symbol{CallMulti(enc.AsLayer(), x)})
 		}, `enc: input "e" takes per-sample shape [4], got [5]`},
 		{"nil model", func() (*Model, error) {
 			var enc *Model
 			x := Input("x", 5)
-			return NewModel("", []*Symbol{x}, []*Symbol{CallMulti(enc, x)})
+			return NewModel("", []*Symbol{x}, []*Symbol{CallMulti(enc.AsLayer(), x)})
 		}, "the model is nil"},
 	}
 	for _, tt := range tests {
@@ -260,7 +260,7 @@ func TestFunctionalCompileErrors(t *testing.T) {
 	}
 	defer inner.Close()
 	x := Input("x", 4)
-	outer, err := NewModel("outer", []*Symbol{x}, []*Symbol{CallMulti(inner, x)})
+	outer, err := NewModel("outer", []*Symbol{x}, []*Symbol{CallMulti(inner.AsLayer(), x)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func functionalCases() []functionalCase {
 				h := Call(layers.Dense(4, layers.WithActivation(layers.ReLU), layers.WithName("enc_hidden")), e)
 				enc := mustModel(t, "encoder", []*Symbol{e}, []*Symbol{Call(layers.Dense(3, layers.WithName("enc_out")), h)})
 				x, y := Input("x", 6), Input("y", 6)
-				joined := CallMulti(layers.Concatenate(-1), CallMulti(enc, x), CallMulti(enc, y))
+				joined := CallMulti(layers.Concatenate(-1), CallMulti(enc.AsLayer(), x), CallMulti(enc.AsLayer(), y))
 				out := Call(layers.Dense(2, layers.WithActivation(layers.Softmax), layers.WithName("head")), joined)
 				return mustModel(t, "nested", []*Symbol{x, y}, []*Symbol{out})
 			},

@@ -32,7 +32,8 @@ import (
 type Model struct {
 	mu        sync.RWMutex
 	name      string
-	seq       bool // made by NewSequential
+	seq       bool        // made by NewSequential
+	layer     *modelLayer // the model as a layer, once AsLayer made it
 	inputs    []*Symbol
 	outputs   []*Symbol
 	outNames  []string
@@ -135,8 +136,17 @@ func snake(typ string) string {
 
 // Layers returns the model's layers, each once, in the order they are
 // called: layers.Layer or layers.MultiLayer values (a model used as a
-// layer is a MultiLayer).
+// layer is its AsLayer; InnerModel gives the model back).
 func (m *Model) Layers() []layers.Common { return append([]layers.Common{}, m.layerList...) }
+
+// InnerModel returns the model l is when l is a model used as a layer
+// (Model.AsLayer), and nil otherwise.
+func InnerModel(l layers.Common) *Model {
+	if ml, ok := l.(*modelLayer); ok {
+		return ml.m
+	}
+	return nil
+}
 
 // InputShape returns the per-sample shape of the (first) input.
 func (m *Model) InputShape() []int64 {
@@ -181,7 +191,7 @@ func (m *Model) ParamCount() (trainable, nonTrainable int64) {
 // non-trainable, as Keras counts them once layer.trainable = False.
 func layerParams(n *node) (trainable, nonTrainable int64) {
 	t, nt := n.layer.ParamCounts(n.inShapes)
-	if _, isModel := n.given.(*Model); !isModel && n.given.Config().Frozen {
+	if _, isModel := n.given.(*modelLayer); !isModel && n.given.Config().Frozen {
 		return 0, t + nt
 	}
 	return t, nt

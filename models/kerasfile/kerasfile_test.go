@@ -243,7 +243,7 @@ func TestNewHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := models.Input("image", r.Shape[1:]...)
-	feats := models.CallMulti(s.Model, in)
+	feats := models.CallMulti(s.Model.AsLayer(), in)
 	head := models.Call(layers.Dense(2, layers.WithActivation(layers.Softmax), layers.WithName("head")), feats)
 	big, err := models.NewModel("with_head", []*models.Symbol{in}, []*models.Symbol{feats, head})
 	if err != nil {

@@ -137,7 +137,7 @@ func (s *Saved) Assign(m *models.Model) (int, error) {
 	var walk func(m *models.Model) error
 	walk = func(m *models.Model) error {
 		for _, l := range m.Layers() {
-			if sub, ok := l.(*models.Model); ok {
+			if sub := models.InnerModel(l); sub != nil {
 				if err := walk(sub); err != nil {
 					return err
 				}
@@ -402,7 +402,7 @@ func (b *builder) layer(e entry, i int, rank int, lstore *h5.Group, store, where
 		if err != nil {
 			return built{}, err
 		}
-		return built{multi: m}, nil
+		return built{multi: m.AsLayer()}, nil
 	}
 	var cfg map[string]any
 	if err := json.Unmarshal(e.Config, &cfg); err != nil {

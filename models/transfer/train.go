@@ -188,7 +188,7 @@ func build(o TrainOptions, freeze string) (*models.Model, func(*models.Model) er
 		}
 		in := models.Input("image", ins[0]...)
 		x := models.Call(layers.Rescaling(o.Scale, o.Offset, layers.WithName("preprocess")), in)
-		feats := models.CallMulti(s.Model, x)
+		feats := models.CallMulti(s.Model.AsLayer(), x)
 		m, err := head(o, in, feats)
 		if err != nil {
 			return nil, nil, err
