@@ -15,8 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif" // headers for the MaxPixels check
-	_ "image/jpeg"
+	_ "image/jpeg" // headers for the MaxPixels check
 	_ "image/png"
 	"os"
 	"path/filepath"
@@ -243,26 +242,39 @@ func checkHeader(path string, maxPixels, maxBytes int64) error {
 	if st.Size() > maxBytes {
 		return &badFile{fmt.Sprintf("imagefolder: %s has %d bytes, more than %d (Options.MaxFileBytes)", path, st.Size(), maxBytes)}
 	}
-	w, h, err := headerSize(path)
+	w, h, frames, framePixels, err := headerSize(path)
 	if err != nil {
 		return &badFile{fmt.Sprintf("imagefolder: %s: %v: its pixel count cannot be checked against MaxPixels before decoding (re-save the image)", path, err)}
 	}
 	if w*h > maxPixels {
 		return &badFile{fmt.Sprintf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, w, h, maxPixels)}
 	}
+	if frames > 0 && (w*h*frames > maxPixels || framePixels > maxPixels) {
+		return &badFile{fmt.Sprintf("imagefolder: %s holds %d frames of %d × %d (%d pixels in its frames' own sizes), more than %d pixels decoded (Options.MaxPixels)",
+			path, frames, w, h, framePixels, maxPixels)}
+	}
 	return nil
 }
 
 // headerSize reads an image's declared width and height from its header:
-// Go's decoders for PNG, JPEG and GIF, and BMP's header by hand (Go's
-// standard library has no BMP decoder).
-func headerSize(path string) (w, h int64, err error) {
+// Go's decoders for PNG and JPEG, BMP's header by hand (Go's standard
+// library has no BMP decoder), and for a GIF its logical screen, and its
+// frames' count and own areas (gifFrames).
+func headerSize(path string) (w, h, frames, framePixels int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 4096)
+	if head, _ := r.Peek(6); string(head) == "GIF87a" || string(head) == "GIF89a" {
+		r.Discard(6)
+		w, h, frames, framePixels, err = gifFrames(r)
+		if err == nil && frames == 0 {
+			err = errNoFrames
+		}
+		return w, h, frames, framePixels, err
+	}
 	if head, _ := r.Peek(26); len(head) == 26 && head[0] == 'B' && head[1] == 'M' {
 		bw := int64(int32(binary.LittleEndian.Uint32(head[18:])))
 		bh := int64(int32(binary.LittleEndian.Uint32(head[22:])))
@@ -270,15 +282,15 @@ func headerSize(path string) (w, h int64, err error) {
 			bh = -bh
 		}
 		if bw <= 0 || bh <= 0 {
-			return 0, 0, fmt.Errorf("a BMP header declaring %d × %d pixels", bw, bh)
+			return 0, 0, 0, 0, fmt.Errorf("a BMP header declaring %d × %d pixels", bw, bh)
 		}
-		return bw, bh, nil
+		return bw, bh, 0, 0, nil
 	}
 	cfg, _, err := image.DecodeConfig(r)
 	if err != nil {
-		return 0, 0, fmt.Errorf("unreadable header (%v)", err)
+		return 0, 0, 0, 0, fmt.Errorf("unreadable header (%v)", err)
 	}
-	return int64(cfg.Width), int64(cfg.Height), nil
+	return int64(cfg.Width), int64(cfg.Height), 0, 0, nil
 }
 
 // decodeAll decodes and resizes files into dst through the tf.data pipeline.

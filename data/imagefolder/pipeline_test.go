@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/gif"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,5 +144,57 @@ print(json.dumps(paths))`
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("order:\n%s\nKeras:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGIFFrames: a GIF's logical screen does not bound what decoding it
+// allocates, so its frames are counted and measured before TensorFlow
+// reads it: a frame larger than the screen, and many frames each within
+// the limit, are refused; a GIF within the limit decodes; a GIF cut short
+// is refused as unreadable.
+func TestGIFFrames(t *testing.T) {
+	frame := func(side int) *image.Paletted {
+		p := image.NewPaletted(image.Rect(0, 0, side, side), []color.Color{color.Black, color.White})
+		for i := range p.Pix {
+			p.Pix[i] = uint8(i % 2)
+		}
+		return p
+	}
+	encode := func(frames ...*image.Paletted) []byte {
+		var b bytes.Buffer
+		if err := gif.EncodeAll(&b, &gif.GIF{Image: frames, Delay: make([]int, len(frames))}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	wide := encode(frame(100)) // then its screen says 1 × 1
+	binary.LittleEndian.PutUint16(wide[6:], 1)
+	binary.LittleEndian.PutUint16(wide[8:], 1)
+	animated := encode(frame(40), frame(40), frame(40))
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string // "" decodes
+	}{
+		{"frame larger than its screen", wide, "holds 1 frames of 1 × 1 (10000 pixels in its frames' own sizes), more than 2500"},
+		{"three frames of 40 × 40", animated, "holds 3 frames of 40 × 40 (4800 pixels in its frames' own sizes), more than 2500"},
+		{"one frame of 40 × 40", encode(frame(40)), ""},
+		{"cut short", animated[:len(animated)/2], "unreadable"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "a"), 0o755)
+			os.WriteFile(filepath.Join(dir, "a", "x.gif"), c.data, 0o644)
+			s, err := Load(dir, Options{Height: 8, Width: 8, MaxPixels: 2500})
+			if c.want == "" {
+				if err != nil || len(s.Files) != 1 {
+					t.Fatalf("%v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) && !(c.want == "unreadable" && strings.Contains(err.Error(), "cannot be checked")) {
+				t.Fatalf("%v; want an error saying %q", err, c.want)
+			}
+		})
 	}
 }
