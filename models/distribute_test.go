@@ -12,6 +12,7 @@ import (
 
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/internal/clustertest"
+	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -44,7 +45,7 @@ func mnistDigits(t *testing.T, n, m int) (train, test *Dataset) {
 
 func compiledMLP(t *testing.T, opt optimizers.Optimizer, dist *Distribute) *Sequential {
 	t.Helper()
-	m, err := MLP()
+	m, err := mnistMLP()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestDistributeErrors(t *testing.T) {
 		{"unreachable", &Distribute{Cluster: cluster.Spec{"worker": {free[0], free[1]}}, StepTimeout: 2 * time.Second}, cluster.ErrUnreachable, "/job:worker/task:0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := MLP()
+			m, err := mnistMLP()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +187,7 @@ func TestDistributeErrors(t *testing.T) {
 				m.Close()
 				t.Fatal("Compile succeeded")
 			}
-			if (tc.is != nil && !errors.Is(err, tc.is)) || !contains(err.Error(), tc.want) {
+			if (tc.is != nil && !errors.Is(err, tc.is)) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Compile: %v, want %v naming %q", err, tc.is, tc.want)
 			}
 			if d := time.Since(start); d > 15*time.Second {
@@ -531,4 +532,12 @@ func TestParameterServerWorkerKilled(t *testing.T) {
 	if len(hist.Epochs) != 2 || res["accuracy"] < 0.8 {
 		t.Fatalf("resumed run: epochs %v, accuracy %.4f", hist.Epochs, res["accuracy"])
 	}
+}
+
+// mnistMLP is course.MLP (which imports this package): 784 → 128 ReLU →
+// 10 softmax.
+func mnistMLP() (*Sequential, error) {
+	return NewSequential([]int64{784},
+		layers.Dense(128, layers.WithActivation(layers.ReLU)),
+		layers.Dense(10, layers.WithActivation(layers.Softmax)))
 }

@@ -1,11 +1,10 @@
 // Package models is the Keras-shaped layer of this module: Sequential
 // (define the layers, Compile with a loss, an optimizer and metrics, then
 // Fit, Evaluate, Predict, Export as a SavedModel), the Dataset it trains
-// on, Fit's callbacks and History, CheckpointManager for crash-safe,
-// resumable training checkpoints, and the course's models: the perceptron
-// (NewPerceptron: predict = max(0, x·W + b), MSE loss, gradient step by
-// assignment), Classifier, MLP and CNN. The layers, losses, optimizers,
-// metrics and callbacks live in the sub-packages of the same names, and
+// on, Fit's callbacks and History, and CheckpointManager for crash-safe,
+// resumable training checkpoints. The layers, losses, optimizers, metrics
+// and callbacks live in the sub-packages of the same names, the course's
+// models (the perceptron, Classifier, MLP, CNN) in models/course, and
 // transfer learning from a pretrained backbone in models/transfer.
 // Distribute trains across the tasks of a TensorFlow cluster,
 // synchronously (Mirrored) or through a parameter server.

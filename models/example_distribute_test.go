@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -40,7 +41,7 @@ func ExampleDistribute() {
 			log.Fatal(err)
 		}
 	}
-	x, y, err := models.TwoClusters(200, 7)
+	x, y, err := course.TwoClusters(200, 7)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log"
 
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -19,7 +20,7 @@ import (
 // two outputs read the result, each with its own loss and metrics. Fit
 // takes the data by name.
 func ExampleNewModel() {
-	x, labels, err := models.TwoClusters(400, 7)
+	x, labels, err := course.TwoClusters(400, 7)
 	if err != nil {
 		log.Fatal(err)
 	}

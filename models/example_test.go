@@ -7,6 +7,7 @@ import (
 	"log"
 
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -14,56 +15,11 @@ import (
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
-// The course's perceptron learns to separate two clusters of points:
-// predict(x) = max(0, x·W + b), trained by gradient steps on the MSE loss.
-func ExamplePerceptron() {
-	x, labels, err := models.TwoClusters(1000, 42)
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := models.NewPerceptron(2, 1, models.PerceptronOptions{
-		LearningRate: 0.1,
-		InitialW:     []float32{0.5, 0.5},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer p.Close()
-	for step := 0; step < 40; step++ {
-		loss, err := p.TrainStep(x, labels)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if step%10 == 0 {
-			fmt.Printf("step %2d: loss %.4f\n", step, loss)
-		}
-	}
-	pred, err := p.Predict(x)
-	if err != nil {
-		log.Fatal(err)
-	}
-	pv, _ := pred.Float32s()
-	lv, _ := labels.Float32s()
-	correct := 0
-	for i := range pv {
-		if (pv[i] > 0.5) == (lv[i] > 0.5) {
-			correct++
-		}
-	}
-	fmt.Printf("accuracy %.2f\n", float64(correct)/float64(len(pv)))
-	// Output:
-	// step  0: loss 2.0203
-	// step 10: loss 0.0474
-	// step 20: loss 0.0409
-	// step 30: loss 0.0358
-	// accuracy 0.99
-}
-
 // The course's Keras workflow: define the training data, define a network
 // of layers, choose the loss, optimizer and metrics, then fit.
 func ExampleSequential() {
 	// 1. The data: the two clusters, as class ids 0 and 1.
-	x, labels, err := models.TwoClusters(500, 1)
+	x, labels, err := course.TwoClusters(500, 1)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -128,7 +84,7 @@ func ExampleSequential() {
 func ExampleSequential_FitStream() {
 	// batch draws n points of each cluster, labelled with class ids.
 	batch := func(n int, seed uint64) (models.Batch, error) {
-		x, labels, err := models.TwoClusters(n, seed)
+		x, labels, err := course.TwoClusters(n, seed)
 		if err != nil {
 			return models.Batch{}, err
 		}

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
@@ -146,7 +147,7 @@ func TestOptimizerOptionErrors(t *testing.T) {
 		}
 		err = m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: c.opt})
 		m.Close()
-		if err == nil || !contains(err.Error(), c.want) {
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Compile error %v, want one mentioning %q", c.opt.Name(), err, c.want)
 		}
 	}

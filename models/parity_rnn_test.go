@@ -132,7 +132,7 @@ func TestSequentialRecurrentErrors(t *testing.T) {
 		{[]int64{5, 3}, layers.Bidirectional(layers.LSTM(2), layers.ReturnState()), "Bidirectional does not take option ReturnState"},
 		{[]int64{15}, layers.GRU(2), "gru: GRU takes sequences (steps, features) per sample, got per-sample shape [15]"},
 	} {
-		if _, err := NewSequential(c.input, c.l); err == nil || !contains(err.Error(), c.want) {
+		if _, err := NewSequential(c.input, c.l); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("NewSequential(%v, %s) = %v, want an error with %q", c.input, c.l.Type(), err, c.want)
 		}
 	}

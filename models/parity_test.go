@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
@@ -156,19 +157,19 @@ func (c *parityCase) prepare(t *testing.T, r *rand.Rand) {
 	for i, w := range m.Weights() {
 		v, _ := ws[i].Float32s()
 		switch {
-		case contains(w.Name(), "bias"):
+		case strings.Contains(w.Name(), "bias"):
 			for j := range v {
 				v[j] = 0.3 + 0.2*r.Float32() // keeps ReLU outputs mostly positive
 			}
-		case contains(w.Name(), "moving_variance"):
+		case strings.Contains(w.Name(), "moving_variance"):
 			for j := range v {
 				v[j] = 0.5 + r.Float32()
 			}
-		case contains(w.Name(), "moving_mean"), contains(w.Name(), "beta"):
+		case strings.Contains(w.Name(), "moving_mean"), strings.Contains(w.Name(), "beta"):
 			for j := range v {
 				v[j] = r.Float32() - 0.5
 			}
-		case contains(w.Name(), "gamma"):
+		case strings.Contains(w.Name(), "gamma"):
 			for j := range v {
 				v[j] = 0.5 + r.Float32()
 			}

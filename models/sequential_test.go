@@ -296,7 +296,7 @@ func TestModelBadInput(t *testing.T) {
 		return x
 	}
 	ds := raw
-	uncompiled, err := MLP()
+	uncompiled, err := mnistMLP()
 	if err != nil {
 		t.Fatal(err)
 	}

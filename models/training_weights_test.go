@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
@@ -221,7 +222,7 @@ func TestSampleWeightErrors(t *testing.T) {
 		{"negative", f32(1, 1, 1, -1, 1, 1, 1, 1), "weight -1 of sample 3"},
 		{"NaN", f32(1, 1, 1, 1, 1, nan, 1, 1), "of sample 5"},
 	} {
-		if _, err := data.WithSampleWeights(c.w); err == nil || !contains(err.Error(), c.want) {
+		if _, err := data.WithSampleWeights(c.w); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: WithSampleWeights error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
@@ -247,7 +248,7 @@ func TestSampleWeightErrors(t *testing.T) {
 	} {
 		o := fitOpts(1, 4, 1)
 		o.ClassWeight = c.cw
-		if _, err := m.Fit(context.Background(), c.d, o); err == nil || !contains(err.Error(), c.want) {
+		if _, err := m.Fit(context.Background(), c.d, o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Fit error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
@@ -275,7 +276,7 @@ func TestLayerOptionErrors(t *testing.T) {
 			"layer max_pooling2d: MaxPooling2D does not take option WithKernelRegularizer"},
 		{[]layers.Layer{layers.Dense(3, layers.WithKernelRegularizer(layers.L2(-0.1)))}, []int64{4}, "dense: kernel regularizer factor l2 = -0.1"},
 	} {
-		if _, err := NewSequential(c.in, c.ls...); err == nil || !contains(err.Error(), c.want) {
+		if _, err := NewSequential(c.in, c.ls...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("NewSequential error %v, want one containing %q", err, c.want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
 	"github.com/tfgo-project/gotf/tfwrap"
@@ -36,7 +37,7 @@ func TestBFloat16Inference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.CNN()
+	m, err := course.CNN()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ def read(path):
 
 
 def build(name):
-    if name == "resnet":  # models.ResNet
+    if name == "resnet":  # course.ResNet
         inp = keras.Input((28, 28, 1), name="image")
         x = conv_bn(inp, 16, 3, 1)
         x = keras.layers.Activation("relu")(x)
@@ -77,7 +77,7 @@ def build(name):
         x = keras.layers.GlobalAveragePooling2D()(x)
         out = keras.layers.Dense(10, activation="softmax")(x)
         return keras.Model(inp, out, name="resnet")
-    if name == "lstm":  # models.RowLSTM
+    if name == "lstm":  # course.RowLSTM
         inp = keras.Input((28, 28), name="rows")
         x = keras.layers.LSTM(128)(inp)
         out = keras.layers.Dense(10, activation="softmax")(x)

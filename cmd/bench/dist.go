@@ -14,6 +14,7 @@ import (
 	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -78,7 +79,7 @@ func runDist(cases []string, epochs int, data string) error {
 	for _, c := range cases {
 		_, _, batch := parse(c)
 		sps := func(dist *models.Distribute) (float64, error) {
-			m, err := models.MLP()
+			m, err := course.MLP()
 			if err != nil {
 				return 0, err
 			}

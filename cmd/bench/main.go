@@ -44,6 +44,7 @@ import (
 	"github.com/tfgo-project/gotf/internal/clustertest"
 	"github.com/tfgo-project/gotf/internal/cpuinfo"
 	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -138,16 +139,16 @@ func build(name string, precision string) (*models.Model, []int64, error) {
 	shape := []int64{784}
 	switch name {
 	case "cnn":
-		m, err = models.CNN()
+		m, err = course.CNN()
 		shape = []int64{28, 28, 1}
 	case "resnet":
-		m, err = models.ResNet()
+		m, err = course.ResNet()
 		shape = []int64{28, 28, 1}
 	case "lstm":
-		m, err = models.RowLSTM()
+		m, err = course.RowLSTM()
 		shape = []int64{28, 28}
 	default:
-		m, err = models.MLP()
+		m, err = course.MLP()
 	}
 	if err != nil {
 		return nil, nil, err

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -34,11 +34,11 @@ func run(steps int, lr float64, n int, seed uint64) error {
 		return err
 	}
 	fmt.Printf("libtensorflow %s, %d device(s): %s\n", info.Version, len(info.Devices), info.Devices[0].Name)
-	x, labels, err := models.TwoClusters(n, seed)
+	x, labels, err := course.TwoClusters(n, seed)
 	if err != nil {
 		return err
 	}
-	p, err := models.NewPerceptron(2, 1, models.PerceptronOptions{LearningRate: lr, Seed: seed})
+	p, err := course.NewPerceptron(2, 1, course.PerceptronOptions{LearningRate: lr, Seed: seed})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/tfgo-project/gotf/data/mnist"
 	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/callbacks"
+	"github.com/tfgo-project/gotf/models/course"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -152,19 +153,19 @@ func optimizer(name string, lr float64, schedule string, steps int64, clipNorm f
 func build(name string) (*models.Sequential, []int64, error) {
 	switch name {
 	case "perceptron":
-		m, err := models.Classifier(784, 10)
+		m, err := course.Classifier(784, 10)
 		return m, []int64{784}, err
 	case "mlp":
-		m, err := models.MLP()
+		m, err := course.MLP()
 		return m, []int64{784}, err
 	case "cnn":
-		m, err := models.CNN()
+		m, err := course.CNN()
 		return m, []int64{28, 28, 1}, err
 	case "resnet":
-		m, err := models.ResNet()
+		m, err := course.ResNet()
 		return m, []int64{28, 28, 1}, err
 	case "lstm": // 28 steps (the rows) of 28 features
-		m, err := models.RowLSTM()
+		m, err := course.RowLSTM()
 		return m, []int64{28, 28}, err
 	}
 	return nil, nil, fmt.Errorf("unknown model %q (want perceptron, mlp, cnn, resnet or lstm)", name)

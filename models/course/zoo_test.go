@@ -1,4 +1,4 @@
-package models
+package course
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
@@ -32,8 +33,8 @@ func TestModelsMatchKeras(t *testing.T) {
 	if err := pyref.Run("keras_summary.py", nil, &ref); err != nil {
 		t.Fatal(err)
 	}
-	build := map[string]func() (*Sequential, error){
-		"perceptron": func() (*Sequential, error) { return Classifier(784, 10) },
+	build := map[string]func() (*models.Sequential, error){
+		"perceptron": func() (*models.Sequential, error) { return Classifier(784, 10) },
 		"mlp":        MLP, "cnn": CNN,
 	}
 	for name, f := range build {
@@ -88,7 +89,7 @@ func TestZooMatchesKeras(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		build func() (*Model, error)
+		build func() (*models.Model, error)
 	}{{"resnet", ResNet}, {"lstm", RowLSTM}} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := tc.build()
@@ -153,24 +154,24 @@ func TestZooMatchesKeras(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewDataset(xt, yt)
+			d, err := models.NewDataset(xt, yt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			opt := optimizers.Adam(1e-3, optimizers.WithSchedule(optimizers.CosineDecay(1e-3, 2, 0)), optimizers.ClipNorm(1))
-			if err := m.Compile(CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: opt,
+			if err := m.Compile(models.CompileOptions{Loss: losses.SparseCategoricalCrossentropy{}, Optimizer: opt,
 				Metrics: []metrics.Metric{metrics.SparseCategoricalAccuracy{}}, Seed: 1}); err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			hist, err := m.Fit(context.Background(), d, FitOptions{Epochs: 1, BatchSize: 32, Seed: 1, Progress: ProgressSilent, Output: io.Discard})
+			hist, err := m.Fit(context.Background(), d, models.FitOptions{Epochs: 1, BatchSize: 32, Seed: 1, Progress: models.ProgressSilent, Output: io.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if loss := hist.Metrics["loss"]; len(loss) != 1 || !(loss[0] > 0 && loss[0] < 10) {
 				t.Fatalf("loss after one epoch: %v", loss)
 			}
-			res, err := m.Evaluate(d, EvaluateOptions{BatchSize: 64})
+			res, err := m.Evaluate(d, models.EvaluateOptions{BatchSize: 64})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,4 +180,13 @@ func TestZooMatchesKeras(t *testing.T) {
 			}
 		})
 	}
+}
+
+// commas writes n as Keras's summary does: 78,426.
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

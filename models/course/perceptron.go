@@ -1,4 +1,4 @@
-package models
+package course
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/tfwrap"
 )
 
@@ -47,14 +48,14 @@ type PerceptronOptions struct {
 // values and initializes its variables.
 func NewPerceptron(inputs, outputs int, opts PerceptronOptions) (*Perceptron, error) {
 	if inputs < 1 || outputs < 1 {
-		return nil, fmt.Errorf("models: perceptron needs at least one input and one output, got %d and %d", inputs, outputs)
+		return nil, fmt.Errorf("course: perceptron needs at least one input and one output, got %d and %d", inputs, outputs)
 	}
 	lr := opts.LearningRate
 	if lr == 0 {
 		lr = 0.1
 	}
 	if lr < 0 || math.IsNaN(lr) || math.IsInf(lr, 0) {
-		return nil, fmt.Errorf("models: perceptron learning rate %v must be a positive number", opts.LearningRate)
+		return nil, fmt.Errorf("course: perceptron learning rate %v must be a positive number", opts.LearningRate)
 	}
 	w0 := opts.InitialW
 	if w0 == nil {
@@ -69,10 +70,10 @@ func NewPerceptron(inputs, outputs int, opts PerceptronOptions) (*Perceptron, er
 		b0 = make([]float32, outputs)
 	}
 	if len(w0) != inputs*outputs {
-		return nil, fmt.Errorf("models: perceptron InitialW has %d values, want %d×%d=%d", len(w0), inputs, outputs, inputs*outputs)
+		return nil, fmt.Errorf("course: perceptron InitialW has %d values, want %d×%d=%d", len(w0), inputs, outputs, inputs*outputs)
 	}
 	if len(b0) != outputs {
-		return nil, fmt.Errorf("models: perceptron InitialB has %d values, want %d", len(b0), outputs)
+		return nil, fmt.Errorf("course: perceptron InitialB has %d values, want %d", len(b0), outputs)
 	}
 	wt, err := tfwrap.NewTensor(w0, int64(inputs), int64(outputs))
 	if err != nil {
@@ -97,18 +98,18 @@ func NewPerceptron(inputs, outputs int, opts PerceptronOptions) (*Perceptron, er
 	p.loss = g.Identity("loss", g.Mean(g.Square(g.Sub(p.y, p.pred))))
 	grads, err := g.GradientTape().Gradient(p.loss, p.W, p.b)
 	if err != nil {
-		return nil, fmt.Errorf("models: perceptron: %w", err)
+		return nil, fmt.Errorf("course: perceptron: %w", err)
 	}
 	rate := g.Scalar(lr, tfwrap.Float32)
 	p.step = g.Group("train_step",
 		p.W.Assign(g, g.Sub(p.W.Value(), g.Mul(rate, grads[0]))),
 		p.b.Assign(g, g.Sub(p.b.Value(), g.Mul(rate, grads[1]))))
 	if p.sess, err = g.NewSession(); err != nil {
-		return nil, fmt.Errorf("models: perceptron: %w", err)
+		return nil, fmt.Errorf("course: perceptron: %w", err)
 	}
 	if err := p.sess.InitVariables(); err != nil {
 		p.sess.Close()
-		return nil, fmt.Errorf("models: perceptron: %w", err)
+		return nil, fmt.Errorf("course: perceptron: %w", err)
 	}
 	return p, nil
 }
@@ -116,17 +117,17 @@ func NewPerceptron(inputs, outputs int, opts PerceptronOptions) (*Perceptron, er
 // checkX validates a batch of inputs in Go.
 func (p *Perceptron) checkX(x *tfwrap.Tensor) error {
 	if x == nil {
-		return errors.New("models: perceptron: inputs are nil")
+		return errors.New("course: perceptron: inputs are nil")
 	}
 	if x.DType() != tfwrap.Float32 {
-		return fmt.Errorf("models: perceptron: inputs are %v, want float32", x.DType())
+		return fmt.Errorf("course: perceptron: inputs are %v, want float32", x.DType())
 	}
 	s := x.Shape()
 	if len(s) != 2 || s[1] != int64(p.in) {
-		return fmt.Errorf("models: perceptron: inputs have shape %v, want (n, %d)", s, p.in)
+		return fmt.Errorf("course: perceptron: inputs have shape %v, want (n, %d)", s, p.in)
 	}
 	if s[0] == 0 {
-		return errors.New("models: perceptron: inputs hold no samples")
+		return errors.New("course: perceptron: inputs hold no samples")
 	}
 	return nil
 }
@@ -136,20 +137,20 @@ func (p *Perceptron) checkXY(x, y *tfwrap.Tensor) error {
 		return err
 	}
 	if y == nil {
-		return errors.New("models: perceptron: labels are nil")
+		return errors.New("course: perceptron: labels are nil")
 	}
 	if y.DType() != tfwrap.Float32 {
-		return fmt.Errorf("models: perceptron: labels are %v, want float32", y.DType())
+		return fmt.Errorf("course: perceptron: labels are %v, want float32", y.DType())
 	}
 	if s := y.Shape(); len(s) != 2 || s[0] != x.Shape()[0] || s[1] != int64(p.out) {
-		return fmt.Errorf("models: perceptron: labels have shape %v, want (%d, %d) to match the inputs", s, x.Shape()[0], p.out)
+		return fmt.Errorf("course: perceptron: labels have shape %v, want (%d, %d) to match the inputs", s, x.Shape()[0], p.out)
 	}
 	return nil
 }
 
 func (p *Perceptron) session() (*tfwrap.Session, error) {
 	if p == nil || p.sess == nil || p.sess.Closed() {
-		return nil, fmt.Errorf("models: perceptron is %w", ErrClosed)
+		return nil, fmt.Errorf("course: perceptron is %w", models.ErrClosed)
 	}
 	return p.sess, nil
 }

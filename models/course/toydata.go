@@ -1,4 +1,4 @@
-package models
+package course
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ import (
 // labels (2n, 1). The same seed gives the same data.
 func TwoClusters(n int, seed uint64) (x, labels *tfwrap.Tensor, err error) {
 	if n < 1 {
-		return nil, nil, fmt.Errorf("models: two clusters: n=%d, want at least 1", n)
+		return nil, nil, fmt.Errorf("course: two clusters: n=%d, want at least 1", n)
 	}
 	r := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
 	// Cholesky factor of the covariance: L·Lᵀ = [[1, .5], [.5, 1]].

@@ -1,4 +1,4 @@
-package models
+package course
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
+	"github.com/tfgo-project/gotf/models"
 	"github.com/tfgo-project/gotf/models/layers"
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/optimizers"
@@ -156,7 +157,7 @@ func TestPerceptronBadInput(t *testing.T) {
 		"Loss":      func() error { _, err := p.Loss(good, label); return err }(),
 		"Weights":   func() error { _, _, err := p.Weights(); return err }(),
 	} {
-		if !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, models.ErrClosed) {
 			t.Errorf("%s after Close: %v", name, err)
 		}
 	}
@@ -182,11 +183,11 @@ func TestPerceptronIsOneDenseLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	m, err := NewSequential([]int64{2}, layers.Dense(1, layers.WithActivation(layers.ReLU)))
+	m, err := models.NewSequential([]int64{2}, layers.Dense(1, layers.WithActivation(layers.ReLU)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
@@ -195,13 +196,13 @@ func TestPerceptronIsOneDenseLayer(t *testing.T) {
 	if err := m.SetWeights([]*tfwrap.Tensor{wt, bt}); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := NewDataset(x, y)
+	d, _ := models.NewDataset(x, y)
 	for step := 0; step < 20; step++ {
 		want, err := p.TrainStep(x, y)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := m.Fit(context.Background(), d, FitOptions{BatchSize: 200, NoShuffle: true, Progress: ProgressSilent, Output: io.Discard})
+		h, err := m.Fit(context.Background(), d, models.FitOptions{BatchSize: 200, NoShuffle: true, Progress: models.ProgressSilent, Output: io.Discard})
 		if err != nil {
 			t.Fatal(err)
 		}
