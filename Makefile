@@ -93,7 +93,7 @@ gotest: setup
 # (on for Intel CPUs with AMX, off elsewhere): a developer on either kind
 # of machine sees what CI on the other would. gotest above ran them with
 # the default already.
-KERNEL_PKGS := ./models ./models/course ./models/layers ./models/kerasfile ./serving ./savedmodels ./tfwrap/... ./data/...
+KERNEL_PKGS := ./models ./models/course ./models/layers ./models/optimizers ./models/kerasfile ./serving ./savedmodels ./tfwrap/... ./data/...
 KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN|BFloat16|PrecisionErrors|Softmax
 KERNEL_PYTESTS := scripts/tests/test_keras_profile.py
 gotest-kernels: setup

@@ -98,6 +98,12 @@ func (c *common) start(name string, g *tfwrap.Graph, vars []*tfwrap.Variable, gr
 		if !grads[i].Valid() {
 			return nil, fmt.Errorf("optimizers: %s: gradient %d is not valid", name, i)
 		}
+		if !compatible(grads[i].Shape(), v.Shape()) {
+			return nil, fmt.Errorf("optimizers: %s: gradient %d has shape %v, its variable %s %v", name, i, grads[i].Shape(), v.Name(), v.Shape())
+		}
+		if grads[i].DType() != tfwrap.Float32 {
+			return nil, fmt.Errorf("optimizers: %s: gradient %d is %v, its variable %s float32", name, i, grads[i].DType(), v.Name())
+		}
 	}
 	c.g = g
 	s := g.WithScope("optimizer")
@@ -145,3 +151,20 @@ func (c *common) finish(g *tfwrap.Graph, updates []*tfwrap.Op) (*tfwrap.Op, erro
 }
 
 func f32(g *tfwrap.Graph, v float64) tfwrap.Output { return g.Scalar(v, tfwrap.Float32) }
+
+// compatible reports whether a gradient's static shape (nil: unknown
+// rank; -1: an unknown dimension) can be its variable's.
+func compatible(grad, v []int64) bool {
+	if grad == nil {
+		return true
+	}
+	if len(grad) != len(v) {
+		return false
+	}
+	for i := range grad {
+		if grad[i] >= 0 && grad[i] != v[i] {
+			return false
+		}
+	}
+	return true
+}
