@@ -250,7 +250,7 @@ func checkHeader(path string, maxPixels, maxBytes int64) error {
 		return &badFile{fmt.Sprintf("imagefolder: %s declares %d × %d pixels, more than %d (Options.MaxPixels)", path, w, h, maxPixels)}
 	}
 	if frames > 0 && (w*h*frames > maxPixels || framePixels > maxPixels) {
-		return &badFile{fmt.Sprintf("imagefolder: %s holds %d frames of %d × %d (%d pixels in its frames' own sizes), more than %d pixels decoded (Options.MaxPixels)",
+		return &badFile{fmt.Sprintf("imagefolder: %s holds %d frames on a canvas of %d × %d (%d pixels in its frames' own sizes), more than %d pixels decoded (Options.MaxPixels)",
 			path, frames, w, h, framePixels, maxPixels)}
 	}
 	return nil
@@ -258,8 +258,8 @@ func checkHeader(path string, maxPixels, maxBytes int64) error {
 
 // headerSize reads an image's declared width and height from its header:
 // Go's decoders for PNG and JPEG, BMP's header by hand (Go's standard
-// library has no BMP decoder), and for a GIF its logical screen, and its
-// frames' count and own areas (gifFrames).
+// library has no BMP decoder), and for a GIF the canvas its frames decode
+// to, their count and their own areas (gifFrames).
 func headerSize(path string) (w, h, frames, framePixels int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -269,11 +269,7 @@ func headerSize(path string) (w, h, frames, framePixels int64, err error) {
 	r := bufio.NewReaderSize(f, 4096)
 	if head, _ := r.Peek(6); string(head) == "GIF87a" || string(head) == "GIF89a" {
 		r.Discard(6)
-		w, h, frames, framePixels, err = gifFrames(r)
-		if err == nil && frames == 0 {
-			err = errNoFrames
-		}
-		return w, h, frames, framePixels, err
+		return gifFrames(r)
 	}
 	if head, _ := r.Peek(26); len(head) == 26 && head[0] == 'B' && head[1] == 'M' {
 		bw := int64(int32(binary.LittleEndian.Uint32(head[18:])))

@@ -149,12 +149,15 @@ print(json.dumps(paths))`
 
 // TestGIFFrames: a GIF's logical screen does not bound what decoding it
 // allocates, so its frames are counted and measured before TensorFlow
-// reads it: a frame larger than the screen, and many frames each within
-// the limit, are refused; a GIF within the limit decodes; a GIF cut short
-// is refused as unreadable.
+// reads it: a frame larger than the screen, a wide frame beside a tall one
+// (TensorFlow's canvas is the widest by the tallest: 200 × 200 here from
+// 400 pixels of frames), and many frames each within the limit are
+// refused; a GIF within the limit decodes, also without its trailer or
+// with bytes that are no block before it (as giflib reads them); a GIF
+// cut short before any whole frame is refused as unreadable.
 func TestGIFFrames(t *testing.T) {
-	frame := func(side int) *image.Paletted {
-		p := image.NewPaletted(image.Rect(0, 0, side, side), []color.Color{color.Black, color.White})
+	frame := func(w, h int) *image.Paletted {
+		p := image.NewPaletted(image.Rect(0, 0, w, h), []color.Color{color.Black, color.White})
 		for i := range p.Pix {
 			p.Pix[i] = uint8(i % 2)
 		}
@@ -167,19 +170,48 @@ func TestGIFFrames(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	wide := encode(frame(100)) // then its screen says 1 × 1
-	binary.LittleEndian.PutUint16(wide[6:], 1)
-	binary.LittleEndian.PutUint16(wide[8:], 1)
-	animated := encode(frame(40), frame(40), frame(40))
+	screen := func(b []byte, w, h uint16) []byte {
+		b = bytes.Clone(b)
+		binary.LittleEndian.PutUint16(b[6:], w)
+		binary.LittleEndian.PutUint16(b[8:], h)
+		return b
+	}
+	// imageBlock is a one-frame GIF's image block: after the header, the
+	// screen descriptor and the global color table, before the trailer.
+	imageBlock := func(b []byte) []byte {
+		at := 13
+		if b[10]&0x80 != 0 { // a global color table (Go's encoder writes local ones)
+			at += 3 << (b[10]&7 + 1)
+		}
+		for b[at] == 0x21 { // an extension (Go writes a graphic control block)
+			at += 2
+			for b[at] != 0 {
+				at += 1 + int(b[at])
+			}
+			at++
+		}
+		if b[at] != 0x2c {
+			t.Fatalf("no image block at %d", at)
+		}
+		return b[at : len(b)-1]
+	}
+	one := encode(frame(40, 40))
+	wideTall := append(bytes.Clone(encode(frame(200, 1))[:len(encode(frame(200, 1)))-1]), imageBlock(encode(frame(1, 200)))...)
+	wideTall = screen(append(wideTall, 0x3b), 1, 1)
+	animated := encode(frame(40, 40), frame(40, 40), frame(40, 40))
 	for _, c := range []struct {
 		name string
 		data []byte
 		want string // "" decodes
 	}{
-		{"frame larger than its screen", wide, "holds 1 frames of 1 × 1 (10000 pixels in its frames' own sizes), more than 2500"},
-		{"three frames of 40 × 40", animated, "holds 3 frames of 40 × 40 (4800 pixels in its frames' own sizes), more than 2500"},
-		{"one frame of 40 × 40", encode(frame(40)), ""},
-		{"cut short", animated[:len(animated)/2], "unreadable"},
+		{"frame larger than its screen", screen(encode(frame(100, 100)), 1, 1), "declares 100 × 100 pixels, more than 2500"},
+		{"a wide frame and a tall one", wideTall, "declares 200 × 200 pixels, more than 2500"},
+		{"three frames of 40 × 40", animated, "holds 3 frames on a canvas of 40 × 40 (4800 pixels in its frames' own sizes), more than 2500"},
+		{"one frame of 40 × 40", one, ""},
+		{"no trailer", one[:len(one)-1], ""},
+		{"zeros before the trailer", append(bytes.Clone(one[:len(one)-1]), 0, 0, 0x3b), ""},
+		// Its descriptor read, the frame counts; TensorFlow then refuses it.
+		{"cut short in its first frame", one[:30], "not an image TensorFlow decodes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -192,8 +224,13 @@ func TestGIFFrames(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.want) && !(c.want == "unreadable" && strings.Contains(err.Error(), "cannot be checked")) {
+			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("%v; want an error saying %q", err, c.want)
+			}
+			if c.name == "a wide frame and a tall one" { // a GIF TensorFlow decodes, within a larger limit
+				if _, err := Load(dir, Options{Height: 8, Width: 8, MaxPixels: 1 << 20}); err != nil {
+					t.Fatalf("within 1 Mi pixels: %v", err)
+				}
 			}
 		})
 	}
