@@ -495,9 +495,7 @@ func (m *Model) AsLayer() layers.MultiLayer {
 	if m == nil {
 		return &modelLayer{} // CallMulti says "the model is nil"
 	}
-	if m.layer == nil {
-		m.layer = &modelLayer{m}
-	}
+	m.layerOnce.Do(func() { m.layer = &modelLayer{m} })
 	return m.layer
 }
 

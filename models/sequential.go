@@ -34,6 +34,7 @@ type Model struct {
 	name      string
 	seq       bool        // made by NewSequential
 	layer     *modelLayer // the model as a layer, once AsLayer made it
+	layerOnce sync.Once
 	inputs    []*Symbol
 	outputs   []*Symbol
 	outNames  []string
