@@ -449,11 +449,13 @@ func (r *remoteRunner) predict(ctx context.Context, key string, in map[string]Te
 	w.tensors(in)
 	w.strs(filter)
 	w.v(maxOut)
-	// The deadline itself, not the time left: the worker (a child on the
-	// same clock) then ends by the same instant the watchdog below counts
-	// from, however long the request took to reach it.
+	// The deadline itself, on the wall clock the worker (a child on the
+	// same host) shares, so that it ends by the instant the watchdog below
+	// counts from however long the request took to reach it; and the time
+	// left, which bounds it should the wall clock step back meanwhile.
 	deadline := time.Now().Add(timeout)
 	w.v(deadline.UnixNano())
+	w.v(int64(timeout))
 	// TensorFlow cancels the run at the deadline; a worker silent for much
 	// longer than that is wedged and is killed.
 	f, err := p.callParts(ctx, msgPredict, w.parts(), deadline.Add(5*time.Second))

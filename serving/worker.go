@@ -181,6 +181,7 @@ func (w *worker) predict(f frame) {
 	filter := r.strs()
 	maxOut := r.v()
 	deadline := r.v() // Unix nanoseconds; 0: none
+	timeout := time.Duration(r.v())
 	if r.err != nil {
 		w.fail(f.id, fmt.Errorf("%w: %v", savedmodels.ErrBadInput, r.err))
 		return
@@ -203,7 +204,16 @@ func (w *worker) predict(f frame) {
 	defer hd.release(w.mem)
 	ctx, cancel := context.WithValue(context.Background(), holdKey{}, hd), context.CancelFunc(func() {})
 	if deadline > 0 {
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, deadline))
+		// The earlier of the front end's deadline and the time left from
+		// now: a wall clock stepped back cannot make a run outlive the
+		// front end's watchdog (which counts on its monotonic clock).
+		d := time.Unix(0, deadline)
+		if timeout > 0 {
+			if late := time.Now().Add(timeout); late.Before(d) {
+				d = late
+			}
+		}
+		ctx, cancel = context.WithDeadline(ctx, d)
 	}
 	defer cancel()
 	out, err := l.predict(ctx, key, in, filter, maxOut)
