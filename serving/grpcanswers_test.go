@@ -99,9 +99,13 @@ func grpcFrame(t *testing.T, msg proto.Message) []byte {
 func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "wide")
 	exportWide(t, base)
-	// Three unread answers (about 6 MB) and a fourth being encoded (about
-	// 4 MB more) do not fit; two and the third being encoded do.
-	const limit = 9 << 20
+	// An answer of 1,936 KiB holds more while it is made and encoded
+	// (measured: between 5.3 and 6.5 MB at its peak) than the 3.9 MB the
+	// ledger then charges until its first DATA frame (its message and
+	// grpc-go's encoding of it), and 1,936 KiB once settled unread. In
+	// 10.5 MiB, three unread answers and a fourth being made do not fit;
+	// two and the third being made do.
+	const limit = 21 << 19
 	srv, _ := start(t, Config{Models: []ModelConfig{{Name: "wide", BasePath: base}}, MaxInFlightBytes: limit})
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,8 +156,8 @@ func TestGRPCUnreadAnswersDropped(t *testing.T) {
 	client := tfspb.NewPredictionServiceClient(conn)
 	// While the unread answers hold the memory, a large answer is refused
 	// with its reason and a small one still served.
-	// A new 2 MB answer needs about 4 MB while grpc-go encodes it, more
-	// than the 9 MiB less the 6 MB unread.
+	// A new 2 MB answer needs over 5.3 MB while it is made and encoded,
+	// more than the 10.5 MiB less the 5.7 MB unread.
 	_, refused := client.Predict(context.Background(), req(rows))
 	if status.Code(refused) != codes.ResourceExhausted || !strings.Contains(refused.Error(), "answer") {
 		t.Fatalf("a 2 MB answer while the memory is held: %v, want RESOURCE_EXHAUSTED naming the answer", refused)
