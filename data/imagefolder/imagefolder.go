@@ -159,30 +159,10 @@ func findBad(files []string, opts Options) error {
 	}
 	defer d.close()
 	// The session is shared: TensorFlow runs calls side by side.
-	workers := min(runtime.GOMAXPROCS(0), len(files), 8)
-	next := make(chan int)
-	errs := make([]error, len(files))
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				_, errs[i] = d.load(files[i], opts.CropToAspectRatio)
-			}
-		}()
-	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstError(len(files), func(i int) error {
+		_, err := d.load(files[i], opts.CropToAspectRatio)
+		return err
+	})
 }
 
 // finish adds the one-hot labels.
@@ -207,20 +187,27 @@ func (e *badFile) Error() string { return e.msg }
 func checkHeaders(files []string, maxPixels, maxBytes int64) error {
 	// On every core: a header read is a stat, an open and a few hundred
 	// bytes, about 12 µs a file here.
-	errs := make([]error, len(files))
+	return firstError(len(files), func(i int) error { return checkHeader(files[i], maxPixels, maxBytes) })
+}
+
+// firstError runs f(0) … f(n-1) on every core (up to 8 goroutines) and
+// returns the error of the lowest i that failed, so that the file named is
+// the first bad one in file order whatever the scheduling; nil if none.
+func firstError(n int, f func(i int) error) error {
+	errs := make([]error, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), 8) {
+	for range min(runtime.GOMAXPROCS(0), n, 8) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
-				errs[i] = checkHeader(files[i], maxPixels, maxBytes)
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				errs[i] = f(i)
 			}
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs { // the first bad file in file order
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
