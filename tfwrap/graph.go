@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
@@ -37,6 +39,14 @@ type graphState struct {
 	vars    []*Variable
 	varRead map[tf.Output]*Variable
 	scope   *op.Scope // the op package's root scope over g, once asked for
+	// shapes caches each output's static shape (tf.Output → []int64, nil
+	// for an unknown rank), which never changes once the op exists. The
+	// bindings' Output.Shape makes a C status whose finalizer can free it
+	// while TF_GetCode still reads it (nothing keeps the Go value alive
+	// across that call): a GOGC=1 stress of concurrent Predicts crashed
+	// there in CI, since every Run checks its feeds' shapes. Asked once
+	// per output, at build or load time, it is never asked on a hot path.
+	shapes sync.Map
 }
 
 // NewGraph returns an empty graph.
@@ -271,15 +281,18 @@ func (o Output) Shape() []int64 {
 	if !o.Valid() {
 		return nil
 	}
-	s := o.out.Shape()
-	if s.NumDimensions() < 0 {
-		return nil
+	if v, ok := o.st.shapes.Load(o.out); ok {
+		return slices.Clone(v.([]int64))
 	}
-	out := make([]int64, s.NumDimensions())
-	for i := range out {
-		out[i] = s.Size(i)
+	var out []int64
+	if s := o.out.Shape(); s.NumDimensions() >= 0 {
+		out = make([]int64, s.NumDimensions())
+		for i := range out {
+			out[i] = s.Size(i)
+		}
 	}
-	return out
+	o.st.shapes.Store(o.out, out)
+	return slices.Clone(out)
 }
 
 // Rank returns the statically known rank, or -1 when unknown.
@@ -287,7 +300,11 @@ func (o Output) Rank() int {
 	if !o.Valid() {
 		return -1
 	}
-	return o.out.Shape().NumDimensions()
+	s := o.Shape()
+	if s == nil {
+		return -1
+	}
+	return len(s)
 }
 
 // String describes o as name, shape and dtype.
