@@ -1,5 +1,5 @@
-// Package h5 reads the part of HDF5 that Keras's .keras files use: the
-// model.weights.h5 that h5py writes with its default settings (superblock
+// Package h5 reads and writes the part of HDF5 that Keras's .keras files
+// use: the model.weights.h5 that h5py writes with its default settings (superblock
 // version 0 or 1, version 1 object headers, groups as symbol tables, and
 // datasets of little-endian numbers stored contiguously or compactly).
 //
@@ -15,7 +15,8 @@
 // What it does not read is an error that says so: chunked or filtered
 // (compressed) datasets, version 2 object headers and link-message groups
 // (h5py's libver="latest"), big-endian data and types other than integers
-// and floats. A File is read-only and safe for concurrent use.
+// and floats. A File is read-only and safe for concurrent use. Writer
+// writes the same layout (float32 datasets only), which h5py reads.
 package h5
 
 import (

@@ -16,8 +16,13 @@
 // in the file and what was wrong: a model is read as Keras would run it, or
 // not at all.
 //
-// The weights file is HDF5, read by internal/h5 (see there why not
-// libhdf5). The file is read into memory; a .keras file larger than
+// Save writes the other way: a Go model, Sequential or functional (models
+// used as layers too), as a .keras file that keras.models.load_model opens
+// with the same weights, bit for bit, and the same outputs. It writes the
+// layer types Read reads, in the file layout of Keras FormatVersion.
+//
+// The weights file is HDF5, read and written by internal/h5 (see there
+// why not libhdf5). The file is read into memory; a .keras file larger than
 // Options allow, or an entry whose declared size is a lie, is refused
 // before it is read.
 package kerasfile

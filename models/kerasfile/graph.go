@@ -264,9 +264,18 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 			}
 		}
 	}
+	functional := map[string]bool{}
+	for _, e := range mc.Layers {
+		functional[e.Name] = e.Class == "Functional"
+	}
 	pick := func(what string, rs []ref) ([]*models.Symbol, error) {
 		out := make([]*models.Symbol, len(rs))
 		for i, r := range rs {
+			if functional[r.layer] {
+				// Keras counts a Functional model's calls from 1 here
+				// (its node 0 is its own graph), from 0 in inbound nodes.
+				r.node--
+			}
 			if out[i] = syms[r]; out[i] == nil {
 				return nil, fmt.Errorf("%w: %s: %s: %s %s is made by no layer", ErrFormat, b.path, where, what, r)
 			}
