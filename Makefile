@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source .tf/env.sh &&
 GO_PKGS := ./...
 
-.PHONY: platforms all setup demo test vet gotest gotest-kernels pytest fmt bench reference transfer loadtest stress race hostile check gradients clean image image-test
+.PHONY: platforms all setup demo gan test vet gotest gotest-kernels pytest fmt bench reference transfer loadtest stress race hostile check gradients clean image image-test
 
 all: test
 
@@ -27,6 +27,11 @@ demo: setup
 	@$(ENV) go run ./cmd/perceptron
 	@$(ENV) go run ./cmd/train --model cnn --out out
 	@$(MAKE) --no-print-directory transfer TRANSFER_FLAGS=--quick
+
+# A GAN on MNIST: two models and two optimizers in a training step of its
+# own (course.GAN); loss curves and generated digits in out/gan.
+gan: setup
+	@$(ENV) go run ./cmd/gan --out out/gan
 
 # Transfer learning with few labels: scratch vs frozen backbone (three
 # depths) vs fine-tuned, 1-50 labels per class, 5 seeds, on a near target

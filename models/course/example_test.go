@@ -1,10 +1,12 @@
 package course_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 
 	"github.com/tfgo-project/gotf/models/course"
+	"github.com/tfgo-project/gotf/tfwrap"
 )
 
 // The course's perceptron learns to separate two clusters of points:
@@ -50,4 +52,46 @@ func ExamplePerceptron() {
 	// step 20: loss 0.0409
 	// step 30: loss 0.0358
 	// accuracy 0.99
+}
+
+// A GAN trains two models with a step Fit cannot express: the
+// discriminator's update, then the generator's against the updated
+// discriminator, each with its own optimizer (cmd/gan trains one on MNIST;
+// TestGANMatchesKeras checks the step against Keras).
+func ExampleGAN() {
+	gen, err := course.MNISTGenerator(8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	disc, err := course.MNISTDiscriminator()
+	if err != nil {
+		log.Fatal(err)
+	}
+	g, err := course.NewGAN(gen, disc, course.GANOptions{Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	// Stand-in "real" images: a bright square on black, in [-1, 1].
+	real := make([]float32, 16*784)
+	for i := range 16 {
+		for p := range 784 {
+			real[i*784+p] = -1
+			if r, c := p/28, p%28; r > 8 && r < 20 && c > 8 && c < 20 {
+				real[i*784+p] = 1
+			}
+		}
+	}
+	curve, err := g.Train(context.Background(), real, course.GANTrainOptions{Steps: 20, BatchSize: 16, Every: 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	noise, _ := tfwrap.NewTensor(make([]float32, 2*8), 2, 8)
+	x, err := g.Generate(noise)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(curve), "points on the loss curve; samples of shape", x.Shape())
+	// Output:
+	// 2 points on the loss curve; samples of shape [2 784]
 }

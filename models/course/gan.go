@@ -1,0 +1,394 @@
+package course
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/tfgo-project/gotf/models"
+	"github.com/tfgo-project/gotf/models/layers"
+	"github.com/tfgo-project/gotf/models/losses"
+	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/tfwrap"
+)
+
+// GANOptions configures NewGAN; the zero value means two Adam optimizers
+// with the learning rate 2e-4 and β1 = 0.5 of the DCGAN paper, and seed 0.
+type GANOptions struct {
+	// GeneratorOptimizer and DiscriminatorOptimizer apply each model's
+	// gradients (one optimizer may not serve both).
+	GeneratorOptimizer, DiscriminatorOptimizer optimizers.Optimizer
+	// Seed seeds the weights' initializers.
+	Seed uint64
+}
+
+// GAN is a generative adversarial network: a generator that maps noise to
+// samples and a discriminator that scores samples as real (logit > 0) or
+// made. Its training step is one Fit cannot express: two models, two
+// losses and two optimizers, the discriminator's update first and then the
+// generator's against the updated discriminator, as the GAN of Keras's
+// "customizing what happens in fit" guide. It is built from the library's
+// pieces: both models run in one graph of its own through AsLayer (the
+// discriminator's two calls share its weights), GradientTape takes the
+// gradients and each optimizer's Build applies them.
+//
+// The models are only blueprints: the GAN holds their weights. Its methods
+// are safe for concurrent use (they take turns); Close releases it.
+type GAN struct {
+	mu                 sync.Mutex
+	sess               *tfwrap.Session
+	latent, sampleSize int64
+	real, z1, z2, z    tfwrap.Output
+	dLoss, gLoss, fake tfwrap.Output
+	dStep, gStep       *tfwrap.Op
+	gen, disc          []*tfwrap.Variable
+}
+
+// StepLosses are one training step's losses: the discriminator's on the
+// real and the made batch (labels 1 and 0), before its update, and the
+// generator's (its samples labelled 1) against the updated discriminator.
+type StepLosses struct{ Discriminator, Generator float64 }
+
+// NewGAN builds the training step of generator (noise of shape [latent] to
+// samples) and discriminator (samples to one logit). Both are single-input,
+// single-output models whose shapes must fit together; neither needs to
+// be compiled. The weights start from their initializers, seeded by
+// o.Seed.
+func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) {
+	if generator == nil || discriminator == nil {
+		return nil, errors.New("course: gan: a model is nil")
+	}
+	gIn, dIn := generator.InputShapes(), discriminator.InputShapes()
+	gOut, dOut := [][]int64{generator.OutputShape()}, [][]int64{discriminator.OutputShape()}
+	switch {
+	case len(gIn) != 1 || len(dIn) != 1 || len(generator.OutputNames()) != 1 || len(discriminator.OutputNames()) != 1:
+		return nil, errors.New("course: gan: the generator and the discriminator must each have one input and one output")
+	case len(gIn[0]) != 1:
+		return nil, fmt.Errorf("course: gan: the generator takes %v; want a noise vector", gIn[0])
+	case fmt.Sprint(gOut[0]) != fmt.Sprint(dIn[0]):
+		return nil, fmt.Errorf("course: gan: the generator makes %v, the discriminator takes %v", gOut[0], dIn[0])
+	case fmt.Sprint(dOut[0]) != "[1]":
+		return nil, fmt.Errorf("course: gan: the discriminator gives %v; want one logit", dOut[0])
+	}
+	if o.GeneratorOptimizer == nil {
+		o.GeneratorOptimizer = optimizers.AdamWith(2e-4, 0.5, 0.999, 1e-7)
+	}
+	if o.DiscriminatorOptimizer == nil {
+		o.DiscriminatorOptimizer = optimizers.AdamWith(2e-4, 0.5, 0.999, 1e-7)
+	}
+	if o.GeneratorOptimizer == o.DiscriminatorOptimizer {
+		return nil, errors.New("course: gan: the two models need an optimizer each")
+	}
+
+	g := tfwrap.NewGraph()
+	n := &GAN{latent: gIn[0][0]}
+	n.sampleSize = 1
+	for _, d := range dIn[0] {
+		n.sampleSize *= d
+	}
+	n.real = g.Placeholder("real", tfwrap.Float32, append([]int64{-1}, dIn[0]...)...)
+	n.z1 = g.Placeholder("noise_d", tfwrap.Float32, -1, n.latent)
+	n.z2 = g.Placeholder("noise_g", tfwrap.Float32, -1, n.latent)
+	n.z = g.Placeholder("noise", tfwrap.Float32, -1, n.latent)
+	steps := g.Variable("steps", tfwrap.Scalar(int64(0)), tfwrap.NotTrainable())
+	run := func(m *models.Model, x tfwrap.Output, training bool) (tfwrap.Output, error) {
+		ctx := &layers.Context{Graph: g, Training: training, Seed: o.Seed, Step: steps.Value()}
+		out, err := m.AsLayer().ForwardAll(ctx, []tfwrap.Output{x})
+		if err != nil {
+			return tfwrap.Output{}, fmt.Errorf("course: gan: %w", err)
+		}
+		return out[0], nil
+	}
+	bce := func(logits tfwrap.Output, label float64) tfwrap.Output {
+		y := g.Add(g.ZerosLike(logits), g.Scalar(label, tfwrap.Float32))
+		return losses.BinaryCrossentropy{FromLogits: true}.Build(g, y, losses.Pred{Out: logits})
+	}
+
+	// The discriminator's step: real samples are 1, made ones 0.
+	fake1, err := run(generator, n.z1, true)
+	if err != nil {
+		return nil, err
+	}
+	onReal, err := run(discriminator, n.real, true)
+	if err != nil {
+		return nil, err
+	}
+	onFake, err := run(discriminator, fake1, true)
+	if err != nil {
+		return nil, err
+	}
+	n.gen, n.disc = generator.AsLayer().Weights(), discriminator.AsLayer().Weights()
+	n.dLoss = g.Div(g.Add(bce(onReal, 1), bce(onFake, 0)), g.Scalar(2, tfwrap.Float32))
+	dGrads, err := g.GradientTape().Gradient(n.dLoss, sources(n.disc)...)
+	if err != nil {
+		return nil, fmt.Errorf("course: gan: discriminator gradients: %w", err)
+	}
+	if n.dStep, err = o.DiscriminatorOptimizer.Build(g, n.disc, dGrads); err != nil {
+		return nil, fmt.Errorf("course: gan: discriminator optimizer: %w", err)
+	}
+
+	// The generator's step: its samples should be scored 1. It runs after
+	// the discriminator's, so it reads the updated discriminator.
+	fake2, err := run(generator, n.z2, true)
+	if err != nil {
+		return nil, err
+	}
+	judged, err := run(discriminator, fake2, true)
+	if err != nil {
+		return nil, err
+	}
+	n.gLoss = bce(judged, 1)
+	gGrads, err := g.GradientTape().Gradient(n.gLoss, sources(n.gen)...)
+	if err != nil {
+		return nil, fmt.Errorf("course: gan: generator gradients: %w", err)
+	}
+	gApply, err := o.GeneratorOptimizer.Build(g, n.gen, gGrads)
+	if err != nil {
+		return nil, fmt.Errorf("course: gan: generator optimizer: %w", err)
+	}
+	n.gStep = g.Group("gan_step", gApply, steps.AssignAdd(g.After(gApply), g.Scalar(1, tfwrap.Int64)))
+
+	// Inference: samples from noise.
+	if n.fake, err = run(generator, n.z, false); err != nil {
+		return nil, err
+	}
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("course: gan: %w", err)
+	}
+	if n.sess, err = g.NewSession(); err != nil {
+		return nil, fmt.Errorf("course: gan: %w", err)
+	}
+	state := append(append(append([]*tfwrap.Variable{steps}, n.gen...), n.disc...),
+		append(o.GeneratorOptimizer.State(), o.DiscriminatorOptimizer.State()...)...)
+	if err := n.sess.InitVariables(state...); err != nil {
+		n.sess.Close()
+		return nil, fmt.Errorf("course: gan: %w", err)
+	}
+	return n, nil
+}
+
+func sources(vs []*tfwrap.Variable) []tfwrap.Source {
+	out := make([]tfwrap.Source, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+// checkBatch checks a batch's shape before it reaches TensorFlow.
+func checkBatch(what string, t *tfwrap.Tensor, rowSize int64) (int64, error) {
+	if t == nil {
+		return 0, fmt.Errorf("course: gan: %s is nil", what)
+	}
+	if t.DType() != tfwrap.Float32 {
+		return 0, fmt.Errorf("course: gan: %s holds %v, want float32", what, t.DType())
+	}
+	s := t.Shape()
+	if len(s) < 2 || s[0] < 1 {
+		return 0, fmt.Errorf("course: gan: %s has shape %v, want a batch of at least one sample", what, s)
+	}
+	if n := t.NumElements() / s[0]; n != rowSize {
+		return 0, fmt.Errorf("course: gan: %s has shape %v, %d values a sample where the model takes %d", what, s, n, rowSize)
+	}
+	return s[0], nil
+}
+
+// Step trains both models on one batch of real samples, with noise z1 for
+// the discriminator's step and z2 for the generator's (batches of noise
+// vectors; z2 may have another batch size).
+func (n *GAN) Step(real, z1, z2 *tfwrap.Tensor) (StepLosses, error) {
+	rb, err := checkBatch("the real batch", real, n.sampleSize)
+	if err != nil {
+		return StepLosses{}, err
+	}
+	b1, err := checkBatch("noise z1", z1, n.latent)
+	if err != nil {
+		return StepLosses{}, err
+	}
+	if _, err := checkBatch("noise z2", z2, n.latent); err != nil {
+		return StepLosses{}, err
+	}
+	if b1 != rb {
+		return StepLosses{}, fmt.Errorf("course: gan: %d real samples and %d noise vectors in z1; want as many", rb, b1)
+	}
+	real, err = real.Reshaped(append([]int64{rb}, n.real.Shape()[1:]...)...)
+	if err != nil {
+		return StepLosses{}, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sess == nil {
+		return StepLosses{}, models.ErrClosed
+	}
+	d, err := n.sess.Run(tfwrap.Feeds{n.real: real, n.z1: z1}, []tfwrap.Output{n.dLoss}, n.dStep)
+	if err != nil {
+		return StepLosses{}, fmt.Errorf("course: gan: discriminator step: %w", err)
+	}
+	gl, err := n.sess.Run(tfwrap.Feeds{n.z2: z2}, []tfwrap.Output{n.gLoss}, n.gStep)
+	if err != nil {
+		return StepLosses{}, fmt.Errorf("course: gan: generator step: %w", err)
+	}
+	dv, _ := d[0].Float32s()
+	gv, _ := gl[0].Float32s()
+	return StepLosses{Discriminator: float64(dv[0]), Generator: float64(gv[0])}, nil
+}
+
+// GANTrainOptions configures GAN.Train; the zero value means 1,000 steps
+// of 64 samples, seed 0, progress every 100 steps to no one.
+type GANTrainOptions struct {
+	Steps, BatchSize int
+	// Seed seeds the batches' draw and the noise.
+	Seed uint64
+	// Every is how many steps each point of the returned curve (and each
+	// Progress call) averages.
+	Every int
+	// Progress, if set, is called every Every steps with the steps done
+	// and the mean losses since the last call.
+	Progress func(step int, mean StepLosses)
+}
+
+// Train runs Steps steps on real, a set of samples held one after another
+// (each as many values as the discriminator takes): each step draws a
+// batch at random and standard normal noise for both models. It returns
+// the mean losses of every block of Every steps. Cancelling ctx stops it
+// between steps, returning the curve so far and ctx's error.
+func (n *GAN) Train(ctx context.Context, real []float32, o GANTrainOptions) ([]StepLosses, error) {
+	if o.Steps <= 0 {
+		o.Steps = 1000
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.Every <= 0 {
+		o.Every = 100
+	}
+	size := int(n.sampleSize)
+	if len(real) == 0 || len(real)%size != 0 {
+		return nil, fmt.Errorf("course: gan: train: %d values are not whole samples of %d", len(real), size)
+	}
+	count := len(real) / size
+	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
+	b, latent := o.BatchSize, int(n.latent)
+	batch := make([]float32, b*size)
+	noise := func() *tfwrap.Tensor {
+		z := make([]float32, b*latent)
+		for i := range z {
+			z[i] = float32(rng.NormFloat64())
+		}
+		t, _ := tfwrap.NewTensor(z, int64(b), int64(latent))
+		return t
+	}
+	var curve []StepLosses
+	var sum StepLosses
+	for step := 1; step <= o.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return curve, err
+		}
+		for i := range b {
+			k := rng.IntN(count)
+			copy(batch[i*size:(i+1)*size], real[k*size:(k+1)*size])
+		}
+		x, err := tfwrap.NewTensor(batch, int64(b), int64(size))
+		if err != nil {
+			return curve, err
+		}
+		l, err := n.Step(x, noise(), noise())
+		if err != nil {
+			return curve, fmt.Errorf("course: gan: step %d: %w", step, err)
+		}
+		sum.Discriminator += l.Discriminator
+		sum.Generator += l.Generator
+		if step%o.Every == 0 || step == o.Steps {
+			k := float64(step - len(curve)*o.Every)
+			mean := StepLosses{sum.Discriminator / k, sum.Generator / k}
+			curve = append(curve, mean)
+			sum = StepLosses{}
+			if o.Progress != nil {
+				o.Progress(step, mean)
+			}
+		}
+	}
+	return curve, nil
+}
+
+// Generate runs the generator, in inference mode, on a batch of noise.
+func (n *GAN) Generate(z *tfwrap.Tensor) (*tfwrap.Tensor, error) {
+	if _, err := checkBatch("the noise", z, n.latent); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sess == nil {
+		return nil, models.ErrClosed
+	}
+	out, err := n.sess.Run(tfwrap.Feeds{n.z: z}, []tfwrap.Output{n.fake})
+	if err != nil {
+		return nil, fmt.Errorf("course: gan: generate: %w", err)
+	}
+	return out[0], nil
+}
+
+// Weights returns the generator's weights, then the discriminator's, each
+// in its layers' order (Keras's model.weights).
+func (n *GAN) Weights() (gen, disc []*tfwrap.Tensor, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sess == nil {
+		return nil, nil, models.ErrClosed
+	}
+	read := func(vs []*tfwrap.Variable) ([]*tfwrap.Tensor, error) {
+		out := make([]*tfwrap.Tensor, len(vs))
+		for i, v := range vs {
+			t, err := n.sess.Value(v)
+			if err != nil {
+				return nil, fmt.Errorf("course: gan: read %s: %w", v.Name(), err)
+			}
+			out[i] = t
+		}
+		return out, nil
+	}
+	if gen, err = read(n.gen); err != nil {
+		return nil, nil, err
+	}
+	disc, err = read(n.disc)
+	return gen, disc, err
+}
+
+// Close releases the GAN's session. It is idempotent; afterwards every
+// method returns models.ErrClosed.
+func (n *GAN) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sess == nil {
+		return nil
+	}
+	err := n.sess.Close()
+	n.sess = nil
+	return err
+}
+
+// MNISTGenerator is a small generator of 28×28 images with pixels in
+// [-1, 1]: noise of size latent, two LeakyReLU layers, a tanh output.
+func MNISTGenerator(latent int) (*models.Model, error) {
+	return models.NewSequential([]int64{int64(latent)},
+		layers.Dense(128, layers.WithName("g_dense1")),
+		layers.ReLULayer(layers.ReLUOptions{NegativeSlope: 0.2}, layers.WithName("g_leaky1")),
+		layers.Dense(256, layers.WithName("g_dense2")),
+		layers.ReLULayer(layers.ReLUOptions{NegativeSlope: 0.2}, layers.WithName("g_leaky2")),
+		layers.Dense(784, layers.WithActivation(layers.Tanh), layers.WithName("g_pixels")),
+	)
+}
+
+// MNISTDiscriminator scores 784-pixel images: two LeakyReLU layers and a
+// logit.
+func MNISTDiscriminator() (*models.Model, error) {
+	return models.NewSequential([]int64{784},
+		layers.Dense(256, layers.WithName("d_dense1")),
+		layers.ReLULayer(layers.ReLUOptions{NegativeSlope: 0.2}, layers.WithName("d_leaky1")),
+		layers.Dense(128, layers.WithName("d_dense2")),
+		layers.ReLULayer(layers.ReLUOptions{NegativeSlope: 0.2}, layers.WithName("d_leaky2")),
+		layers.Dense(1, layers.WithName("d_logit")),
+	)
+}
