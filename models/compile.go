@@ -48,7 +48,6 @@ type compiled struct {
 
 	weights      []*tfwrap.Variable // every layer variable, Keras order
 	dist         *replicas          // the replicas of a distributed model, or nil
-	prof         *stepProfiler      // set by Fit while it traces steps
 	weightsSaver *tfwrap.Saver
 	fullSaver    *tfwrap.Saver // weights and optimizer state
 }

@@ -416,7 +416,7 @@ func (f *distFeed) update(s *tfwrap.Session, samples []float32) error {
 	return err
 }
 
-func (f *distFeed) step(ctx context.Context, e, b int) (bool, error) {
+func (f *distFeed) step(ctx context.Context, _ *stepProfiler, e, b int) (bool, error) {
 	if f.c.dist.d.Strategy == ParameterServer {
 		return f.asyncStep(ctx, e, b)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 
 	"github.com/tfgo-project/gotf/tfwrap"
 )
@@ -194,10 +193,11 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 type epochFeed interface {
 	// begin prepares epoch e (from 0).
 	begin(e int) error
-	// step runs batch b (from 0) of epoch e, or reports false when the
-	// epoch has no more batches. It returns ctx's error, unwrapped, when
-	// ctx is done before the batch runs.
-	step(ctx context.Context, e, b int) (bool, error)
+	// step runs batch b (from 0) of epoch e, traced by prof (nil: not
+	// traced), or reports false when the epoch has no more batches. It
+	// returns ctx's error, unwrapped, when ctx is done before the batch
+	// runs.
+	step(ctx context.Context, prof *stepProfiler, e, b int) (bool, error)
 }
 
 // inGraph feeds Fit: each epoch sets the permutation of the uploaded
@@ -220,14 +220,14 @@ func (f *inGraph) begin(e int) error {
 	return f.c.sess.SetValue(f.c.cursor, tfwrap.Scalar(int32(0)))
 }
 
-func (f *inGraph) step(ctx context.Context, e, b int) (bool, error) {
+func (f *inGraph) step(ctx context.Context, prof *stepProfiler, e, b int) (bool, error) {
 	if b == f.steps {
 		return false, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := f.c.prof.run(f.c.sess, nil, nil, f.c.step); err != nil {
+	if _, err := prof.run(f.c.sess, nil, nil, f.c.step); err != nil {
 		return false, fmt.Errorf("models: fit: epoch %d, batch %d: %w", e+1, b+1, err)
 	}
 	return true, nil
@@ -248,111 +248,162 @@ func epochOrder(n int, shuffle bool, seed uint64, e int) []int32 {
 	return order
 }
 
-// trainLoop is the epoch loop Fit and FitStream share: callbacks, progress,
-// running metrics, validation and history, with batches from feed. steps
-// is the number of batches per epoch, or 0 when unknown.
+// trainLoop runs Fit's and FitStream's training: a Loop over the model's
+// own step (batches from feed) with the hooks FitOptions ask for, in
+// Keras's order: the callbacks' OnTrainBegin, then every epoch
+// validation, the progress display, the epoch count, the callbacks and
+// the history. steps is the number of batches per epoch, or 0 when
+// unknown. The run's state (the step, its profiler, the hooks) is made
+// here, once per run.
 func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val *Dataset, steps int, feed epochFeed) (hist *History, enders []TrainEnder, err error) {
 	sp, err := newStepProfiler("fit", opts.Profile)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.prof = sp
-	defer func() {
-		c.prof = nil
-		err = finishProfile(sp, err)
-	}()
-	out := opts.Output
-	if out == nil {
-		out = os.Stdout
-	}
-	bar := newProgress(out, opts.Progress, opts.Epochs, steps)
-	var batchHooks []func(TrainingView, int, Logs) error
-	for _, cb := range opts.Callbacks {
-		if f := batchFunc(cb); f != nil {
-			batchHooks = append(batchHooks, f)
+	defer func() { err = finishProfile(sp, err) }()
+	hooks := []Hook{&trainBegin{m: m, callbacks: opts.Callbacks, enders: &enders}}
+	if val != nil {
+		// Checked once, before the first step.
+		xs, ys, err := c.checkData("validation data", val)
+		if err != nil {
+			return nil, nil, err
 		}
+		hooks = append(hooks, &validationHook{c: c, xs: xs, ys: ys, n: val.Len(), batch: opts.BatchSize})
 	}
-	m.stop.Store(false)
-	hist = &History{}
+	hooks = append(hooks, ProgressHook(opts.Output, opts.Progress), epochCount{c})
 	for _, cb := range opts.Callbacks {
+		hooks = append(hooks, &callbackHook{m: m, cb: cb, batch: batchFunc(cb)})
+	}
+	hooks = append(hooks, stopHook{m})
+	m.stop.Store(false)
+	loop := Loop{Epochs: opts.Epochs, InitialEpoch: opts.InitialEpoch, Steps: steps, Hooks: hooks}
+	hist, err = loop.Run(ctx, &fitStep{m: m, c: c, feed: feed, prof: sp})
+	return hist, enders, err
+}
+
+// fitStep is the model's own training step: a batch from the feed through
+// the compiled update, with the epoch's running metrics kept in
+// TensorFlow.
+type fitStep struct {
+	m    *Model
+	c    *compiled
+	feed epochFeed
+	prof *stepProfiler
+}
+
+func (s *fitStep) BeginEpoch(e int) error {
+	if err := s.feed.begin(e); err != nil {
+		return err
+	}
+	_, err := s.c.sess.Run(nil, nil, s.c.reset)
+	return err
+}
+
+func (s *fitStep) Run(ctx context.Context, e, b int) (bool, error) {
+	// Let the read-only calls waiting on other goroutines (Predict,
+	// GetWeights, …) run between steps, rather than after the whole run;
+	// m.training keeps the others out.
+	s.m.mu.Unlock()
+	s.m.mu.Lock()
+	return s.feed.step(ctx, s.prof, e, b)
+}
+
+func (s *fitStep) Logs() (Logs, error) { return s.c.running() }
+
+// trainBegin calls the callbacks' OnTrainBegin, in order, and records
+// which TrainEnders to call once the model is released.
+type trainBegin struct {
+	m         *Model
+	callbacks []Callback
+	enders    *[]TrainEnder
+}
+
+func (h *trainBegin) Name() string { return "callbacks' OnTrainBegin" }
+
+func (h *trainBegin) OnLoopBegin(*LoopRun) error {
+	for _, cb := range h.callbacks {
 		if tb, ok := cb.(TrainBeginner); ok {
-			if err := m.unlocked(func() error { return tb.OnTrainBegin(m) }); err != nil {
-				return hist, enders, err
+			if err := h.m.unlocked(func() error { return tb.OnTrainBegin(h.m) }); err != nil {
+				return err
 			}
 		}
 		if te, ok := cb.(TrainEnder); ok {
-			enders = append(enders, te)
+			*h.enders = append(*h.enders, te)
 		}
 	}
-	for e := opts.InitialEpoch; e < opts.Epochs; e++ {
-		if err := feed.begin(e); err != nil {
-			return hist, enders, err
-		}
-		if _, err := c.sess.Run(nil, nil, c.reset); err != nil {
-			return hist, enders, err
-		}
-		bar.epochBegin(e)
-		done := 0
-		for b := 0; ; b++ {
-			// Let the read-only calls waiting on other goroutines
-			// (Predict, GetWeights, …) run between steps, rather than
-			// after the whole run; m.training keeps the others out.
-			m.mu.Unlock()
-			m.mu.Lock()
-			more, err := feed.step(ctx, e, b)
-			if err != nil {
-				return hist, enders, err
-			}
-			if !more {
-				break
-			}
-			done = b + 1
-			if len(batchHooks) > 0 || bar.due(b+1) {
-				logs, err := c.running()
-				if err != nil {
-					return hist, enders, err
-				}
-				bar.update(b+1, logs)
-				for _, f := range batchHooks {
-					if err := m.unlocked(func() error { return f(m, b, logs) }); err != nil {
-						return hist, enders, err
-					}
-				}
-				if m.stop.Load() {
-					break
-				}
-			}
-		}
-		logs, err := c.running()
-		if err != nil {
-			return hist, enders, err
-		}
-		if val != nil {
-			vl, err := c.evaluate(val, opts.BatchSize)
-			if err != nil {
-				return hist, enders, err
-			}
-			for k, v := range vl {
-				logs["val_"+k] = v
-			}
-		}
-		bar.epochEnd(done, logs)
-		if err := c.sess.SetValue(c.epochVar, tfwrap.Scalar(int64(e+1))); err != nil {
-			return hist, enders, err
-		}
-		for _, cb := range opts.Callbacks {
-			if err := m.unlocked(func() error { return cb.OnEpochEnd(m, e, logs) }); err != nil {
-				return hist, enders, err
-			}
-		}
-		// As Keras's History, which runs after the user's callbacks, the
-		// history keeps what they add to the logs (learning_rate).
-		hist.add(e, logs)
-		if m.stop.Load() {
-			break
-		}
+	return nil
+}
+
+// validationHook evaluates the validation data after each epoch (val_…).
+type validationHook struct {
+	c        *compiled
+	xs, ys   []*tfwrap.Tensor
+	n, batch int
+}
+
+func (h *validationHook) Name() string { return "validation" }
+
+func (h *validationHook) OnEpochEnd(_ *LoopRun, _ int, logs Logs) error {
+	vl, err := h.c.evaluateChecked(h.xs, h.ys, h.n, h.batch)
+	if err != nil {
+		return err
 	}
-	return hist, enders, nil
+	for k, v := range vl {
+		logs["val_"+k] = v
+	}
+	return nil
+}
+
+// epochCount records the epochs done in the model's state, for
+// checkpoints.
+type epochCount struct{ c *compiled }
+
+func (epochCount) Name() string { return "epoch count" }
+
+func (h epochCount) OnEpochEnd(_ *LoopRun, e int, _ Logs) error {
+	return h.c.sess.SetValue(h.c.epochVar, tfwrap.Scalar(int64(e+1)))
+}
+
+// callbackHook runs a Fit callback, without Fit's lock, with a read-only
+// view of the model.
+type callbackHook struct {
+	m     *Model
+	cb    Callback
+	batch func(TrainingView, int, Logs) error
+}
+
+func (h *callbackHook) Name() string { return fmt.Sprintf("callback %T", h.cb) }
+
+func (h *callbackHook) OnStepEnd(_ *LoopRun, b int, logs func() (Logs, error)) error {
+	if h.batch == nil {
+		return nil
+	}
+	l, err := logs()
+	if err != nil {
+		return err
+	}
+	return h.m.unlocked(func() error { return h.batch(h.m, b, l) })
+}
+
+func (h *callbackHook) OnEpochEnd(_ *LoopRun, e int, logs Logs) error {
+	return h.m.unlocked(func() error { return h.cb.OnEpochEnd(h.m, e, logs) })
+}
+
+// stopHook ends the run when StopTraining was called: after the step, or
+// after the epoch.
+type stopHook struct{ m *Model }
+
+func (stopHook) Name() string { return "stop" }
+
+func (h stopHook) OnStepEnd(r *LoopRun, _ int, _ func() (Logs, error)) error {
+	if h.m.stop.Load() {
+		r.Stop()
+	}
+	return nil
+}
+
+func (h stopHook) OnEpochEnd(r *LoopRun, _ int, _ Logs) error {
+	return h.OnStepEnd(r, 0, nil)
 }
 
 // unlocked runs a user callback without Fit's lock, so that it may call

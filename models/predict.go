@@ -43,9 +43,17 @@ func (c *compiled) evaluate(d *Dataset, batch int) (Logs, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.evaluateChecked(xs, ys, d.Len(), batch)
+}
+
+// evaluateChecked evaluates data checkData has checked: xs and ys hold n
+// samples.
+func (c *compiled) evaluateChecked(xs, ys []*tfwrap.Tensor, n, batch int) (Logs, error) {
+	if batch == 0 {
+		batch = 32
+	}
 	fetch := append([]tfwrap.Output{c.evalLoss}, c.evalLogs...)
 	sums := make([]float64, len(fetch))
-	n := d.Len()
 	sizes := tfwrap.Batches(n, batch)
 	var feeds []tfwrap.Output
 	var parts [][]*tfwrap.Tensor

@@ -171,7 +171,7 @@ func (f *streamFeed) begin(e int) error {
 	return nil
 }
 
-func (f *streamFeed) step(ctx context.Context, e, b int) (bool, error) {
+func (f *streamFeed) step(ctx context.Context, prof *stepProfiler, e, b int) (bool, error) {
 	it, err := f.pf.next(ctx)
 	if err != nil {
 		return false, err
@@ -191,7 +191,7 @@ func (f *streamFeed) step(ctx context.Context, e, b int) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := f.c.prof.run(f.c.sess, it.feeds, nil, f.c.step); err != nil {
+	if _, err := prof.run(f.c.sess, it.feeds, nil, f.c.step); err != nil {
 		return false, fmt.Errorf("models: fit stream: epoch %d, batch %d: %w", e+1, b+1, err)
 	}
 	return true, nil
