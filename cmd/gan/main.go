@@ -2,11 +2,12 @@
 // Go: a generator that turns noise into digits and a discriminator that
 // tells them from real ones, each with its own Adam, in a training step of
 // its own (course.GAN; TestGANMatchesKeras checks it against the same GAN
-// written with Keras). It writes the two loss curves and a grid of
+// written with Keras), run by the same models.Loop as Fit, with Keras's
+// progress display as a hook. It writes the two loss curves and a grid of
 // generated digits, at the start and after training, to --out. Its last
 // line is machine-readable:
 //
-//	RESULT model=gan steps=6000 d_loss=0.3788 g_loss=1.7641 seconds=27.3
+//	RESULT model=gan epochs=30 steps=200 d_loss=0.3788 g_loss=1.7641 seconds=27.3
 package main
 
 import (
@@ -29,23 +30,24 @@ import (
 
 func main() {
 	var (
-		data, out         string
-		steps, batch, lat int
-		seed              uint64
+		data, out                 string
+		epochs, steps, batch, lat int
+		seed                      uint64
 	)
 	flag.StringVar(&data, "data", mnist.DefaultDir, "folder with train.bin (made by make setup)")
 	flag.StringVar(&out, "out", "out/gan", "folder for the curves and the samples")
-	flag.IntVar(&steps, "steps", 6000, "training steps")
+	flag.IntVar(&epochs, "epochs", 30, "epochs")
+	flag.IntVar(&steps, "steps", 200, "training steps an epoch")
 	flag.IntVar(&batch, "batch", 64, "real samples a step")
 	flag.IntVar(&lat, "latent", 64, "size of the generator's noise")
 	flag.Uint64Var(&seed, "seed", 1, "seed of the weights, the batches and the noise")
 	flag.Parse()
-	if steps < 1 || batch < 1 || lat < 1 {
-		fail(fmt.Errorf("--steps, --batch and --latent must be positive"))
+	if epochs < 1 || steps < 1 || batch < 1 || lat < 1 {
+		fail(fmt.Errorf("--epochs, --steps, --batch and --latent must be positive"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, data, out, steps, batch, lat, seed); err != nil {
+	if err := run(ctx, data, out, epochs, steps, batch, lat, seed); err != nil {
 		fail(err)
 	}
 }
@@ -55,7 +57,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(ctx context.Context, data, out string, steps, batch, latent int, seed uint64) error {
+func run(ctx context.Context, data, out string, epochs, steps, batch, latent int, seed uint64) error {
 	train, _, err := mnist.Load(data)
 	if err != nil {
 		return err
@@ -104,23 +106,14 @@ func run(ctx context.Context, data, out string, steps, batch, latent int, seed u
 	if err := samples("samples_start.png"); err != nil {
 		return err
 	}
-	fmt.Printf("training a GAN on %d MNIST digits: %d steps of %d, noise of %d\n", train.Len(), steps, batch, latent)
+	fmt.Printf("training a GAN on %d MNIST digits: %d epochs of %d steps of %d, noise of %d\n", train.Len(), epochs, steps, batch, latent)
 	start := time.Now()
-	every := max(steps/30, 1)
-	curve, err := g.Train(ctx, real, course.GANTrainOptions{Steps: steps, BatchSize: batch, Seed: seed, Every: every,
-		Progress: func(step int, l course.StepLosses) {
-			fmt.Printf("step %5d/%d  d_loss %.4f  g_loss %.4f  %.1fs\n", step, steps, l.Discriminator, l.Generator, time.Since(start).Seconds())
-		}})
-	if err != nil && len(curve) == 0 {
+	h, err := g.Train(ctx, real, course.GANTrainOptions{Epochs: epochs, StepsPerEpoch: steps, BatchSize: batch, Seed: seed,
+		Hooks: []models.Hook{models.ProgressHook(os.Stdout, models.ProgressAuto)}})
+	if err != nil && (h == nil || len(h.Epochs) == 0) {
 		return err
 	}
-	h := &models.History{Metrics: map[string][]float64{}}
-	for i, l := range curve {
-		h.Epochs = append(h.Epochs, i)
-		h.Metrics["d_loss"] = append(h.Metrics["d_loss"], l.Discriminator)
-		h.Metrics["g_loss"] = append(h.Metrics["g_loss"], l.Generator)
-	}
-	if perr := plot.Curves(h, "GAN", fmt.Sprintf("steps (×%d)", every), filepath.Join(out, "losses.png")); perr != nil {
+	if perr := plot.LearningCurves(h, "GAN", filepath.Join(out, "losses.png")); perr != nil {
 		return perr
 	}
 	if serr := samples("samples.png"); serr != nil {
@@ -130,8 +123,9 @@ func run(ctx context.Context, data, out string, steps, batch, latent int, seed u
 	if err != nil {
 		return err
 	}
-	last := curve[len(curve)-1]
-	fmt.Printf("RESULT model=gan steps=%d d_loss=%.4f g_loss=%.4f seconds=%.1f\n", steps, last.Discriminator, last.Generator, time.Since(start).Seconds())
+	d, _ := h.Last("d_loss")
+	gl, _ := h.Last("g_loss")
+	fmt.Printf("RESULT model=gan epochs=%d steps=%d d_loss=%.4f g_loss=%.4f seconds=%.1f\n", epochs, steps, d, gl, time.Since(start).Seconds())
 	return nil
 }
 

@@ -82,7 +82,7 @@ func ExampleGAN() {
 			}
 		}
 	}
-	curve, err := g.Train(context.Background(), real, course.GANTrainOptions{Steps: 20, BatchSize: 16, Every: 10})
+	h, err := g.Train(context.Background(), real, course.GANTrainOptions{Epochs: 2, StepsPerEpoch: 10, BatchSize: 16})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func ExampleGAN() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(curve), "points on the loss curve; samples of shape", x.Shape())
+	fmt.Println(len(h.Metrics["d_loss"]), "epochs of d_loss and", len(h.Metrics["g_loss"]), "of g_loss; samples of shape", x.Shape())
 	// Output:
-	// 2 points on the loss curve; samples of shape [2 784]
+	// 2 epochs of d_loss and 2 of g_loss; samples of shape [2 784]
 }

@@ -235,82 +235,109 @@ func (n *GAN) Step(real, z1, z2 *tfwrap.Tensor) (StepLosses, error) {
 	return StepLosses{Discriminator: float64(dv[0]), Generator: float64(gv[0])}, nil
 }
 
-// GANTrainOptions configures GAN.Train; the zero value means 1,000 steps
-// of 64 samples, seed 0, progress every 100 steps to no one.
+// GANTrainOptions configures GAN.Train; the zero value means 10 epochs of
+// 100 steps of 64 samples, seed 0, no hooks.
 type GANTrainOptions struct {
-	Steps, BatchSize int
+	Epochs, StepsPerEpoch, BatchSize int
 	// Seed seeds the batches' draw and the noise.
 	Seed uint64
-	// Every is how many steps each point of the returned curve (and each
-	// Progress call) averages.
-	Every int
-	// Progress, if set, is called every Every steps with the steps done
-	// and the mean losses since the last call.
-	Progress func(step int, mean StepLosses)
+	// Hooks run in the loop, as Fit's: models.ProgressHook shows Keras's
+	// display with d_loss and g_loss.
+	Hooks []models.Hook
 }
 
-// Train runs Steps steps on real, a set of samples held one after another
-// (each as many values as the discriminator takes): each step draws a
-// batch at random and standard normal noise for both models. It returns
-// the mean losses of every block of Every steps. Cancelling ctx stops it
-// between steps, returning the curve so far and ctx's error.
-func (n *GAN) Train(ctx context.Context, real []float32, o GANTrainOptions) ([]StepLosses, error) {
-	if o.Steps <= 0 {
-		o.Steps = 1000
+// Train runs the GAN's step in a models.Loop: o.Epochs epochs of
+// o.StepsPerEpoch steps on real (see TrainStep), with o.Hooks. The history
+// holds each epoch's mean d_loss and g_loss. Cancelling ctx stops it
+// between steps, returning the history so far and ctx's error.
+func (n *GAN) Train(ctx context.Context, real []float32, o GANTrainOptions) (*models.History, error) {
+	if o.Epochs <= 0 {
+		o.Epochs = 10
 	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = 64
+	if o.StepsPerEpoch <= 0 {
+		o.StepsPerEpoch = 100
 	}
-	if o.Every <= 0 {
-		o.Every = 100
+	step, err := n.TrainStep(real, o.StepsPerEpoch, o.BatchSize, o.Seed)
+	if err != nil {
+		return nil, err
 	}
+	return models.Loop{Epochs: o.Epochs, Steps: o.StepsPerEpoch, Hooks: o.Hooks}.Run(ctx, step)
+}
+
+// TrainStep returns the GAN's training step for a models.Loop of one's
+// own: epochs of steps steps, each drawing a batch of batch samples (0
+// means 64) at random from real (samples held one after another, each as
+// many values as the discriminator takes) and standard normal noise for
+// both models, from seed. Its logs are the epoch's mean d_loss and g_loss.
+func (n *GAN) TrainStep(real []float32, steps, batch int, seed uint64) (models.Step, error) {
 	size := int(n.sampleSize)
 	if len(real) == 0 || len(real)%size != 0 {
 		return nil, fmt.Errorf("course: gan: train: %d values are not whole samples of %d", len(real), size)
 	}
-	count := len(real) / size
-	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
-	b, latent := o.BatchSize, int(n.latent)
-	batch := make([]float32, b*size)
-	noise := func() *tfwrap.Tensor {
-		z := make([]float32, b*latent)
-		for i := range z {
-			z[i] = float32(rng.NormFloat64())
-		}
-		t, _ := tfwrap.NewTensor(z, int64(b), int64(latent))
-		return t
+	if steps < 1 {
+		return nil, fmt.Errorf("course: gan: train: %d steps an epoch", steps)
 	}
-	var curve []StepLosses
-	var sum StepLosses
-	for step := 1; step <= o.Steps; step++ {
-		if err := ctx.Err(); err != nil {
-			return curve, err
-		}
-		for i := range b {
-			k := rng.IntN(count)
-			copy(batch[i*size:(i+1)*size], real[k*size:(k+1)*size])
-		}
-		x, err := tfwrap.NewTensor(batch, int64(b), int64(size))
-		if err != nil {
-			return curve, err
-		}
-		l, err := n.Step(x, noise(), noise())
-		if err != nil {
-			return curve, fmt.Errorf("course: gan: step %d: %w", step, err)
-		}
-		sum.Discriminator += l.Discriminator
-		sum.Generator += l.Generator
-		if step%o.Every == 0 || step == o.Steps {
-			k := float64(step - len(curve)*o.Every)
-			mean := StepLosses{sum.Discriminator / k, sum.Generator / k}
-			curve = append(curve, mean)
-			sum = StepLosses{}
-			if o.Progress != nil {
-				o.Progress(step, mean)
-			}
-		}
+	if batch <= 0 {
+		batch = 64
 	}
-	return curve, nil
+	return &ganStep{n: n, real: real, count: len(real) / size, steps: steps, batch: batch,
+		rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), buf: make([]float32, batch*size)}, nil
+}
+
+type ganStep struct {
+	n                   *GAN
+	real                []float32
+	count, steps, batch int
+	rng                 *rand.Rand
+	buf                 []float32
+	sum                 StepLosses
+	done                int
+}
+
+func (s *ganStep) BeginEpoch(int) error {
+	s.sum, s.done = StepLosses{}, 0
+	return nil
+}
+
+func (s *ganStep) noise() *tfwrap.Tensor {
+	latent := int(s.n.latent)
+	z := make([]float32, s.batch*latent)
+	for i := range z {
+		z[i] = float32(s.rng.NormFloat64())
+	}
+	t, _ := tfwrap.NewTensor(z, int64(s.batch), int64(latent))
+	return t
+}
+
+func (s *ganStep) Run(ctx context.Context, e, b int) (bool, error) {
+	if b == s.steps {
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	size := int(s.n.sampleSize)
+	for i := range s.batch {
+		k := s.rng.IntN(s.count)
+		copy(s.buf[i*size:(i+1)*size], s.real[k*size:(k+1)*size])
+	}
+	x, err := tfwrap.NewTensor(s.buf, int64(s.batch), int64(size))
+	if err != nil {
+		return false, err
+	}
+	l, err := s.n.Step(x, s.noise(), s.noise())
+	if err != nil {
+		return false, fmt.Errorf("course: gan: epoch %d, step %d: %w", e+1, b+1, err)
+	}
+	s.sum.Discriminator += l.Discriminator
+	s.sum.Generator += l.Generator
+	s.done++
+	return true, nil
+}
+
+func (s *ganStep) Logs() (models.Logs, error) {
+	k := float64(max(s.done, 1))
+	return models.Logs{"d_loss": s.sum.Discriminator / k, "g_loss": s.sum.Generator / k}, nil
 }
 
 // Generate runs the generator, in inference mode, on a batch of noise.

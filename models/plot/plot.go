@@ -24,12 +24,6 @@ var (
 // LearningCurves writes one panel per metric (loss first, then the others)
 // with the training curve and, when present, the validation curve.
 func LearningCurves(h *models.History, title, path string) error {
-	return Curves(h, title, "epoch", path)
-}
-
-// Curves is LearningCurves with another label for the x axis, for a
-// history whose points are not epochs (a GAN's blocks of steps).
-func Curves(h *models.History, title, xLabel, path string) error {
 	if h == nil || len(h.Epochs) == 0 {
 		return errors.New("plot: empty history")
 	}
@@ -52,7 +46,7 @@ func Curves(h *models.History, title, xLabel, path string) error {
 	for i, name := range names {
 		p := plot.New()
 		p.Title.Text = fmt.Sprintf("%s: %s", title, name)
-		p.X.Label.Text = xLabel
+		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = name
 		p.Add(plotter.NewGrid())
 		for _, series := range []struct {
