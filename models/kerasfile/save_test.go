@@ -142,11 +142,11 @@ func randTensor(t *testing.T, rng *rand.Rand, shape ...int64) *tfwrap.Tensor {
 	return x
 }
 
-// TestSaveOpensInKeras writes Go models as .keras files and checks that
+// TestSaveMatchesKeras writes Go models as .keras files and checks that
 // Keras 3's load_model opens them holding every weight bit for bit and
 // predicts what Go predicts, and that Load reads them back into a model
 // that predicts what the original did.
-func TestSaveOpensInKeras(t *testing.T) {
+func TestSaveMatchesKeras(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		model func(*testing.T) *models.Model
@@ -330,7 +330,7 @@ func TestSaveRefuses(t *testing.T) {
 }
 
 // ExampleSave writes a Go model as a .keras file, which Keras 3's
-// keras.models.load_model opens (TestSaveOpensInKeras checks that it
+// keras.models.load_model opens (TestSaveMatchesKeras checks that it
 // predicts the same), and reads it back.
 func ExampleSave() {
 	m, err := models.NewSequential([]int64{3},
