@@ -26,6 +26,11 @@ type FitOptions struct {
 	// for validation, as Keras does; ignored when ValidationData is set.
 	ValidationSplit float64
 	Callbacks       []Callback
+	// Hooks are Loop hooks run after the callbacks, in order: they see
+	// every step (StepEnder) and every epoch's logs, and what they add to
+	// the logs goes into the history. Fit's own display, validation and
+	// callbacks run as hooks before them.
+	Hooks []Hook
 	// Progress chooses the display; the zero value is ProgressAuto.
 	Progress Progress
 	// Output receives the progress (default os.Stdout).
@@ -274,6 +279,7 @@ func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val
 	for _, cb := range opts.Callbacks {
 		hooks = append(hooks, &callbackHook{m: m, cb: cb, batch: batchFunc(cb)})
 	}
+	hooks = append(hooks, opts.Hooks...)
 	hooks = append(hooks, stopHook{m})
 	m.stop.Store(false)
 	loop := Loop{Epochs: opts.Epochs, InitialEpoch: opts.InitialEpoch, Steps: steps, Hooks: hooks}

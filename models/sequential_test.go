@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -224,6 +225,49 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(TrainingView, int, Logs) error { return errors.New("boom") }}}
 	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("callback error not returned: %v", err)
+	}
+}
+
+// stepCounter is a Loop hook given to Fit: it counts steps, reads the
+// running logs, and adds a log of its own at each epoch's end.
+type stepCounter struct{ steps int }
+
+func (h *stepCounter) Name() string { return "step counter" }
+
+func (h *stepCounter) OnStepEnd(_ *LoopRun, _ int, logs func() (Logs, error)) error {
+	l, err := logs()
+	if err != nil {
+		return err
+	}
+	if _, ok := l["loss"]; !ok {
+		return fmt.Errorf("step logs lack the loss: %v", l)
+	}
+	h.steps++
+	return nil
+}
+
+func (h *stepCounter) OnEpochEnd(_ *LoopRun, _ int, logs Logs) error {
+	logs["steps_so_far"] = float64(h.steps)
+	if _, ok := logs["val_loss"]; !ok {
+		return errors.New("epoch logs lack val_loss: validation runs before the hooks")
+	}
+	return nil
+}
+
+// TestFitHooks: Loop hooks given to Fit see every step and every epoch,
+// after validation, and what they add to the logs reaches the history.
+func TestFitHooks(t *testing.T) {
+	m := toyModel(t, 1)
+	h := &stepCounter{}
+	o := fitOpts(2, 25, 1)
+	o.ValidationData = toyData(t, 20, 2)
+	o.Hooks = []Hook{h}
+	hist, err := m.Fit(context.Background(), toyData(t, 100, 1), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.steps != 8 || fmt.Sprint(hist.Metrics["steps_so_far"]) != "[4 8]" {
+		t.Errorf("steps %d, history %v; want 8 steps, [4 8]", h.steps, hist.Metrics["steps_so_far"])
 	}
 }
 
