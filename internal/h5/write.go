@@ -2,7 +2,6 @@ package h5
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -11,10 +10,10 @@ import (
 
 // Writer builds an HDF5 file in memory in the layout this package reads
 // and h5py writes by default: a version 0 superblock, version 1 object
-// headers, groups as symbol tables (one B-tree node and one symbol table
-// node each) and little-endian float32 datasets stored contiguously. It
-// is what Keras's model.weights.h5 needs and nothing more. A Writer is not
-// safe for concurrent use.
+// headers, groups as symbol tables (a B-tree of libhdf5's default K over
+// symbol table nodes of 8 members) and little-endian float32 datasets
+// stored contiguously. It is what Keras's model.weights.h5 needs and
+// nothing more. A Writer is not safe for concurrent use.
 type Writer struct {
 	root *wgroup
 }
@@ -127,11 +126,16 @@ func (w *Writer) Float32(path string, shape []int64, data []float32) error {
 	return nil
 }
 
-// Sizes of the fixed parts of the file (offsets and lengths of 8 bytes).
+// Sizes of the fixed parts of the file (offsets and lengths of 8 bytes),
+// and libhdf5's default K values, which h5py uses: a symbol table node
+// holds up to 2 × leafK members, a B-tree node up to 2 × internalK
+// children.
 const (
 	superblockSize = 96
 	entrySize      = 40 // a symbol table entry
-	internalK      = 16 // the group B-tree's K, as libhdf5's default
+	leafK          = 4
+	internalK      = 16
+	snodSize       = 8 + 2*leafK*entrySize
 	btreeSize      = 24 + 2*internalK*8 + (2*internalK+1)*8
 	heapHeaderSize = 32
 	ohPrefix       = 16 // version 1 object header prefix, aligned to 8
@@ -140,36 +144,31 @@ const (
 // placed is one object's place in the file.
 type placed struct {
 	header         uint64 // object header
-	btree, heap    uint64 // groups
-	heapData       uint64
-	snod           uint64
-	data           uint64 // datasets
-	names          []string
-	nameAt         map[string]uint64 // offset of each member's name in the heap
+	heap, heapData uint64 // groups: the local heap of member names
 	heapSize       uint64
+	names          []string          // members, sorted
+	nameAt         map[string]uint64 // offset of each member's name in the heap
+	snods          []uint64          // symbol table nodes, 2 × leafK members each
+	levels         [][]btnode        // the B-tree, leaves (over snods) first
+	data           uint64            // datasets
 	datasetMessage []byte
+}
+
+// btnode is a group B-tree node: its address and its children's range
+// (indexes into the level below, or into snods for level 0).
+type btnode struct {
+	addr   uint64
+	lo, hi int
+}
+
+// root returns the group's B-tree root.
+func (p *placed) root() uint64 {
+	top := p.levels[len(p.levels)-1]
+	return top[0].addr
 }
 
 // Bytes lays the file out and returns it.
 func (w *Writer) Bytes() ([]byte, error) {
-	// A symbol table node holds 2 × leaf K entries; one node per group, so
-	// leaf K is half the largest group (at least libhdf5's default of 4).
-	leafK := 4
-	var widest func(g *wgroup)
-	widest = func(g *wgroup) {
-		if n := (len(g.groups) + len(g.datasets) + 1) / 2; n > leafK {
-			leafK = n
-		}
-		for _, s := range g.groups {
-			widest(s)
-		}
-	}
-	widest(w.root)
-	if leafK > math.MaxUint16 {
-		return nil, errors.New("h5: a group has more than 131,070 members")
-	}
-	snodSize := uint64(8 + 2*leafK*entrySize)
-
 	// First pass: place every object.
 	at := uint64(superblockSize)
 	alloc := func(n uint64) uint64 { a := at; at += (n + 7) &^ 7; return a }
@@ -180,7 +179,6 @@ func (w *Writer) Bytes() ([]byte, error) {
 		p := &placed{nameAt: map[string]uint64{}}
 		groups[g] = p
 		p.header = alloc(ohPrefix + 8 + 16)
-		p.btree = alloc(btreeSize)
 		p.heap = alloc(heapHeaderSize)
 		for n := range g.groups {
 			p.names = append(p.names, n)
@@ -195,8 +193,23 @@ func (w *Writer) Bytes() ([]byte, error) {
 			p.heapSize += (uint64(len(n)) + 1 + 7) &^ 7
 		}
 		p.heapData = alloc(p.heapSize)
-		if len(p.names) > 0 {
-			p.snod = alloc(snodSize)
+		for i := 0; i < len(p.names); i += 2 * leafK {
+			p.snods = append(p.snods, alloc(snodSize))
+		}
+		// The B-tree: leaves over the symbol table nodes, then levels of
+		// nodes over nodes until one root (an empty group has one empty
+		// leaf).
+		below := len(p.snods)
+		for {
+			var level []btnode
+			for lo := 0; lo < below || (lo == 0 && below == 0); lo += 2 * internalK {
+				level = append(level, btnode{addr: alloc(btreeSize), lo: lo, hi: min(lo+2*internalK, below)})
+			}
+			p.levels = append(p.levels, level)
+			if len(level) == 1 {
+				break
+			}
+			below = len(level)
 		}
 		for _, n := range p.names {
 			if s, ok := g.groups[n]; ok {
@@ -221,14 +234,13 @@ func (w *Writer) Bytes() ([]byte, error) {
 	// Superblock, version 0.
 	copy(b, signature)
 	b[13], b[14] = 8, 8 // sizes of offsets and lengths
-	le.PutUint16(b[16:], uint16(leafK))
+	le.PutUint16(b[16:], leafK)
 	le.PutUint16(b[18:], internalK)
 	le.PutUint64(b[24:], 0)         // base address
 	le.PutUint64(b[32:], undefined) // free-space info
 	le.PutUint64(b[40:], at)        // end of file
 	le.PutUint64(b[48:], undefined) // driver information
-	root := groups[w.root]
-	putEntry(b[56:], 0, root)
+	putEntry(b[56:], 0, groups[w.root])
 
 	// Second pass: write every object where the first put it.
 	for g, p := range groups {
@@ -236,22 +248,8 @@ func (w *Writer) Bytes() ([]byte, error) {
 		m := b[p.header+ohPrefix:]
 		le.PutUint16(m, 0x0011) // symbol table message
 		le.PutUint16(m[2:], 16)
-		le.PutUint64(m[8:], p.btree)
+		le.PutUint64(m[8:], p.root())
 		le.PutUint64(m[16:], p.heap)
-
-		t := b[p.btree:]
-		copy(t, "TREE")
-		// node type 0 (group), level 0, entries used
-		if len(p.names) > 0 {
-			le.PutUint16(t[6:], 1)
-		}
-		le.PutUint64(t[8:], undefined)
-		le.PutUint64(t[16:], undefined)
-		// key 0 names the empty string (0); child 0; key 1 the last name
-		if len(p.names) > 0 {
-			le.PutUint64(t[32:], p.snod)
-			le.PutUint64(t[40:], p.nameAt[p.names[len(p.names)-1]])
-		}
 
 		h := b[p.heap:]
 		copy(h, "HEAP")
@@ -262,21 +260,61 @@ func (w *Writer) Bytes() ([]byte, error) {
 			copy(b[p.heapData+p.nameAt[n]:], n)
 		}
 
-		if len(p.names) == 0 {
-			continue
-		}
-		s := b[p.snod:]
-		copy(s, "SNOD")
-		s[4] = 1
-		le.PutUint16(s[6:], uint16(len(p.names)))
-		for i, n := range p.names {
-			e := s[8+i*entrySize:]
-			if sub, ok := g.groups[n]; ok {
-				putEntry(e, p.nameAt[n], groups[sub])
-			} else {
-				le.PutUint64(e, p.nameAt[n])
-				le.PutUint64(e[8:], sets[g.datasets[n]].header)
+		// Symbol table nodes, and the last name each holds.
+		last := make([]uint64, len(p.snods))
+		for k, addr := range p.snods {
+			members := p.names[k*2*leafK : min((k+1)*2*leafK, len(p.names))]
+			s := b[addr:]
+			copy(s, "SNOD")
+			s[4] = 1
+			le.PutUint16(s[6:], uint16(len(members)))
+			for i, n := range members {
+				e := s[8+i*entrySize:]
+				if sub, ok := g.groups[n]; ok {
+					putEntry(e, p.nameAt[n], groups[sub])
+				} else {
+					le.PutUint64(e, p.nameAt[n])
+					le.PutUint64(e[8:], sets[g.datasets[n]].header)
+				}
 			}
+			last[k] = p.nameAt[members[len(members)-1]]
+		}
+		// B-tree nodes: key i is the last name under the children before
+		// child i (the empty name, offset 0, before the first), so a
+		// name lies under child i when key i < name ≤ key i+1.
+		children := p.snods
+		for lv, level := range p.levels {
+			nextLast := make([]uint64, len(level))
+			for j, n := range level {
+				t := b[n.addr:]
+				copy(t, "TREE")
+				t[5] = byte(lv) // node type 0 (group), level
+				le.PutUint16(t[6:], uint16(n.hi-n.lo))
+				le.PutUint64(t[8:], undefined)
+				le.PutUint64(t[16:], undefined)
+				if j > 0 {
+					le.PutUint64(t[8:], level[j-1].addr)
+				}
+				if j+1 < len(level) {
+					le.PutUint64(t[16:], level[j+1].addr)
+				}
+				if n.lo > 0 {
+					le.PutUint64(t[24:], last[n.lo-1])
+				}
+				for i := n.lo; i < n.hi; i++ {
+					at := 32 + 16*(i-n.lo)
+					le.PutUint64(t[at:], children[i])
+					le.PutUint64(t[at+8:], last[i])
+				}
+				if n.hi > n.lo {
+					nextLast[j] = last[n.hi-1]
+				}
+			}
+			children = make([]uint64, len(level))
+			for j, n := range level {
+				children[j] = n.addr
+			}
+			last = nextLast
 		}
 	}
 	for d, q := range sets {
@@ -302,7 +340,7 @@ func putEntry(e []byte, name uint64, p *placed) {
 	le.PutUint64(e, name)
 	le.PutUint64(e[8:], p.header)
 	le.PutUint32(e[16:], 1)
-	le.PutUint64(e[24:], p.btree)
+	le.PutUint64(e[24:], p.root())
 	le.PutUint64(e[32:], p.heap)
 }
 

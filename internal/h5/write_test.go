@@ -37,9 +37,17 @@ func sampleFile(t *testing.T) (*Writer, written, []string) {
 		"deep/a/b/c/d/e/f/g/h/i/j/ds": {shape: []int64{1, 1, 1}, data: randn(1)},
 	}
 	// A group wider than libhdf5's default symbol table node (8 entries)
-	// and its default B-tree (32 nodes of 8).
+	// and its default B-tree node (32 nodes of 8), and one wider than two
+	// levels of them (8,192), so its B-tree has three.
 	for i := range 300 {
 		want[fmt.Sprintf("wide/m%03d", i)] = wdataset{shape: []int64{2}, data: randn(2)}
+	}
+	for i := range 9000 {
+		want[fmt.Sprintf("wider/%d", i)] = wdataset{shape: []int64{1}, data: randn(1)}
+	}
+	// Many small groups: each costs its own nodes, not the widest's.
+	for i := range 400 {
+		want[fmt.Sprintf("layers/d%d/vars/0", i)] = wdataset{shape: []int64{2}, data: randn(2)}
 	}
 	for p, d := range want {
 		if err := w.Float32(p, d.shape, d.data); err != nil {
@@ -64,12 +72,38 @@ func TestWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if per := len(b) / (len(want) + len(emptyGroups)); per > 2048 {
+		t.Errorf("the file has %d bytes, %d an object", len(b), per)
+	}
 	f, err := Open(b)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each group parsed once: lookup walks from the root every time.
+	parsed := map[string]*Group{}
+	groupAt := func(dir string) (*Group, error) {
+		if g, ok := parsed[dir]; ok {
+			return g, nil
+		}
+		g, err := f.Root()
+		for _, part := range strings.Split(dir, "/") {
+			if err == nil && part != "" {
+				g, err = g.Group(part)
+			}
+		}
+		parsed[dir] = g
+		return g, err
+	}
 	for p, d := range want {
-		got, err := lookup(f, p)
+		dir, name := "", p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			dir, name = p[:i], p[i+1:]
+		}
+		g, err := groupAt(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		got, err := g.Dataset(name)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
