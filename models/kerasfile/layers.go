@@ -59,6 +59,20 @@ func (c *kcfg) integer(key string, def int) int {
 	return int(f)
 }
 
+// maxSeed bounds a layer's seed: JSON numbers hold integers exactly up
+// to 2^53, and Keras takes seeds below 2^63.
+const maxSeed = 1 << 53
+
+// seed reads a layer's seed: an integer from 0 to maxSeed.
+func (c *kcfg) seed() uint64 {
+	f := c.num("seed", 0)
+	if f != math.Trunc(f) || f < 0 || f > maxSeed {
+		c.fail("seed is %v, want an integer from 0 to 2^53", f)
+		return 0
+	}
+	return uint64(f)
+}
+
 func (c *kcfg) boolean(key string, def bool) bool {
 	v, ok := c.m[key]
 	if !ok || v == nil {
@@ -428,7 +442,7 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 			c.fail("noise_shape is not supported")
 		}
 		if c.has("seed") {
-			opts = append(opts, layers.WithSeed(uint64(c.integer("seed", 0))))
+			opts = append(opts, layers.WithSeed(c.seed()))
 		}
 		b.single = layers.Dropout(c.num("rate", 0), opts...)
 	case "Reshape":
@@ -452,7 +466,7 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 			NoCenter: !c.boolean("center", true), NoScale: !c.boolean("scale", true)}, opts...)
 	case "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom":
 		if c.has("seed") {
-			opts = append(opts, layers.WithSeed(uint64(c.integer("seed", 0))))
+			opts = append(opts, layers.WithSeed(c.seed()))
 		}
 		o := layers.TransformOptions{FillMode: c.str("fill_mode", "reflect"), FillValue: c.num("fill_value", 0),
 			Interpolation: c.str("interpolation", "bilinear")}

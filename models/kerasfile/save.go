@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/tfgo-project/gotf/internal/h5"
@@ -37,7 +37,13 @@ func Save(m *models.Model, path string) error {
 	if m == nil {
 		return errors.New("kerasfile: save: the model is nil")
 	}
+	if path == "" {
+		return errors.New("kerasfile: save: the path is empty")
+	}
 	values, err := m.GetWeights()
+	if errors.Is(err, models.ErrNotCompiled) {
+		return fmt.Errorf("kerasfile: save %s: %w (a model used only as a layer of another is saved with the model that holds it)", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("kerasfile: save %s: %w", path, err)
 	}
@@ -48,6 +54,9 @@ func Save(m *models.Model, path string) error {
 	s := &saver{w: h5.NewWriter(), values: map[*tfwrap.Variable]*tfwrap.Tensor{}}
 	for i, v := range vars {
 		s.values[v] = values[i]
+	}
+	if err := s.w.Group("vars"); err != nil {
+		return fmt.Errorf("kerasfile: save %s: %w", path, err)
 	}
 	top, err := s.model(m, "")
 	if err != nil {
@@ -76,8 +85,26 @@ type zipEntry struct {
 }
 
 // writeZip writes the entries uncompressed, as Keras does, to a temporary
-// file beside path, and renames it into place once it is complete.
+// file beside path, and renames it into place once it is complete. A
+// symbolic link at path is written through; anything else there but a
+// regular file (a device, a pipe, a folder) is refused. The file gets the
+// mode of the one it replaces, or 0644.
 func writeZip(path string, entries []zipEntry) (err error) {
+	mode := os.FileMode(0o644)
+	if fi, lerr := os.Lstat(path); lerr == nil {
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if path, err = filepath.EvalSymlinks(path); err != nil {
+				return fmt.Errorf("kerasfile: save: %w", err)
+			}
+			if fi, err = os.Stat(path); err != nil {
+				return fmt.Errorf("kerasfile: save: %w", err)
+			}
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("kerasfile: save %s: not a regular file (%v); give the path of a .keras file", path, fi.Mode().Type())
+		}
+		mode = fi.Mode().Perm()
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("kerasfile: save: %w", err)
@@ -99,6 +126,9 @@ func writeZip(path string, entries []zipEntry) (err error) {
 		}
 	}
 	if err := z.Close(); err != nil {
+		return fmt.Errorf("kerasfile: save %s: %w", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
 		return fmt.Errorf("kerasfile: save %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -167,7 +197,7 @@ func (s *saver) model(m *models.Model, store string) (map[string]any, error) {
 			return nil, fmt.Errorf("model %s: a Sequential model with %d inputs", m.Name(), len(t.Inputs))
 		}
 		list = append(list, input(t.Inputs[0]))
-		for _, c := range t.Calls {
+		for _, c := range t.Calls { // a chain: one call a layer, in order
 			e, err := s.layer(c.Layer, store, names, claim)
 			if err != nil {
 				return nil, err
@@ -181,9 +211,10 @@ func (s *saver) model(m *models.Model, store string) (map[string]any, error) {
 		return map[string]any{"module": "keras", "class_name": "Sequential", "config": cfg, "registered_name": nil}, nil
 	}
 
-	// Functional: each input and layer once, in the order Keras's
-	// map_graph gives model.layers (Keras names the weights folders in
-	// that order), with all of a layer's calls as its inbound nodes.
+	// Functional: the inputs, then each layer once, in the order of
+	// Keras's model.layers (m.Layers() has it; Keras names the weights
+	// folders in that order), with all of a layer's calls as its inbound
+	// nodes.
 	entries := map[string]map[string]any{}
 	functional := map[string]bool{} // names of Functional models used as layers
 	for _, c := range t.Calls {
@@ -203,23 +234,16 @@ func (s *saver) model(m *models.Model, store string) (map[string]any, error) {
 		}
 		entries[name]["inbound_nodes"] = append(entries[name]["inbound_nodes"].([]any), node)
 	}
-	byName := map[string]layers.Common{}
-	for _, c := range t.Calls {
-		byName[c.Layer.Name()] = c.Layer
-	}
-	inputs := map[string]models.TopologyInput{}
 	for _, in := range t.Inputs {
-		inputs[in.Name] = in
-	}
-	for _, name := range kerasOrder(t) {
-		if in, ok := inputs[name]; ok {
-			e := input(in)
-			e["name"], e["inbound_nodes"] = in.Name, []any{}
-			names.next("InputLayer")
-			list = append(list, e)
-			continue
+		e := input(in)
+		e["name"], e["inbound_nodes"] = in.Name, []any{}
+		if err := s.w.Group(join(store, "layers", names.next("InputLayer"), "vars")); err != nil {
+			return nil, err
 		}
-		l := byName[name]
+		list = append(list, e)
+	}
+	for _, l := range m.Layers() { // in Keras's model.layers order
+		name := l.Name()
 		e, err := s.layer(l, store, names, claim)
 		if err != nil {
 			return nil, err
@@ -259,87 +283,6 @@ func (s *saver) model(m *models.Model, store string) (map[string]any, error) {
 		"registered_name": "Functional"}, nil
 }
 
-// kerasOrder lists a functional model's inputs and layers, by name, in
-// the order of Keras's model.layers: its map_graph walks back from the
-// outputs depth first, gives each node the longest distance to an output,
-// and sorts operations by that depth, deepest first, then by when the walk
-// first met them.
-func kerasOrder(t models.Topology) []string {
-	nIn := len(t.Inputs)
-	name := func(n int) string {
-		if n < nIn {
-			return t.Inputs[n].Name
-		}
-		return t.Calls[n-nIn].Layer.Name()
-	}
-	producer := map[models.TensorRef]int{}
-	for i, in := range t.Inputs {
-		producer[models.TensorRef{Layer: in.Name}] = i
-	}
-	calls := map[string]int{}
-	for j, c := range t.Calls {
-		n := c.Layer.Name()
-		producer[models.TensorRef{Layer: n, Call: calls[n]}] = nIn + j
-		calls[n]++
-	}
-	parents := func(n int) []int {
-		if n < nIn {
-			return nil
-		}
-		var out []int
-		for _, a := range t.Calls[n-nIn].Args {
-			out = append(out, producer[models.TensorRef{Layer: a.Layer, Call: a.Call}])
-		}
-		return out
-	}
-	finished := map[int]bool{}
-	first := map[string]int{} // when the walk first met each operation
-	var postorder []int
-	var visit func(n int)
-	visit = func(n int) {
-		if finished[n] {
-			return
-		}
-		if _, ok := first[name(n)]; !ok {
-			first[name(n)] = len(first)
-		}
-		for _, p := range parents(n) {
-			visit(p)
-		}
-		finished[n] = true
-		postorder = append(postorder, n)
-	}
-	for _, o := range t.Outputs {
-		visit(producer[models.TensorRef{Layer: o.Layer, Call: o.Call}])
-	}
-	nodeDepth := map[int]int{}
-	opDepth := map[string]int{}
-	for i := len(postorder) - 1; i >= 0; i-- {
-		n := postorder[i]
-		d := max(nodeDepth[n], opDepth[name(n)])
-		opDepth[name(n)], nodeDepth[n] = d, d
-		for _, p := range parents(n) {
-			nodeDepth[p] = max(nodeDepth[p], d+1)
-		}
-	}
-	for _, in := range t.Inputs { // inputs no output uses
-		if _, ok := opDepth[in.Name]; !ok {
-			opDepth[in.Name], first[in.Name] = 0, -1
-		}
-	}
-	ops := make([]string, 0, len(opDepth))
-	for op := range opDepth {
-		ops = append(ops, op)
-	}
-	sort.Slice(ops, func(i, j int) bool {
-		if opDepth[ops[i]] != opDepth[ops[j]] {
-			return opDepth[ops[i]] > opDepth[ops[j]]
-		}
-		return first[ops[i]] < first[ops[j]]
-	})
-	return ops
-}
-
 // shapeOf is the per-sample shape of the tensor r names.
 func shapeOf(t models.Topology, r models.TensorRef) []int64 {
 	for _, in := range t.Inputs {
@@ -367,10 +310,18 @@ func (s *saver) layer(l layers.Common, store string, names storeNames, claim fun
 		return nil, err
 	}
 	folder := join(store, "layers", names.next(l.Type()))
+	// Keras writes a vars group for every layer and model, weights or
+	// not; the reader looks for a nested model's folder.
+	if err := s.w.Group(join(folder, "vars")); err != nil {
+		return nil, err
+	}
 	if inner := models.InnerModel(l); inner != nil {
 		return s.model(inner, folder)
 	}
 	class, cfg, err := kerasLayerConfig(l.Config())
+	if err == nil {
+		err = finite(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("layer %s (%s): %w", l.Name(), l.Type(), err)
 	}
@@ -432,8 +383,12 @@ func kerasLayerConfig(c layers.Config) (string, map[string]any, error) {
 		cfg["padding"] = orDefault(c.Padding, "valid")
 		cfg["data_format"] = "channels_last"
 	}
+	var err error
 	seed := func() {
 		if c.Seed != nil {
+			if *c.Seed > maxSeed {
+				err = fmt.Errorf("seed %d: Keras and Read take seeds up to 2^53", *c.Seed)
+			}
 			cfg["seed"] = *c.Seed
 		}
 	}
@@ -517,7 +472,34 @@ func kerasLayerConfig(c layers.Config) (string, map[string]any, error) {
 	default:
 		return "", nil, fmt.Errorf("layer type %s is not written to .keras files (%s are)", c.Type, writable)
 	}
+	if err != nil {
+		return "", nil, err
+	}
 	return c.Type, cfg, nil
+}
+
+// finite checks that a config holds no NaN or infinite number, which
+// JSON cannot hold.
+func finite(v any) error {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("an argument is %v, which a .keras file cannot hold", v)
+		}
+	case []float64:
+		for _, f := range v {
+			if err := finite(f); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if err := finite(e); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+	}
+	return nil
 }
 
 const writable = "Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, the global poolings, " +

@@ -125,6 +125,35 @@ func saveGraph(t *testing.T) *models.Model {
 	return m
 }
 
+// saveNested is a functional model over a weightless functional model
+// (preprocessing) and a Sequential used as a layer, with a seed above
+// 2^32.
+func saveNested(t *testing.T) *models.Model {
+	t.Helper()
+	pin := models.Input("raw", 6)
+	pre, err := models.NewModel("pre", []*models.Symbol{pin}, []*models.Symbol{models.Call(layers.Rescaling(2, -0.5), pin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := models.NewSequential([]int64{6}, layers.Dense(5, layers.WithActivation(layers.ReLU)),
+		layers.Dropout(0.2, layers.WithSeed(1<<33)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := models.Input("x", 6)
+	x := models.CallMulti(pre.AsLayer(), in)
+	x = models.CallMulti(body.AsLayer(), x)
+	out := models.Call(layers.Dense(3, layers.WithName("head")), x)
+	m, err := models.NewModel("nested", []*models.Symbol{in}, []*models.Symbol{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func randTensor(t *testing.T, rng *rand.Rand, shape ...int64) *tfwrap.Tensor {
 	t.Helper()
 	n := int64(1)
@@ -150,7 +179,7 @@ func TestSaveMatchesKeras(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		model func(*testing.T) *models.Model
-	}{{"sequential", saveCNN}, {"functional", saveGraph}} {
+	}{{"sequential", saveCNN}, {"functional", saveGraph}, {"nested", saveNested}} {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.model(t)
 			defer m.Close()
@@ -320,12 +349,96 @@ func TestSaveRefuses(t *testing.T) {
 	if err := kerasfile.Save(nil, path); err == nil {
 		t.Error("Save(nil): no error")
 	}
+	if err := kerasfile.Save(m, ""); err == nil || !strings.Contains(err.Error(), "path is empty") {
+		t.Errorf("Save to \"\": %v", err)
+	}
+	for _, c := range []struct {
+		name  string
+		layer layers.Layer
+		want  string
+	}{
+		{"infinite scale", layers.Rescaling(math.Inf(1), 0), "rescaling (Rescaling): scale: an argument is +Inf"},
+		{"seed past 2^53", layers.Dropout(0.1, layers.WithSeed(1<<60)), "seed 1152921504606846976"},
+	} {
+		bad, err := models.NewSequential([]int64{3}, c.layer, layers.Dense(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bad.Compile(compileOpts()); err != nil {
+			t.Fatal(err)
+		}
+		if err := kerasfile.Save(bad, path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+		bad.Close()
+	}
 	unc, err := models.NewSequential([]int64{3}, layers.Dense(2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := kerasfile.Save(unc, path); err == nil {
 		t.Error("Save of an uncompiled model: no error")
+	}
+}
+
+// TestSaveFiles: the file gets mode 0644 (or the mode of the file it
+// replaces), a symbolic link is written through, and a folder or a device
+// at the path is refused, untouched.
+func TestSaveFiles(t *testing.T) {
+	m, err := models.NewSequential([]int64{3}, layers.Dense(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(compileOpts()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.keras")
+	if err := kerasfile.Save(m, path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("a new file: %v, %v; want mode 0644", fi.Mode(), err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := kerasfile.Save(m, path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("a replaced file has mode %v; want the old 0600", fi.Mode())
+	}
+	link := filepath.Join(dir, "link.keras")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := kerasfile.Save(m, link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v, %v", fi.Mode(), err)
+	}
+	if _, err := kerasfile.Load(link, compileOpts()); err != nil {
+		t.Errorf("load through the link: %v", err)
+	}
+	sub := filepath.Join(dir, "folder.keras")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := kerasfile.Save(m, sub); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a folder at the path: %v", err)
+	}
+	if err := kerasfile.Save(m, "/dev/null"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a device at the path: %v", err)
+	}
+	if fi, err := os.Stat("/dev/null"); err != nil || fi.Mode()&os.ModeDevice == 0 {
+		t.Fatalf("/dev/null is no longer a device: %v %v", fi.Mode(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Errorf("the folder holds %d entries, want m.keras, link.keras, folder.keras", len(entries))
 	}
 }
 
