@@ -271,3 +271,41 @@ func TestFunctionalCompileErrors(t *testing.T) {
 		t.Logf("compiling around a compiled model: %v", err)
 	}
 }
+
+// A layer called both in a model and inside a model used as a layer of
+// it shares its weights between the two: listed and counted once, as in
+// Keras, and the model compiles and trains (Compile crashed on the
+// doubled weight before).
+func TestLayerInsideAndOut(t *testing.T) {
+	shared := layers.Dense(4, layers.WithName("shared"))
+	bi := Input("bi", 4)
+	inner, err := NewModel("inner", []*Symbol{bi}, []*Symbol{Call(shared, bi)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input("x", 4)
+	out := Call(shared, CallMulti(inner.AsLayer(), in))
+	m, err := NewModel("outer", []*Symbol{in}, []*Symbol{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, nt := m.ParamCount(); tr != 20 || nt != 0 {
+		t.Errorf("ParamCount %d, %d; want 20, 0", tr, nt)
+	}
+	if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if n := len(m.Weights()); n != 2 {
+		t.Errorf("%d weights; want the shared kernel and bias once", n)
+	}
+	x, _ := tfwrap.NewTensor(make([]float32, 8*4), 8, 4)
+	y, _ := tfwrap.NewTensor(make([]float32, 8*4), 8, 4)
+	d, err := NewDataset(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fit(context.Background(), d, FitOptions{Progress: ProgressSilent}); err != nil {
+		t.Fatal(err)
+	}
+}

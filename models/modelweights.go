@@ -13,10 +13,20 @@ import (
 // (layer by layer, in call order: kernel, bias; gamma, beta, moving mean,
 // moving variance), once they exist: after Compile, or after the model
 // was built as a layer of a compiled one.
+//
+// A weight is listed once, where it first appears, as in Keras: a layer
+// called both in this model and inside a model used as a layer of it
+// shares its weights between the two.
 func (m *Model) Weights() []*tfwrap.Variable {
 	var out []*tfwrap.Variable
+	seen := map[*tfwrap.Variable]bool{}
 	for _, l := range m.layerList {
-		out = append(out, l.Weights()...)
+		for _, w := range l.Weights() {
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
 	}
 	return out
 }

@@ -178,14 +178,28 @@ func (m *Model) firstCalls() map[layers.Common]*node {
 
 // ParamCount returns the numbers of trainable and non-trainable parameters.
 func (m *Model) ParamCount() (trainable, nonTrainable int64) {
+	m.countParams(map[layers.Common]bool{}, &trainable, &nonTrainable)
+	return trainable, nonTrainable
+}
+
+// countParams adds the parameters of the layers not yet seen, those of
+// models used as layers included: a layer called both here and inside
+// such a model counts once, as its weights do.
+func (m *Model) countParams(seen map[layers.Common]bool, trainable, nonTrainable *int64) {
 	first := m.firstCalls()
 	for _, l := range m.layerList {
-		n := first[l]
-		t, nt := layerParams(n)
-		trainable += t
-		nonTrainable += nt
+		if ml, ok := l.(*modelLayer); ok {
+			ml.m.countParams(seen, trainable, nonTrainable)
+			continue
+		}
+		if seen[l] {
+			continue
+		}
+		seen[l] = true
+		t, nt := layerParams(first[l])
+		*trainable += t
+		*nonTrainable += nt
 	}
-	return trainable, nonTrainable
 }
 
 // layerParams counts a call's layer's parameters, a frozen layer's all as

@@ -48,8 +48,10 @@ type TensorRef struct {
 // String formats r as layer[call][index].
 func (r TensorRef) String() string { return fmt.Sprintf("%s[%d][%d]", r.Layer, r.Call, r.Index) }
 
-// Topology returns the model's graph. It is safe for concurrent use: a
-// model's graph never changes once it is made.
+// Topology returns the model's graph. The calls and inputs never change
+// once the model is made, but NewModel names the unnamed layers it is
+// given, so do not make another model from this one's unnamed layers
+// while Topology (or a Save that calls it) runs.
 func (m *Model) Topology() Topology {
 	t := Topology{Sequential: m.seq}
 	for _, s := range m.inputs {

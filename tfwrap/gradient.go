@@ -109,6 +109,31 @@ func (t *Tape) Gradient(target Output, sources ...Source) ([]Output, error) {
 			reads[x.out.Op.Name()] = true
 		}
 	}
+	// A source listed twice gets the same gradient twice (TF_AddGradients
+	// would leave the second one empty).
+	first := map[tf.Output]int{}
+	var unique []Source
+	var at []int
+	for i, x := range xs {
+		if j, dup := first[x]; dup {
+			at = append(at, j)
+			continue
+		}
+		first[x] = len(unique)
+		at = append(at, len(unique))
+		unique = append(unique, sources[i])
+	}
+	if len(unique) < len(sources) {
+		grads, err := t.Gradient(target, unique...)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Output, len(sources))
+		for i, j := range at {
+			out[i] = grads[j]
+		}
+		return out, nil
+	}
 	plan := newGradPlan(starts, target.out)
 	if plan.cppOnly(reads) {
 		out, err := t.cppGradient(target, xs)

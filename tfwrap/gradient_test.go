@@ -80,6 +80,27 @@ func TestGradientOfVariables(t *testing.T) {
 	assertClose(t, "db", floats(t, res[1]), []float64{2 * (1.5 + 2.5 + 6.5)}, 1e-6)
 }
 
+// A source listed twice gets its gradient twice (TF_AddGradients alone
+// leaves the second empty, and reading its shape crashed).
+func TestGradientDuplicateSource(t *testing.T) {
+	g := NewGraph()
+	w := g.Variable("w", mustTensor(t, []float32{1, 2, 3}))
+	b := g.Variable("b", Scalar(float32(0.5)))
+	x := g.Const(mustTensor(t, []float32{1, 1, 2}))
+	loss := g.Sum(g.Square(g.Add(g.Mul(w.Value(), x), b.Value())))
+	grads, err := g.GradientTape().Gradient(loss, w, b, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grads) != 3 || grads[2].Shape() == nil {
+		t.Fatalf("gradients %v", grads)
+	}
+	res := run(t, g, nil, grads...)
+	assertClose(t, "dw", floats(t, res[0]), []float64{3, 5, 26}, 1e-6)
+	assertClose(t, "dw again", floats(t, res[2]), []float64{3, 5, 26}, 1e-6)
+	assertClose(t, "db", floats(t, res[1]), []float64{2 * (1.5 + 2.5 + 6.5)}, 1e-6)
+}
+
 func TestGradientUnreachableIsZero(t *testing.T) {
 	g := NewGraph()
 	w := g.Variable("w", mustTensor(t, []float32{1, 2}))
