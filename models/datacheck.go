@@ -43,6 +43,11 @@ func checkFitOptions(opts *FitOptions) error {
 			return fmt.Errorf("models: fit: callback %d is nil", i)
 		}
 	}
+	for i, h := range opts.Hooks {
+		if isNil(h) {
+			return fmt.Errorf("models: fit: hook %d is nil", i)
+		}
+	}
 	return checkProfile("fit", opts.Profile)
 }
 

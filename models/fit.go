@@ -29,7 +29,9 @@ type FitOptions struct {
 	// Hooks are Loop hooks run after the callbacks, in order: they see
 	// every step (StepEnder) and every epoch's logs, and what they add to
 	// the logs goes into the history. Fit's own display, validation and
-	// callbacks run as hooks before them.
+	// callbacks run as hooks before them. As callbacks, they run without
+	// Fit's lock, so they may call the model's read-only methods; its
+	// mutating ones return ErrTraining.
 	Hooks []Hook
 	// Progress chooses the display; the zero value is ProgressAuto.
 	Progress Progress
@@ -143,13 +145,9 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 			return nil, nil, fmt.Errorf("models: fit: validation split: %w", err)
 		}
 	}
-	if val != nil {
-		if _, _, err := c.checkData("validation data", val); err != nil {
-			return nil, nil, err
-		}
-		if err := val.checkFinite(); err != nil {
-			return nil, nil, fmt.Errorf("models: validation data: %w", err)
-		}
+	vd, err := c.checkValidation(val)
+	if err != nil {
+		return nil, nil, err
 	}
 	xtrain, ytrain, err := c.checkData("training data", train)
 	if err != nil {
@@ -188,9 +186,9 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 		if opts.Profile.Steps > 0 {
 			return nil, nil, errors.New("models: fit: Profile cannot trace a distributed step")
 		}
-		return m.trainLoop(ctx, c, opts, val, steps, newDistFeed(c, n, steps, opts.BatchSize, !opts.NoShuffle, opts.Seed))
+		return m.trainLoop(ctx, c, opts, vd, steps, newDistFeed(c, n, steps, opts.BatchSize, !opts.NoShuffle, opts.Seed))
 	}
-	return m.trainLoop(ctx, c, opts, val, steps, &inGraph{c: c, n: n, steps: steps, shuffle: !opts.NoShuffle, seed: opts.Seed})
+	return m.trainLoop(ctx, c, opts, vd, steps, &inGraph{c: c, n: n, steps: steps, shuffle: !opts.NoShuffle, seed: opts.Seed})
 }
 
 // epochFeed is where the training loop gets its batches: Fit's data held
@@ -260,7 +258,7 @@ func epochOrder(n int, shuffle bool, seed uint64, e int) []int32 {
 // the history. steps is the number of batches per epoch, or 0 when
 // unknown. The run's state (the step, its profiler, the hooks) is made
 // here, once per run.
-func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val *Dataset, steps int, feed epochFeed) (hist *History, enders []TrainEnder, err error) {
+func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val *validationHook, steps int, feed epochFeed) (hist *History, enders []TrainEnder, err error) {
 	sp, err := newStepProfiler("fit", opts.Profile)
 	if err != nil {
 		return nil, nil, err
@@ -268,18 +266,16 @@ func (m *Model) trainLoop(ctx context.Context, c *compiled, opts FitOptions, val
 	defer func() { err = finishProfile(sp, err) }()
 	hooks := []Hook{&trainBegin{m: m, callbacks: opts.Callbacks, enders: &enders}}
 	if val != nil {
-		// Checked once, before the first step.
-		xs, ys, err := c.checkData("validation data", val)
-		if err != nil {
-			return nil, nil, err
-		}
-		hooks = append(hooks, &validationHook{c: c, xs: xs, ys: ys, n: val.Len(), batch: opts.BatchSize})
+		val.batch = opts.BatchSize
+		hooks = append(hooks, val)
 	}
 	hooks = append(hooks, ProgressHook(opts.Output, opts.Progress), epochCount{c})
 	for _, cb := range opts.Callbacks {
 		hooks = append(hooks, &callbackHook{m: m, cb: cb, batch: batchFunc(cb)})
 	}
-	hooks = append(hooks, opts.Hooks...)
+	for _, h := range opts.Hooks {
+		hooks = append(hooks, unlockedHook{m: m, h: h})
+	}
 	hooks = append(hooks, stopHook{m})
 	m.stop.Store(false)
 	loop := Loop{Epochs: opts.Epochs, InitialEpoch: opts.InitialEpoch, Steps: steps, Hooks: hooks}
@@ -316,6 +312,22 @@ func (s *fitStep) Run(ctx context.Context, e, b int) (bool, error) {
 
 func (s *fitStep) Logs() (Logs, error) { return s.c.running() }
 
+// checkValidation checks the validation data once, before the run: its
+// shapes, dtypes and finite values.
+func (c *compiled) checkValidation(val *Dataset) (*validationHook, error) {
+	if val == nil {
+		return nil, nil
+	}
+	xs, ys, err := c.checkData("validation data", val)
+	if err != nil {
+		return nil, err
+	}
+	if err := val.checkFinite(); err != nil {
+		return nil, fmt.Errorf("models: validation data: %w", err)
+	}
+	return &validationHook{c: c, xs: xs, ys: ys, n: val.Len()}, nil
+}
+
 // trainBegin calls the callbacks' OnTrainBegin, in order, and records
 // which TrainEnders to call once the model is released.
 type trainBegin struct {
@@ -325,6 +337,7 @@ type trainBegin struct {
 }
 
 func (h *trainBegin) Name() string { return "callbacks' OnTrainBegin" }
+func (h *trainBegin) passErrors()  {}
 
 func (h *trainBegin) OnLoopBegin(*LoopRun) error {
 	for _, cb := range h.callbacks {
@@ -379,8 +392,11 @@ type callbackHook struct {
 }
 
 func (h *callbackHook) Name() string { return fmt.Sprintf("callback %T", h.cb) }
+func (h *callbackHook) passErrors()  {}
 
-func (h *callbackHook) OnStepEnd(_ *LoopRun, b int, logs func() (Logs, error)) error {
+// OnStepEnd runs a batch callback; StopTraining from it (or from anywhere,
+// while it runs) ends the run after this batch.
+func (h *callbackHook) OnStepEnd(r *LoopRun, b int, logs func() (Logs, error)) error {
 	if h.batch == nil {
 		return nil
 	}
@@ -388,28 +404,67 @@ func (h *callbackHook) OnStepEnd(_ *LoopRun, b int, logs func() (Logs, error)) e
 	if err != nil {
 		return err
 	}
-	return h.m.unlocked(func() error { return h.batch(h.m, b, l) })
-}
-
-func (h *callbackHook) OnEpochEnd(_ *LoopRun, e int, logs Logs) error {
-	return h.m.unlocked(func() error { return h.cb.OnEpochEnd(h.m, e, logs) })
-}
-
-// stopHook ends the run when StopTraining was called: after the step, or
-// after the epoch.
-type stopHook struct{ m *Model }
-
-func (stopHook) Name() string { return "stop" }
-
-func (h stopHook) OnStepEnd(r *LoopRun, _ int, _ func() (Logs, error)) error {
+	if err := h.m.unlocked(func() error { return h.batch(h.m, b, l) }); err != nil {
+		return err
+	}
 	if h.m.stop.Load() {
 		r.Stop()
 	}
 	return nil
 }
 
+func (h *callbackHook) OnEpochEnd(_ *LoopRun, e int, logs Logs) error {
+	return h.m.unlocked(func() error { return h.cb.OnEpochEnd(h.m, e, logs) })
+}
+
+// unlockedHook runs a FitOptions hook without Fit's lock, as callbacks
+// run, so that it may call the model's read-only methods.
+type unlockedHook struct {
+	m *Model
+	h Hook
+}
+
+func (u unlockedHook) Name() string { return u.h.Name() }
+
+func (u unlockedHook) OnLoopBegin(r *LoopRun) error {
+	if b, ok := u.h.(LoopBeginner); ok {
+		return u.m.unlocked(func() error { return b.OnLoopBegin(r) })
+	}
+	return nil
+}
+
+func (u unlockedHook) OnEpochBegin(r *LoopRun, e int) error {
+	if b, ok := u.h.(EpochBeginner); ok {
+		return u.m.unlocked(func() error { return b.OnEpochBegin(r, e) })
+	}
+	return nil
+}
+
+func (u unlockedHook) OnStepEnd(r *LoopRun, b int, logs func() (Logs, error)) error {
+	if s, ok := u.h.(StepEnder); ok {
+		return u.m.unlocked(func() error { return s.OnStepEnd(r, b, logs) })
+	}
+	return nil
+}
+
+func (u unlockedHook) OnEpochEnd(r *LoopRun, e int, logs Logs) error {
+	if ee, ok := u.h.(EpochEnder); ok {
+		return u.m.unlocked(func() error { return ee.OnEpochEnd(r, e, logs) })
+	}
+	return nil
+}
+
+// stopHook ends the run after the epoch in which StopTraining was called
+// (after the batch, from a batch callback: callbackHook).
+type stopHook struct{ m *Model }
+
+func (stopHook) Name() string { return "stop" }
+
 func (h stopHook) OnEpochEnd(r *LoopRun, _ int, _ Logs) error {
-	return h.OnStepEnd(r, 0, nil)
+	if h.m.stop.Load() {
+		r.Stop()
+	}
+	return nil
 }
 
 // unlocked runs a user callback without Fit's lock, so that it may call

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 )
 
 // Step is one training step of a Loop, as Keras's train_step: whatever
@@ -28,8 +29,13 @@ type Step interface {
 // Hook is a Loop's hook: a name, for its errors, and any of LoopBeginner,
 // EpochBeginner, StepEnder and EpochEnder. Progress, history, validation,
 // checkpoints, early stopping, learning-rate schedules and TensorBoard
-// are hooks: Fit runs its FitOptions as hooks in a Loop.
+// are hooks: Fit runs its FitOptions as hooks in a Loop. A hook value
+// keeps its state across runs: do not share one between runs at once.
 type Hook interface{ Name() string }
+
+// passErrors marks Fit's own hooks, whose errors (a callback's) Loop
+// returns as they are, as Fit always has.
+type passErrors interface{ passErrors() }
 
 // LoopBeginner is called once before the first epoch.
 type LoopBeginner interface {
@@ -56,7 +62,8 @@ type EpochEnder interface {
 	OnEpochEnd(r *LoopRun, epoch int, logs Logs) error
 }
 
-// LoopRun is one run of a Loop, as its hooks see it.
+// LoopRun is one run of a Loop, as its hooks see it. Its hooks are called
+// from the goroutine that called Run, one at a time.
 type LoopRun struct {
 	// Epochs and InitialEpoch are the Loop's; Steps is its steps per
 	// epoch (0 when the step alone knows).
@@ -66,8 +73,10 @@ type LoopRun struct {
 	stop    bool
 }
 
-// Stop ends the run after the current step's hooks (when called from a
-// StepEnder) or after the current epoch's.
+// Stop ends the run: called from a StepEnder, after the step's hooks (the
+// epoch then ends with the steps run); from an EpochEnder, after the
+// epoch; from a LoopBeginner or EpochBeginner, before the next step, with
+// no epoch recorded.
 func (r *LoopRun) Stop() { r.stop = true }
 
 // Loop runs a Step over epochs and calls its hooks around it, in the order
@@ -75,8 +84,8 @@ func (r *LoopRun) Stop() { r.stop = true }
 // epoch it begins the step's epoch, runs steps until the step has no more
 // batches, then ends the epoch with the step's logs and adds them to the
 // history. The first hook error ends the run and is returned, with the
-// hook's name in it. A Loop is a plain value; each Run makes its own
-// state.
+// hook's name in it (an error fetching the logs, the step's, is returned
+// as it is). A Loop is a plain value; each Run makes its own LoopRun.
 type Loop struct {
 	// Epochs is the number of the last epoch (default 1); the run goes
 	// from InitialEpoch+1 to Epochs, as Keras's initial_epoch.
@@ -105,16 +114,21 @@ func (l Loop) Run(ctx context.Context, step Step) (*History, error) {
 	}
 	r := &LoopRun{Epochs: l.Epochs, InitialEpoch: l.InitialEpoch, Steps: l.Steps, History: &History{}}
 	var stepHooks []StepEnder
-	var stepNames []string
-	for _, h := range l.Hooks {
-		if h == nil {
-			return r.History, errors.New("models: loop: a hook is nil")
+	var stepNames []Hook
+	for i, h := range l.Hooks {
+		if isNil(h) {
+			return r.History, fmt.Errorf("models: loop: hook %d is nil", i)
 		}
 		if s, ok := h.(StepEnder); ok {
-			stepHooks, stepNames = append(stepHooks, s), append(stepNames, h.Name())
+			stepHooks, stepNames = append(stepHooks, s), append(stepNames, h)
 		}
 	}
-	hookErr := func(h Hook, err error) error { return fmt.Errorf("models: loop: hook %s: %w", h.Name(), err) }
+	hookErr := func(h Hook, err error) error {
+		if _, pass := h.(passErrors); pass {
+			return err
+		}
+		return fmt.Errorf("models: loop: hook %s: %w", h.Name(), err)
+	}
 	for _, h := range l.Hooks {
 		if b, ok := h.(LoopBeginner); ok {
 			if err := b.OnLoopBegin(r); err != nil {
@@ -122,7 +136,7 @@ func (l Loop) Run(ctx context.Context, step Step) (*History, error) {
 			}
 		}
 	}
-	for e := l.InitialEpoch; e < l.Epochs; e++ {
+	for e := l.InitialEpoch; e < l.Epochs && !r.stop; e++ {
 		if err := step.BeginEpoch(e); err != nil {
 			return r.History, err
 		}
@@ -132,6 +146,9 @@ func (l Loop) Run(ctx context.Context, step Step) (*History, error) {
 					return r.History, hookErr(h, err)
 				}
 			}
+		}
+		if r.stop {
+			break
 		}
 		for b := 0; ; b++ {
 			more, err := step.Run(ctx, e, b)
@@ -157,7 +174,7 @@ func (l Loop) Run(ctx context.Context, step Step) (*History, error) {
 						if errors.Is(err, logsErr) && logsErr != nil {
 							return r.History, err
 						}
-						return r.History, fmt.Errorf("models: loop: hook %s: %w", stepNames[i], err)
+						return r.History, hookErr(stepNames[i], err)
 					}
 				}
 			}
@@ -182,6 +199,19 @@ func (l Loop) Run(ctx context.Context, step Step) (*History, error) {
 		}
 	}
 	return r.History, nil
+}
+
+// isNil reports a nil hook, typed or not.
+func isNil(h Hook) bool {
+	if h == nil {
+		return true
+	}
+	v := reflect.ValueOf(h)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // ProgressHook shows a Loop's progress as Fit does (Keras's display: a

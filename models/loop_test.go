@@ -81,6 +81,11 @@ func (r *recorder) OnEpochEnd(_ *models.LoopRun, e int, logs models.Logs) error 
 	return nil
 }
 
+type loopStopper struct{}
+
+func (loopStopper) Name() string                         { return "stopper" }
+func (*loopStopper) OnLoopBegin(r *models.LoopRun) error { r.Stop(); return nil }
+
 // TestLoop: the loop calls the step and the hooks in order, later hooks
 // and the history see what earlier ones added to the logs, InitialEpoch
 // resumes, Stop ends after the step, and a hook's error names the hook.
@@ -122,6 +127,18 @@ func TestLoop(t *testing.T) {
 	h, err = models.Loop{Epochs: 5, Hooks: []models.Hook{failing}}.Run(context.Background(), &countStep{steps: 1, calls: &calls})
 	if err == nil || !strings.Contains(err.Error(), "hook checkpoint: boom") || len(h.Epochs) != 1 {
 		t.Errorf("a failing hook: %v, history %v", err, h.Epochs)
+	}
+
+	// Stop before any step: from OnLoopBegin, nothing runs.
+	calls = nil
+	early := &loopStopper{}
+	h, err = models.Loop{Epochs: 3, Hooks: []models.Hook{early}}.Run(context.Background(), &countStep{steps: 3, calls: &calls})
+	if err != nil || len(h.Epochs) != 0 || len(calls) != 0 {
+		t.Errorf("Stop from OnLoopBegin: %v, history %v, calls %v", err, h.Epochs, calls)
+	}
+	var typedNil *recorder
+	if _, err := (models.Loop{Hooks: []models.Hook{typedNil}}).Run(context.Background(), &countStep{steps: 1, calls: &calls}); err == nil {
+		t.Error("a typed nil hook: no error")
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -95,10 +95,7 @@ func (p *progress) update(step int, logs Logs) {
 // epochEnd draws the epoch's last line; done is the number of steps run,
 // shown when the number of steps is unknown.
 func (p *progress) epochEnd(done int, logs Logs) {
-	steps := p.steps
-	if steps == 0 {
-		steps = done
-	}
+	steps := max(p.steps, done) // unknown, or fewer than the step ran
 	el := time.Since(p.start)
 	perStep := el / time.Duration(max(steps, 1))
 	switch p.mode {

@@ -222,15 +222,24 @@ func TestCallbacksSeeBatchesAndEpochs(t *testing.T) {
 	if batches != 8 || epochs != 2 || len(h.Epochs) != 2 {
 		t.Fatalf("batches %d epochs %d history %d; want 8, 2, 2", batches, epochs, len(h.Epochs))
 	}
-	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(TrainingView, int, Logs) error { return errors.New("boom") }}}
-	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("callback error not returned: %v", err)
+	boom := errors.New("boom")
+	o.Callbacks = []Callback{CallbackFuncs{EpochEnd: func(TrainingView, int, Logs) error { return boom }}}
+	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err != boom {
+		t.Fatalf("callback error not returned as it is: %v", err)
+	}
+	o.Callbacks = []Callback{CallbackFuncs{BatchEnd: func(TrainingView, int, Logs) error { return boom }}}
+	if _, err := m.Fit(context.Background(), toyData(t, 100, 1), o); err != boom {
+		t.Fatalf("batch callback error not returned as it is: %v", err)
 	}
 }
 
 // stepCounter is a Loop hook given to Fit: it counts steps, reads the
-// running logs, and adds a log of its own at each epoch's end.
-type stepCounter struct{ steps int }
+// running logs, reads the weights (a read-only call, as callbacks make),
+// and adds a log of its own at each epoch's end.
+type stepCounter struct {
+	m     *Model
+	steps int
+}
 
 func (h *stepCounter) Name() string { return "step counter" }
 
@@ -247,6 +256,9 @@ func (h *stepCounter) OnStepEnd(_ *LoopRun, _ int, logs func() (Logs, error)) er
 }
 
 func (h *stepCounter) OnEpochEnd(_ *LoopRun, _ int, logs Logs) error {
+	if _, err := h.m.GetWeights(); err != nil {
+		return err
+	}
 	logs["steps_so_far"] = float64(h.steps)
 	if _, ok := logs["val_loss"]; !ok {
 		return errors.New("epoch logs lack val_loss: validation runs before the hooks")
@@ -258,7 +270,7 @@ func (h *stepCounter) OnEpochEnd(_ *LoopRun, _ int, logs Logs) error {
 // after validation, and what they add to the logs reaches the history.
 func TestFitHooks(t *testing.T) {
 	m := toyModel(t, 1)
-	h := &stepCounter{}
+	h := &stepCounter{m: m}
 	o := fitOpts(2, 25, 1)
 	o.ValidationData = toyData(t, 20, 2)
 	o.Hooks = []Hook{h}

@@ -103,13 +103,9 @@ func (m *Model) fitStream(ctx context.Context, src BatchSource, opts FitOptions)
 	if val == nil && opts.ValidationSplit != 0 {
 		return nil, nil, errors.New("models: fit stream: a stream cannot be split for validation; give ValidationData")
 	}
-	if val != nil {
-		if _, _, err := c.checkData("validation data", val); err != nil {
-			return nil, nil, err
-		}
-		if err := val.checkFinite(); err != nil {
-			return nil, nil, fmt.Errorf("models: validation data: %w", err)
-		}
+	vd, err := c.checkValidation(val)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(opts.ClassWeight) > 0 {
 		if !c.weighted {
@@ -129,7 +125,7 @@ func (m *Model) fitStream(ctx context.Context, src BatchSource, opts FitOptions)
 	}
 	feed := &streamFeed{c: c, src: src, ctx: ctx, ahead: max(ahead, 0), classWeight: opts.ClassWeight}
 	defer feed.stop()
-	return m.trainLoop(ctx, c, opts, val, steps, feed)
+	return m.trainLoop(ctx, c, opts, vd, steps, feed)
 }
 
 // streamFeed feeds FitStream's steps from a BatchSource through a
