@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 
@@ -34,8 +35,10 @@ type GANOptions struct {
 // discriminator's two calls share its weights), GradientTape takes the
 // gradients and each optimizer's Build applies them.
 //
-// The models are only blueprints: the GAN holds their weights. Its methods
-// are safe for concurrent use (they take turns); Close releases it.
+// NewGAN builds both models into the GAN's own graph, where their weights
+// live: the models are used up (they cannot be compiled afterwards, nor
+// given to another GAN). Its methods are safe for concurrent use (they
+// take turns); Close releases it.
 type GAN struct {
 	mu                 sync.Mutex
 	sess               *tfwrap.Session
@@ -53,9 +56,9 @@ type StepLosses struct{ Discriminator, Generator float64 }
 
 // NewGAN builds the training step of generator (noise of shape [latent] to
 // samples) and discriminator (samples to one logit). Both are single-input,
-// single-output models whose shapes must fit together; neither needs to
-// be compiled. The weights start from their initializers, seeded by
-// o.Seed.
+// single-output models whose shapes must fit together, fresh from
+// NewSequential or NewModel: not compiled, and not used by another GAN.
+// The weights start from their initializers, seeded by o.Seed.
 func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) {
 	if generator == nil || discriminator == nil {
 		return nil, errors.New("course: gan: a model is nil")
@@ -71,6 +74,11 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 		return nil, fmt.Errorf("course: gan: the generator makes %v, the discriminator takes %v", gOut[0], dIn[0])
 	case fmt.Sprint(dOut[0]) != "[1]":
 		return nil, fmt.Errorf("course: gan: the discriminator gives %v; want one logit", dOut[0])
+	}
+	for _, m := range []*models.Model{generator, discriminator} {
+		if len(m.Weights()) > 0 {
+			return nil, fmt.Errorf("course: gan: model %s already has weights (compiled, or used by another GAN); give NewGAN fresh models", m.Name())
+		}
 	}
 	if o.GeneratorOptimizer == nil {
 		o.GeneratorOptimizer = optimizers.AdamWith(2e-4, 0.5, 0.999, 1e-7)
@@ -120,7 +128,9 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 		return nil, err
 	}
 	n.gen, n.disc = generator.AsLayer().Weights(), discriminator.AsLayer().Weights()
-	n.dLoss = g.Div(g.Add(bce(onReal, 1), bce(onFake, 0)), g.Scalar(2, tfwrap.Float32))
+	// A NaN or infinite loss fails the step before any weight changes.
+	n.dLoss = g.CheckNumerics(g.Div(g.Add(bce(onReal, 1), bce(onFake, 0)), g.Scalar(2, tfwrap.Float32)),
+		"the discriminator's loss is NaN or infinite")
 	dGrads, err := g.GradientTape().Gradient(n.dLoss, sources(n.disc)...)
 	if err != nil {
 		return nil, fmt.Errorf("course: gan: discriminator gradients: %w", err)
@@ -139,7 +149,7 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 	if err != nil {
 		return nil, err
 	}
-	n.gLoss = bce(judged, 1)
+	n.gLoss = g.CheckNumerics(bce(judged, 1), "the generator's loss is NaN or infinite")
 	gGrads, err := g.GradientTape().Gradient(n.gLoss, sources(n.gen)...)
 	if err != nil {
 		return nil, fmt.Errorf("course: gan: generator gradients: %w", err)
@@ -177,37 +187,48 @@ func sources(vs []*tfwrap.Variable) []tfwrap.Source {
 	return out
 }
 
-// checkBatch checks a batch's shape before it reaches TensorFlow.
-func checkBatch(what string, t *tfwrap.Tensor, rowSize int64) (int64, error) {
+// checkBatch checks a batch before it reaches TensorFlow (its dtype, its
+// values a sample, finite values) and returns it as [batch, rowSize].
+func checkBatch(what string, t *tfwrap.Tensor, rowSize int64) (*tfwrap.Tensor, int64, error) {
 	if t == nil {
-		return 0, fmt.Errorf("course: gan: %s is nil", what)
+		return nil, 0, fmt.Errorf("course: gan: %s is nil", what)
 	}
 	if t.DType() != tfwrap.Float32 {
-		return 0, fmt.Errorf("course: gan: %s holds %v, want float32", what, t.DType())
+		return nil, 0, fmt.Errorf("course: gan: %s holds %v, want float32", what, t.DType())
 	}
 	s := t.Shape()
 	if len(s) < 2 || s[0] < 1 {
-		return 0, fmt.Errorf("course: gan: %s has shape %v, want a batch of at least one sample", what, s)
+		return nil, 0, fmt.Errorf("course: gan: %s has shape %v, want a batch of at least one sample", what, s)
 	}
 	if n := t.NumElements() / s[0]; n != rowSize {
-		return 0, fmt.Errorf("course: gan: %s has shape %v, %d values a sample where the model takes %d", what, s, n, rowSize)
+		return nil, 0, fmt.Errorf("course: gan: %s has shape %v, %d values a sample where the model takes %d", what, s, n, rowSize)
 	}
-	return s[0], nil
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, 0, fmt.Errorf("course: gan: %s: sample %d holds %v", what, int64(i)/rowSize, x)
+		}
+	}
+	flat, err := t.Reshaped(s[0], rowSize)
+	return flat, s[0], err
 }
 
 // Step trains both models on one batch of real samples, with noise z1 for
 // the discriminator's step and z2 for the generator's (batches of noise
 // vectors; z2 may have another batch size).
 func (n *GAN) Step(real, z1, z2 *tfwrap.Tensor) (StepLosses, error) {
-	rb, err := checkBatch("the real batch", real, n.sampleSize)
+	real, rb, err := checkBatch("the real batch", real, n.sampleSize)
 	if err != nil {
 		return StepLosses{}, err
 	}
-	b1, err := checkBatch("noise z1", z1, n.latent)
+	z1, b1, err := checkBatch("noise z1", z1, n.latent)
 	if err != nil {
 		return StepLosses{}, err
 	}
-	if _, err := checkBatch("noise z2", z2, n.latent); err != nil {
+	if z2, _, err = checkBatch("noise z2", z2, n.latent); err != nil {
 		return StepLosses{}, err
 	}
 	if b1 != rb {
@@ -251,10 +272,13 @@ type GANTrainOptions struct {
 // holds each epoch's mean d_loss and g_loss. Cancelling ctx stops it
 // between steps, returning the history so far and ctx's error.
 func (n *GAN) Train(ctx context.Context, real []float32, o GANTrainOptions) (*models.History, error) {
-	if o.Epochs <= 0 {
+	if o.Epochs < 0 || o.StepsPerEpoch < 0 || o.BatchSize < 0 {
+		return nil, fmt.Errorf("course: gan: train: epochs %d, steps %d, batch size %d: want positive numbers (0: the default)", o.Epochs, o.StepsPerEpoch, o.BatchSize)
+	}
+	if o.Epochs == 0 {
 		o.Epochs = 10
 	}
-	if o.StepsPerEpoch <= 0 {
+	if o.StepsPerEpoch == 0 {
 		o.StepsPerEpoch = 100
 	}
 	step, err := n.TrainStep(real, o.StepsPerEpoch, o.BatchSize, o.Seed)
@@ -277,12 +301,26 @@ func (n *GAN) TrainStep(real []float32, steps, batch int, seed uint64) (models.S
 	if steps < 1 {
 		return nil, fmt.Errorf("course: gan: train: %d steps an epoch", steps)
 	}
-	if batch <= 0 {
+	if batch < 0 {
+		return nil, fmt.Errorf("course: gan: train: batch size %d", batch)
+	}
+	if batch == 0 {
 		batch = 64
+	}
+	if int64(batch)*max(n.sampleSize, n.latent) > maxBatchValues {
+		return nil, fmt.Errorf("course: gan: train: batch size %d: a batch would hold over %d values", batch, maxBatchValues)
+	}
+	for i, x := range real {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("course: gan: train: sample %d holds %v", i/size, x)
+		}
 	}
 	return &ganStep{n: n, real: real, count: len(real) / size, steps: steps, batch: batch,
 		rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), buf: make([]float32, batch*size)}, nil
 }
+
+// maxBatchValues bounds a training batch (1 GiB of float32).
+const maxBatchValues = 1 << 28
 
 type ganStep struct {
 	n                   *GAN
@@ -342,7 +380,8 @@ func (s *ganStep) Logs() (models.Logs, error) {
 
 // Generate runs the generator, in inference mode, on a batch of noise.
 func (n *GAN) Generate(z *tfwrap.Tensor) (*tfwrap.Tensor, error) {
-	if _, err := checkBatch("the noise", z, n.latent); err != nil {
+	z, _, err := checkBatch("the noise", z, n.latent)
+	if err != nil {
 		return nil, err
 	}
 	n.mu.Lock()

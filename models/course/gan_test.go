@@ -1,8 +1,11 @@
 package course_test
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
@@ -158,6 +161,26 @@ func TestGANRefuses(t *testing.T) {
 	if _, err := g.Step(real, z, z3); err != nil {
 		t.Errorf("a generator batch of another size: %v", err)
 	}
+	nan := make([]float32, 2*784)
+	nan[784+5] = float32(math.NaN())
+	realNaN, _ := tfwrap.NewTensor(nan, 2, 784)
+	before, _, _ := g.Weights()
+	if _, err := g.Step(realNaN, z, z); err == nil || !strings.Contains(err.Error(), "sample 1 holds NaN") {
+		t.Errorf("a NaN pixel: %v, want the sample named", err)
+	}
+	after, _, _ := g.Weights()
+	if fmt.Sprint(flat(t, before)) != fmt.Sprint(flat(t, after)) {
+		t.Error("a refused step changed the generator")
+	}
+	if _, err := g.Train(context.Background(), nan, course.GANTrainOptions{Epochs: 1, StepsPerEpoch: 1}); err == nil {
+		t.Error("Train on NaN data: no error")
+	}
+	if _, err := g.Train(context.Background(), make([]float32, 784), course.GANTrainOptions{Epochs: -5}); err == nil {
+		t.Error("Train with -5 epochs: no error")
+	}
+	if _, err := g.TrainStep(make([]float32, 784), 1, 1<<40, 0); err == nil {
+		t.Error("TrainStep with a batch of 2^40: no error")
+	}
 	if _, err := g.Generate(bad); err == nil {
 		t.Error("Generate with the wrong noise size: no error")
 	}
@@ -173,5 +196,16 @@ func TestGANRefuses(t *testing.T) {
 	gen, _ := course.MNISTGenerator(4)
 	if _, err := course.NewGAN(gen, gen, course.GANOptions{}); err == nil {
 		t.Error("a generator as its own discriminator: no error")
+	}
+	// Models are used up by the GAN that holds their weights.
+	gen, _ = course.MNISTGenerator(4)
+	disc, _ := course.MNISTDiscriminator()
+	first, err := course.NewGAN(gen, disc, course.GANOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := course.NewGAN(gen, disc, course.GANOptions{}); err == nil || !strings.Contains(err.Error(), "already has weights") {
+		t.Errorf("models given to a second GAN: %v", err)
 	}
 }
