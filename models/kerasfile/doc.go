@@ -10,7 +10,10 @@
 // Activation, ZeroPadding2D, MaxPooling2D, AveragePooling2D, the global
 // poolings, Flatten, Dropout, Reshape, Permute, Rescaling, the augmentation
 // layers RandomFlip, RandomTranslation, RandomRotation and RandomZoom,
-// LayerNormalization, Add, Multiply and Concatenate. Anything else, and any
+// LayerNormalization, Conv1D, Embedding (int32 and int64 id inputs are fed
+// as float32 in Go), LSTM, GRU and Bidirectional (Keras's defaults: tanh,
+// sigmoid gates, reset_after, no dropout), Add, Multiply and Concatenate.
+// Anything else, and any
 // argument the Go layer cannot honour (a dilation, a constraint, a
 // mixed-precision policy), is an error that names the layer, its position
 // in the file and what was wrong: a model is read as Keras would run it, or

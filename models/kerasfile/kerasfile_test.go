@@ -64,7 +64,7 @@ func compileOpts() models.CompileOptions {
 // predicts what Keras predicted, within 1e-5.
 func TestImportMatchesKeras(t *testing.T) {
 	dir, refs := keras(t)
-	for _, name := range []string{"cnn", "resnet", "mnv2", "nested"} {
+	for _, name := range []string{"cnn", "resnet", "mnv2", "nested", "text"} {
 		t.Run(name, func(t *testing.T) {
 			r := refs[name]
 			m, err := kerasfile.Load(filepath.Join(dir, name+".keras"), compileOpts())

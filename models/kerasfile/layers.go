@@ -485,6 +485,73 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 			}
 			b.single = layers.RandomZoom(c.factor("height_factor"), w, o, opts...)
 		}
+	case "Conv1D":
+		c.want("dilation_rate", []any{1.0}, 1.0)
+		c.want("groups", 1.0)
+		k := c.ints("kernel_size", 1)
+		c.in("kernel_size", 1, maxWindow, k...)
+		filters := c.integer("filters", 0)
+		c.in("filters", 1, maxUnits, filters)
+		opts = c.weighted(opts, "kernel_regularizer")
+		if st := c.ints("strides", 1); st != nil {
+			c.in("strides", 1, maxWindow, st...)
+			opts = append(opts, layers.WithStride1D(st[0]))
+		}
+		opts = append(opts, layers.WithPadding(c.padding()), layers.WithActivation(c.activation("activation")))
+		if k != nil {
+			b.single = layers.Conv1D(filters, k[0], opts...)
+		}
+	case "Embedding":
+		for _, k := range []string{"embeddings_regularizer", "embeddings_constraint"} {
+			if c.has(k) {
+				c.fail("%s is not supported", k)
+			}
+		}
+		in, out := c.integer("input_dim", 0), c.integer("output_dim", 0)
+		c.in("input_dim", 1, 1<<24, in)
+		c.in("output_dim", 1, maxUnits, out)
+		if c.boolean("mask_zero", false) {
+			opts = append(opts, layers.MaskZero())
+		}
+		b.single = layers.Embedding(in, out, opts...)
+	case "LSTM", "GRU":
+		var l layers.RecurrentLayer
+		if l, c.err = recurrent(class, c, opts); l != nil {
+			b = oneOrMore(l, c.boolean("return_state", false))
+		}
+	case "Bidirectional":
+		c.want("merge_mode", "concat")
+		inner, _ := c.m["layer"].(map[string]any)
+		innerClass, _ := inner["class_name"].(string)
+		innerCfg, _ := inner["config"].(map[string]any)
+		if innerClass != "LSTM" && innerClass != "GRU" {
+			c.fail("Bidirectional of %s is not supported (LSTM and GRU are)", jsonString(inner["class_name"]))
+			break
+		}
+		if bw, ok := c.m["backward_layer"].(map[string]any); ok {
+			// Keras writes the backward copy it made itself; another one
+			// is not the Go layer's.
+			bc, _ := bw["config"].(map[string]any)
+			same := bw["class_name"] == innerClass && bc["go_backwards"] == true
+			for _, k := range []string{"units", "return_sequences", "return_state", "activation", "recurrent_activation", "use_bias", "reset_after"} {
+				same = same && fmt.Sprint(bc[k]) == fmt.Sprint(innerCfg[k])
+			}
+			if !same {
+				c.fail("backward_layer %s is not supported (only the backward copy of the forward layer, as Bidirectional makes it)", jsonString(bw["class_name"]))
+				break
+			}
+		} else if c.has("backward_layer") {
+			c.fail("backward_layer %s is not supported", jsonString(c.m["backward_layer"]))
+			break
+		}
+		ic := &kcfg{class: innerClass, m: innerCfg}
+		ic.common()
+		l, err := recurrent(innerClass, ic, nil)
+		if err != nil {
+			c.fail("layer: %v", err)
+			break
+		}
+		b = oneOrMore(layers.Bidirectional(l, opts...), ic.boolean("return_state", false))
 	case "Add":
 		b.multi = layers.Add(opts...)
 	case "Multiply":
@@ -500,10 +567,57 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 	return b, nil
 }
 
+// oneOrMore is a recurrent layer as a one-output layer, or, when it
+// returns its states too, as a layer of several outputs.
+func oneOrMore(l layers.RecurrentLayer, states bool) built {
+	if states {
+		return built{multi: l}
+	}
+	return built{single: l}
+}
+
+// recurrent reads an LSTM or GRU layer: Keras's defaults (tanh, sigmoid
+// gates, a bias, GRU's reset_after, no dropout, no state carried between
+// batches) are what the Go layers compute; anything else is refused.
+func recurrent(class string, c *kcfg, opts []layers.Option) (layers.RecurrentLayer, error) {
+	c.want("activation", "tanh")
+	c.want("recurrent_activation", "sigmoid")
+	c.want("use_bias", true)
+	c.want("go_backwards", false)
+	c.want("stateful", false)
+	c.want("dropout", 0.0)
+	c.want("recurrent_dropout", 0.0)
+	c.want("zero_output_for_mask", false)
+	if class == "GRU" {
+		c.want("reset_after", true)
+	}
+	for _, k := range []string{"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "recurrent_constraint"} {
+		if c.has(k) {
+			c.fail("%s is not supported", k)
+		}
+	}
+	units := c.integer("units", 0)
+	c.in("units", 1, maxUnits, units)
+	if c.boolean("return_sequences", false) {
+		opts = append(opts, layers.ReturnSequences())
+	}
+	if c.boolean("return_state", false) {
+		opts = append(opts, layers.ReturnState())
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	if class == "LSTM" {
+		return layers.LSTM(units, opts...), nil
+	}
+	return layers.GRU(units, opts...), nil
+}
+
 // supported lists the Keras layer classes convert reads, for errors.
 var supported = []string{"InputLayer", "Dense", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
 	"BatchNormalization", "ReLU", "LeakyReLU", "Activation", "ZeroPadding2D", "MaxPooling2D",
 	"AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
 	"GlobalMaxPooling1D", "Flatten", "Dropout", "Reshape", "Permute", "Rescaling",
 	"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
-	"LayerNormalization", "Add", "Multiply", "Concatenate", "Functional", "Sequential"}
+	"LayerNormalization", "Conv1D", "Embedding", "LSTM", "GRU", "Bidirectional",
+	"Add", "Multiply", "Concatenate", "Functional", "Sequential"}

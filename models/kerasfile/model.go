@@ -356,31 +356,54 @@ func (n storeNames) next(class string) string {
 	return fmt.Sprintf("%s_%d", s, k+1)
 }
 
-// layerWeights reads the vars of the layer stored at name in the layers
-// group (none when the layer has no folder or no vars).
-func (b *builder) layerWeights(lstore *h5.Group, name string) ([]*h5.Dataset, error) {
+// varFolders lists where, under its folder, Keras's saving_lib keeps a
+// layer's variables: a recurrent layer's in its cell, a Bidirectional
+// layer's in its two copies' cells (forward first), anyone else's in vars.
+func varFolders(class string) []string {
+	switch class {
+	case "LSTM", "GRU":
+		return []string{"cell/vars"}
+	case "Bidirectional":
+		return []string{"forward_layer/cell/vars", "backward_layer/cell/vars"}
+	}
+	return []string{"vars"}
+}
+
+// layerWeights reads the vars of the layer of class stored at name in the
+// layers group (none when the layer has no folder or no vars).
+func (b *builder) layerWeights(lstore *h5.Group, name, class string) ([]*h5.Dataset, error) {
 	if lstore == nil || !lstore.Has(name) {
 		return nil, nil
 	}
-	g, err := lstore.Group(name)
-	if err != nil {
-		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
+	var out []*h5.Dataset
+	for _, sub := range varFolders(class) {
+		g, err := lstore.Group(name)
+		for _, part := range strings.Split(sub, "/") {
+			if err != nil {
+				break
+			}
+			if !g.Has(part) {
+				g = nil
+				break
+			}
+			g, err = g.Group(part)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
+		}
+		if g == nil {
+			continue
+		}
+		if n := len(g.Names()); n > maxVars {
+			return nil, fmt.Errorf("%w: %s: model.weights.h5: layers/%s/%s has %d members; a layer has at most %d", ErrFormat, b.path, name, sub, n, maxVars)
+		}
+		ds, err := g.NumberedDatasets()
+		if err != nil {
+			return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
+		}
+		out = append(out, ds...)
 	}
-	if !g.Has("vars") {
-		return nil, nil
-	}
-	v, err := g.Group("vars")
-	if err != nil {
-		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
-	}
-	if n := len(v.Names()); n > maxVars {
-		return nil, fmt.Errorf("%w: %s: model.weights.h5: layers/%s/vars has %d members; a layer has at most %d", ErrFormat, b.path, name, n, maxVars)
-	}
-	ds, err := v.NumberedDatasets()
-	if err != nil {
-		return nil, fmt.Errorf("kerasfile: %s: model.weights.h5: %w", b.path, err)
-	}
-	return ds, nil
+	return out, nil
 }
 
 // layer converts the entry at position i of a model's layers, records where
@@ -413,7 +436,7 @@ func (b *builder) layer(e entry, i int, rank int, lstore *h5.Group, store, where
 	if err != nil {
 		return built{}, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at, err)
 	}
-	ds, err := b.layerWeights(lstore, store)
+	ds, err := b.layerWeights(lstore, store, e.Class)
 	if err != nil {
 		return built{}, err
 	}
@@ -444,8 +467,13 @@ func inputShape(e entry, where string) ([]int64, error) {
 	if c.Sparse || c.Ragged {
 		return nil, fmt.Errorf("kerasfile: %s: sparse and ragged inputs are not supported", where)
 	}
-	if d, ok := c.DType.(string); ok && d != "float32" {
-		return nil, fmt.Errorf("kerasfile: %s: input dtype %s is not supported (only float32)", where, d)
+	switch d, _ := c.DType.(string); d {
+	case "", "float32":
+	case "int32", "int64":
+		// Ids for an Embedding: Go models take float32 inputs and an
+		// Embedding casts them, as Keras's casts a float input.
+	default:
+		return nil, fmt.Errorf("kerasfile: %s: input dtype %s is not supported (only float32, or int32 and int64 ids)", where, d)
 	}
 	shape := c.BatchShape
 	if shape == nil {

@@ -325,17 +325,29 @@ func (s *saver) layer(l layers.Common, store string, names storeNames, claim fun
 	if err != nil {
 		return nil, fmt.Errorf("layer %s (%s): %w", l.Name(), l.Type(), err)
 	}
-	for i, v := range l.Weights() {
-		t, ok := s.values[v]
-		if !ok {
-			return nil, fmt.Errorf("layer %s: weight %s is not among the model's weights", l.Name(), v.Name())
+	// The weights, split evenly over the layer's variable folders (a
+	// Bidirectional layer's: the forward copy's, then the backward's).
+	ws, folders := l.Weights(), varFolders(class)
+	if len(ws)%len(folders) != 0 {
+		return nil, fmt.Errorf("layer %s: %d weights for %d variable folders", l.Name(), len(ws), len(folders))
+	}
+	per := len(ws) / len(folders)
+	for k, sub := range folders {
+		if err := s.w.Group(join(folder, sub)); err != nil {
+			return nil, err
 		}
-		data, err := t.Float32s()
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: weight %s: %w", l.Name(), v.Name(), err)
-		}
-		if err := s.w.Float32(join(folder, "vars", fmt.Sprint(i)), t.Shape(), data); err != nil {
-			return nil, fmt.Errorf("layer %s: %w", l.Name(), err)
+		for i, v := range ws[k*per : (k+1)*per] {
+			t, ok := s.values[v]
+			if !ok {
+				return nil, fmt.Errorf("layer %s: weight %s is not among the model's weights", l.Name(), v.Name())
+			}
+			data, err := t.Float32s()
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: weight %s: %w", l.Name(), v.Name(), err)
+			}
+			if err := s.w.Float32(join(folder, sub, fmt.Sprint(i)), t.Shape(), data); err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Name(), err)
+			}
 		}
 	}
 	return map[string]any{"module": "keras.layers", "class_name": class, "config": cfg, "registered_name": nil}, nil
@@ -462,6 +474,25 @@ func kerasLayerConfig(c layers.Config) (string, map[string]any, error) {
 			cfg["width_factor"] = c.WidthFactor
 		}
 		transform()
+	case "Conv1D":
+		if c.KernelRegularizer != nil || c.BiasRegularizer != nil {
+			return "", nil, fmt.Errorf("regularizers on a Conv1D are not written")
+		}
+		cfg["filters"], cfg["kernel_size"], cfg["activation"], cfg["use_bias"] = c.Filters, c.Kernel, act, !c.NoBias
+		cfg["strides"], cfg["padding"], cfg["data_format"] = c.Strides, orDefault(c.Padding, "valid"), "channels_last"
+		cfg["dilation_rate"], cfg["groups"] = []int{1}, 1
+	case "Embedding":
+		cfg["input_dim"], cfg["output_dim"], cfg["mask_zero"] = c.InputDim, c.OutputDim, c.MaskZero
+	case "LSTM", "GRU":
+		recurrentConfig(cfg, c)
+	case "Bidirectional":
+		if c.Layer == nil || (c.Layer.Type != "LSTM" && c.Layer.Type != "GRU") {
+			return "", nil, errors.New("a Bidirectional layer is written around an LSTM or GRU only")
+		}
+		inner := map[string]any{"name": "forward_" + c.Name, "trainable": !c.Frozen, "dtype": float32Policy}
+		recurrentConfig(inner, *c.Layer)
+		cfg["merge_mode"] = "concat"
+		cfg["layer"] = map[string]any{"module": "keras.layers", "class_name": c.Layer.Type, "config": inner, "registered_name": nil}
 	case "Add", "Multiply":
 	case "Concatenate":
 		axis := -1
@@ -502,9 +533,22 @@ func finite(v any) error {
 	return nil
 }
 
-const writable = "Dense, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, the global poolings, " +
+const writable = "Dense, Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, the global poolings, " +
 	"Flatten, Dropout, BatchNormalization, ReLU, Activation, Reshape, Permute, ZeroPadding2D, Rescaling, " +
-	"LayerNormalization, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, Add, Multiply, Concatenate"
+	"LayerNormalization, RandomFlip, RandomTranslation, RandomRotation, RandomZoom, Embedding, LSTM, GRU, Bidirectional, " +
+	"Add, Multiply, Concatenate"
+
+// recurrentConfig writes an LSTM or GRU layer's arguments: the Go layers
+// compute Keras's defaults.
+func recurrentConfig(cfg map[string]any, c layers.Config) {
+	cfg["units"], cfg["return_sequences"], cfg["return_state"] = c.Units, c.ReturnSequences, c.ReturnState
+	cfg["activation"], cfg["recurrent_activation"], cfg["use_bias"] = "tanh", "sigmoid", true
+	cfg["go_backwards"], cfg["stateful"], cfg["unroll"] = false, false, false
+	cfg["dropout"], cfg["recurrent_dropout"] = 0.0, 0.0
+	if c.Type == "GRU" {
+		cfg["reset_after"] = true
+	}
+}
 
 func orDefault(s, def string) string {
 	if s == "" {

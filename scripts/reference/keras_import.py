@@ -12,6 +12,8 @@ mode is visible):
                 logits out)
   nested.keras  a transfer-learning shape: Rescaling, a functional backbone
                 used as a layer (frozen), GlobalAveragePooling2D, Dense
+  text.keras    int32 ids through Embedding(mask_zero), LSTM, a
+                Bidirectional GRU and Dense
 Prints {name: {"shape": [...], "x": [...], "y": [...]}}: a random batch and
 Keras's predict on it.
 """
@@ -106,19 +108,37 @@ def nested():
     return keras.Model(outer_in, out, name="transfer")
 
 
+def text():
+    return keras.Sequential([
+        keras.Input((6,), dtype="int32"),
+        layers.Embedding(20, 4, mask_zero=True),
+        layers.LSTM(5, return_sequences=True),
+        layers.Bidirectional(layers.GRU(3)),
+        layers.Dense(2),
+    ], name="text")
+
+
 def main():
     cfg = json.load(sys.stdin)
     keras.utils.set_random_seed(cfg.get("seed", 1))
     rng = np.random.default_rng(cfg.get("seed", 1))
     out = {}
-    for name, make, scale in [("cnn", cnn, 1.0), ("resnet", resnet, 1.0), ("mnv2", mnv2, 1.0), ("nested", nested, 255.0)]:
+    for name, make, scale in [("cnn", cnn, 1.0), ("resnet", resnet, 1.0), ("mnv2", mnv2, 1.0), ("nested", nested, 255.0),
+                              ("text", text, 0)]:
         m = make()
         randomize_bn(m, rng)
         path = os.path.join(cfg["dir"], name + ".keras")
         m.save(path)
         shape = [3] + list(m.input_shape[1:])
-        x = (rng.uniform(0, 1, shape) * scale).astype(np.float32)
-        y = m.predict(x, verbose=0)
+        if name == "text":  # ids, some 0 (masked); Go feeds them as floats
+            m.layers[0].set_weights([rng.normal(0, 1, (20, 4))])  # outputs far from 0
+            m.save(path)
+            ids = rng.integers(0, 20, shape) * rng.integers(0, 2, shape)
+            y = m.predict(ids.astype(np.int32), verbose=0)
+            x = ids.astype(np.float32)
+        else:
+            x = (rng.uniform(0, 1, shape) * scale).astype(np.float32)
+            y = m.predict(x, verbose=0)
         out[name] = {"shape": shape, "x": x.ravel().tolist(), "y": np.asarray(y).ravel().tolist()}
     json.dump(out, sys.stdout)
 
