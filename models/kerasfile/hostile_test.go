@@ -77,7 +77,7 @@ func configEdit(old, new string, n ...int) func(string, []byte) []byte {
 // what the Go layers cannot do, is an error that says what and where.
 func TestBadFiles(t *testing.T) {
 	dir, _ := keras(t)
-	cnn := filepath.Join(dir, "cnn.keras")
+	cnn, text := filepath.Join(dir, "cnn.keras"), filepath.Join(dir, "text.keras")
 	notZip := filepath.Join(t.TempDir(), "x.keras")
 	os.WriteFile(notZip, []byte("not a zip archive at all"), 0o644)
 	for _, c := range []struct {
@@ -111,6 +111,22 @@ func TestBadFiles(t *testing.T) {
 		{"bad json", rewrite(t, cnn, configEdit(`{`, `[`)), "config.json"},
 		{"cycle", rewrite(t, filepath.Join(dir, "resnet.keras"), configEdit(`"keras_history": ["image", 0, 0]`, `"keras_history": ["dense", 0, 0]`)),
 			"waits for a tensor no layer makes"},
+		{"huge LSTM", rewrite(t, text, configEdit(`"units": 5`, `"units": 60000`)),
+			"the config declares"},
+		{"recurrent dropout", rewrite(t, text, configEdit(`"recurrent_dropout": 0.0`, `"recurrent_dropout": 0.5`)),
+			`recurrent_dropout=0.5 is not supported`},
+		{"relu LSTM", rewrite(t, text, configEdit(`"activation": "tanh"`, `"activation": "relu"`)),
+			`activation="relu" is not supported`},
+		{"stateful", rewrite(t, text, configEdit(`"stateful": false`, `"stateful": true`)),
+			`stateful=true is not supported`},
+		{"backward layer of its own", rewrite(t, text, configEdit(`"go_backwards": true`, `"go_backwards": false`)),
+			`backward_layer "GRU" is not supported`},
+		{"merge by sum", rewrite(t, text, configEdit(`"merge_mode": "concat"`, `"merge_mode": "sum"`)),
+			`merge_mode="sum" is not supported`},
+		{"huge vocabulary", rewrite(t, text, configEdit(`"input_dim": 20`, `"input_dim": 16000000`)),
+			"the config declares"},
+		{"string input", rewrite(t, text, configEdit(`"dtype": "int32"`, `"dtype": "string"`)),
+			"input dtype string is not supported"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := kerasfile.Load(c.path, compileOpts())
@@ -127,18 +143,25 @@ func TestBadFiles(t *testing.T) {
 
 // TestFlippedBits flips random bits of a whole .keras file, then of its
 // config.json and its weights file inside a valid zip (so the zip's CRC
-// does not catch them): each is an error or a model that compiles and
+// does not catch them), for the CNN and the text model (Embedding, LSTM,
+// Bidirectional GRU): each is an error or a model that compiles and
 // predicts, never a panic or a TensorFlow abort.
 func TestFlippedBits(t *testing.T) {
+	for _, name := range []string{"cnn", "text"} {
+		t.Run(name, func(t *testing.T) { flippedBits(t, name) })
+	}
+}
+
+func flippedBits(t *testing.T, model string) {
 	dir, refs := keras(t)
-	src := filepath.Join(dir, "cnn.keras")
+	src := filepath.Join(dir, model+".keras")
 	good, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	n := 120
-	if testing.Short() {
+	if testing.Short() || model != "cnn" {
 		n = 30
 	}
 	flip := func(b []byte, k int) []byte {
@@ -148,7 +171,7 @@ func TestFlippedBits(t *testing.T) {
 		}
 		return b
 	}
-	x, err := tfwrap.NewTensor(refs["cnn"].X, refs["cnn"].Shape...)
+	x, err := tfwrap.NewTensor(refs[model].X, refs[model].Shape...)
 	if err != nil {
 		t.Fatal(err)
 	}
