@@ -48,7 +48,14 @@ func (b *builder) sequential(mc modelConfig, lstore *h5.Group, where string) (*m
 		if l.single != nil {
 			x = models.Call(l.single, x)
 		} else {
-			x = models.CallMulti(l.multi, x)
+			outs, err := models.CallAll(l.multi, x)
+			if err != nil {
+				return nil, fmt.Errorf("kerasfile: %s: %s, layer %d (%s %q): %w", b.path, where, i, e.Class, e.Name, err)
+			}
+			if len(outs) != 1 {
+				return nil, fmt.Errorf("kerasfile: %s: %s, layer %d (%s %q) gives %d outputs (return_state, or a model of several outputs); a Sequential model passes one on: save it as a functional model", b.path, where, i, e.Class, entryName(e), len(outs))
+			}
+			x = outs[0]
 		}
 		if err := x.Err(); err != nil {
 			return nil, fmt.Errorf("kerasfile: %s: %s, layer %d (%s %q): %w", b.path, where, i, e.Class, e.Name, err)

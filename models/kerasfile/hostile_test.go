@@ -127,6 +127,10 @@ func TestBadFiles(t *testing.T) {
 			"the config declares"},
 		{"string input", rewrite(t, text, configEdit(`"dtype": "int32"`, `"dtype": "string"`)),
 			"input dtype string is not supported"},
+		{"states in a Sequential", rewrite(t, text, configEdit(`"return_state": false`, `"return_state": true`)),
+			"gives 3 outputs (return_state"},
+		{"100,000 steps", rewrite(t, text, configEdit(`"batch_shape": [null, 6]`, `"batch_shape": [null, 100000]`)),
+			"100000 steps is over the 2048 allowed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := kerasfile.Load(c.path, compileOpts())

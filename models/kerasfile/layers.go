@@ -326,6 +326,8 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		opts = append(opts, layers.WithPadding(c.padding()), layers.WithActivation(c.activation("activation")))
 		if k != nil {
 			b.single = layers.Conv2D(filters, k[0], k[1], opts...)
+		} else {
+			c.fail("kernel_size is missing")
 		}
 	case "DepthwiseConv2D", "SeparableConv2D":
 		c.want("dilation_rate", []any{1.0, 1.0}, 1.0)
@@ -500,6 +502,8 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		opts = append(opts, layers.WithPadding(c.padding()), layers.WithActivation(c.activation("activation")))
 		if k != nil {
 			b.single = layers.Conv1D(filters, k[0], opts...)
+		} else {
+			c.fail("kernel_size is missing")
 		}
 	case "Embedding":
 		for _, k := range []string{"embeddings_regularizer", "embeddings_constraint"} {
@@ -516,7 +520,7 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		b.single = layers.Embedding(in, out, opts...)
 	case "LSTM", "GRU":
 		var l layers.RecurrentLayer
-		if l, c.err = recurrent(class, c, opts); l != nil {
+		if l, c.err = recurrent(class, c, opts, false); l != nil {
 			b = oneOrMore(l, c.boolean("return_state", false))
 		}
 	case "Bidirectional":
@@ -546,7 +550,7 @@ func convert(class string, m map[string]any, rank int, frozen bool) (built, erro
 		}
 		ic := &kcfg{class: innerClass, m: innerCfg}
 		ic.common()
-		l, err := recurrent(innerClass, ic, nil)
+		l, err := recurrent(innerClass, ic, nil, true)
 		if err != nil {
 			c.fail("layer: %v", err)
 			break
@@ -579,7 +583,7 @@ func oneOrMore(l layers.RecurrentLayer, states bool) built {
 // recurrent reads an LSTM or GRU layer: Keras's defaults (tanh, sigmoid
 // gates, a bias, GRU's reset_after, no dropout, no state carried between
 // batches) are what the Go layers compute; anything else is refused.
-func recurrent(class string, c *kcfg, opts []layers.Option) (layers.RecurrentLayer, error) {
+func recurrent(class string, c *kcfg, opts []layers.Option, inBidirectional bool) (layers.RecurrentLayer, error) {
 	c.want("activation", "tanh")
 	c.want("recurrent_activation", "sigmoid")
 	c.want("use_bias", true)
@@ -587,7 +591,12 @@ func recurrent(class string, c *kcfg, opts []layers.Option) (layers.RecurrentLay
 	c.want("stateful", false)
 	c.want("dropout", 0.0)
 	c.want("recurrent_dropout", 0.0)
-	c.want("zero_output_for_mask", false)
+	if inBidirectional {
+		// Keras sets it with return_sequences there, as the Go layer does.
+		c.want("zero_output_for_mask", c.boolean("return_sequences", false))
+	} else {
+		c.want("zero_output_for_mask", false)
+	}
 	if class == "GRU" {
 		c.want("reset_after", true)
 	}

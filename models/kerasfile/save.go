@@ -491,6 +491,7 @@ func kerasLayerConfig(c layers.Config) (string, map[string]any, error) {
 		}
 		inner := map[string]any{"name": "forward_" + c.Name, "trainable": !c.Frozen, "dtype": float32Policy}
 		recurrentConfig(inner, *c.Layer)
+		inner["zero_output_for_mask"] = c.Layer.ReturnSequences // as Keras's Bidirectional sets it
 		cfg["merge_mode"] = "concat"
 		cfg["layer"] = map[string]any{"module": "keras.layers", "class_name": c.Layer.Type, "config": inner, "registered_name": nil}
 	case "Add", "Multiply":

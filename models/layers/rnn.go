@@ -110,6 +110,12 @@ func (l *recurrent) states() int {
 }
 
 // check checks the per-sample input shape and returns the output shape.
+// MaxSteps bounds the steps a recurrent layer is unrolled over: each step
+// adds its own ops to the graph (about 60 KB of graph and kernels a step
+// for a small LSTM), so a model file declaring 100,000 steps would take
+// gigabytes before it ran.
+const MaxSteps = 2048
+
 func (l *recurrent) check(in []int64) ([]int64, error) {
 	if l.units < 1 {
 		return nil, fmt.Errorf("%s: units must be positive, got %d", l.name, l.units)
@@ -119,6 +125,9 @@ func (l *recurrent) check(in []int64) ([]int64, error) {
 	}
 	if in[0] < 1 {
 		return nil, fmt.Errorf("%s: %s is unrolled over the steps, so their number must be known when the model is built, got per-sample shape %v", l.name, l.typ, in)
+	}
+	if in[0] > MaxSteps {
+		return nil, fmt.Errorf("%s: %s is unrolled over the steps, one block of ops each: %d steps is over the %d allowed (split long sequences into windows)", l.name, l.typ, in[0], MaxSteps)
 	}
 	if in[1] < 1 {
 		return nil, fmt.Errorf("%s: the number of features must be known and positive, got per-sample shape %v", l.name, in)

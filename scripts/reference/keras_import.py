@@ -13,7 +13,8 @@ mode is visible):
   nested.keras  a transfer-learning shape: Rescaling, a functional backbone
                 used as a layer (frozen), GlobalAveragePooling2D, Dense
   text.keras    int32 ids through Embedding(mask_zero), LSTM, a
-                Bidirectional GRU and Dense
+                Bidirectional GRU of sequences, masked
+                GlobalAveragePooling1D and Dense
 Prints {name: {"shape": [...], "x": [...], "y": [...]}}: a random batch and
 Keras's predict on it.
 """
@@ -113,7 +114,8 @@ def text():
         keras.Input((6,), dtype="int32"),
         layers.Embedding(20, 4, mask_zero=True),
         layers.LSTM(5, return_sequences=True),
-        layers.Bidirectional(layers.GRU(3)),
+        layers.Bidirectional(layers.GRU(3, return_sequences=True)),
+        layers.GlobalAveragePooling1D(),
         layers.Dense(2),
     ], name="text")
 
@@ -134,6 +136,7 @@ def main():
             m.layers[0].set_weights([rng.normal(0, 1, (20, 4))])  # outputs far from 0
             m.save(path)
             ids = rng.integers(0, 20, shape) * rng.integers(0, 2, shape)
+            ids[:, 0] = rng.integers(1, 20, shape[0])  # no sample wholly masked (its mean is 0/0)
             y = m.predict(ids.astype(np.int32), verbose=0)
             x = ids.astype(np.float32)
         else:
