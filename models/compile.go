@@ -412,7 +412,7 @@ func (c *compiled) buildStep(m *Model, g, d *tfwrap.Graph) error {
 	if len(c.trainable) == 0 {
 		return errors.New("models: the model has no trainable weights")
 	}
-	if c.grads, err = g.GradientTape().Gradient(c.trainLoss, trainableSources(c.trainable)...); err != nil {
+	if c.grads, err = g.GradientTape().Gradient(c.trainLoss, tfwrap.Sources(c.trainable)...); err != nil {
 		return fmt.Errorf("models: gradients: %w", err)
 	}
 	apply, err := c.opts.Optimizer.Build(g, c.trainable, c.grads)
@@ -487,14 +487,6 @@ func withPenalties(g *tfwrap.Graph, loss tfwrap.Output, penalties []tfwrap.Outpu
 		sum = g.Add(sum, p)
 	}
 	return g.Add(loss, sum)
-}
-
-func trainableSources(vs []*tfwrap.Variable) []tfwrap.Source {
-	out := make([]tfwrap.Source, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
 }
 
 // Close releases the model's TensorFlow session. It is idempotent and safe

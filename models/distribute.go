@@ -255,7 +255,7 @@ func (c *compiled) buildReplicas(m *Model, g, d *tfwrap.Graph) error {
 			}
 		}
 		loss := tg.CheckNumerics(withPenalties(tg, c.total(tg, trainLosses), tctx.Losses), "the training loss is NaN or infinite")
-		grads, err := tg.GradientTape().Gradient(loss, trainableSources(c.trainable)...)
+		grads, err := tg.GradientTape().Gradient(loss, tfwrap.Sources(c.trainable)...)
 		if err != nil {
 			return fmt.Errorf("models: gradients: %w", err)
 		}

@@ -43,6 +43,16 @@ type Source interface {
 
 func (o Output) gradSource() (Output, string) { return o, o.Name() }
 
+// Sources lists variables as gradient sources, for Tape.Gradient(target,
+// Sources(vs)...).
+func Sources(vs []*Variable) []Source {
+	out := make([]Source, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
 func (v *Variable) gradSource() (Output, string) {
 	if v == nil {
 		return Output{}, "<nil variable>"

@@ -131,7 +131,7 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 	// A NaN or infinite loss fails the step before any weight changes.
 	n.dLoss = g.CheckNumerics(g.Div(g.Add(bce(onReal, 1), bce(onFake, 0)), g.Scalar(2, tfwrap.Float32)),
 		"the discriminator's loss is NaN or infinite")
-	dGrads, err := g.GradientTape().Gradient(n.dLoss, sources(n.disc)...)
+	dGrads, err := g.GradientTape().Gradient(n.dLoss, tfwrap.Sources(n.disc)...)
 	if err != nil {
 		return nil, fmt.Errorf("course: gan: discriminator gradients: %w", err)
 	}
@@ -150,7 +150,7 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 		return nil, err
 	}
 	n.gLoss = g.CheckNumerics(bce(judged, 1), "the generator's loss is NaN or infinite")
-	gGrads, err := g.GradientTape().Gradient(n.gLoss, sources(n.gen)...)
+	gGrads, err := g.GradientTape().Gradient(n.gLoss, tfwrap.Sources(n.gen)...)
 	if err != nil {
 		return nil, fmt.Errorf("course: gan: generator gradients: %w", err)
 	}
@@ -177,14 +177,6 @@ func NewGAN(generator, discriminator *models.Model, o GANOptions) (*GAN, error) 
 		return nil, fmt.Errorf("course: gan: %w", err)
 	}
 	return n, nil
-}
-
-func sources(vs []*tfwrap.Variable) []tfwrap.Source {
-	out := make([]tfwrap.Source, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
 }
 
 // checkBatch checks a batch before it reaches TensorFlow (its dtype, its

@@ -93,14 +93,7 @@ func saveGraph(t *testing.T) *models.Model {
 	out1 := models.Call(layers.Dense(4, layers.WithActivation(layers.Softmax), layers.WithName("classes")), cat)
 	out2 := models.Call(layers.Dense(1, layers.WithName("score")), models.Call(layers.Flatten(), models.Call(layers.Permute([]int{2, 1}), models.Call(layers.Reshape([]int64{2, 6}), cat))))
 	m, err := models.NewModel("two_heads", []*models.Symbol{img, meta}, []*models.Symbol{out1, out2, features})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
-		t.Fatal(err)
-	}
-	randomizeWeights(t, m, 3)
-	return m
+	return ready(t, m, err, 3)
 }
 
 // saveNested is a functional model over a weightless functional model
@@ -123,13 +116,7 @@ func saveNested(t *testing.T) *models.Model {
 	x = models.CallMulti(body.AsLayer(), x)
 	out := models.Call(layers.Dense(3, layers.WithName("head")), x)
 	m, err := models.NewModel("nested", []*models.Symbol{in}, []*models.Symbol{out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return ready(t, m, err, 0)
 }
 
 // saveText is a Sequential text model: ids through an Embedding that
@@ -138,14 +125,7 @@ func saveText(t *testing.T) *models.Model {
 	t.Helper()
 	m, err := models.NewSequential([]int64{6}, layers.Embedding(20, 4, layers.MaskZero()),
 		layers.LSTM(5, layers.ReturnSequences()), layers.GRU(3), layers.Dense(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
-		t.Fatal(err)
-	}
-	randomizeWeights(t, m, 5)
-	return m
+	return ready(t, m, err, 5)
 }
 
 // saveSequence is a functional sequence model: Conv1D, a Bidirectional
@@ -161,13 +141,22 @@ func saveSequence(t *testing.T) *models.Model {
 	}
 	y := models.Call(layers.Dense(1, layers.WithName("value")), outs[0])
 	m, err := models.NewModel("sequence", []*models.Symbol{in}, []*models.Symbol{y, outs[1], outs[2]})
+	return ready(t, m, err, 5)
+}
+
+// ready compiles a model just made (err is its constructor's) with an MSE
+// loss and, for a seed other than 0, gives it random weights.
+func ready(t *testing.T, m *models.Model, err error, seed uint64) *models.Model {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
 		t.Fatal(err)
 	}
-	randomizeWeights(t, m, 5)
+	if seed != 0 {
+		randomizeWeights(t, m, seed)
+	}
 	return m
 }
 
