@@ -11,7 +11,9 @@ import (
 )
 
 // TestEmbeddingIDOutOfRange checks that an id outside the embedding's table
-// is an error from Predict, not a crash.
+// is an error from Predict, not a crash, and that a negative one counts
+// from the end, as Keras's take does (-1 is the last row; -6 of 5 rows is
+// out of range, and Keras names it -1 after adding 5, as Go does).
 func TestEmbeddingIDOutOfRange(t *testing.T) {
 	m, err := NewSequential([]int64{3}, layers.Embedding(5, 2), layers.Flatten())
 	if err != nil {
@@ -21,7 +23,7 @@ func TestEmbeddingIDOutOfRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for _, ids := range [][]float32{{0, 4, 5}, {-1, 0, 0}} {
+	for _, ids := range [][]float32{{0, 4, 5}, {-6, 0, 0}} {
 		x, err := tfwrap.NewTensor(ids, 1, 3)
 		if err != nil {
 			t.Fatal(err)
@@ -30,12 +32,31 @@ func TestEmbeddingIDOutOfRange(t *testing.T) {
 			t.Fatalf("Predict(%v) error %v, want one about the id range", ids, err)
 		}
 	}
-	x, _ := tfwrap.NewTensor([]float32{0, 4, 2.7}, 1, 3)
+	ws, err := m.GetWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := ws[0].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := tfwrap.NewTensor([]float32{-1, -5, 2.7}, 1, 3)
 	out, err := m.Predict(x, PredictOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := out.Shape(); len(s) != 2 || s[1] != 6 {
 		t.Fatalf("output shape %v, want [1 6]", s)
+	}
+	got, err := out.Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range []int{4, 0, 2} { // 2.7 truncates to 2, as Keras's cast
+		for j := range 2 {
+			if got[2*i+j] != table[2*row+j] {
+				t.Fatalf("id %d gave %v, want row %d of the table %v", i, got[2*i:2*i+2], row, table)
+			}
+		}
 	}
 }

@@ -97,8 +97,8 @@ func TestFunctionalBuildErrors(t *testing.T) {
 		}, "layer shared is shared but called on a (None, 4) and then on b (None, 6)"},
 		{"wrong layer for the shape", func() (*Model, error) {
 			a := Input("img", 8, 8, 1)
-			return NewModel("", []*Symbol{a}, []*Symbol{Call(dense(2, layers.WithName("fc")), a)})
-		}, "layer fc (Dense) called on img (None, 8, 8, 1): fc: Dense takes flat inputs"},
+			return NewModel("", []*Symbol{a}, []*Symbol{Call(layers.GlobalAveragePooling1D(layers.WithName("pool")), a)})
+		}, "layer pool (GlobalAveragePooling1D) called on img (None, 8, 8, 1): pool: GlobalAveragePooling1D takes sequences"},
 		{"an early error reaches NewModel", func() (*Model, error) {
 			a := Input("a", 4)
 			h := Call(layers.Conv2D(3, 3, 3), a)

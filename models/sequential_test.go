@@ -456,7 +456,14 @@ func TestBuildAndCompileErrors(t *testing.T) {
 			_, err := NewSequential([]int64{4}, named, layers.Dense(2, layers.WithName("x")))
 			return err
 		}, "two layers are named"},
-		{"dense on images", func() error { _, err := NewSequential([]int64{28, 28, 1}, dense()); return err }, "add a Flatten layer"},
+		{"dense on images, a whole-sample loss", func() error {
+			m, err := NewSequential([]int64{28, 28, 1}, dense())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			return m.Compile(CompileOptions{Loss: losses.CategoricalCrossentropy{}, Optimizer: optimizers.SGD(0.1)})
+		}, "add a Flatten or global pooling layer"},
 		{"conv on vectors", func() error { _, err := NewSequential([]int64{784}, layers.Conv2D(4, 3, 3)); return err }, "takes images"},
 		{"kernel too big", func() error { _, err := NewSequential([]int64{2, 2, 1}, layers.Conv2D(4, 3, 3)); return err }, "smaller than the window"},
 		{"pool too big", func() error { _, err := NewSequential([]int64{4, 4, 1}, layers.MaxPool2D(5, 5)); return err }, "smaller than the window"},

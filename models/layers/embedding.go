@@ -89,5 +89,9 @@ func (l *embedding) Forward(ctx *Context, x tfwrap.Output) (tfwrap.Output, error
 		// as given.
 		ctx.OutMasks = []tfwrap.Output{g.Apply("NotEqual", nil, x, g.Scalar(0, x.DType()))}
 	}
+	// As Keras's take: a negative id counts from the end (-1 is the
+	// last row); one still out of range is TensorFlow's error.
+	neg := g.Apply("Less", nil, ids, g.Scalar(0, ids.DType()))
+	ids = g.Apply("SelectV2", nil, neg, g.Add(ids, g.Scalar(float64(l.inputDim), ids.DType())), ids)
 	return built(l.name, g, g.Gather(l.emb.Value(), ids))
 }

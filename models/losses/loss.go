@@ -136,7 +136,7 @@ func (CategoricalCrossentropy) LabelDType() tfwrap.DType { return tfwrap.Float32
 // LabelShape implements Loss.
 func (CategoricalCrossentropy) LabelShape(out []int64) ([]int64, error) {
 	if len(out) != 1 {
-		return nil, fmt.Errorf("categorical cross-entropy needs a vector of class scores per sample, got %v", out)
+		return nil, fmt.Errorf("categorical cross-entropy needs a vector of class scores per sample, got %v%s", out, flatHint(out))
 	}
 	return sameShape(out)
 }
@@ -177,7 +177,7 @@ func (SparseCategoricalCrossentropy) LabelDType() tfwrap.DType { return tfwrap.I
 // LabelShape implements Loss.
 func (SparseCategoricalCrossentropy) LabelShape(out []int64) ([]int64, error) {
 	if len(out) != 1 || out[0] < 1 {
-		return nil, fmt.Errorf("sparse categorical cross-entropy needs a vector of class scores per sample, got %v", out)
+		return nil, fmt.Errorf("sparse categorical cross-entropy needs a vector of class scores per sample, got %v%s", out, flatHint(out))
 	}
 	return []int64{}, nil
 }
@@ -215,4 +215,14 @@ func sameShape(out []int64) ([]int64, error) {
 		}
 	}
 	return append([]int64{}, out...), nil
+}
+
+// flatHint explains an output of more than one axis per sample where a
+// vector is wanted: most often a Dense layer on images or sequences, which
+// applies to the last axis, position by position, as in Keras.
+func flatHint(out []int64) string {
+	if len(out) < 2 {
+		return ""
+	}
+	return " (a Dense layer applies to the last axis of its input, every position alike, as in Keras: add a Flatten or global pooling layer before it to score the whole sample)"
 }
