@@ -166,6 +166,14 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 	if len(mc.Layers) > maxLayers {
 		return nil, fmt.Errorf("%w: %s: %s has %d layers; at most %d are read", ErrFormat, b.path, where, len(mc.Layers), maxLayers)
 	}
+	masks, err := maskNodes(mc.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %s, %v", ErrFormat, b.path, where, err)
+	}
+	byName := make(map[string]*entry, len(mc.Layers))
+	for i := range mc.Layers {
+		byName[mc.Layers[i].Name] = &mc.Layers[i]
+	}
 	syms := map[ref]*models.Symbol{}
 	names := storeNames{}
 	type pending struct {
@@ -193,6 +201,9 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 			syms[ref{e.Name, 0, 0}] = s
 			continue
 		}
+		if _, isMask := masks[e.Name]; isMask {
+			continue // an op node, not a layer: no weights folder
+		}
 		// Keras names each layer's weights folder in file order.
 		todo = append(todo, &pending{e: e, i: i, store: names.next(e.Class)})
 	}
@@ -202,6 +213,18 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 			for p.next < len(p.e.Inbound) {
 				at := func() string { return fmt.Sprintf("%s, layer %d (%s %q)", where, p.i, p.e.Class, p.e.Name) }
 				node := p.e.Inbound[p.next]
+				rs, err := refs(node.Args)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %s: %s: %v", ErrFormat, b.path, at(), err)
+				}
+				if len(rs) == 0 {
+					return nil, fmt.Errorf("%w: %s: %s: a call with no input tensors", ErrFormat, b.path, at())
+				}
+				for _, r := range rs {
+					if _, isMask := masks[r.layer]; isMask {
+						return nil, fmt.Errorf("kerasfile: %s: %s: takes the mask %s as an input; a NotEqual op is read only as an Embedding's mask, passed as mask=", b.path, at(), r)
+					}
+				}
 				for k, v := range node.Kwargs {
 					// Keras records training=False on some calls; fit and
 					// predict override it (functional.py's operation_fn),
@@ -209,16 +232,15 @@ func (b *builder) functional(mc modelConfig, lstore *h5.Group, where string) (*m
 					if _, isBool := v.(bool); k == "training" && isBool {
 						continue
 					}
+					if k == "mask" && v != nil {
+						if err := checkMaskArg(v, masks, byName, rs[0]); err != nil {
+							return nil, fmt.Errorf("kerasfile: %s: %s: %w", b.path, at(), err)
+						}
+						continue // Go hands the same mask on
+					}
 					if v != nil {
 						return nil, fmt.Errorf("kerasfile: %s: %s: call argument %s=%s is not supported", b.path, at(), k, jsonString(v))
 					}
-				}
-				rs, err := refs(node.Args)
-				if err != nil {
-					return nil, fmt.Errorf("%w: %s: %s: %v", ErrFormat, b.path, at(), err)
-				}
-				if len(rs) == 0 {
-					return nil, fmt.Errorf("%w: %s: %s: a call with no input tensors", ErrFormat, b.path, at())
 				}
 				xs := make([]*models.Symbol, len(rs))
 				ready := true

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func rewrite(t *testing.T, src string, edit func(name string, b []byte) []byte) 
 	defer z.Close()
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
+	changed := false // an edit that finds nothing to change tests nothing
 	for _, f := range z.File {
 		r, err := f.Open()
 		if err != nil {
@@ -39,6 +41,9 @@ func rewrite(t *testing.T, src string, edit func(name string, b []byte) []byte) 
 		}
 		r.Close()
 		out := edit(f.Name, b.Bytes())
+		if out == nil || !bytes.Equal(out, b.Bytes()) {
+			changed = true
+		}
 		if out == nil {
 			continue
 		}
@@ -50,6 +55,9 @@ func rewrite(t *testing.T, src string, edit func(name string, b []byte) []byte) 
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if !changed {
+		t.Fatalf("the edit of %s changed nothing", src)
 	}
 	dst := filepath.Join(t.TempDir(), "edited.keras")
 	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
@@ -77,7 +85,7 @@ func configEdit(old, new string, n ...int) func(string, []byte) []byte {
 // what the Go layers cannot do, is an error that says what and where.
 func TestBadFiles(t *testing.T) {
 	dir, _ := keras(t)
-	cnn, text := filepath.Join(dir, "cnn.keras"), filepath.Join(dir, "text.keras")
+	cnn, text, textfn := filepath.Join(dir, "cnn.keras"), filepath.Join(dir, "text.keras"), filepath.Join(dir, "textfn.keras")
 	notZip := filepath.Join(t.TempDir(), "x.keras")
 	os.WriteFile(notZip, []byte("not a zip archive at all"), 0o644)
 	for _, c := range []struct {
@@ -131,6 +139,23 @@ func TestBadFiles(t *testing.T) {
 			"gives 3 outputs (return_state"},
 		{"100,000 steps", rewrite(t, text, configEdit(`"batch_shape": [null, 6]`, `"batch_shape": [null, 100000]`)),
 			"100000 steps is over the 2048 allowed"},
+		// The functional text model's mask, a NotEqual op node and mask=
+		// arguments, taken only when it is the mask Go hands on.
+		{"mask of ids != 1", rewrite(t, textfn, configEdit(`"keras_history": ["ids", 0, 0]}}, 0]`, `"keras_history": ["ids", 0, 0]}}, 1]`)),
+			"compares with 1, not 0"},
+		{"mask of another tensor", rewrite(t, textfn, configEdit(`"keras_history": ["ids", 0, 0]}}, 0]`, `"keras_history": ["proj", 0, 0]}}, 0]`)),
+			`not the mask the input proj[0][0] carries from an Embedding(mask_zero=True)`},
+		{"mask without mask_zero", rewrite(t, textfn, configEdit(`"mask_zero": true`, `"mask_zero": false`)),
+			`not the mask the input proj[0][0] carries`},
+		{"mask as an input", rewrite(t, textfn, func(name string, b []byte) []byte {
+			// The LSTM called on the mask (Keras numbers the op's name).
+			ne := regexp.MustCompile(`"class_name": "NotEqual", "config": \{"name": "(\w+)"`).FindSubmatch(b)
+			if name != "config.json" || ne == nil {
+				return b
+			}
+			return bytes.Replace(b, []byte(`"keras_history": ["proj", 0, 0]}}], "kwargs": {"training": false, "mask"`),
+				[]byte(`"keras_history": ["`+string(ne[1])+`", 0, 0]}}], "kwargs": {"training": false, "mask"`), 1)
+		}), "as an input; a NotEqual op is read only as an Embedding's mask"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := kerasfile.Load(c.path, compileOpts())

@@ -64,7 +64,7 @@ func compileOpts() models.CompileOptions {
 // predicts what Keras predicted, within 1e-5.
 func TestImportMatchesKeras(t *testing.T) {
 	dir, refs := keras(t)
-	for _, name := range []string{"cnn", "resnet", "mnv2", "nested", "text"} {
+	for _, name := range []string{"cnn", "resnet", "mnv2", "nested", "text", "textfn"} {
 		t.Run(name, func(t *testing.T) {
 			r := refs[name]
 			m, err := kerasfile.Load(filepath.Join(dir, name+".keras"), compileOpts())
@@ -137,7 +137,7 @@ func ExampleLoad() {
 // can lose 1e-3), at most as far from the float64 step as Keras is.
 func TestFineTuneMatchesKeras(t *testing.T) {
 	dir, refs := keras(t)
-	for _, c := range []struct{ model, from string }{{"resnet", "b2_proj"}, {"mnv2", "block_16_expand"}, {"nested", "dense_2"}} {
+	for _, c := range []struct{ model, from string }{{"resnet", "b2_proj"}, {"mnv2", "block_16_expand"}, {"nested", "dense_2"}, {"textfn", "proj"}} {
 		t.Run(c.model, func(t *testing.T) {
 			path := filepath.Join(dir, c.model+".keras")
 			if c.model == "nested" { // Keras's dropout masks are not Go's

@@ -15,6 +15,9 @@ mode is visible):
   text.keras    int32 ids through Embedding(mask_zero), LSTM, a
                 Bidirectional GRU of sequences, masked
                 GlobalAveragePooling1D and Dense
+  textfn.keras  the same kind of model built functionally (Keras writes
+                the mask as a NotEqual op node and mask= arguments), fed
+                negative ids as well
 Prints {name: {"shape": [...], "x": [...], "y": [...]}}: a random batch and
 Keras's predict on it.
 """
@@ -120,22 +123,37 @@ def text():
     ], name="text")
 
 
+def textfn():
+    # The functional form writes the mask into the graph: a NotEqual op
+    # node and mask= on each call that takes one.
+    ids = keras.Input((6,), dtype="int32", name="ids")
+    x = layers.Embedding(20, 4, mask_zero=True)(ids)
+    x = layers.Dense(4, activation="tanh", name="proj")(x)
+    x = layers.LSTM(5, return_sequences=True)(x)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(ids, layers.Dense(2)(x), name="textfn")
+
+
 def main():
     cfg = json.load(sys.stdin)
     keras.utils.set_random_seed(cfg.get("seed", 1))
     rng = np.random.default_rng(cfg.get("seed", 1))
     out = {}
     for name, make, scale in [("cnn", cnn, 1.0), ("resnet", resnet, 1.0), ("mnv2", mnv2, 1.0), ("nested", nested, 255.0),
-                              ("text", text, 0)]:
+                              ("text", text, 0), ("textfn", textfn, 0)]:
         m = make()
         randomize_bn(m, rng)
         path = os.path.join(cfg["dir"], name + ".keras")
         m.save(path)
         shape = [3] + list(m.input_shape[1:])
-        if name == "text":  # ids, some 0 (masked); Go feeds them as floats
-            m.layers[0].set_weights([rng.normal(0, 1, (20, 4))])  # outputs far from 0
+        if name.startswith("text"):  # ids, some 0 (masked); Go feeds them as floats
+            emb = [l for l in m.layers if isinstance(l, layers.Embedding)][0]
+            emb.set_weights([rng.normal(0, 1, (20, 4))])  # outputs far from 0
             m.save(path)
-            ids = rng.integers(0, 20, shape) * rng.integers(0, 2, shape)
+            # textfn's ids count from the end too (-1 is the last row).
+            low = -20 if name == "textfn" else 0
+            ids = rng.integers(low, 20, shape) * rng.integers(0, 2, shape)
             ids[:, 0] = rng.integers(1, 20, shape[0])  # no sample wholly masked (its mean is 0/0)
             y = m.predict(ids.astype(np.int32), verbose=0)
             x = ids.astype(np.float32)
