@@ -21,6 +21,7 @@ import (
 
 // loaded is a SavedModel in a Session, with its signatures.
 type loaded struct {
+	g    *tfwrap.Graph
 	sess *tfwrap.Session
 	sigs map[string]*Signature
 }
@@ -68,7 +69,7 @@ func load(dir string, tags []string, opts ...tfwrap.SessionOption) (*loaded, err
 		m.Session.Close()
 		return nil, err
 	}
-	out := &loaded{sess: sess, sigs: map[string]*Signature{}}
+	out := &loaded{g: g, sess: sess, sigs: map[string]*Signature{}}
 	for key, sig := range m.Signatures {
 		if strings.HasPrefix(key, "__") { // __saved_model_init_op: TF's own, not an entry point
 			continue

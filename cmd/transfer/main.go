@@ -41,7 +41,7 @@ func main() {
 		quiet                          bool
 	)
 	flag.StringVar(&data, "data", "", "folder of images, one subfolder per class (required)")
-	flag.StringVar(&backbone, "backbone", "", "pretrained backbone: a .keras file or a backbone folder (required)")
+	flag.StringVar(&backbone, "backbone", "", "pretrained backbone: a .keras file, a SavedModel folder (frozen: no --fine-from) or a backbone folder (required)")
 	flag.Float64Var(&val, "val", 0.2, "fraction of the images kept for validation (0: none)")
 	flag.Int64Var(&seed, "seed", 1, "seed of the split, the shuffles, the new head's weights and dropout")
 	flag.IntVar(&o.Epochs, "epochs", 5, "epochs training the new head on the frozen backbone")

@@ -14,14 +14,19 @@ import (
 	"github.com/tfgo-project/gotf/models/losses"
 	"github.com/tfgo-project/gotf/models/metrics"
 	"github.com/tfgo-project/gotf/models/optimizers"
+	"github.com/tfgo-project/gotf/savedmodels"
 )
 
 // TrainOptions choose how Train adapts a pretrained backbone to a new
 // task; zero fields take the defaults.
 type TrainOptions struct {
 	// Backbone is a Keras 3 .keras file (a keras.applications model saved
-	// with include_top=False, say) or a folder in this project's backbone
-	// format (backbone.json and weights, scripts/pretrain_backbone.py).
+	// with include_top=False, say), a SavedModel folder (its
+	// serving_default signature, one float32 image input, one feature
+	// output: scripts/export_keras_app.py, Keras's model.export), or a
+	// folder in this project's backbone format (backbone.json and
+	// weights, scripts/pretrain_backbone.py). A SavedModel is frozen:
+	// it takes no FineFrom and no Scratch (see SavedModelLayer).
 	Backbone string
 	// Classes is the number of classes of the new head.
 	Classes int
@@ -60,7 +65,7 @@ type TrainOptions struct {
 
 func (o *TrainOptions) defaults() error {
 	if o.Backbone == "" {
-		return errors.New("transfer: no backbone: give a .keras file or a backbone folder")
+		return errors.New("transfer: no backbone: give a .keras file, a SavedModel folder or a backbone folder")
 	}
 	if o.Classes < 2 {
 		return fmt.Errorf("transfer: %d classes: want at least 2", o.Classes)
@@ -115,6 +120,24 @@ func BackboneInput(path string) ([]int64, error) {
 	if err := checkBackbone(path); err != nil {
 		return nil, err
 	}
+	if isSavedModel(path) {
+		sigs, err := savedmodels.SignatureDefs(path)
+		if err != nil {
+			return nil, err
+		}
+		sig := sigs[savedmodels.DefaultSignature]
+		if sig == nil || len(sig.Inputs) != 1 {
+			return nil, fmt.Errorf("transfer: %s: a SavedModel backbone needs a %s signature of one input", path, savedmodels.DefaultSignature)
+		}
+		var shape []int64
+		for _, in := range sig.Inputs {
+			dims := in.GetTensorShape().GetDim()
+			for i := 1; i < len(dims); i++ {
+				shape = append(shape, dims[i].GetSize())
+			}
+		}
+		return shape, nil
+	}
 	if isKeras(path) {
 		s, err := kerasfile.Read(path, kerasfile.Options{})
 		if err != nil {
@@ -160,6 +183,22 @@ func checkBackbone(path string) error {
 func build(o TrainOptions, freeze string) (*models.Model, func(*models.Model) error, error) {
 	if err := checkBackbone(o.Backbone); err != nil {
 		return nil, nil, err
+	}
+	if isSavedModel(o.Backbone) {
+		if freeze != "all" {
+			return nil, nil, fmt.Errorf("transfer: %s is a SavedModel: it is used frozen (Go cannot see its layers or build gradients through its functions); to fine-tune or train from scratch, give the model as a .keras file", o.Backbone)
+		}
+		bb, err := SavedModelLayer(o.Backbone, SavedModelOptions{Name: "backbone"})
+		if err != nil {
+			return nil, nil, err
+		}
+		in := models.Input("image", bb.(*savedLayer).in...)
+		x := models.Call(layers.Rescaling(o.Scale, o.Offset, layers.WithName("preprocess")), in)
+		m, err := head(o, in, models.Call(bb, x))
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func(*models.Model) error { return nil }, nil // its values come with its variables
 	}
 	if isKeras(o.Backbone) {
 		ko := kerasfile.Options{FreezeBatchNorm: freeze != "none" && !o.TrainBatchNorm}
