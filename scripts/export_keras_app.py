@@ -3,12 +3,15 @@ SavedModel that Go loads (savedmodels.Load).
 
 Usage: export_keras_app.py --out DIR [--model MobileNetV2] [--weights none|imagenet|PATH]
                            [--size 96] [--alpha 1.0] [--check FILE.json]
+       export_keras_app.py --out DIR --keras FILE.keras [--check FILE.json]
 
 --weights imagenet downloads Keras's weights (needs the network; not used
 in tests); PATH loads a .weights.h5 file you supply; none leaves them
 random. The SavedModel's serving_default signature takes float32 images
 (None, size, size, 3) scaled to [-1, 1] and returns pooled features.
-With --check, also writes FILE.json holding the features Python computes
+With --keras, exports that model instead (any Keras 3 model of one image
+input, e.g. a backbone you trained; its own output, not pooled), with the
+same signature. With --check, also writes FILE.json holding the features Python computes
 for a deterministic test image, for Go's test to compare against.
 """
 import argparse
@@ -29,7 +32,13 @@ def main():
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--check")
+    ap.add_argument("--keras", help="export this .keras model instead of a keras.applications one")
     args = ap.parse_args()
+    if args.keras:
+        model = keras.models.load_model(args.keras, compile=False)
+        args.size, args.model, args.weights = model.input_shape[1], os.path.basename(args.keras), "its own"
+        export(model, args)
+        return
     cls = getattr(keras.applications, args.model)
     kwargs = dict(include_top=False, input_shape=(args.size, args.size, 3), pooling="avg")
     if args.model.startswith("MobileNet"):
@@ -39,6 +48,10 @@ def main():
     model = cls(weights=weights, **kwargs)
     if args.weights not in ("none", "imagenet"):
         model.load_weights(args.weights)
+    export(model, args)
+
+
+def export(model, args):
     archive = keras.export.ExportArchive()
     archive.track(model)
     spec = tf.TensorSpec([None, args.size, args.size, 3], tf.float32, name="images")
