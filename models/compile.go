@@ -26,6 +26,12 @@ type compiled struct {
 	opts     CompileOptions
 	inNames  []string
 	outs     []*outputSpec
+	// maskedOut names an output that carries a mask (an Embedding's
+	// mask_zero reaching it, position by position): Keras leaves the
+	// masked positions out of that output's loss and metrics, which Go's
+	// losses do not do, so Fit and Evaluate refuse such a model rather
+	// than train it differently (errMaskedOutput). Predict is unaffected.
+	maskedOut string
 
 	// Inference.
 	xs       []tfwrap.Output // one placeholder per input
@@ -267,6 +273,11 @@ func (c *compiled) build(m *Model) error {
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
 	}
+	for i, r := range res {
+		if r.mask.Valid() && c.maskedOut == "" {
+			c.maskedOut = c.outs[i].name
+		}
+	}
 	ev := g.WithScope("evaluate")
 	var evalLosses []tfwrap.Output
 	for i, o := range c.outs {
@@ -501,6 +512,15 @@ func (m *Model) Close() error {
 		return nil
 	}
 	return m.c.closeSessions()
+}
+
+// errMaskedOutput is Fit's and Evaluate's error for a model whose output
+// carries a mask (see compiled.maskedOut).
+func (c *compiled) errMaskedOutput(what string) error {
+	if c.maskedOut == "" {
+		return nil
+	}
+	return fmt.Errorf("models: %s: output %q carries an Embedding's mask (mask_zero) position by position; Keras leaves the masked positions out of its loss and metrics, which Go does not do yet, so it refuses to train or evaluate the model rather than compute another loss (Predict works); pool or reduce the sequence before the output (GlobalAveragePooling1D, an LSTM without return_sequences), or drop mask_zero", what, c.maskedOut)
 }
 
 // session returns the compiled model or ErrNotCompiled / ErrClosed.

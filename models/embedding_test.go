@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -56,6 +57,47 @@ func TestEmbeddingIDOutOfRange(t *testing.T) {
 		for j := range 2 {
 			if got[2*i+j] != table[2*row+j] {
 				t.Fatalf("id %d gave %v, want row %d of the table %v", i, got[2*i:2*i+2], row, table)
+			}
+		}
+	}
+}
+
+// TestMaskedOutputRefusesTraining: when an Embedding's mask reaches an
+// output position by position, Keras leaves the masked positions out of
+// the loss; Go's losses do not, so Fit, FitStream and Evaluate refuse the
+// model with an error saying so, while Predict works. Without mask_zero the
+// same model trains.
+func TestMaskedOutputRefusesTraining(t *testing.T) {
+	for _, masked := range []bool{true, false} {
+		var opts []layers.Option
+		if masked {
+			opts = append(opts, layers.MaskZero())
+		}
+		m, err := NewSequential([]int64{4}, layers.Embedding(5, 2, opts...), layers.Dense(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Compile(CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+			t.Fatal(err)
+		}
+		x, _ := tfwrap.NewTensor([]float32{1, 2, 0, 0, 3, 0, 0, 0}, 2, 4)
+		y, _ := tfwrap.Zeros(tfwrap.Float32, 2, 4, 3)
+		if _, err := m.Predict(x, PredictOptions{}); err != nil {
+			t.Fatalf("masked %v: Predict: %v", masked, err)
+		}
+		ds, err := NewDataset(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ferr := m.Fit(context.Background(), ds, FitOptions{Epochs: 1, Progress: ProgressSilent})
+		_, eerr := m.Evaluate(ds, EvaluateOptions{})
+		m.Close()
+		for what, err := range map[string]error{"Fit": ferr, "Evaluate": eerr} {
+			if masked && (err == nil || !strings.Contains(err.Error(), "carries an Embedding's mask")) {
+				t.Errorf("masked output: %s error %v, want the refusal", what, err)
+			}
+			if !masked && err != nil {
+				t.Errorf("no mask: %s: %v", what, err)
 			}
 		}
 	}

@@ -127,6 +127,9 @@ func (m *Model) fit(ctx context.Context, train *Dataset, opts FitOptions) (hist 
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.errMaskedOutput("fit"); err != nil {
+		return nil, nil, err
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

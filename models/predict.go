@@ -26,6 +26,9 @@ func (m *Model) Evaluate(d *Dataset, opts EvaluateOptions) (Logs, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.errMaskedOutput("evaluate"); err != nil {
+		return nil, err
+	}
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("models: evaluate: batch size %d is negative", opts.BatchSize)
 	}

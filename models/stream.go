@@ -87,6 +87,9 @@ func (m *Model) fitStream(ctx context.Context, src BatchSource, opts FitOptions)
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.errMaskedOutput("fit stream"); err != nil {
+		return nil, nil, err
+	}
 	if c.dist != nil {
 		return nil, nil, errors.New("models: fit stream: a distributed model trains with Fit")
 	}
