@@ -111,6 +111,15 @@ func ExtractCall(dir, key, output string) (*Call, error) {
 			todo = append(todo, nodeOf(in))
 		}
 	}
+	var kept []*nodepb.NodeDef
+	for _, n := range def.Node {
+		if keep[n.Name] && n.Op != "VarHandleOp" {
+			kept = append(kept, n)
+		}
+	}
+	if err := checkReachable(kept, &def); err != nil {
+		return nil, fmt.Errorf("savedmodels: %s, signature %q: %w", dir, key, err)
+	}
 	// The variables' values, read in the loaded session.
 	reads := make([]tfwrap.Output, len(vars))
 	for i, v := range vars {
@@ -127,18 +136,21 @@ func ExtractCall(dir, key, output string) (*Call, error) {
 	if err := l.g.Err(); err != nil {
 		return nil, fmt.Errorf("savedmodels: %s: %w", dir, err)
 	}
-	values, err := l.sess.Run(nil, reads)
-	if err != nil {
-		return nil, fmt.Errorf("savedmodels: %s: reading the variables: %w", dir, err)
+	var values []*tfwrap.Tensor
+	if len(reads) > 0 { // a Run with nothing to fetch is TensorFlow's error
+		if values, err = l.sess.Run(nil, reads); err != nil {
+			return nil, fmt.Errorf("savedmodels: %s: reading the variables: %w", dir, err)
+		}
 	}
 	out := graphpb.GraphDef{Versions: def.Versions, Library: def.Library}
-	for _, n := range def.Node {
-		if keep[n.Name] && n.Op != "VarHandleOp" {
-			n = proto.Clone(n).(*nodepb.NodeDef)
-			delete(n.Attr, "_class") // colocation with nodes left out
-			n.Device = ""
-			out.Node = append(out.Node, n)
-		}
+	for _, n := range kept {
+		n = proto.Clone(n).(*nodepb.NodeDef)
+		delete(n.Attr, "_class") // colocation with nodes left out
+		n.Device = ""
+		out.Node = append(out.Node, n)
+	}
+	if err := renameLibrary(&out); err != nil {
+		return nil, err
 	}
 	if c.GraphDef, err = proto.Marshal(&out); err != nil {
 		return nil, err

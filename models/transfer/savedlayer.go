@@ -105,8 +105,28 @@ func (l *savedLayer) Forward(ctx *layers.Context, x tfwrap.Output) (tfwrap.Outpu
 		return tfwrap.Output{}, fmt.Errorf("layer %s: %s: %w", l.name, l.dir, err)
 	}
 	// The call's shape is unknown to TensorFlow's shape inference: give it
-	// the signature's, which the layers after it build on.
-	return g.Reshape(outs[0], append([]int64{-1}, l.out...)...), g.Err()
+	// the signature's, which the layers after it build on, with the
+	// input's batch size, so that a signature that does not keep one row
+	// per input row is a run's error, not rows of another meaning.
+	dims := make([]int32, len(l.out))
+	for i, d := range l.out {
+		dims[i] = int32(d)
+	}
+	perSample, err := tfwrap.NewTensor(dims, int64(len(dims)))
+	if err != nil {
+		return tfwrap.Output{}, err
+	}
+	i32 := func(v int32) tfwrap.Output { t, _ := tfwrap.NewTensor([]int32{v}, 1); return g.Const(t) }
+	batch := g.Slice(g.ShapeOf(x), i32(0), i32(1))
+	shape := g.Apply("ConcatV2", nil, tfwrap.OutputList{batch, g.Const(perSample)}, g.Scalar(0, tfwrap.Int32))
+	y := g.Apply("Reshape", nil, outs[0], shape)
+	if err := g.Err(); err != nil {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: %w", l.name, err)
+	}
+	if s := y.Shape(); len(s) != len(l.out)+1 || !slices.Equal(s[1:], l.out) {
+		return tfwrap.Output{}, fmt.Errorf("layer %s: output shape %v, want (None, %v)", l.name, s, l.out)
+	}
+	return y, nil
 }
 
 func (l *savedLayer) Weights() []*tfwrap.Variable { return slices.Clone(l.vars) }

@@ -3,6 +3,7 @@ package transfer_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -194,5 +195,87 @@ func TestSavedModelLayer(t *testing.T) {
 		if _, err := transfer.Train(context.Background(), ds, nil, o); err == nil || !strings.Contains(err.Error(), "is a SavedModel: it is used frozen") {
 			t.Errorf("Train(%+v) = %v, want the SavedModel refused", o, err)
 		}
+	}
+}
+
+// TestSavedModelLayerKinds: SavedModels without variables work; two
+// SavedModels exported by separate processes, whose functions share names
+// with different bodies, sit side by side in one model; a signature that
+// needs a lookup table or writes a variable is refused when the layer is
+// made; one that does not keep a row per input row is a run's error, not
+// rows of another meaning (scripts/reference/savedmodel_kinds.py makes
+// them and computes Python's features).
+func TestSavedModelLayerKinds(t *testing.T) {
+	dir := t.TempDir()
+	py := map[string][]float64{}
+	for _, kinds := range [][]string{{"relu", "novars", "table", "assigns", "batch_changes"}, {"tanh"}} {
+		var part map[string][]float64
+		if err := pyref.Run("savedmodel_kinds.py", map[string]any{"dir": dir, "kinds": kinds}, &part); err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(py, part)
+	}
+	xs := make([]float32, 2*8*8*3)
+	for i := range xs {
+		xs[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	x, _ := tfwrap.NewTensor(xs, 2, 8, 8, 3)
+
+	// relu and tanh side by side, and novars, each against Python.
+	in := models.Input("images", 8, 8, 3)
+	var outs []*models.Symbol
+	kinds := []string{"relu", "tanh", "novars"}
+	for _, k := range kinds {
+		l, err := transfer.SavedModelLayer(filepath.Join(dir, k), transfer.SavedModelOptions{Name: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, models.Call(l, in))
+	}
+	head := models.Call(layers.Dense(1, layers.WithName("head")), models.CallMulti(layers.Concatenate(-1), outs...))
+	m, err := models.NewModel("kinds", []*models.Symbol{in}, append(outs, head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.PredictAll([]*tfwrap.Tensor{x}, models.PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range kinds {
+		g, _ := got[i].Float32s()
+		if len(g) != len(py[k]) {
+			t.Fatalf("%s: %d features, Python %d", k, len(g), len(py[k]))
+		}
+		for j := range g {
+			if math.Abs(float64(g[j])-py[k][j]) > 1e-5 {
+				t.Fatalf("%s: feature %d is %v, Python %v", k, j, g[j], py[k][j])
+			}
+		}
+	}
+
+	for k, want := range map[string]string{"table": "uses a lookup table", "assigns": "writes a variable"} {
+		if _, err := transfer.SavedModelLayer(filepath.Join(dir, k), transfer.SavedModelOptions{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to say %q", k, err, want)
+		}
+	}
+	l, err := transfer.SavedModelLayer(filepath.Join(dir, "batch_changes"), transfer.SavedModelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := models.Input("images", 8, 8, 3)
+	bm, err := models.NewModel("rows", []*models.Symbol{bin}, []*models.Symbol{models.Call(layers.Dense(1), models.Call(l, bin))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bm.Compile(models.CompileOptions{Loss: losses.MeanSquaredError{}, Optimizer: optimizers.SGD(0.1)}); err != nil {
+		t.Fatal(err)
+	}
+	defer bm.Close()
+	if y, err := bm.Predict(x, models.PredictOptions{}); err == nil {
+		t.Fatalf("a signature giving 48 rows for 2 images predicted %v", y.Shape())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/tfgo-project/gotf/models"
@@ -134,6 +135,9 @@ func BackboneInput(path string) ([]int64, error) {
 			dims := in.GetTensorShape().GetDim()
 			for i := 1; i < len(dims); i++ {
 				shape = append(shape, dims[i].GetSize())
+			}
+			if slices.ContainsFunc(shape, func(d int64) bool { return d < 1 }) {
+				return nil, fmt.Errorf("transfer: %s: the SavedModel's input %q has per-sample shape %v (-1: any size); a backbone needs a fixed image size: export it with one", path, in.GetName(), shape)
 			}
 		}
 		return shape, nil
