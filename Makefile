@@ -97,12 +97,17 @@ gotest: setup
 # with its oneDNN kernels off and once on, whatever this CPU's default
 # (on for Intel CPUs with AMX, off elsewhere): a developer on either kind
 # of machine sees what CI on the other would. gotest above ran them with
-# the default already.
+# the default already (or with the TF_ENABLE_ONEDNN_OPTS set around
+# make), so the setting gotest ran with, as tfcheck reports it, is not run
+# twice; when it cannot be read, both run.
 KERNEL_PKGS := ./models ./models/course ./models/layers ./models/optimizers ./models/kerasfile ./serving ./savedmodels ./tfwrap/... ./data/...
 KERNEL_TESTS := Grappler|Profile|Placement|NaN|MatchesKeras|KerasParity|MatchesPython|ReadByPython|PythonSavedModel|ForcedGC|OneDNN|BFloat16|PrecisionErrors|Softmax
 KERNEL_PYTESTS := scripts/tests/test_keras_profile.py
 gotest-kernels: setup
-	@for v in 0 1; do echo "TF_ENABLE_ONEDNN_OPTS=$$v: $(KERNEL_TESTS)"; \
+	@def=$$($(ENV) go run ./cmd/tfcheck 2>/dev/null | grep -o 'oneDNN o[nf]*' | sed 's/oneDNN on/1/;s/oneDNN off/0/'); \
+	for v in 0 1; do \
+		if [ "$$v" = "$$def" ]; then echo "TF_ENABLE_ONEDNN_OPTS=$$v is this CPU's default, which gotest ran: skipped"; continue; fi; \
+		echo "TF_ENABLE_ONEDNN_OPTS=$$v: $(KERNEL_TESTS)"; \
 		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v go test -count=1 -run '$(KERNEL_TESTS)' $(KERNEL_PKGS) || exit 1; \
 		$(ENV) TF_ENABLE_ONEDNN_OPTS=$$v .venv/bin/python -m pytest -q $(KERNEL_PYTESTS) || exit 1; done
 
