@@ -1,9 +1,6 @@
 package savedmodels
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tfgo-project/gotf/internal/pyref"
@@ -14,22 +11,11 @@ import (
 // (include_top=False, random weights: nothing downloads) exported by
 // scripts/export_keras_app.py, and computes the features Python computes.
 func TestKerasApplicationExport(t *testing.T) {
-	tmp := t.TempDir()
-	dir, check := filepath.Join(tmp, "mobilenet"), filepath.Join(tmp, "check.json")
-	if err := pyref.Script("export_keras_app.py", "--out", dir, "--weights", "none", "--size", "32", "--alpha", "0.35", "--check", check); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(check)
+	ref, err := pyref.ExportKerasApp(t.TempDir(), 32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref struct {
-		Image    []float32 `json:"image"`
-		Features []float64 `json:"features"`
-	}
-	if err := json.Unmarshal(raw, &ref); err != nil {
-		t.Fatal(err)
-	}
+	dir := ref.Dir
 	m, sig := loadSignature(t, dir, DefaultSignature)
 	if len(sig.Inputs) != 1 || sig.Inputs[0].Name != "images" || len(sig.Inputs[0].Shape) != 4 || sig.Inputs[0].Shape[3] != 3 {
 		t.Fatalf("signature %+v", sig)

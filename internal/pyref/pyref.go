@@ -92,3 +92,31 @@ func Script(name string, args ...string) error {
 	}
 	return nil
 }
+
+// KerasApp is a keras.applications MobileNetV2 without its top (alpha
+// 0.35, random weights: nothing downloads) exported as a SavedModel by
+// scripts/export_keras_app.py, with a test image and the features Python's
+// tf.saved_model.load computes for it.
+type KerasApp struct {
+	Dir      string    // the SavedModel
+	Size     int       // its images are Size × Size × 3
+	Image    []float32 `json:"image"`
+	Features []float64 `json:"features"`
+}
+
+// ExportKerasApp makes a KerasApp of size × size images in dir/mobilenet.
+func ExportKerasApp(dir string, size int) (*KerasApp, error) {
+	app := &KerasApp{Dir: filepath.Join(dir, "mobilenet"), Size: size}
+	check := filepath.Join(dir, "check.json")
+	if err := Script("export_keras_app.py", "--out", app.Dir, "--weights", "none", "--size", fmt.Sprint(size), "--alpha", "0.35", "--check", check); err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(check)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, app); err != nil {
+		return nil, fmt.Errorf("pyref: %s: %v", check, err)
+	}
+	return app, nil
+}

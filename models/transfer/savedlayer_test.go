@@ -2,10 +2,8 @@ package transfer_test
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,21 +27,11 @@ import (
 // predicts with it what Go predicts.
 func TestSavedModelLayer(t *testing.T) {
 	tmp := t.TempDir()
-	dir, check := filepath.Join(tmp, "mobilenet"), filepath.Join(tmp, "check.json")
-	if err := pyref.Script("export_keras_app.py", "--out", dir, "--weights", "none", "--size", "32", "--alpha", "0.35", "--check", check); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(check)
+	ref, err := pyref.ExportKerasApp(tmp, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref struct {
-		Image    []float32 `json:"image"`
-		Features []float64 `json:"features"`
-	}
-	if err := json.Unmarshal(raw, &ref); err != nil {
-		t.Fatal(err)
-	}
+	dir := ref.Dir
 	bb, err := transfer.SavedModelLayer(dir, transfer.SavedModelOptions{Name: "mobilenet"})
 	if err != nil {
 		t.Fatal(err)
