@@ -80,7 +80,8 @@ func (l *savedLayer) ParamCount(in []int64) (int64, int64) {
 	return 0, n
 }
 
-// varName makes a variable name of a node name (no ':' or ' ').
+// badVarChars are the characters of a node name that a variable's name
+// may not hold; each becomes '_'.
 var badVarChars = regexp.MustCompile(`[^A-Za-z0-9_./-]`)
 
 func (l *savedLayer) Forward(ctx *layers.Context, x tfwrap.Output) (tfwrap.Output, error) {
